@@ -1,0 +1,18 @@
+#!/bin/sh
+# deps.sh: installs the Debian packages cocoon's build, demo and tests need (idempotent).
+set -eu
+PKGS="build-essential cmake pkg-config clang clang-format lld
+libuv1-dev libssl-dev libfdt-dev libcmocka-dev libjansson-dev libhttp-parser-dev libseccomp-dev
+python3 iproute2 lz4 cpio xz-utils ovmf openssl"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: need root to install:$missing" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,87 @@
+/* config.h: struct vm_config, the one description of a VM that the CLI and vm.create both fill. */
+#ifndef COCOON_CONFIG_H
+#define COCOON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_MAX_CPUS          254
+#define CFG_MAX_DISKS         16
+#define CFG_MAX_NETS          8
+#define CFG_MIN_MEMORY        (16ULL << 20)
+#define CFG_MAX_MEMORY        (1ULL << 40)
+#define CFG_DEFAULT_VSOCK_CID 3
+
+enum serial_mode { SERIAL_OFF = 0, SERIAL_TTY, SERIAL_FILE, SERIAL_NULL };
+enum tee_kind { TEE_NONE = 0, TEE_SNP, TEE_TDX };
+
+struct disk_config {
+    char *path;
+    char *id; /* device id for the API / vm.remove-device; also virtio-blk serial */
+    bool readonly;
+    unsigned num_queues; /* 0 = default (1) */
+    unsigned queue_size; /* 0 = default (128) */
+};
+
+struct net_config {
+    char *tap; /* tap name the VMM opens (CLI), or NULL */
+    int fd;    /* tap fd handed over (API SCM_RIGHTS or CLI fd=N), or -1 */
+    char *id;
+    uint8_t mac[6];
+    bool mac_set;
+    unsigned num_queues; /* 0 = default (2: one rx, one tx) */
+    unsigned queue_size; /* 0 = default (256) */
+    uint32_t mtu;        /* 0 = default (1500) */
+};
+
+struct vsock_config {
+    bool enabled;
+    uint64_t cid;
+    char *socket; /* host Unix socket path of the hybrid-vsock multiplexer */
+    char *id;
+};
+
+struct platform_config {
+    enum tee_kind tee;
+    uint64_t snp_policy; /* default 0x30000 */
+    uint8_t host_data[32];
+    bool host_data_set;
+    uint8_t mrconfigid[48];
+    bool mrconfigid_set;
+    char *quote_socket; /* TDX GetQuote forwarding target */
+};
+
+struct vm_config {
+    unsigned cpus;     /* boot vCPUs */
+    unsigned max_cpus; /* 0 = cpus */
+    uint64_t memory;   /* bytes */
+    char *kernel;
+    char *initramfs;
+    char *cmdline;
+    char *firmware;
+    enum serial_mode serial;
+    char *serial_file;
+    struct disk_config disks[CFG_MAX_DISKS];
+    unsigned nr_disks;
+    struct net_config nets[CFG_MAX_NETS];
+    unsigned nr_nets;
+    struct vsock_config vsock;
+    struct platform_config platform;
+};
+
+/* Fills defaults: 1 vCPU, 512 MiB, serial tty, no devices, TEE none, net fds -1. */
+void vm_config_init(struct vm_config *cfg);
+
+/* Frees every string the config owns (not cfg itself) and closes handed-over net fds. */
+void vm_config_free(struct vm_config *cfg);
+
+/* The one validator: returns 0, or -1 with one clear line in err. Checks ranges, combinations
+ * and that referenced files are readable; it does not create anything. */
+int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen);
+
+/* Parses "512M", "1G", "4096", "2GiB" style sizes (K/M/G/T, binary). Returns 0 or -1 on a
+ * malformed, zero-suffix-only or overflowing value. */
+int parse_size(const char *s, uint64_t *out);
+
+#endif

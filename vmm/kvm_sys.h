@@ -1,0 +1,34 @@
+/* kvm_sys.h: the one table of functions through which all KVM (and /dev/sev) access passes. */
+#ifndef COCOON_KVM_SYS_H
+#define COCOON_KVM_SYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Every open/ioctl/mmap/close on /dev/kvm, a VM fd, a vCPU fd, a guest_memfd or /dev/sev goes
+ * through one of these, so tests can put a simulated KVM or TEE firmware under the real code.
+ * The table is const; `ctx` is passed back to every call. */
+struct kvm_sys {
+    int (*open)(void *ctx, const char *path, int flags);
+    int (*ioctl)(void *ctx, int fd, unsigned long request, void *arg);
+    void *(*mmap)(void *ctx, size_t len, int prot, int flags, int fd, off_t off);
+    int (*munmap)(void *ctx, void *addr, size_t len);
+    int (*close)(void *ctx, int fd);
+};
+
+/* A table bound to its context. */
+struct kvm_handle {
+    const struct kvm_sys *sys;
+    void *ctx;
+};
+
+/* The real host: open(2), ioctl(2), mmap(2), munmap(2), close(2). */
+extern const struct kvm_sys kvm_sys_host;
+
+static inline int kvm_ioctl(const struct kvm_handle *h, int fd, unsigned long req, void *arg)
+{
+    return h->sys->ioctl(h->ctx, fd, req, arg);
+}
+
+#endif

@@ -1,0 +1,161 @@
+/* memory.c: guest RAM allocation and the checked accessor every device goes through. */
+#include "vmm/memory.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static void gm_add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size, uint8_t *host,
+                          uint64_t fd_offset)
+{
+    struct gm_region *r = &gm->region[gm->nr_regions++];
+    r->gpa = gpa;
+    r->size = size;
+    r->host = host;
+    r->fd_offset = fd_offset;
+    if (gpa + size > gm->gpa_end)
+        gm->gpa_end = gpa + size;
+}
+
+int gm_init(struct guest_mem *gm, uint64_t ram_size, char *err, size_t errlen)
+{
+    memset(gm, 0, sizeof(*gm));
+    gm->memfd = -1;
+    if (ram_size == 0 || ram_size % GM_PAGE_SIZE) {
+        snprintf(err, errlen, "guest memory size must be a non-zero multiple of 4 KiB");
+        return -1;
+    }
+    int fd = memfd_create("cocoon-guest-ram", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, (off_t)ram_size) < 0) {
+        snprintf(err, errlen, "cannot allocate %llu bytes of guest memory: %s",
+                 (unsigned long long)ram_size, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    uint8_t *host = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (host == MAP_FAILED) {
+        snprintf(err, errlen, "cannot map guest memory: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    /* Guest secrets must not land in a core dump of the VMM. */
+    madvise(host, ram_size, MADV_DONTDUMP);
+    gm->memfd = fd;
+    gm->ram_size = ram_size;
+    uint64_t low = ram_size < GM_LOW_RAM_END ? ram_size : GM_LOW_RAM_END;
+    gm_add_region(gm, 0, low, host, 0);
+    if (ram_size > low)
+        gm_add_region(gm, GM_HIGH_RAM_START, ram_size - low, host + low, low);
+    return 0;
+}
+
+void gm_init_host(struct guest_mem *gm, void *buf, uint64_t size)
+{
+    memset(gm, 0, sizeof(*gm));
+    gm->memfd = -1;
+    gm->ram_size = size;
+    gm_add_region(gm, 0, size, buf, 0);
+}
+
+void gm_destroy(struct guest_mem *gm)
+{
+    if (gm->memfd >= 0) {
+        /* Regions are views into one mapping that starts at region 0. */
+        munmap(gm->region[0].host, gm->ram_size);
+        close(gm->memfd);
+    }
+    free(gm->private_bits);
+    memset(gm, 0, sizeof(*gm));
+    gm->memfd = -1;
+}
+
+static const struct gm_region *gm_find(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+    if (len == 0 || gpa + len < gpa)
+        return NULL;
+    for (unsigned i = 0; i < gm->nr_regions; i++) {
+        const struct gm_region *r = &gm->region[i];
+        if (gpa >= r->gpa && gpa - r->gpa < r->size && len <= r->size - (gpa - r->gpa))
+            return r;
+    }
+    return NULL;
+}
+
+void *gm_span_loader(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+    const struct gm_region *r = gm_find(gm, gpa, len);
+    return r ? r->host + (gpa - r->gpa) : NULL;
+}
+
+static bool gm_range_shared(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+    if (!gm->private_bits)
+        return true;
+    for (uint64_t pfn = gpa / GM_PAGE_SIZE; pfn <= (gpa + len - 1) / GM_PAGE_SIZE; pfn++)
+        if (gm->private_bits[pfn / 64] & (1ULL << (pfn % 64)))
+            return false;
+    return true;
+}
+
+void *gm_span(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+    void *p = gm_span_loader(gm, gpa, len);
+    if (!p || !gm_range_shared(gm, gpa, len))
+        return NULL;
+    return p;
+}
+
+int gm_read(const struct guest_mem *gm, uint64_t gpa, void *dst, uint64_t len)
+{
+    const void *p = gm_span(gm, gpa, len);
+    if (!p)
+        return -1;
+    memcpy(dst, p, len);
+    return 0;
+}
+
+int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len)
+{
+    void *p = gm_span(gm, gpa, len);
+    if (!p)
+        return -1;
+    memcpy(p, src, len);
+    return 0;
+}
+
+int gm_enable_private(struct guest_mem *gm)
+{
+    uint64_t pages = (gm->gpa_end + GM_PAGE_SIZE - 1) / GM_PAGE_SIZE;
+    uint64_t words = (pages + 63) / 64;
+    free(gm->private_bits);
+    gm->private_bits = malloc(words * sizeof(uint64_t));
+    if (!gm->private_bits)
+        return -1;
+    memset(gm->private_bits, 0xff, words * sizeof(uint64_t));
+    return 0;
+}
+
+int gm_set_private(struct guest_mem *gm, uint64_t gpa, uint64_t len, bool is_private)
+{
+    if (!gm->private_bits || len == 0 || gpa + len < gpa || gpa + len > gm->gpa_end)
+        return -1;
+    for (uint64_t pfn = gpa / GM_PAGE_SIZE; pfn <= (gpa + len - 1) / GM_PAGE_SIZE; pfn++) {
+        if (is_private)
+            gm->private_bits[pfn / 64] |= 1ULL << (pfn % 64);
+        else
+            gm->private_bits[pfn / 64] &= ~(1ULL << (pfn % 64));
+    }
+    return 0;
+}
+
+bool gm_is_private(const struct guest_mem *gm, uint64_t gpa)
+{
+    if (!gm->private_bits || gpa >= gm->gpa_end)
+        return false;
+    uint64_t pfn = gpa / GM_PAGE_SIZE;
+    return gm->private_bits[pfn / 64] & (1ULL << (pfn % 64));
+}

@@ -1,0 +1,52 @@
+/* vm.h: a VM's life: create from a validated config, boot, pause/resume, hot-plug, shut down. */
+#ifndef COCOON_VM_H
+#define COCOON_VM_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "vmm/config.h"
+
+struct vm;
+
+enum vm_state { VM_STATE_CREATED = 0, VM_STATE_RUNNING, VM_STATE_PAUSED, VM_STATE_SHUTDOWN };
+
+/* How a guest run ended. The launch CLI maps these to its exit status (see README). */
+enum vm_exit_reason {
+    VM_EXIT_NONE = 0,
+    VM_EXIT_POWEROFF, /* guest powered off (status from the debug-exit port, 0 by default) */
+    VM_EXIT_RESET,    /* guest asked for a reset (i8042 0xFE, triple fault) */
+    VM_EXIT_SIGNAL,   /* SIGTERM/SIGINT */
+    VM_EXIT_ERROR,    /* unhandled exit or internal failure */
+};
+
+/* Called on the loop thread once the guest has stopped running. */
+typedef void (*vm_exit_cb)(void *opaque, enum vm_exit_reason reason, int status);
+
+/* Creates the KVM VM, memory, backend and devices from cfg (copied). Nothing runs yet. */
+int vm_create(const struct vm_config *cfg, uv_loop_t *loop, vm_exit_cb on_exit, void *opaque,
+              struct vm **out, char *err, size_t errlen);
+
+/* Loads the payload (measured launch for a TEE) and starts the vCPU threads. */
+int vm_boot(struct vm *vm, char *err, size_t errlen);
+
+int vm_pause(struct vm *vm, char *err, size_t errlen);
+int vm_resume(struct vm *vm, char *err, size_t errlen);
+
+/* Stops the vCPU threads and joins them; devices stay until vm_destroy. */
+void vm_shutdown(struct vm *vm);
+
+/* Tears everything down in reverse order of creation. NULL is fine. */
+void vm_destroy(struct vm *vm);
+
+enum vm_state vm_get_state(const struct vm *vm);
+const struct vm_config *vm_get_config(const struct vm *vm);
+
+/* Hot-plug. The new device's PCI address is written to bdf ("0000:00:DD.0"). */
+int vm_add_disk(struct vm *vm, const struct disk_config *disk, char *bdf, size_t bdflen, char *err,
+                size_t errlen);
+int vm_add_net(struct vm *vm, const struct net_config *net, char *bdf, size_t bdflen, char *err,
+               size_t errlen);
+int vm_remove_device(struct vm *vm, const char *id, char *err, size_t errlen);
+
+#endif
