@@ -19,6 +19,21 @@
 #define LAYOUT_EBDA            0x9FC00ULL  /* MP table lives here (vmm/mptable.c) */
 #define LAYOUT_KERNEL          0x100000ULL /* bzImage protected-mode code */
 
+/* The boot GDT the loader writes at LAYOUT_GDT for both boot kinds (flat, base 0, 4 GiB limit).
+ * The boot vCPU's segment registers must hold these selectors: CS = BOOT_SEL_CODE64 for
+ * BOOT_BZIMAGE64 (long mode), CS = BOOT_SEL_CODE32 for BOOT_PVH (32-bit protected mode, paging
+ * off); DS/ES/SS/FS/GS = BOOT_SEL_DATA; TR = BOOT_SEL_TSS (a busy 64-bit TSS, base 0, limit 0x67:
+ * VMX needs a usable TR). boot_entry.cs/.ds repeat the ones to use. */
+#define BOOT_SEL_CODE32  0x08
+#define BOOT_SEL_CODE64  0x10 /* Linux's __BOOT_CS */
+#define BOOT_SEL_DATA    0x18 /* Linux's __BOOT_DS */
+#define BOOT_SEL_TSS     0x20 /* 16-byte system descriptor (entries 4 and 5) */
+#define BOOT_GDT_ENTRIES 6
+#define BOOT_GDT_LIMIT   (BOOT_GDT_ENTRIES * 8 - 1)
+
+/* PVH payloads (ELF PT_LOAD segments) and initramfs never overlap the boot structures:
+ * [0, LAYOUT_PAGE_TABLES_END), [LAYOUT_CMDLINE, +LAYOUT_CMDLINE_MAX) and [LAYOUT_EBDA, 1 MiB). */
+
 enum boot_kind { BOOT_BZIMAGE64 = 1, BOOT_PVH };
 
 /* What the boot vCPU needs to start the loaded payload. */
@@ -30,6 +45,8 @@ struct boot_entry {
     uint64_t cr3;      /* BOOT_BZIMAGE64: identity page tables; 0 for PVH (paging off) */
     uint64_t gdt_base; /* GDT written by the loader */
     uint16_t gdt_limit;
+    uint16_t cs; /* code selector for the entry mode (BOOT_SEL_CODE64 or BOOT_SEL_CODE32) */
+    uint16_t ds; /* data selector (BOOT_SEL_DATA) */
 };
 
 struct load_request {
