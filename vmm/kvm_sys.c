@@ -31,10 +31,16 @@ static int host_close(void *ctx, int fd)
     return close(fd);
 }
 
+static int host_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
+{
+    return fallocate(fd, mode, off, len);
+}
+
 const struct kvm_sys kvm_sys_host = {
     .open = host_open,
     .ioctl = host_ioctl,
     .mmap = host_mmap,
     .munmap = host_munmap,
     .close = host_close,
+    .fallocate = host_fallocate,
 };

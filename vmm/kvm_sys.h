@@ -15,6 +15,8 @@ struct kvm_sys {
     void *(*mmap)(void *ctx, size_t len, int prot, int flags, int fd, off_t off);
     int (*munmap)(void *ctx, void *addr, size_t len);
     int (*close)(void *ctx, int fd);
+    /* fallocate(2); the TEE code punches holes in a guest_memfd with it. NULL = not offered. */
+    int (*fallocate)(void *ctx, int fd, int mode, off_t off, off_t len);
 };
 
 /* A table bound to its context. */
