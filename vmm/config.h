@@ -76,6 +76,10 @@ void vm_config_init(struct vm_config *cfg);
 /* Frees every string the config owns (not cfg itself) and closes handed-over net fds. */
 void vm_config_free(struct vm_config *cfg);
 
+/* Deep-copies src into dst (strings duplicated, net fds dup'ed). Returns 0, or -1 on ENOMEM
+ * with dst left freeable. */
+int vm_config_copy(struct vm_config *dst, const struct vm_config *src);
+
 /* The one validator: returns 0, or -1 with one clear line in err. Checks ranges, combinations
  * and that referenced files are readable; it does not create anything. */
 int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen);

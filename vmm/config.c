@@ -1,0 +1,258 @@
+/* config.c: defaults, teardown and the one validator of struct vm_config; size parsing. */
+#include "vmm/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void vm_config_init(struct vm_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->cpus = 1;
+    cfg->memory = 512ULL << 20;
+    cfg->serial = SERIAL_TTY;
+    cfg->platform.tee = TEE_NONE;
+    cfg->platform.snp_policy = 0x30000;
+    cfg->vsock.cid = CFG_DEFAULT_VSOCK_CID;
+    for (unsigned i = 0; i < CFG_MAX_NETS; i++)
+        cfg->nets[i].fd = -1;
+}
+
+void vm_config_free(struct vm_config *cfg)
+{
+    free(cfg->kernel);
+    free(cfg->initramfs);
+    free(cfg->cmdline);
+    free(cfg->firmware);
+    free(cfg->serial_file);
+    for (unsigned i = 0; i < cfg->nr_disks && i < CFG_MAX_DISKS; i++) {
+        free(cfg->disks[i].path);
+        free(cfg->disks[i].id);
+    }
+    for (unsigned i = 0; i < cfg->nr_nets && i < CFG_MAX_NETS; i++) {
+        free(cfg->nets[i].tap);
+        free(cfg->nets[i].id);
+        if (cfg->nets[i].fd >= 0)
+            close(cfg->nets[i].fd);
+    }
+    free(cfg->vsock.socket);
+    free(cfg->vsock.id);
+    free(cfg->platform.quote_socket);
+    vm_config_init(cfg);
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    uint64_t v = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    unsigned shift = 0;
+    switch (*p) {
+    case '\0':
+        break;
+    case 'K':
+    case 'k':
+        shift = 10;
+        break;
+    case 'M':
+    case 'm':
+        shift = 20;
+        break;
+    case 'G':
+    case 'g':
+        shift = 30;
+        break;
+    case 'T':
+    case 't':
+        shift = 40;
+        break;
+    default:
+        return -1;
+    }
+    if (shift) {
+        p++;
+        if (strcmp(p, "iB") == 0 || strcmp(p, "B") == 0)
+            p += strlen(p);
+        if (*p)
+            return -1;
+        if (v > (UINT64_MAX >> shift))
+            return -1;
+        v <<= shift;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Checks that path names a readable regular file; returns its size through *size. */
+static int check_file(const char *what, const char *path, uint64_t *size, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s '%s': %s", what, path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    int rc = fstat(fd, &st);
+    close(fd);
+    if (rc < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s '%s' is not a regular file", what, path);
+        return -1;
+    }
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+static int validate_machine(const struct vm_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->cpus == 0 || cfg->cpus > CFG_MAX_CPUS) {
+        snprintf(err, errlen, "vCPU count %u is out of range (1..%u)", cfg->cpus, CFG_MAX_CPUS);
+        return -1;
+    }
+    if (cfg->max_cpus && (cfg->max_cpus < cfg->cpus || cfg->max_cpus > CFG_MAX_CPUS)) {
+        snprintf(err, errlen, "max vCPU count %u is out of range (%u..%u)", cfg->max_cpus,
+                 cfg->cpus, CFG_MAX_CPUS);
+        return -1;
+    }
+    if (cfg->memory < CFG_MIN_MEMORY || cfg->memory > CFG_MAX_MEMORY) {
+        snprintf(err, errlen, "memory size %llu is out of range (%llu MiB..%llu GiB)",
+                 (unsigned long long)cfg->memory, CFG_MIN_MEMORY >> 20, CFG_MAX_MEMORY >> 30);
+        return -1;
+    }
+    if (cfg->memory % 4096) {
+        snprintf(err, errlen, "memory size must be a multiple of 4 KiB");
+        return -1;
+    }
+    return 0;
+}
+
+static int validate_payload(const struct vm_config *cfg, char *err, size_t errlen)
+{
+    uint64_t ksize = 0, isize = 0, fsize = 0;
+    if (cfg->kernel && check_file("kernel", cfg->kernel, &ksize, err, errlen) < 0)
+        return -1;
+    if (cfg->initramfs && !cfg->kernel) {
+        snprintf(err, errlen, "--initramfs needs --kernel");
+        return -1;
+    }
+    if (cfg->initramfs && check_file("initramfs", cfg->initramfs, &isize, err, errlen) < 0)
+        return -1;
+    if (cfg->firmware && check_file("firmware", cfg->firmware, &fsize, err, errlen) < 0)
+        return -1;
+    if (ksize == 0 && cfg->kernel) {
+        snprintf(err, errlen, "kernel '%s' is empty", cfg->kernel);
+        return -1;
+    }
+    if (ksize > cfg->memory || isize > cfg->memory || ksize + isize > cfg->memory) {
+        snprintf(err, errlen, "kernel and initramfs (%llu bytes) do not fit in guest memory",
+                 (unsigned long long)(ksize + isize));
+        return -1;
+    }
+    if (cfg->cmdline && strlen(cfg->cmdline) >= 0x10000) {
+        snprintf(err, errlen, "kernel command line is longer than 65535 bytes");
+        return -1;
+    }
+    return 0;
+}
+
+static int validate_devices(const struct vm_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->serial == SERIAL_FILE && (!cfg->serial_file || !*cfg->serial_file)) {
+        snprintf(err, errlen, "--serial file= needs a path");
+        return -1;
+    }
+    if (cfg->nr_disks > CFG_MAX_DISKS || cfg->nr_nets > CFG_MAX_NETS) {
+        snprintf(err, errlen, "too many devices (at most %u disks, %u nets)", CFG_MAX_DISKS,
+                 CFG_MAX_NETS);
+        return -1;
+    }
+    for (unsigned i = 0; i < cfg->nr_disks; i++) {
+        if (!cfg->disks[i].path || !*cfg->disks[i].path) {
+            snprintf(err, errlen, "disk %u has no path", i);
+            return -1;
+        }
+        for (unsigned j = 0; j < i; j++)
+            if (cfg->disks[i].id && cfg->disks[j].id &&
+                strcmp(cfg->disks[i].id, cfg->disks[j].id) == 0) {
+                snprintf(err, errlen, "duplicate disk id '%s'", cfg->disks[i].id);
+                return -1;
+            }
+    }
+    for (unsigned i = 0; i < cfg->nr_nets; i++) {
+        const struct net_config *n = &cfg->nets[i];
+        if ((n->tap != NULL) == (n->fd >= 0)) {
+            snprintf(err, errlen, "net %u needs exactly one of tap= or fd=", i);
+            return -1;
+        }
+    }
+    if (cfg->vsock.enabled) {
+        if (cfg->vsock.cid < 3 || cfg->vsock.cid > 0xFFFFFFFEULL) {
+            snprintf(err, errlen, "vsock cid %llu is out of range (3..4294967294)",
+                     (unsigned long long)cfg->vsock.cid);
+            return -1;
+        }
+        if (!cfg->vsock.socket || !*cfg->vsock.socket) {
+            snprintf(err, errlen, "vsock needs socket=PATH");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
+{
+    if (validate_machine(cfg, err, errlen) < 0 || validate_payload(cfg, err, errlen) < 0 ||
+        validate_devices(cfg, err, errlen) < 0)
+        return -1;
+    if (cfg->platform.tee != TEE_NONE && !cfg->firmware && !cfg->kernel) {
+        snprintf(err, errlen, "a confidential guest needs --firmware or --kernel");
+        return -1;
+    }
+    return 0;
+}
+
+static int dup_str(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (!src)
+        return 0;
+    *dst = strdup(src);
+    return *dst ? 0 : -1;
+}
+
+int vm_config_copy(struct vm_config *dst, const struct vm_config *src)
+{
+    *dst = *src;
+    int rc = 0;
+    rc |= dup_str(&dst->kernel, src->kernel);
+    rc |= dup_str(&dst->initramfs, src->initramfs);
+    rc |= dup_str(&dst->cmdline, src->cmdline);
+    rc |= dup_str(&dst->firmware, src->firmware);
+    rc |= dup_str(&dst->serial_file, src->serial_file);
+    for (unsigned i = 0; i < src->nr_disks && i < CFG_MAX_DISKS; i++) {
+        rc |= dup_str(&dst->disks[i].path, src->disks[i].path);
+        rc |= dup_str(&dst->disks[i].id, src->disks[i].id);
+    }
+    for (unsigned i = 0; i < src->nr_nets && i < CFG_MAX_NETS; i++) {
+        rc |= dup_str(&dst->nets[i].tap, src->nets[i].tap);
+        rc |= dup_str(&dst->nets[i].id, src->nets[i].id);
+        if (src->nets[i].fd >= 0) {
+            dst->nets[i].fd = fcntl(src->nets[i].fd, F_DUPFD_CLOEXEC, 3);
+            rc |= dst->nets[i].fd < 0 ? -1 : 0;
+        }
+    }
+    rc |= dup_str(&dst->vsock.socket, src->vsock.socket);
+    rc |= dup_str(&dst->vsock.id, src->vsock.id);
+    rc |= dup_str(&dst->platform.quote_socket, src->platform.quote_socket);
+    return rc ? -1 : 0;
+}

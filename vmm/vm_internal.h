@@ -1,0 +1,105 @@
+/* vm_internal.h: the inside of a struct vm, for vmm/ code that attaches devices or runs vCPUs. */
+#ifndef COCOON_VM_INTERNAL_H
+#define COCOON_VM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "vmm/bus.h"
+#include "vmm/kvm_sys.h"
+#include "vmm/loader.h"
+#include "vmm/memory.h"
+#include "vmm/vm.h"
+
+struct kvm_run;
+struct kvm_cpuid2;
+
+/* One vCPU: its fd, the shared kvm_run page, and the thread blocked in KVM_RUN. */
+struct vcpu {
+    struct vm *vm;
+    unsigned index; /* also its APIC ID */
+    int fd;
+    struct kvm_run *run;
+    size_t run_size;
+    pthread_t thread;
+    bool started; /* guarded by vm->lock, like exited */
+    bool exited;
+};
+
+/* A device attached in vm_attach_devices(): torn down in reverse order by vm_destroy(). */
+struct vm_device {
+    const char *name;
+    void (*destroy)(void *opaque);
+    void *opaque;
+};
+
+#define VM_MAX_DEVICES 32
+
+/* ISA IRQ of the 16550 console (COM1). */
+#define VM_IRQ_COM1 4
+
+struct vm {
+    struct vm_config cfg; /* private deep copy */
+    uv_loop_t *loop;      /* the main thread's loop: device back ends, ioeventfd polls */
+    struct kvm_handle kvm;
+    int kvm_fd;
+    int vm_fd;
+    struct guest_mem mem;
+    struct bus *pio;  /* port I/O traps */
+    struct bus *mmio; /* MMIO traps (addresses outside RAM) */
+    struct vcpu *vcpus;
+    unsigned nr_vcpus;
+    struct boot_entry boot;
+    struct vm_device devices[VM_MAX_DEVICES];
+    unsigned nr_devices;
+    int console_fd; /* owned file for --serial file=, else -1 */
+
+    /* Run control, shared with the vCPU threads. */
+    _Atomic int state; /* enum vm_state */
+    atomic_bool stopping;
+    pthread_mutex_t lock; /* guards the fields below */
+    pthread_cond_t cond;
+    bool paused;
+    unsigned parked;
+    enum vm_exit_reason exit_reason;
+    int exit_status;
+    bool exit_delivered;
+
+    uv_async_t *exit_async; /* wakes the loop thread when the guest stops */
+    vm_exit_cb on_exit;
+    void *on_exit_opaque;
+};
+
+/* vm_create with an explicit KVM table (tests put a simulated KVM under it). */
+int vm_create_with(const struct kvm_handle *kvm, const struct vm_config *cfg, uv_loop_t *loop,
+                   vm_exit_cb on_exit, void *opaque, struct vm **out, char *err, size_t errlen);
+
+/* Records a device for teardown (reverse order). Returns 0, or -1 when the table is full. */
+int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *), void *opaque);
+
+/* Drives an ISA interrupt line of the in-kernel PIC/IOAPIC (KVM_IRQ_LINE). Any thread. */
+int vm_irq_line(struct vm *vm, unsigned irq, bool level);
+
+/* Ends the guest's run: records why (the first call wins), kicks every vCPU out of KVM_RUN and
+ * wakes the loop thread, which joins the vCPUs and calls the vm_exit_cb. Any thread. */
+void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, int status);
+
+/* vcpu.c: creation, boot register state, the KVM_RUN thread and exit dispatch. */
+int vcpu_init(struct vm *vm, struct vcpu *v, unsigned index, const struct kvm_cpuid2 *cpuid,
+              char *err, size_t errlen);
+int vcpu_set_boot_state(struct vcpu *v, const struct boot_entry *boot, char *err, size_t errlen);
+int vcpu_start(struct vcpu *v, char *err, size_t errlen);
+void vcpu_kick(struct vcpu *v); /* forces a return from KVM_RUN; any thread */
+void vcpu_join(struct vcpu *v);
+void vcpu_close(struct vcpu *v);
+
+/* The host's supported CPUID, adjusted per vCPU by vcpu_init. Caller frees. NULL on error. */
+struct kvm_cpuid2 *vcpu_supported_cpuid(struct vm *vm, char *err, size_t errlen);
+
+/* mptable.c: writes an Intel MP table (floating pointer at LAYOUT_EBDA) describing nr_cpus
+ * processors (APIC IDs 0..nr_cpus-1), the ISA bus, the IOAPIC and ISA interrupt routing. */
+int mptable_write(const struct guest_mem *gm, unsigned nr_cpus, char *err, size_t errlen);
+
+#endif
