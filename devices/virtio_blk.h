@@ -1,0 +1,46 @@
+/* virtio_blk.h: the virtio-blk device model over a raw image (attach its vdev to a transport). */
+#ifndef COCOON_VIRTIO_BLK_H
+#define COCOON_VIRTIO_BLK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "devices/virtio.h"
+
+#define VIRTIO_BLK_F_SEG_MAX      2
+#define VIRTIO_BLK_F_RO           5
+#define VIRTIO_BLK_F_BLK_SIZE     6
+#define VIRTIO_BLK_F_FLUSH        9
+#define VIRTIO_BLK_F_MQ           12
+#define VIRTIO_BLK_F_DISCARD      13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+#define VIRTIO_BLK_DEFAULT_QUEUE_SIZE 128
+#define VIRTIO_BLK_CONFIG_SIZE        60
+
+struct virtio_blk_params {
+    const char *path;
+    const char *id; /* serial for GET_ID (first 20 bytes); may be NULL */
+    bool readonly;
+    unsigned num_queues; /* 0 = 1; at most VIRTIO_MAX_QUEUES */
+    unsigned queue_size; /* 0 = 128; a power of two <= VIRTQ_MAX_SIZE */
+};
+
+struct virtio_blk;
+
+/* Opens the image and builds the device (not yet attached). Returns 0, or -1 with err. */
+int virtio_blk_create(const struct virtio_blk_params *p, const struct guest_mem *gm,
+                      uv_loop_t *loop, struct virtio_blk **out, char *err, size_t errlen);
+
+/* The generic virtio device to hand to the transport. */
+struct virtio_device *virtio_blk_vdev(struct virtio_blk *blk);
+
+/* Waits for requests executing on worker threads, then frees the device (if completions are still
+ * queued on the loop, the last one frees it). Detach from the transport first. NULL is fine. */
+void virtio_blk_destroy(struct virtio_blk *blk);
+
+/* Requests parsed and not yet completed (for tests). */
+unsigned virtio_blk_inflight(const struct virtio_blk *blk);
+
+#endif

@@ -1,0 +1,278 @@
+/* net_rx_backpressure.c: virtio-net rx pauses while the guest has no buffers and resumes on the
+ * rx kick without losing order; oversized and misfit frames are dropped and counted; tx checks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "devices/virtio_net.h"
+#include "support/vring_sim.h"
+
+#define RAM     (1024 * 1024)
+#define QSZ     16
+#define RX_RING 0x1000
+#define TX_RING 0x3000
+#define RX_BUF  0x10000 /* QSZ buffers of BUFSZ */
+#define TX_BUF  0x80000
+#define BUFSZ   (NET_HDR_LEN + 1518)
+
+static uint8_t ram[RAM];
+static struct guest_mem gm;
+static struct vring_sim rx, tx;
+static uv_loop_t loop;
+static int peer = -1;
+static struct virtio_net *net;
+static struct virtio_device *vdev;
+static unsigned signals[2];
+static bool needs_reset;
+static uint16_t rx_next_desc;
+
+static void fake_signal_queue(void *ctx, unsigned q)
+{
+    if (q < 2)
+        signals[q]++;
+}
+
+static void fake_signal_config(void *ctx) {}
+
+static void fake_needs_reset(void *ctx)
+{
+    needs_reset = true;
+}
+
+static const struct virtio_transport_ops fake_transport = {fake_signal_queue, fake_signal_config,
+                                                           fake_needs_reset};
+
+static int setup(void **state)
+{
+    memset(ram, 0, sizeof(ram));
+    gm_init_host(&gm, ram, RAM);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    peer = sv[1];
+    struct virtio_net_params p = {.tap = {.fd = sv[0], .vnet_hdr = true, .is_tap = false},
+                                  .mac = {0x02, 1, 2, 3, 4, 5},
+                                  .mac_set = true,
+                                  .queue_size = QSZ};
+    char err[128];
+    assert_int_equal(virtio_net_create(&p, &gm, &loop, &net, err, sizeof(err)), 0);
+    vdev = virtio_net_vdev(net);
+    vdev->transport = &fake_transport;
+    vring_sim_init(&rx, ram, QSZ, RX_RING);
+    vring_sim_init(&tx, ram, QSZ, TX_RING);
+    assert_int_equal(virtq_init(&vdev->vq[0], &gm, QSZ, QSZ, rx.desc, rx.avail, rx.used), 0);
+    assert_int_equal(virtq_init(&vdev->vq[1], &gm, QSZ, QSZ, tx.desc, tx.avail, tx.used), 0);
+    vdev->driver_features = vdev->features & (1ULL << VIRTIO_NET_F_MAC | 1ULL << VIRTIO_NET_F_MTU);
+    signals[0] = signals[1] = 0;
+    needs_reset = false;
+    rx_next_desc = 0;
+    assert_int_equal(vdev->ops->activate(vdev), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    virtio_net_destroy(net);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    close(peer);
+    return 0;
+}
+
+static void pump(void)
+{
+    for (int i = 0; i < 4; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+/* Host side: one frame = zero virtio header + Ethernet frame whose bytes carry seq. */
+static void host_send(uint32_t seq, size_t frame_len)
+{
+    static uint8_t buf[NET_HDR_LEN + 4096];
+    memset(buf, 0, NET_HDR_LEN);
+    for (size_t i = 0; i < frame_len; i++)
+        buf[NET_HDR_LEN + i] = (uint8_t)(seq + i);
+    memcpy(buf + NET_HDR_LEN + 12, &seq, 4);
+    assert_int_equal(send(peer, buf, NET_HDR_LEN + frame_len, 0),
+                     (ssize_t)(NET_HDR_LEN + frame_len));
+}
+
+static void post_rx(unsigned count, uint32_t len)
+{
+    for (unsigned i = 0; i < count; i++) {
+        uint16_t d = rx_next_desc++ % QSZ;
+        vring_sim_desc(&rx, d, RX_BUF + (uint64_t)d * BUFSZ, len, VIRTQ_DESC_F_WRITE, 0);
+        vring_sim_publish(&rx, d);
+    }
+}
+
+/* Takes one used rx element and returns the seq it carries (or UINT32_MAX for len 0). */
+static uint32_t take_rx(uint32_t *len_out)
+{
+    uint32_t id, len;
+    assert_true(vring_sim_take_used(&rx, &id, &len));
+    *len_out = len;
+    if (len == 0)
+        return UINT32_MAX;
+    const uint8_t *b = ram + RX_BUF + (uint64_t)id * BUFSZ;
+    uint16_t nb;
+    memcpy(&nb, b + 10, 2);
+    assert_int_equal(nb, 1);
+    uint32_t seq;
+    memcpy(&seq, b + NET_HDR_LEN + 12, 4);
+    for (uint32_t i = 16; i < len - NET_HDR_LEN; i++)
+        assert_int_equal(b[NET_HDR_LEN + i], (uint8_t)(seq + i));
+    return seq;
+}
+
+static void pauses_without_buffers_and_resumes_in_order(void **state)
+{
+    for (uint32_t s = 0; s < 20; s++)
+        host_send(s, 60);
+    pump();
+    uint32_t id, len;
+    assert_false(vring_sim_take_used(&rx, &id, &len));
+    assert_false(virtio_net_rx_polling(net)); /* not spinning on a readable tap */
+
+    post_rx(5, BUFSZ);
+    vdev->ops->queue_notify(vdev, VIRTIO_NET_Q_RX);
+    pump();
+    for (uint32_t s = 0; s < 5; s++) {
+        assert_int_equal(take_rx(&len), s);
+        assert_int_equal(len, NET_HDR_LEN + 60);
+    }
+    assert_false(vring_sim_take_used(&rx, &id, &len));
+    assert_false(virtio_net_rx_polling(net));
+    assert_true(signals[0] > 0);
+
+    post_rx(16, BUFSZ);
+    vdev->ops->queue_notify(vdev, VIRTIO_NET_Q_RX);
+    pump();
+    for (uint32_t s = 5; s < 20; s++)
+        assert_int_equal(take_rx(&len), s);
+    assert_false(vring_sim_take_used(&rx, &id, &len));
+    assert_true(virtio_net_rx_polling(net)); /* one buffer left: listening again */
+
+    host_send(20, 100);
+    pump();
+    assert_int_equal(take_rx(&len), 20);
+    assert_false(needs_reset);
+    struct virtio_net_stats st;
+    virtio_net_get_stats(net, &st);
+    assert_int_equal(st.rx_frames, 21);
+}
+
+static void oversized_and_misfit_frames_dropped(void **state)
+{
+    post_rx(4, BUFSZ);
+    vdev->ops->queue_notify(vdev, VIRTIO_NET_Q_RX);
+    host_send(1, 1519); /* above mtu + 18 */
+    host_send(2, 1518);
+    host_send(3, 8); /* runt */
+    pump();
+    uint32_t len;
+    assert_int_equal(take_rx(&len), 2);
+    assert_int_equal(len, NET_HDR_LEN + 1518);
+    /* a buffer too small for the next frame: returned empty, frame counted */
+    post_rx(1, 40);
+    for (uint32_t s = 4; s < 8; s++) /* three land in the remaining full-size buffers */
+        host_send(s, 60);
+    pump();
+    for (uint32_t s = 4; s < 7; s++)
+        assert_int_equal(take_rx(&len), s);
+    assert_int_equal(take_rx(&len), UINT32_MAX);
+    assert_int_equal(len, 0);
+    struct virtio_net_stats st;
+    virtio_net_get_stats(net, &st);
+    assert_int_equal(st.rx_dropped[NET_DROP_OVERSIZE], 1);
+    assert_int_equal(st.rx_dropped[NET_DROP_SHORT], 1);
+    assert_int_equal(st.rx_dropped[NET_DROP_NO_BUFFER], 1);
+    assert_false(needs_reset);
+}
+
+static void post_tx(uint16_t d, uint32_t frame_len, uint8_t fill)
+{
+    uint64_t a = TX_BUF + (uint64_t)d * 0x1000;
+    memset(ram + a, 0, NET_HDR_LEN);
+    memset(ram + a + NET_HDR_LEN, fill, frame_len);
+    vring_sim_desc(&tx, d, a, NET_HDR_LEN + frame_len, 0, 0);
+    vring_sim_publish(&tx, d);
+}
+
+static void tx_frames_checked(void **state)
+{
+    post_tx(0, 100, 0xA1);
+    post_tx(1, 1519, 0xA2); /* oversized: dropped */
+    post_tx(2, 60, 0xA3);
+    vdev->ops->queue_notify(vdev, VIRTIO_NET_Q_TX);
+    uint8_t buf[4096];
+    assert_int_equal(recv(peer, buf, sizeof(buf), 0), NET_HDR_LEN + 100);
+    assert_int_equal(buf[NET_HDR_LEN], 0xA1);
+    assert_int_equal(recv(peer, buf, sizeof(buf), 0), NET_HDR_LEN + 60);
+    assert_int_equal(buf[NET_HDR_LEN], 0xA3);
+    assert_true(recv(peer, buf, sizeof(buf), 0) < 0);
+    uint32_t id, len;
+    for (uint32_t want = 0; want < 3; want++) {
+        assert_true(vring_sim_take_used(&tx, &id, &len));
+        assert_int_equal(id, want);
+        assert_int_equal(len, 0);
+    }
+    struct virtio_net_stats st;
+    virtio_net_get_stats(net, &st);
+    assert_int_equal(st.tx_frames, 2);
+    assert_int_equal(st.tx_dropped[NET_DROP_OVERSIZE], 1);
+    /* an offload the guest did not negotiate */
+    post_tx(3, 100, 0xA4);
+    ram[TX_BUF + 3 * 0x1000] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    vdev->ops->queue_notify(vdev, VIRTIO_NET_Q_TX);
+    assert_true(recv(peer, buf, sizeof(buf), 0) < 0);
+    virtio_net_get_stats(net, &st);
+    assert_int_equal(st.tx_dropped[NET_DROP_BAD_HDR], 1);
+    assert_false(needs_reset);
+}
+
+static void hostile_chains_need_reset(void **state)
+{
+    /* tx chain with a device-writable descriptor */
+    vring_sim_desc(&tx, 0, TX_BUF, 100, VIRTQ_DESC_F_WRITE, 0);
+    vring_sim_publish(&tx, 0);
+    vdev->ops->queue_notify(vdev, VIRTIO_NET_Q_TX);
+    assert_true(needs_reset);
+    assert_true(vdev->broken);
+    /* further kicks and tap traffic are ignored, nothing crashes */
+    host_send(1, 60);
+    post_rx(1, BUFSZ);
+    vdev->ops->queue_notify(vdev, VIRTIO_NET_Q_RX);
+    pump();
+    uint32_t id, len;
+    assert_false(vring_sim_take_used(&rx, &id, &len));
+    assert_false(virtio_net_rx_polling(net));
+}
+
+static void rx_loop_needs_reset(void **state)
+{
+    host_send(1, 60);
+    vring_sim_desc(&rx, 0, RX_BUF, BUFSZ, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 0);
+    vring_sim_publish(&rx, 0);
+    vdev->ops->queue_notify(vdev, VIRTIO_NET_Q_RX);
+    pump();
+    assert_true(needs_reset);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(pauses_without_buffers_and_resumes_in_order, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(oversized_and_misfit_frames_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(tx_frames_checked, setup, teardown),
+        cmocka_unit_test_setup_teardown(hostile_chains_need_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(rx_loop_needs_reset, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
