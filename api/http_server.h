@@ -1,0 +1,66 @@
+/* http_server.h: HTTP/1.1 over a Unix socket on the libuv loop, with fd passing and hard limits. */
+#ifndef COCOON_API_HTTP_SERVER_H
+#define COCOON_API_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define API_MAX_FDS_PER_REQUEST 8
+
+/* One complete request, handed to the handler on the loop thread. */
+struct api_request {
+    const char *method; /* "GET", "PUT", ... */
+    const char *path;   /* request target without query string, NUL-terminated */
+    const char *body;   /* NUL-terminated copy of the body (body_len bytes) */
+    size_t body_len;
+    /* fds received with SCM_RIGHTS alongside this request. A handler that keeps one sets its
+     * slot to -1; the server closes whatever is left after the handler returns. */
+    int fds[API_MAX_FDS_PER_REQUEST];
+    unsigned nfds;
+};
+
+/* What the handler answers. body is a malloc'd JSON text (or NULL for none); the server frees
+ * it. after_send, if set, runs once the response has been written out (or the peer vanished). */
+struct api_response {
+    int status;
+    char *body;
+    const char *allow; /* Allow header value for 405 */
+    void (*after_send)(void *opaque);
+    void *after_send_opaque;
+};
+
+typedef void (*api_handler_fn)(void *opaque, struct api_request *req, struct api_response *resp);
+
+struct http_limits {
+    size_t max_body;             /* 413 beyond */
+    size_t max_header_bytes;     /* request line + headers; 431 beyond */
+    unsigned max_headers;        /* 431 beyond */
+    unsigned max_conns;          /* 503 beyond */
+    uint64_t idle_timeout_ms;    /* keep-alive connection with nothing pending: closed */
+    uint64_t partial_timeout_ms; /* a started request must complete within this: 408 */
+};
+
+/* Defaults: 64 KiB body, 8 KiB / 64 headers, 10 connections, 60 s idle, 10 s partial. */
+void http_limits_default(struct http_limits *lim);
+
+struct http_server;
+
+/* Creates the socket at path (mode 0600; the folder must exist, a stale socket file is
+ * replaced, any other file is not), listens, and serves on loop. Returns 0 or -1 + err. */
+int http_server_listen(uv_loop_t *loop, const char *path, const struct http_limits *lim,
+                       api_handler_fn handler, void *opaque, struct http_server **out, char *err,
+                       size_t errlen);
+
+/* Closes every connection and the listener and removes the socket file. The handles finish
+ * closing on the next loop iteration; the server memory is released then. NULL is fine. */
+void http_server_close(struct http_server *srv);
+
+/* Number of open client connections (for tests and logging). */
+unsigned http_server_connections(const struct http_server *srv);
+
+/* Standard reason phrase for an HTTP status code ("Unknown" if none). */
+const char *http_reason(int status);
+
+#endif

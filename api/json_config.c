@@ -1,0 +1,655 @@
+/* json_config.c: maps Cloud Hypervisor's VmConfig/DiskConfig/NetConfig JSON onto struct vm_config.
+ */
+#include "api/json_config.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmm/log.h"
+
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
+                                                      ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static bool absent(const json_t *v)
+{
+    return v == NULL || json_is_null(v);
+}
+
+/* An optional boolean: left unchanged when absent or null. */
+static int get_bool(json_t *obj, const char *sect, const char *key, bool *out, char *err,
+                    size_t errlen)
+{
+    json_t *v = json_object_get(obj, key);
+    if (absent(v))
+        return 0;
+    if (!json_is_boolean(v))
+        return fail(err, errlen, "%s.%s: expected true or false", sect, key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* An optional non-negative integer no larger than max; *set tells whether it was there. */
+static int get_uint(json_t *obj, const char *sect, const char *key, uint64_t max, uint64_t *out,
+                    bool *set, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(obj, key);
+    if (set)
+        *set = false;
+    if (absent(v))
+        return 0;
+    if (!json_is_integer(v))
+        return fail(err, errlen, "%s.%s: expected an integer", sect, key);
+    json_int_t i = json_integer_value(v);
+    if (i < 0)
+        return fail(err, errlen, "%s.%s: must not be negative (got %lld)", sect, key, (long long)i);
+    if ((uint64_t)i > max)
+        return fail(err, errlen, "%s.%s: %lld is too large (at most %llu)", sect, key, (long long)i,
+                    (unsigned long long)max);
+    *out = (uint64_t)i;
+    if (set)
+        *set = true;
+    return 0;
+}
+
+static int get_unsigned(json_t *obj, const char *sect, const char *key, unsigned max, unsigned *out,
+                        char *err, size_t errlen)
+{
+    uint64_t v = 0;
+    bool set;
+    if (get_uint(obj, sect, key, max, &v, &set, err, errlen) < 0)
+        return -1;
+    if (set)
+        *out = (unsigned)v;
+    return 0;
+}
+
+/* An optional string (no embedded NUL), duplicated into *out (old value freed). */
+static int get_str(json_t *obj, const char *sect, const char *key, char **out, char *err,
+                   size_t errlen)
+{
+    json_t *v = json_object_get(obj, key);
+    if (absent(v))
+        return 0;
+    if (!json_is_string(v))
+        return fail(err, errlen, "%s.%s: expected a string", sect, key);
+    const char *s = json_string_value(v);
+    if (strlen(s) != json_string_length(v))
+        return fail(err, errlen, "%s.%s: contains a NUL character", sect, key);
+    char *dup = strdup(s);
+    if (!dup)
+        return fail(err, errlen, "out of memory");
+    free(*out);
+    *out = dup;
+    return 0;
+}
+
+/* A section that must be an object when present; *out is NULL when absent. */
+static int get_object(json_t *obj, const char *sect, const char *key, json_t **out, char *err,
+                      size_t errlen)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (absent(v))
+        return 0;
+    if (!json_is_object(v))
+        return fail(err, errlen, "%s%s%s: expected an object", sect, *sect ? "." : "", key);
+    *out = v;
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Exactly 2*n hex digits into out[n]. */
+static int parse_hex_bytes(const char *s, uint8_t *out, size_t n)
+{
+    if (strlen(s) != 2 * n)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+/* "aa:bb:cc:dd:ee:ff" */
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+    if (strlen(s) != 17)
+        return -1;
+    for (int i = 0; i < 6; i++) {
+        int hi = hexval(s[3 * i]), lo = hexval(s[3 * i + 1]);
+        if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
+            return -1;
+        mac[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+/* Devices and features cocoon does not offer: accepted, logged once per process. */
+static const char *const unoffered_keys[] = {
+    "rng",           "fs",           "pmem",     "devices", "user_devices",   "vdpa",
+    "balloon",       "numa",         "sgx_epc",  "tpm",     "landlock_rules", "rate_limit_groups",
+    "debug_console", "pci_segments", "watchdog", "pvpanic", "iommu",          "landlock_enable",
+};
+#define NR_UNOFFERED (sizeof(unoffered_keys) / sizeof(unoffered_keys[0]))
+static atomic_uint unoffered_logged; /* bit i: unoffered_keys[i] already logged */
+
+static bool meaningful(const json_t *v)
+{
+    if (absent(v) || json_is_false(v))
+        return false;
+    if (json_is_array(v))
+        return json_array_size(v) > 0;
+    if (json_is_object(v))
+        return json_object_size(v) > 0;
+    return true;
+}
+
+static void log_unoffered(json_t *root)
+{
+    for (unsigned i = 0; i < NR_UNOFFERED; i++) {
+        if (!meaningful(json_object_get(root, unoffered_keys[i])))
+            continue;
+        unsigned bit = 1u << i;
+        if (atomic_fetch_or(&unoffered_logged, bit) & bit)
+            continue;
+        log_warn("vm.create: '%s' accepted but not offered by cocoon (ignored)", unoffered_keys[i]);
+    }
+}
+
+static int map_cpus(json_t *root, struct vm_config *cfg, char *err, size_t errlen)
+{
+    json_t *o;
+    if (get_object(root, "", "cpus", &o, err, errlen) < 0)
+        return -1;
+    if (!o)
+        return 0;
+    if (get_unsigned(o, "cpus", "boot_vcpus", UINT32_MAX, &cfg->cpus, err, errlen) < 0 ||
+        get_unsigned(o, "cpus", "max_vcpus", UINT32_MAX, &cfg->max_cpus, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+static int map_memory(json_t *root, struct vm_config *cfg, char *err, size_t errlen)
+{
+    json_t *o;
+    if (get_object(root, "", "memory", &o, err, errlen) < 0)
+        return -1;
+    if (!o)
+        return 0;
+    if (get_uint(o, "memory", "size", UINT64_MAX, &cfg->memory, NULL, err, errlen) < 0)
+        return -1;
+    uint64_t hotplug = 0;
+    bool hugepages = false, shared = false;
+    if (get_uint(o, "memory", "hotplug_size", UINT64_MAX, &hotplug, NULL, err, errlen) < 0 ||
+        get_bool(o, "memory", "hugepages", &hugepages, err, errlen) < 0 ||
+        get_bool(o, "memory", "shared", &shared, err, errlen) < 0)
+        return -1;
+    json_t *zones = json_object_get(o, "zones");
+    if (meaningful(zones))
+        return fail(err, errlen, "memory.zones: memory zones are not supported by cocoon");
+    if (hotplug) {
+        if (cfg->platform.tee != TEE_NONE)
+            return fail(err, errlen,
+                        "memory.hotplug_size: memory hot-add is refused for a confidential "
+                        "guest (the host would add memory outside the launch measurement)");
+        log_info("vm.create: memory.hotplug_size ignored (cocoon has no memory hot-add)");
+    }
+    if (hugepages)
+        log_info("vm.create: memory.hugepages ignored (guest RAM uses normal pages)");
+    return 0;
+}
+
+static int map_payload(json_t *root, struct vm_config *cfg, char *err, size_t errlen)
+{
+    json_t *o;
+    if (get_object(root, "", "payload", &o, err, errlen) < 0)
+        return -1;
+    if (!o)
+        return 0;
+    if (get_str(o, "payload", "kernel", &cfg->kernel, err, errlen) < 0 ||
+        get_str(o, "payload", "initramfs", &cfg->initramfs, err, errlen) < 0 ||
+        get_str(o, "payload", "cmdline", &cfg->cmdline, err, errlen) < 0 ||
+        get_str(o, "payload", "firmware", &cfg->firmware, err, errlen) < 0)
+        return -1;
+    if (!absent(json_object_get(o, "igvm")))
+        return fail(err, errlen, "payload.igvm: IGVM payloads are not supported by cocoon");
+    char *hex = NULL;
+    if (get_str(o, "payload", "host_data", &hex, err, errlen) < 0)
+        return -1;
+    if (hex) {
+        int rc = parse_hex_bytes(hex, cfg->platform.host_data, 32);
+        free(hex);
+        hex = NULL;
+        if (rc < 0)
+            return fail(err, errlen, "payload.host_data: expected 64 hex digits (32 bytes)");
+        cfg->platform.host_data_set = true;
+    }
+    if (get_str(o, "payload", "mrconfigid", &hex, err, errlen) < 0)
+        return -1;
+    if (hex) {
+        int rc = parse_hex_bytes(hex, cfg->platform.mrconfigid, 48);
+        free(hex);
+        if (rc < 0)
+            return fail(err, errlen, "payload.mrconfigid: expected 96 hex digits (48 bytes)");
+        cfg->platform.mrconfigid_set = true;
+    }
+    return 0;
+}
+
+static int map_platform(json_t *root, struct vm_config *cfg, char *err, size_t errlen)
+{
+    json_t *o;
+    if (get_object(root, "", "platform", &o, err, errlen) < 0)
+        return -1;
+    if (!o)
+        return 0;
+    bool tdx = false, snp = false;
+    if (get_bool(o, "platform", "tdx", &tdx, err, errlen) < 0 ||
+        get_bool(o, "platform", "sev_snp", &snp, err, errlen) < 0)
+        return -1;
+    if (tdx && snp)
+        return fail(err, errlen, "platform: tdx and sev_snp cannot both be set");
+    cfg->platform.tee = tdx ? TEE_TDX : snp ? TEE_SNP : TEE_NONE;
+    return 0;
+}
+
+static int parse_serial_mode(json_t *o, const char *sect, enum serial_mode *mode, bool *set,
+                             char *err, size_t errlen)
+{
+    char *m = NULL;
+    *set = false;
+    if (get_str(o, sect, "mode", &m, err, errlen) < 0)
+        return -1;
+    if (!m)
+        return 0;
+    static const struct {
+        const char *name;
+        enum serial_mode mode;
+    } modes[] = {
+        {"Off", SERIAL_OFF}, {"Tty", SERIAL_TTY}, {"File", SERIAL_FILE}, {"Null", SERIAL_NULL}};
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+        if (strcmp(m, modes[i].name) == 0) {
+            *mode = modes[i].mode;
+            *set = true;
+            free(m);
+            return 0;
+        }
+    fail(err, errlen, "%s.mode: '%.32s' is not supported (Off, Tty, File or Null)", sect, m);
+    free(m);
+    return -1;
+}
+
+static int map_console(json_t *root, struct vm_config *cfg, char *err, size_t errlen)
+{
+    json_t *o;
+    bool set;
+    enum serial_mode mode = SERIAL_NULL;
+    /* Cloud Hypervisor's default serial mode is Null (device present, output dropped). */
+    cfg->serial = SERIAL_NULL;
+    if (get_object(root, "", "serial", &o, err, errlen) < 0)
+        return -1;
+    if (o) {
+        if (parse_serial_mode(o, "serial", &mode, &set, err, errlen) < 0 ||
+            get_str(o, "serial", "file", &cfg->serial_file, err, errlen) < 0)
+            return -1;
+        if (set)
+            cfg->serial = mode;
+    }
+    if (get_object(root, "", "console", &o, err, errlen) < 0)
+        return -1;
+    if (o) {
+        if (parse_serial_mode(o, "console", &mode, &set, err, errlen) < 0)
+            return -1;
+        if (set && mode != SERIAL_OFF && mode != SERIAL_NULL)
+            log_info("vm.create: console (virtio-console) is not offered; the guest console "
+                     "is the 16550 serial port (ttyS0)");
+    }
+    return 0;
+}
+
+static int map_vsock(json_t *root, struct vm_config *cfg, char *err, size_t errlen)
+{
+    json_t *o;
+    if (get_object(root, "", "vsock", &o, err, errlen) < 0)
+        return -1;
+    if (!o)
+        return 0;
+    cfg->vsock.enabled = true;
+    if (get_uint(o, "vsock", "cid", UINT32_MAX, &cfg->vsock.cid, NULL, err, errlen) < 0 ||
+        get_str(o, "vsock", "socket", &cfg->vsock.socket, err, errlen) < 0 ||
+        get_str(o, "vsock", "id", &cfg->vsock.id, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+static int disk_from_object(json_t *o, const char *sect, struct disk_config *d, char *err,
+                            size_t errlen)
+{
+    bool vhost_user = false;
+    char *image_type = NULL;
+    if (get_str(o, sect, "path", &d->path, err, errlen) < 0 ||
+        get_str(o, sect, "id", &d->id, err, errlen) < 0 ||
+        get_bool(o, sect, "readonly", &d->readonly, err, errlen) < 0 ||
+        get_unsigned(o, sect, "num_queues", 1024, &d->num_queues, err, errlen) < 0 ||
+        get_unsigned(o, sect, "queue_size", 32768, &d->queue_size, err, errlen) < 0 ||
+        get_bool(o, sect, "vhost_user", &vhost_user, err, errlen) < 0 ||
+        get_str(o, sect, "image_type", &image_type, err, errlen) < 0)
+        return -1;
+    if (image_type && strcmp(image_type, "Raw") != 0 && strcmp(image_type, "Unknown") != 0) {
+        fail(err, errlen, "%s.image_type: '%.32s' is not supported (raw images only)", sect,
+             image_type);
+        free(image_type);
+        return -1;
+    }
+    free(image_type);
+    if (vhost_user)
+        return fail(err, errlen, "%s.vhost_user: vhost-user disks are not supported", sect);
+    if (!d->path)
+        return fail(err, errlen, "%s.path: missing", sect);
+    return 0;
+}
+
+static int net_from_object(json_t *o, const char *sect, struct net_config *n, char *err,
+                           size_t errlen)
+{
+    bool vhost_user = false;
+    char *mac = NULL;
+    uint64_t mtu = 0;
+    bool mtu_set;
+    if (get_str(o, sect, "tap", &n->tap, err, errlen) < 0 ||
+        get_str(o, sect, "id", &n->id, err, errlen) < 0 ||
+        get_unsigned(o, sect, "num_queues", 1024, &n->num_queues, err, errlen) < 0 ||
+        get_unsigned(o, sect, "queue_size", 32768, &n->queue_size, err, errlen) < 0 ||
+        get_uint(o, sect, "mtu", 65535, &mtu, &mtu_set, err, errlen) < 0 ||
+        get_bool(o, sect, "vhost_user", &vhost_user, err, errlen) < 0 ||
+        get_str(o, sect, "mac", &mac, err, errlen) < 0)
+        return -1;
+    if (mtu_set)
+        n->mtu = (uint32_t)mtu;
+    if (mac) {
+        int rc = parse_mac(mac, n->mac);
+        free(mac);
+        if (rc < 0)
+            return fail(err, errlen, "%s.mac: expected aa:bb:cc:dd:ee:ff", sect);
+        n->mac_set = true;
+    }
+    if (vhost_user)
+        return fail(err, errlen, "%s.vhost_user: vhost-user networking is not supported", sect);
+    if (n->num_queues != 0 && n->num_queues != 2)
+        return fail(err, errlen, "%s.num_queues: cocoon offers one queue pair (2), got %u", sect,
+                    n->num_queues);
+    return 0;
+}
+
+static int map_disks(json_t *root, struct vm_config *cfg, char *err, size_t errlen)
+{
+    json_t *a = json_object_get(root, "disks");
+    if (absent(a))
+        return 0;
+    if (!json_is_array(a))
+        return fail(err, errlen, "disks: expected an array");
+    if (json_array_size(a) > CFG_MAX_DISKS)
+        return fail(err, errlen, "disks: at most %u disks", CFG_MAX_DISKS);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *o = json_array_get(a, i);
+        char sect[32];
+        snprintf(sect, sizeof(sect), "disks[%zu]", i);
+        if (!json_is_object(o))
+            return fail(err, errlen, "%s: expected an object", sect);
+        cfg->nr_disks = (unsigned)i + 1;
+        if (disk_from_object(o, sect, &cfg->disks[i], err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int map_nets(json_t *root, struct vm_config *cfg, char *err, size_t errlen)
+{
+    json_t *a = json_object_get(root, "net");
+    if (absent(a))
+        return 0;
+    if (!json_is_array(a))
+        return fail(err, errlen, "net: expected an array");
+    if (json_array_size(a) > CFG_MAX_NETS)
+        return fail(err, errlen, "net: at most %u interfaces", CFG_MAX_NETS);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *o = json_array_get(a, i);
+        char sect[32];
+        snprintf(sect, sizeof(sect), "net[%zu]", i);
+        if (!json_is_object(o))
+            return fail(err, errlen, "%s: expected an object", sect);
+        cfg->nr_nets = (unsigned)i + 1;
+        if (meaningful(json_object_get(o, "fds")))
+            return fail(err, errlen, "%s.fds: tap fds must be passed with SCM_RIGHTS on vm.add-net",
+                        sect);
+        if (net_from_object(o, sect, &cfg->nets[i], err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Requests that would undermine a confidential guest are refused in vm.create too. */
+static int refuse_for_tee(json_t *root, const struct vm_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->platform.tee == TEE_NONE)
+        return 0;
+    if (meaningful(json_object_get(root, "devices")))
+        return fail(err, errlen,
+                    "devices: VFIO pass-through is refused for a confidential guest (the "
+                    "device could DMA into guest memory outside the TEE's control)");
+    if (meaningful(json_object_get(root, "balloon")))
+        return fail(err, errlen, "balloon: memory ballooning is refused for a confidential guest");
+    return 0;
+}
+
+static json_t *load_object(const char *body, size_t len, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        fail(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+             jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        fail(err, errlen, "expected a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+int api_json_to_vm_config(const char *body, size_t len, struct vm_config *cfg, char *err,
+                          size_t errlen)
+{
+    vm_config_init(cfg);
+    json_t *root = load_object(body, len, err, errlen);
+    if (!root)
+        return -1;
+    /* Platform first: memory and device checks depend on whether the guest is confidential. */
+    int rc = (map_platform(root, cfg, err, errlen) < 0 || map_cpus(root, cfg, err, errlen) < 0 ||
+              map_memory(root, cfg, err, errlen) < 0 || map_payload(root, cfg, err, errlen) < 0 ||
+              map_console(root, cfg, err, errlen) < 0 || map_vsock(root, cfg, err, errlen) < 0 ||
+              map_disks(root, cfg, err, errlen) < 0 || map_nets(root, cfg, err, errlen) < 0 ||
+              refuse_for_tee(root, cfg, err, errlen) < 0)
+                 ? -1
+                 : 0;
+    if (rc == 0)
+        log_unoffered(root);
+    json_decref(root);
+    if (rc < 0)
+        vm_config_free(cfg);
+    return rc;
+}
+
+void api_disk_config_clear(struct disk_config *d)
+{
+    free(d->path);
+    free(d->id);
+    memset(d, 0, sizeof(*d));
+}
+
+void api_net_config_clear(struct net_config *n)
+{
+    free(n->tap);
+    free(n->id);
+    if (n->fd >= 0)
+        close(n->fd);
+    memset(n, 0, sizeof(*n));
+    n->fd = -1;
+}
+
+int api_json_to_disk(const char *body, size_t len, struct disk_config *d, char *err, size_t errlen)
+{
+    memset(d, 0, sizeof(*d));
+    json_t *root = load_object(body, len, err, errlen);
+    if (!root)
+        return -1;
+    int rc = disk_from_object(root, "disk", d, err, errlen);
+    json_decref(root);
+    if (rc < 0)
+        api_disk_config_clear(d);
+    return rc;
+}
+
+int api_json_to_net(const char *body, size_t len, struct net_config *n, char *err, size_t errlen)
+{
+    memset(n, 0, sizeof(*n));
+    n->fd = -1;
+    json_t *root = load_object(body, len, err, errlen);
+    if (!root)
+        return -1;
+    int rc = net_from_object(root, "net", n, err, errlen);
+    json_decref(root);
+    if (rc < 0)
+        api_net_config_clear(n);
+    return rc;
+}
+
+static const char *serial_mode_name(enum serial_mode m)
+{
+    switch (m) {
+    case SERIAL_OFF:
+        return "Off";
+    case SERIAL_TTY:
+        return "Tty";
+    case SERIAL_FILE:
+        return "File";
+    case SERIAL_NULL:
+        return "Null";
+    }
+    return "Off";
+}
+
+static void set_str(json_t *o, const char *key, const char *v)
+{
+    if (v)
+        json_object_set_new(o, key, json_string(v));
+}
+
+static json_t *payload_to_json(const struct vm_config *cfg)
+{
+    json_t *p = json_object();
+    set_str(p, "kernel", cfg->kernel);
+    set_str(p, "initramfs", cfg->initramfs);
+    set_str(p, "cmdline", cfg->cmdline);
+    set_str(p, "firmware", cfg->firmware);
+    if (cfg->platform.host_data_set) {
+        char hex[65];
+        for (int i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", cfg->platform.host_data[i]);
+        json_object_set_new(p, "host_data", json_string(hex));
+    }
+    return p;
+}
+
+static json_t *disks_to_json(const struct vm_config *cfg)
+{
+    json_t *a = json_array();
+    for (unsigned i = 0; i < cfg->nr_disks && i < CFG_MAX_DISKS; i++) {
+        const struct disk_config *d = &cfg->disks[i];
+        json_t *o =
+            json_pack("{s:b, s:I, s:I, s:s}", "readonly", d->readonly, "num_queues",
+                      (json_int_t)(d->num_queues ? d->num_queues : 1), "queue_size",
+                      (json_int_t)(d->queue_size ? d->queue_size : 128), "image_type", "Raw");
+        set_str(o, "path", d->path);
+        set_str(o, "id", d->id);
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+static json_t *nets_to_json(const struct vm_config *cfg)
+{
+    json_t *a = json_array();
+    for (unsigned i = 0; i < cfg->nr_nets && i < CFG_MAX_NETS; i++) {
+        const struct net_config *n = &cfg->nets[i];
+        json_t *o =
+            json_pack("{s:I, s:I}", "num_queues", (json_int_t)(n->num_queues ? n->num_queues : 2),
+                      "queue_size", (json_int_t)(n->queue_size ? n->queue_size : 256));
+        set_str(o, "tap", n->tap);
+        set_str(o, "id", n->id);
+        if (n->mac_set) {
+            char mac[18];
+            snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1],
+                     n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+            json_object_set_new(o, "mac", json_string(mac));
+        }
+        if (n->mtu)
+            json_object_set_new(o, "mtu", json_integer(n->mtu));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+json_t *api_vm_config_to_json(const struct vm_config *cfg)
+{
+    unsigned max_cpus = cfg->max_cpus ? cfg->max_cpus : cfg->cpus;
+    json_t *root = json_object();
+    json_object_set_new(root, "cpus",
+                        json_pack("{s:I, s:I}", "boot_vcpus", (json_int_t)cfg->cpus, "max_vcpus",
+                                  (json_int_t)max_cpus));
+    json_object_set_new(root, "memory", json_pack("{s:I}", "size", (json_int_t)cfg->memory));
+    json_object_set_new(root, "payload", payload_to_json(cfg));
+    json_object_set_new(root, "disks", disks_to_json(cfg));
+    json_object_set_new(root, "net", nets_to_json(cfg));
+    json_t *serial = json_pack("{s:s}", "mode", serial_mode_name(cfg->serial));
+    set_str(serial, "file", cfg->serial_file);
+    json_object_set_new(root, "serial", serial);
+    json_object_set_new(root, "console", json_pack("{s:s}", "mode", "Off"));
+    if (cfg->vsock.enabled) {
+        json_t *v = json_pack("{s:I}", "cid", (json_int_t)cfg->vsock.cid);
+        set_str(v, "socket", cfg->vsock.socket);
+        set_str(v, "id", cfg->vsock.id);
+        json_object_set_new(root, "vsock", v);
+    }
+    json_object_set_new(root, "platform",
+                        json_pack("{s:b, s:b}", "tdx", cfg->platform.tee == TEE_TDX, "sev_snp",
+                                  cfg->platform.tee == TEE_SNP));
+    return root;
+}
