@@ -1,0 +1,263 @@
+/* tee.c: backend dispatch (none/snp/tdx) and the helpers the backends share. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tee/kvm_tee_uapi.h"
+#include "tee/tee_internal.h"
+
+static const struct tee_ops *tee_ops_for(enum tee_kind kind)
+{
+    switch (kind) {
+    case TEE_NONE:
+        return &tee_none_ops;
+    case TEE_SNP:
+        return &tee_snp_ops;
+    case TEE_TDX:
+        return &tee_tdx_ops;
+    }
+    return NULL;
+}
+
+const char *tee_kind_name(enum tee_kind kind)
+{
+    const struct tee_ops *ops = tee_ops_for(kind);
+    return ops ? ops->name : "?";
+}
+
+int tee_kind_parse(const char *s, enum tee_kind *out)
+{
+    if (!strcasecmp(s, "none") || !strcasecmp(s, "off"))
+        *out = TEE_NONE;
+    else if (!strcasecmp(s, "snp") || !strcasecmp(s, "sev_snp") || !strcasecmp(s, "sev-snp"))
+        *out = TEE_SNP;
+    else if (!strcasecmp(s, "tdx"))
+        *out = TEE_TDX;
+    else
+        return -1;
+    return 0;
+}
+
+int tee_probe(enum tee_kind kind, const struct kvm_handle *kvm, int kvm_fd,
+              const struct platform_config *pc, char *err, size_t errlen)
+{
+    const struct tee_ops *ops = tee_ops_for(kind);
+    if (!ops) {
+        snprintf(err, errlen, "unknown TEE kind %d", (int)kind);
+        return -1;
+    }
+    return ops->probe(kvm, kvm_fd, pc, err, errlen);
+}
+
+int tee_vm_create(const struct kvm_handle *kvm, int kvm_fd, const struct vm_config *cfg,
+                  struct guest_mem *gm, struct tee_vm **out, int *vm_fd, char *err, size_t errlen)
+{
+    const struct tee_ops *ops = tee_ops_for(cfg->platform.tee);
+    if (!ops) {
+        snprintf(err, errlen, "unknown TEE kind %d", (int)cfg->platform.tee);
+        return -1;
+    }
+    struct tee_vm *t = calloc(1, sizeof(*t));
+    if (!t) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    t->ops = ops;
+    t->kvm = kvm;
+    t->kvm_fd = kvm_fd;
+    t->cfg = cfg;
+    t->gm = gm;
+    t->vm_fd = kvm_ioctl(kvm, kvm_fd, KVM_CREATE_VM, (void *)(uintptr_t)ops->vm_type);
+    if (t->vm_fd < 0) {
+        snprintf(err, errlen, "%s: KVM_CREATE_VM(type %lu) failed: %s", ops->name, ops->vm_type,
+                 strerror(errno));
+        free(t);
+        return -1;
+    }
+    int rs = kvm_ioctl(kvm, kvm_fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
+    t->run_size = rs > 0 ? (size_t)rs : 0;
+    if (ops->vm_init && ops->vm_init(t, err, errlen) < 0) {
+        tee_destroy(t);
+        return -1;
+    }
+    *vm_fd = t->vm_fd;
+    *out = t;
+    return 0;
+}
+
+int tee_map_memory(struct tee_vm *t, char *err, size_t errlen)
+{
+    return t->ops->map_memory(t, err, errlen);
+}
+
+int tee_add_vcpu(struct tee_vm *t, unsigned index, int vcpu_fd, char *err, size_t errlen)
+{
+    if (index != t->nr_vcpus || index >= TEE_MAX_VCPUS) {
+        snprintf(err, errlen, "vCPU %u added out of order", index);
+        return -1;
+    }
+    if (t->launched) {
+        snprintf(err, errlen, "vCPU %u added after the measured launch", index);
+        return -1;
+    }
+    struct tee_vcpu *v = &t->vcpu[index];
+    v->fd = vcpu_fd;
+    v->run = NULL;
+    if (t->run_size) {
+        void *p = t->kvm->sys->mmap(t->kvm->ctx, t->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                                    vcpu_fd, 0);
+        if (p != MAP_FAILED)
+            v->run = p;
+    }
+    t->nr_vcpus++;
+    return 0;
+}
+
+int tee_launch(struct tee_vm *t, char *err, size_t errlen)
+{
+    if (t->launched) {
+        snprintf(err, errlen, "%s: launch already done", t->ops->name);
+        return -1;
+    }
+    if (t->nr_vcpus == 0) {
+        snprintf(err, errlen, "%s: launch without vCPUs", t->ops->name);
+        return -1;
+    }
+    if (t->ops->launch && t->ops->launch(t, err, errlen) < 0)
+        return -1;
+    t->launched = true;
+    return 0;
+}
+
+enum tee_exit_result tee_handle_exit(struct tee_vm *t, unsigned vcpu, struct kvm_run *run,
+                                     int run_ret, int run_errno)
+{
+    if (!t->ops->handle_exit)
+        return TEE_EXIT_NOT_MINE;
+    return t->ops->handle_exit(t, vcpu, run, run_ret, run_errno);
+}
+
+bool tee_guest_state_protected(const struct tee_vm *t)
+{
+    return t->state_protected;
+}
+
+bool tee_owns_irqchip(const struct tee_vm *t)
+{
+    return t->owns_irqchip;
+}
+
+enum tee_kind tee_kind_of(const struct tee_vm *t)
+{
+    return t->ops->kind;
+}
+
+void tee_destroy(struct tee_vm *t)
+{
+    if (!t)
+        return;
+    if (t->ops->destroy)
+        t->ops->destroy(t);
+    for (unsigned i = 0; i < t->nr_vcpus; i++)
+        if (t->vcpu[i].run)
+            t->kvm->sys->munmap(t->kvm->ctx, t->vcpu[i].run, t->run_size);
+    if (t->pm_ready)
+        pm_destroy(&t->pm);
+    if (t->vm_fd >= 0)
+        t->kvm->sys->close(t->kvm->ctx, t->vm_fd);
+    free(t);
+}
+
+/* ---- shared helpers ---- */
+
+int tee_read_file(const char *path, size_t max, uint8_t **out, size_t *len, char *err,
+                  size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > max) {
+        snprintf(err, errlen, "%s: not a regular file of 1..%zu bytes", path, max);
+        close(fd);
+        return -1;
+    }
+    size_t n = (size_t)st.st_size, got = 0;
+    uint8_t *buf = malloc(n);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory reading %s", path);
+        close(fd);
+        return -1;
+    }
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            snprintf(err, errlen, "cannot read %s: %s", path, r < 0 ? strerror(errno) : "short");
+            free(buf);
+            close(fd);
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+int tee_check_cap(const struct kvm_handle *kvm, int fd, long cap)
+{
+    return kvm_ioctl(kvm, fd, KVM_CHECK_EXTENSION, (void *)cap);
+}
+
+struct kvm_cpuid2 *tee_supported_cpuid(const struct kvm_handle *kvm, int kvm_fd, char *err,
+                                       size_t errlen)
+{
+    for (unsigned nent = 64; nent <= 1024; nent *= 2) {
+        struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(struct kvm_cpuid_entry2));
+        if (!c)
+            break;
+        c->nent = nent;
+        if (kvm_ioctl(kvm, kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+            return c;
+        int e = errno;
+        free(c);
+        if (e != E2BIG) {
+            snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(e));
+            return NULL;
+        }
+    }
+    snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: no buffer size accepted");
+    return NULL;
+}
+
+int tee_probe_vm_type(const struct kvm_handle *kvm, int kvm_fd, unsigned type, const char *what,
+                      char *err, size_t errlen)
+{
+    int types = tee_check_cap(kvm, kvm_fd, KVM_CAP_VM_TYPES);
+    if (types <= 0) {
+        snprintf(err, errlen,
+                 "%s: this kernel is too old (no KVM_CAP_VM_TYPES; needs Linux >= 6.11 for "
+                 "SEV-SNP, >= 6.16 for TDX)",
+                 what);
+        return -1;
+    }
+    if (!(types & (1 << type))) {
+        snprintf(err, errlen, "%s: KVM does not offer VM type %u (KVM_CAP_VM_TYPES = 0x%x)", what,
+                 type, (unsigned)types);
+        return -1;
+    }
+    return 0;
+}

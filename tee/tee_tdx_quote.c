@@ -1,0 +1,237 @@
+/* tee_tdx_quote.c: TDX GetQuote forwarding to a QGS Unix socket on worker threads. */
+#include "tee/tee_tdx_quote.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "tee/kvm_tee_uapi.h"
+#include "vmm/log.h"
+
+/* Guest buffer (Linux struct tdx_quote_buf): u64 version (1), u64 status, u32 in_len,
+ * u32 out_len, data[]. */
+#define QBUF_HDR            24
+#define QSTATUS_SUCCESS     0ULL
+#define QSTATUS_IN_FLIGHT   0xffffffffffffffffULL
+#define QSTATUS_ERROR       0x8000000000000000ULL
+#define QSTATUS_UNAVAILABLE 0x8000000000000001ULL
+#define Q_MAX_IN_FLIGHT     16
+#define Q_TIMEOUT_S         30
+/* QGS message framing (Intel qgs_msg_lib, [recalled], not verified against a real QGS here):
+ * u32 big-endian length, then header {u16 major 1, u16 minor 1, u32 type, u32 size,
+ * u32 error_code}; GET_QUOTE_REQ (0) carries u32 report_size, u32 id_list_size, report;
+ * GET_QUOTE_RESP (1) carries u32 selected_id_size, u32 quote_size, id, quote. */
+#define QGS_HDR            16
+#define QGS_GET_QUOTE_REQ  0
+#define QGS_GET_QUOTE_RESP 1
+#define QGS_MAX_MSG        (1u << 20)
+
+struct tdx_quote_service {
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    pthread_mutex_t lock;
+    pthread_cond_t idle;
+    unsigned in_flight;
+};
+
+struct quote_job {
+    struct tdx_quote_service *q;
+    const struct guest_mem *gm;
+    uint64_t gpa, size;
+    uint32_t in_len;
+    uint8_t report[];
+};
+
+struct tdx_quote_service *tdx_quote_service_new(const char *path)
+{
+    if (!path || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+        return NULL;
+    struct tdx_quote_service *q = calloc(1, sizeof(*q));
+    if (!q)
+        return NULL;
+    strcpy(q->path, path);
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->idle, NULL);
+    return q;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int io_all(int fd, void *buf, size_t len, int writing)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t r = writing ? send(fd, p, len, MSG_NOSIGNAL) : recv(fd, p, len, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Sends the request and returns the malloc'd quote, or NULL. */
+static uint8_t *qgs_exchange(const char *path, const uint8_t *report, uint32_t report_len,
+                             uint32_t *quote_len, int *unavailable)
+{
+    *unavailable = 0;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, path);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        *unavailable = 1;
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    struct timeval tv = {.tv_sec = Q_TIMEOUT_S};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    uint32_t msg_len = QGS_HDR + 8 + report_len;
+    uint8_t *msg = calloc(1, 4 + msg_len);
+    uint8_t *resp = NULL, *quote = NULL;
+    if (!msg)
+        goto out;
+    msg[0] = (uint8_t)(msg_len >> 24), msg[1] = (uint8_t)(msg_len >> 16);
+    msg[2] = (uint8_t)(msg_len >> 8), msg[3] = (uint8_t)msg_len;
+    uint8_t *h = msg + 4;
+    h[0] = 1, h[2] = 1; /* major 1, minor 1 */
+    put_le32(h + 4, QGS_GET_QUOTE_REQ);
+    put_le32(h + 8, msg_len);
+    put_le32(h + QGS_HDR, report_len);
+    memcpy(h + QGS_HDR + 8, report, report_len);
+    uint8_t lenb[4];
+    if (io_all(fd, msg, 4 + msg_len, 1) < 0 || io_all(fd, lenb, 4, 0) < 0)
+        goto out;
+    uint32_t rlen =
+        (uint32_t)lenb[0] << 24 | (uint32_t)lenb[1] << 16 | (uint32_t)lenb[2] << 8 | lenb[3];
+    if (rlen < QGS_HDR + 8 || rlen > QGS_MAX_MSG || !(resp = malloc(rlen)) ||
+        io_all(fd, resp, rlen, 0) < 0)
+        goto out;
+    uint32_t type = get_le32(resp + 4), error = get_le32(resp + 12);
+    uint32_t id_len = get_le32(resp + QGS_HDR), q_len = get_le32(resp + QGS_HDR + 4);
+    if (type != QGS_GET_QUOTE_RESP || error || id_len > rlen || q_len == 0 ||
+        q_len > rlen - QGS_HDR - 8 - id_len)
+        goto out;
+    quote = malloc(q_len);
+    if (quote) {
+        memcpy(quote, resp + QGS_HDR + 8 + id_len, q_len);
+        *quote_len = q_len;
+    }
+out:
+    free(msg);
+    free(resp);
+    close(fd);
+    return quote;
+}
+
+static void job_finish(struct quote_job *j)
+{
+    uint32_t q_len = 0;
+    int unavailable = 0;
+    uint8_t *quote = qgs_exchange(j->q->path, j->report, j->in_len, &q_len, &unavailable);
+    uint64_t status = quote ? QSTATUS_SUCCESS : unavailable ? QSTATUS_UNAVAILABLE : QSTATUS_ERROR;
+    if (quote && q_len > j->size - QBUF_HDR)
+        status = QSTATUS_ERROR;
+    if (status == QSTATUS_SUCCESS) {
+        uint8_t len_le[4];
+        put_le32(len_le, q_len);
+        if (gm_write(j->gm, j->gpa + QBUF_HDR, quote, q_len) < 0 ||
+            gm_write(j->gm, j->gpa + 20, len_le, 4) < 0)
+            status = QSTATUS_ERROR;
+    }
+    /* Status last: the guest polls it. A buffer made private meanwhile is simply not written. */
+    gm_write(j->gm, j->gpa + 8, &status, 8);
+    free(quote);
+}
+
+static void *job_thread(void *arg)
+{
+    struct quote_job *j = arg;
+    struct tdx_quote_service *q = j->q;
+    job_finish(j);
+    free(j);
+    pthread_mutex_lock(&q->lock);
+    if (--q->in_flight == 0)
+        pthread_cond_broadcast(&q->idle);
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+uint64_t tdx_quote_request(struct tdx_quote_service *q, const struct guest_mem *gm, uint64_t gpa,
+                           uint64_t size)
+{
+    if (!q)
+        return TEE_TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED;
+    if (gpa % GM_PAGE_SIZE || size % GM_PAGE_SIZE || size == 0)
+        return TEE_TDVMCALL_STATUS_ALIGN_ERROR;
+    uint8_t hdr[QBUF_HDR];
+    if (!gm_span(gm, gpa, size) || gm_read(gm, gpa, hdr, sizeof(hdr)) < 0)
+        return TEE_TDVMCALL_STATUS_INVALID_OPERAND;
+    uint64_t version;
+    memcpy(&version, hdr, 8);
+    uint32_t in_len = get_le32(hdr + 16);
+    if (version != 1 || in_len == 0 || in_len > size - QBUF_HDR || in_len > QGS_MAX_MSG)
+        return TEE_TDVMCALL_STATUS_INVALID_OPERAND;
+    struct quote_job *j = malloc(sizeof(*j) + in_len);
+    if (!j)
+        return TEE_TDVMCALL_STATUS_RETRY;
+    *j = (struct quote_job){.q = q, .gm = gm, .gpa = gpa, .size = size, .in_len = in_len};
+    if (gm_read(gm, gpa + QBUF_HDR, j->report, in_len) < 0) {
+        free(j);
+        return TEE_TDVMCALL_STATUS_INVALID_OPERAND;
+    }
+    pthread_mutex_lock(&q->lock);
+    if (q->in_flight >= Q_MAX_IN_FLIGHT) {
+        pthread_mutex_unlock(&q->lock);
+        free(j);
+        return TEE_TDVMCALL_STATUS_RETRY;
+    }
+    q->in_flight++;
+    pthread_mutex_unlock(&q->lock);
+    uint64_t st = QSTATUS_IN_FLIGHT;
+    gm_write(gm, gpa + 8, &st, 8);
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&th, &attr, job_thread, j);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        pthread_mutex_lock(&q->lock);
+        q->in_flight--;
+        pthread_mutex_unlock(&q->lock);
+        free(j);
+        st = QSTATUS_ERROR;
+        gm_write(gm, gpa + 8, &st, 8);
+        return TEE_TDVMCALL_STATUS_RETRY;
+    }
+    return TEE_TDVMCALL_STATUS_SUCCESS;
+}
+
+void tdx_quote_service_free(struct tdx_quote_service *q)
+{
+    if (!q)
+        return;
+    pthread_mutex_lock(&q->lock);
+    while (q->in_flight)
+        pthread_cond_wait(&q->idle, &q->lock);
+    pthread_mutex_unlock(&q->lock);
+    pthread_mutex_destroy(&q->lock);
+    pthread_cond_destroy(&q->idle);
+    free(q);
+}

@@ -1,0 +1,25 @@
+/* tee_tdx_quote.h: TDX GetQuote: forwards a guest's TDREPORT to a quote-generation socket (QGS). */
+#ifndef COCOON_TEE_TDX_QUOTE_H
+#define COCOON_TEE_TDX_QUOTE_H
+
+#include <stdint.h>
+
+#include "vmm/memory.h"
+
+struct tdx_quote_service;
+
+/* A service forwarding to the Unix socket at `path`; NULL path (or no memory) gives NULL, and
+ * every request is then refused with SUBFUNC_UNSUPPORTED. */
+struct tdx_quote_service *tdx_quote_service_new(const char *path);
+
+/* Handles TDG.VP.VMCALL<GetQuote> for the shared buffer [gpa, gpa+size): validates it (4 KiB
+ * aligned, shared RAM, header version 1, in_len fits), copies the request out once, marks the
+ * buffer IN_FLIGHT and completes it from a worker thread (quote or error status in the buffer;
+ * the guest polls). Returns the TDVMCALL status for kvm_run.tdx.get_quote.ret. */
+uint64_t tdx_quote_request(struct tdx_quote_service *q, const struct guest_mem *gm, uint64_t gpa,
+                           uint64_t size);
+
+/* Waits for requests in flight, then frees. NULL is fine. */
+void tdx_quote_service_free(struct tdx_quote_service *q);
+
+#endif
