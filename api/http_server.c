@@ -318,7 +318,7 @@ static int limit_hit(struct conn *c, int status, const char *msg)
 {
     c->error_status = status;
     c->error_msg = msg;
-    return 1;
+    return -1; /* not 1 or 2: on_headers_complete gives those a meaning (skip body) */
 }
 
 static int count_header_bytes(struct conn *c, size_t len)
@@ -346,7 +346,7 @@ static int on_url(http_parser *p, const char *at, size_t len)
 {
     struct conn *c = conn_of(p);
     if (count_header_bytes(c, len))
-        return 1;
+        return -1;
     char *u = realloc(c->url, c->url_len + len + 1);
     if (!u)
         return limit_hit(c, 500, "out of memory");
@@ -361,7 +361,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct conn *c = conn_of(p);
     if (count_header_bytes(c, len))
-        return 1;
+        return -1;
     if (c->last_was_value) {
         if (++c->nheaders > c->srv->lim.max_headers)
             return limit_hit(c, 431, "too many header fields");
@@ -381,7 +381,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct conn *c = conn_of(p);
     if (count_header_bytes(c, len))
-        return 1;
+        return -1;
     if (!c->last_was_value) {
         c->field_is_expect = c->field_len == 6 && strncasecmp(c->field, "expect", 6) == 0;
         c->last_was_value = true;
