@@ -1,0 +1,324 @@
+/* api_json_config.c: vm.create JSON -> struct vm_config mapping, and the shared validation table.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "api/json_config.h"
+#include "support/config_cases.h"
+#include "vmm/config.h"
+
+static int setup(void **state)
+{
+    return config_fixture_setup();
+}
+
+static int teardown(void **state)
+{
+    config_fixture_teardown();
+    return 0;
+}
+
+/* Parses an (expanded) body; returns the parser's result and leaves the error in err. */
+static int parse(const char *tmpl, struct vm_config *cfg, char *err, size_t errlen)
+{
+    char body[4096];
+    assert_int_equal(config_case_expand(tmpl, body, sizeof(body)), 0);
+    err[0] = '\0';
+    return api_json_to_vm_config(body, strlen(body), cfg, err, errlen);
+}
+
+static void expect_parse_error(const char *tmpl, const char *substr)
+{
+    struct vm_config cfg;
+    char err[256];
+    if (parse(tmpl, &cfg, err, sizeof(err)) == 0) {
+        vm_config_free(&cfg);
+        fail_msg("accepted: %s", tmpl);
+    }
+    if (!strstr(err, substr))
+        fail_msg("error '%s' lacks '%s' for %s", err, substr, tmpl);
+}
+
+/* The same table H1's CLI test runs: every JSON form parses and gets the same verdict. */
+static void shared_table_through_json(void **state)
+{
+    for (size_t i = 0; i < config_cases_count; i++) {
+        const struct config_case *c = &config_cases[i];
+        struct vm_config cfg;
+        char err[256];
+        if (parse(c->json, &cfg, err, sizeof(err)) < 0)
+            fail_msg("case %s: JSON rejected: %s", c->name, err);
+        err[0] = '\0';
+        int rc = vm_config_validate(&cfg, err, sizeof(err));
+        vm_config_free(&cfg);
+        if (c->valid && rc != 0)
+            fail_msg("case %s: valid config rejected: %s", c->name, err);
+        if (!c->valid && rc == 0)
+            fail_msg("case %s: invalid config accepted", c->name);
+        if (!c->valid && !strstr(err, c->err))
+            fail_msg("case %s: error '%s' lacks '%s'", c->name, err, c->err);
+    }
+}
+
+/* The body of kata-clh-api.md section 5.4, with fixture files as firmware, kernel and disk. */
+static const char kata_example[] =
+    "{\"cpus\":{\"boot_vcpus\":1,\"max_vcpus\":1,\"kvm_hyperv\":false,\"nested\":true,"
+    "\"topology\":{\"threads_per_core\":1,\"cores_per_die\":1,\"dies_per_package\":1,"
+    "\"packages\":1}},"
+    "\"memory\":{\"size\":2147483648,\"mergeable\":false,\"hotplug_method\":\"Acpi\","
+    "\"shared\":false,\"hugepages\":false,\"prefault\":false,\"thp\":true},"
+    "\"payload\":{\"firmware\":\"@FIRMWARE@\",\"kernel\":\"@KERNEL@\","
+    "\"cmdline\":\"root=/dev/vda1 rootflags=data=ordered,errors=remount-ro ro rootfstype=ext4 "
+    "panic=1 no_timer_check noreplace-smp quiet\"},"
+    "\"disks\":[{\"path\":\"@DISK@\",\"readonly\":true,\"direct\":false,\"iommu\":false,"
+    "\"num_queues\":1,\"queue_size\":128,\"vhost_user\":false,\"backing_files\":false,"
+    "\"sparse\":true,\"image_type\":\"Raw\"}],"
+    "\"rng\":{\"src\":\"/dev/urandom\",\"iommu\":false},"
+    "\"serial\":{\"mode\":\"Off\",\"iommu\":false},\"console\":{\"mode\":\"Off\",\"iommu\":false},"
+    "\"vsock\":{\"cid\":3,\"socket\":\"/run/vc/vm/abc/clh.sock\",\"iommu\":false},"
+    "\"iommu\":false,\"watchdog\":false,\"pvpanic\":false,\"landlock_enable\":false,"
+    "\"platform\":{\"num_pci_segments\":2,\"tdx\":true,\"sev_snp\":false}}";
+
+static void kata_example_maps_every_field(void **state)
+{
+    struct vm_config cfg;
+    char err[256];
+    assert_int_equal(parse(kata_example, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.cpus, 1);
+    assert_int_equal(cfg.max_cpus, 1);
+    assert_true(cfg.memory == 2147483648ULL);
+    assert_non_null(strstr(cfg.kernel, "/kernel"));
+    assert_non_null(strstr(cfg.firmware, "/firmware"));
+    assert_non_null(strstr(cfg.cmdline, "noreplace-smp quiet"));
+    assert_null(cfg.initramfs);
+    assert_int_equal(cfg.platform.tee, TEE_TDX);
+    assert_int_equal(cfg.nr_disks, 1);
+    assert_true(cfg.disks[0].readonly);
+    assert_int_equal(cfg.disks[0].num_queues, 1);
+    assert_int_equal(cfg.disks[0].queue_size, 128);
+    assert_true(cfg.vsock.enabled);
+    assert_int_equal(cfg.vsock.cid, 3);
+    assert_string_equal(cfg.vsock.socket, "/run/vc/vm/abc/clh.sock");
+    assert_int_equal(cfg.serial, SERIAL_OFF);
+    assert_int_equal(cfg.nr_nets, 0);
+    assert_int_equal(vm_config_validate(&cfg, err, sizeof(err)), 0);
+    vm_config_free(&cfg);
+}
+
+static void defaults_follow_cloud_hypervisor(void **state)
+{
+    struct vm_config cfg;
+    char err[256];
+    assert_int_equal(parse("{\"payload\":{\"kernel\":\"@KERNEL@\"}}", &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.cpus, 1);
+    assert_true(cfg.memory == 512ULL << 20);
+    assert_int_equal(cfg.serial, SERIAL_NULL); /* CH: serial Null unless asked */
+    assert_false(cfg.vsock.enabled);
+    assert_int_equal(cfg.platform.tee, TEE_NONE);
+    vm_config_free(&cfg);
+}
+
+static void unknown_keys_are_ignored(void **state)
+{
+    struct vm_config cfg;
+    char err[256];
+    assert_int_equal(parse("{\"payload\":{\"kernel\":\"@KERNEL@\",\"future\":1},"
+                           "\"cpus\":{\"boot_vcpus\":2,\"iommu_address_width\":39},"
+                           "\"brand_new_section\":{\"x\":[1,2,3]},\"fs\":[{\"tag\":\"t\"}],"
+                           "\"devices\":[{\"path\":\"/sys/bus/pci/devices/0000:01:00.0\"}]}",
+                           &cfg, err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.cpus, 2);
+    vm_config_free(&cfg);
+}
+
+static void wrong_types_are_refused(void **state)
+{
+    expect_parse_error("{\"cpus\":{\"boot_vcpus\":\"2\"}}", "cpus.boot_vcpus: expected an integer");
+    expect_parse_error("{\"cpus\":{\"boot_vcpus\":1.5}}", "expected an integer");
+    expect_parse_error("{\"cpus\":{\"boot_vcpus\":-1}}", "must not be negative");
+    expect_parse_error("{\"cpus\":{\"boot_vcpus\":4294967296}}", "too large");
+    expect_parse_error("{\"cpus\":[1]}", "cpus: expected an object");
+    expect_parse_error("{\"memory\":{\"size\":-4096}}", "memory.size: must not be negative");
+    expect_parse_error("{\"memory\":{\"size\":\"1G\"}}", "memory.size: expected an integer");
+    expect_parse_error("{\"memory\":{\"size\":99999999999999999999999}}", "invalid JSON");
+    expect_parse_error("{\"payload\":{\"kernel\":5}}", "payload.kernel: expected a string");
+    expect_parse_error("{\"payload\":{\"kernel\":\"a\\u0000b\"}}", "NUL");
+    expect_parse_error("{\"platform\":{\"tdx\":\"yes\"}}", "platform.tdx: expected true or false");
+    expect_parse_error("{\"disks\":{\"path\":\"x\"}}", "disks: expected an array");
+    expect_parse_error("{\"disks\":[\"x\"]}", "disks[0]: expected an object");
+    expect_parse_error("{\"disks\":[{\"readonly\":true}]}", "disks[0].path: missing");
+    expect_parse_error("{\"vsock\":{\"cid\":-3,\"socket\":\"/x\"}}", "vsock.cid");
+    expect_parse_error("{\"serial\":{\"mode\":7}}", "serial.mode: expected a string");
+    expect_parse_error("[1,2]", "expected a JSON object");
+    expect_parse_error("{\"cpus\":", "invalid JSON");
+    expect_parse_error("", "invalid JSON");
+    expect_parse_error("{\"cpus\":{},\"cpus\":{}}", "invalid JSON");
+}
+
+static void unsupported_features_are_refused(void **state)
+{
+    expect_parse_error("{\"platform\":{\"tdx\":true,\"sev_snp\":true}}", "cannot both be set");
+    expect_parse_error("{\"payload\":{\"igvm\":\"/x.igvm\"}}", "IGVM");
+    expect_parse_error("{\"disks\":[{\"path\":\"@DISK@\",\"image_type\":\"Qcow2\"}]}", "raw");
+    expect_parse_error("{\"disks\":[{\"path\":\"@DISK@\",\"vhost_user\":true}]}", "vhost-user");
+    expect_parse_error("{\"net\":[{\"fds\":[3]}]}", "SCM_RIGHTS");
+    expect_parse_error("{\"net\":[{\"tap\":\"t0\",\"num_queues\":4}]}", "one queue pair");
+    expect_parse_error("{\"serial\":{\"mode\":\"Pty\"}}", "serial.mode: 'Pty' is not supported");
+    expect_parse_error("{\"memory\":{\"size\":0,\"zones\":[{\"id\":\"mem0\",\"size\":1}]}}",
+                       "zones");
+}
+
+static void confidential_guests_refuse_hotadd_and_vfio(void **state)
+{
+    expect_parse_error("{\"platform\":{\"tdx\":true},\"memory\":{\"size\":1073741824,"
+                       "\"hotplug_size\":2147483648}}",
+                       "memory hot-add is refused for a confidential guest");
+    expect_parse_error("{\"platform\":{\"sev_snp\":true},\"devices\":[{\"path\":\"/sys/x\"}]}",
+                       "VFIO pass-through is refused for a confidential guest");
+    /* The same requests on a plain guest are accepted (and logged as not offered). */
+    struct vm_config cfg;
+    char err[256];
+    assert_int_equal(parse("{\"memory\":{\"size\":1073741824,\"hotplug_size\":2147483648},"
+                           "\"devices\":[{\"path\":\"/sys/x\"}]}",
+                           &cfg, err, sizeof(err)),
+                     0);
+    vm_config_free(&cfg);
+}
+
+static void host_data_and_mrconfigid(void **state)
+{
+    struct vm_config cfg;
+    char err[256];
+    assert_int_equal(parse("{\"platform\":{\"sev_snp\":true},\"payload\":{\"kernel\":\"@KERNEL@\","
+                           "\"host_data\":"
+                           "\"00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF\"}}",
+                           &cfg, err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.platform.tee, TEE_SNP);
+    assert_true(cfg.platform.host_data_set);
+    assert_int_equal(cfg.platform.host_data[1], 0x11);
+    assert_int_equal(cfg.platform.host_data[31], 0xff);
+    vm_config_free(&cfg);
+    expect_parse_error("{\"payload\":{\"host_data\":\"0011\"}}", "64 hex digits");
+    expect_parse_error("{\"payload\":{\"host_data\":"
+                       "\"zz112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"}}",
+                       "64 hex digits");
+    char body[512] = "{\"payload\":{\"mrconfigid\":\"";
+    for (int i = 0; i < 48; i++)
+        strcat(body, "ab");
+    strcat(body, "\"}}");
+    assert_int_equal(parse(body, &cfg, err, sizeof(err)), 0);
+    assert_true(cfg.platform.mrconfigid_set);
+    assert_int_equal(cfg.platform.mrconfigid[47], 0xab);
+    vm_config_free(&cfg);
+}
+
+static void serial_and_console_modes(void **state)
+{
+    struct vm_config cfg;
+    char err[256];
+    assert_int_equal(parse("{\"serial\":{\"mode\":\"Tty\"},\"console\":{\"mode\":\"Off\"}}", &cfg,
+                           err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.serial, SERIAL_TTY);
+    vm_config_free(&cfg);
+    assert_int_equal(
+        parse("{\"serial\":{\"mode\":\"File\",\"file\":\"/tmp/s\"}}", &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.serial, SERIAL_FILE);
+    assert_string_equal(cfg.serial_file, "/tmp/s");
+    vm_config_free(&cfg);
+    /* Confidential Kata in debug: console Tty, serial Off -> accepted, serial stays off. */
+    assert_int_equal(parse("{\"serial\":{\"mode\":\"Off\"},\"console\":{\"mode\":\"Tty\"}}", &cfg,
+                           err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.serial, SERIAL_OFF);
+    vm_config_free(&cfg);
+}
+
+static void add_disk_and_add_net_bodies(void **state)
+{
+    struct disk_config d;
+    char err[256];
+    const char *disk = "{\"path\":\"/img\",\"readonly\":false,\"image_type\":\"Raw\","
+                       "\"vhost_user\":false,\"num_queues\":2,\"queue_size\":1024,"
+                       "\"iommu\":false,\"backing_files\":false,\"sparse\":true}";
+    assert_int_equal(api_json_to_disk(disk, strlen(disk), &d, err, sizeof(err)), 0);
+    assert_string_equal(d.path, "/img");
+    assert_false(d.readonly);
+    assert_int_equal(d.num_queues, 2);
+    assert_int_equal(d.queue_size, 1024);
+    api_disk_config_clear(&d);
+    assert_int_equal(api_json_to_disk("{\"readonly\":1}", 14, &d, err, sizeof(err)), -1);
+
+    struct net_config n;
+    const char *net = "{\"ip\":\"192.168.249.1\",\"mask\":\"255.255.255.0\","
+                      "\"mac\":\"52:54:00:ab:CD:ef\",\"iommu\":false,\"num_queues\":2,"
+                      "\"queue_size\":256,\"vhost_user\":false,\"vhost_mode\":\"Client\","
+                      "\"offload_tso\":true,\"offload_ufo\":true,\"offload_csum\":true,"
+                      "\"fds\":[7]}";
+    assert_int_equal(api_json_to_net(net, strlen(net), &n, err, sizeof(err)), 0);
+    assert_true(n.mac_set);
+    assert_int_equal(n.mac[0], 0x52);
+    assert_int_equal(n.mac[4], 0xcd);
+    assert_int_equal(n.fd, -1); /* fd numbers in JSON are never trusted */
+    assert_int_equal(n.num_queues, 2);
+    api_net_config_clear(&n);
+    assert_int_equal(api_json_to_net("{\"mac\":\"52:54:00:ab:cd\"}", 24, &n, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "mac"));
+}
+
+static void config_to_json_for_vm_info(void **state)
+{
+    struct vm_config cfg;
+    char err[256];
+    assert_int_equal(parse(kata_example, &cfg, err, sizeof(err)), 0);
+    json_t *j = api_vm_config_to_json(&cfg);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "cpus"), "boot_vcpus")),
+                     1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "cpus"), "max_vcpus")),
+                     1);
+    assert_true(json_integer_value(json_object_get(json_object_get(j, "memory"), "size")) ==
+                2147483648LL);
+    assert_true(json_is_true(json_object_get(json_object_get(j, "platform"), "tdx")));
+    assert_int_equal(json_array_size(json_object_get(j, "disks")), 1);
+    /* Round trip: what vm.info reports parses back to the same machine. */
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    struct vm_config back;
+    assert_int_equal(api_json_to_vm_config(text, strlen(text), &back, err, sizeof(err)), 0);
+    free(text);
+    assert_int_equal(back.cpus, cfg.cpus);
+    assert_true(back.memory == cfg.memory);
+    assert_string_equal(back.kernel, cfg.kernel);
+    assert_string_equal(back.disks[0].path, cfg.disks[0].path);
+    assert_int_equal(back.platform.tee, TEE_TDX);
+    assert_int_equal(back.serial, cfg.serial);
+    vm_config_free(&back);
+    vm_config_free(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(shared_table_through_json),
+        cmocka_unit_test(kata_example_maps_every_field),
+        cmocka_unit_test(defaults_follow_cloud_hypervisor),
+        cmocka_unit_test(unknown_keys_are_ignored),
+        cmocka_unit_test(wrong_types_are_refused),
+        cmocka_unit_test(unsupported_features_are_refused),
+        cmocka_unit_test(confidential_guests_refuse_hotadd_and_vfio),
+        cmocka_unit_test(host_data_and_mrconfigid),
+        cmocka_unit_test(serial_and_console_modes),
+        cmocka_unit_test(add_disk_and_add_net_bodies),
+        cmocka_unit_test(config_to_json_for_vm_info),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,551 @@
+/* api_routes_state.c: the API's routes, VM state machine and confidential refusals (fake backend).
+ */
+#include <errno.h>
+#include <regex.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "api/router.h"
+#include "support/config_cases.h"
+
+/* ---- fake backend ---- */
+
+static struct fake {
+    unsigned boots, pauses, resumes, shutdowns, destroys, disks, nets, removes;
+    bool fail_boot, fail_hotplug;
+    unsigned booted_cpus;
+    int last_net_fd;
+    unsigned vmm_shutdowns, guest_exits;
+    enum vm_exit_reason exit_reason;
+} fk;
+
+static int fk_boot(void *ctx, const struct vm_config *cfg, char *err, size_t errlen)
+{
+    if (fk.fail_boot) {
+        snprintf(err, errlen, "no KVM here");
+        return -1;
+    }
+    fk.boots++;
+    fk.booted_cpus = cfg->cpus;
+    return 0;
+}
+static int fk_pause(void *ctx, char *err, size_t errlen)
+{
+    fk.pauses++;
+    return 0;
+}
+static int fk_resume(void *ctx, char *err, size_t errlen)
+{
+    fk.resumes++;
+    return 0;
+}
+static void fk_shutdown(void *ctx)
+{
+    fk.shutdowns++;
+}
+static void fk_destroy(void *ctx)
+{
+    fk.destroys++;
+}
+static int fk_add_disk(void *ctx, const struct disk_config *d, char *bdf, size_t bdflen, char *err,
+                       size_t errlen)
+{
+    if (fk.fail_hotplug) {
+        snprintf(err, errlen, "no free slot");
+        return -1;
+    }
+    snprintf(bdf, bdflen, "0000:00:%02x.0", 4 + fk.disks++);
+    return 0;
+}
+static int fk_add_net(void *ctx, const struct net_config *n, char *bdf, size_t bdflen, char *err,
+                      size_t errlen)
+{
+    fk.last_net_fd = n->fd;
+    snprintf(bdf, bdflen, "0000:00:%02x.0", 0x10 + fk.nets++);
+    return 0;
+}
+static int fk_remove(void *ctx, const char *id, char *err, size_t errlen)
+{
+    fk.removes++;
+    return 0;
+}
+
+static const struct api_backend_ops fake_ops = {
+    .boot = fk_boot,
+    .pause = fk_pause,
+    .resume = fk_resume,
+    .shutdown = fk_shutdown,
+    .destroy = fk_destroy,
+    .add_disk = fk_add_disk,
+    .add_net = fk_add_net,
+    .remove_device = fk_remove,
+};
+
+static void hook_vmm_shutdown(void *opaque)
+{
+    fk.vmm_shutdowns++;
+}
+static void hook_guest_exit(void *opaque, enum vm_exit_reason reason, int status)
+{
+    fk.guest_exits++;
+    fk.exit_reason = reason;
+}
+
+static struct api_router *router;
+
+static int setup(void **state)
+{
+    memset(&fk, 0, sizeof(fk));
+    fk.last_net_fd = -1;
+    const struct api_router_hooks hooks = {hook_vmm_shutdown, hook_guest_exit, NULL};
+    router = api_router_new(&fake_ops, NULL, &hooks);
+    return router ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    api_router_free(router);
+    return 0;
+}
+
+/* ---- requests ---- */
+
+static char last_body[4096];
+static const char *last_allow;
+
+/* Sends one request (body template expanded); fds as the server would hand them over. Returns
+ * the status; the response body is in last_body. Leftover fds are closed as the server does. */
+static int call_fds(const char *method, const char *route, const char *body_tmpl, int *fds,
+                    unsigned nfds)
+{
+    char body[4096] = "";
+    if (body_tmpl)
+        assert_int_equal(config_case_expand(body_tmpl, body, sizeof(body)), 0);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/%s", route);
+    struct api_request req = {
+        .method = method, .path = path, .body = body, .body_len = strlen(body)};
+    for (unsigned i = 0; i < nfds; i++)
+        req.fds[i] = fds[i];
+    req.nfds = nfds;
+    struct api_response resp = {0};
+    api_router_handle(router, &req, &resp);
+    for (unsigned i = 0; i < req.nfds; i++)
+        if (req.fds[i] >= 0)
+            close(req.fds[i]);
+    snprintf(last_body, sizeof(last_body), "%s", resp.body ? resp.body : "");
+    last_allow = resp.allow;
+    free(resp.body);
+    if (resp.after_send)
+        resp.after_send(resp.after_send_opaque);
+    return resp.status;
+}
+
+static int call(const char *method, const char *route, const char *body)
+{
+    return call_fds(method, route, body, NULL, 0);
+}
+
+static const char plain_vm[] = "{\"cpus\":{\"boot_vcpus\":1,\"max_vcpus\":2},"
+                               "\"memory\":{\"size\":268435456},"
+                               "\"payload\":{\"kernel\":\"@KERNEL@\",\"cmdline\":\"quiet\"},"
+                               "\"serial\":{\"mode\":\"Tty\"},\"console\":{\"mode\":\"Off\"},"
+                               "\"rng\":{\"src\":\"/dev/urandom\"}}";
+static const char tdx_vm[] = "{\"cpus\":{\"boot_vcpus\":1,\"max_vcpus\":1},"
+                             "\"memory\":{\"size\":268435456},"
+                             "\"payload\":{\"kernel\":\"@KERNEL@\",\"firmware\":\"@FIRMWARE@\"},"
+                             "\"platform\":{\"tdx\":true,\"sev_snp\":false}}";
+static const char snp_vm[] = "{\"memory\":{\"size\":268435456},"
+                             "\"payload\":{\"kernel\":\"@KERNEL@\"},"
+                             "\"platform\":{\"sev_snp\":true}}";
+
+static void assert_state(enum api_vm_state s)
+{
+    assert_int_equal(api_router_state(router), s);
+    if (s == API_VM_NONE) {
+        assert_int_equal(call("GET", "vm.info", NULL), 404);
+        return;
+    }
+    assert_int_equal(call("GET", "vm.info", NULL), 200);
+    char want[64];
+    snprintf(want, sizeof(want), "\"state\":\"%s\"", api_vm_state_name(s));
+    if (!strstr(last_body, want))
+        fail_msg("vm.info lacks %s: %s", want, last_body);
+}
+
+static void error_body_is_json_reason(const char *needle)
+{
+    if (last_body[0] != '[' || !strstr(last_body, needle))
+        fail_msg("error body %s lacks %s", last_body, needle);
+}
+
+/* ---- tests ---- */
+
+static void full_lifecycle(void **state)
+{
+    assert_int_equal(call("GET", "vmm.ping", NULL), 200);
+    assert_non_null(strstr(last_body, "\"version\""));
+    assert_state(API_VM_NONE);
+    assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
+    assert_state(API_VM_CREATED);
+    assert_non_null(strstr(last_body, "\"boot_vcpus\":1"));
+    assert_non_null(strstr(last_body, "\"memory_actual_size\":268435456"));
+    assert_int_equal(fk.boots, 0); /* vm.create only stores and validates */
+    assert_int_equal(call("PUT", "vm.boot", NULL), 204);
+    assert_int_equal(fk.boots, 1);
+    assert_state(API_VM_RUNNING);
+    assert_int_equal(call("PUT", "vm.pause", NULL), 204);
+    assert_state(API_VM_PAUSED);
+    assert_int_equal(call("PUT", "vm.resume", NULL), 204);
+    assert_state(API_VM_RUNNING);
+    assert_int_equal(call("PUT", "vm.shutdown", NULL), 204);
+    assert_int_equal(fk.shutdowns, 1);
+    assert_state(API_VM_SHUTDOWN);
+    assert_int_equal(call("PUT", "vm.boot", NULL), 204); /* as CH: boot again from the config */
+    assert_int_equal(fk.boots, 2);
+    assert_int_equal(fk.destroys, 1);
+    assert_state(API_VM_RUNNING);
+    assert_int_equal(call("PUT", "vm.delete", NULL), 204);
+    assert_int_equal(fk.destroys, 2);
+    assert_state(API_VM_NONE);
+    assert_int_equal(call("PUT", "vm.create", plain_vm), 204); /* a fresh one after delete */
+    assert_int_equal(call("PUT", "vmm.shutdown", NULL), 204);
+    assert_int_equal(fk.vmm_shutdowns, 1);
+}
+
+/* Every request in the wrong state: 4xx, and neither the backend nor the state moves. */
+static void wrong_state_changes_nothing(void **state)
+{
+    static const char *const puts[] = {"vm.boot",     "vm.pause",        "vm.resume",
+                                       "vm.shutdown", "vm.add-disk",     "vm.add-net",
+                                       "vm.resize",   "vm.remove-device"};
+    for (size_t i = 0; i < sizeof(puts) / sizeof(puts[0]); i++) {
+        assert_int_equal(call("PUT", puts[i], "{}"), 404);
+        error_body_is_json_reason("not created");
+    }
+    assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
+    assert_int_equal(call("PUT", "vm.create", plain_vm), 409);
+    assert_int_equal(call("PUT", "vm.pause", NULL), 409);
+    assert_int_equal(call("PUT", "vm.resume", NULL), 409);
+    assert_int_equal(call("PUT", "vm.shutdown", NULL), 409);
+    error_body_is_json_reason("while the VM is Created");
+    assert_state(API_VM_CREATED);
+    assert_int_equal(call("PUT", "vm.boot", NULL), 204);
+    assert_int_equal(call("PUT", "vm.boot", NULL), 409);
+    assert_int_equal(call("PUT", "vm.resume", NULL), 409);
+    assert_int_equal(call("PUT", "vm.create", plain_vm), 409);
+    assert_state(API_VM_RUNNING);
+    assert_int_equal(call("PUT", "vm.pause", NULL), 204);
+    assert_int_equal(call("PUT", "vm.pause", NULL), 409);
+    assert_int_equal(call("PUT", "vm.boot", NULL), 409);
+    assert_state(API_VM_PAUSED);
+    assert_int_equal(call("PUT", "vm.shutdown", NULL), 204);
+    assert_int_equal(call("PUT", "vm.shutdown", NULL), 409);
+    assert_int_equal(call("PUT", "vm.pause", NULL), 409);
+    assert_int_equal(call("PUT", "vm.add-disk", "{\"path\":\"@DISK@\"}"), 409);
+    assert_state(API_VM_SHUTDOWN);
+    assert_int_equal(fk.boots, 1);
+    assert_int_equal(fk.pauses, 1);
+    assert_int_equal(fk.resumes, 0);
+    assert_int_equal(fk.shutdowns, 1);
+}
+
+static void methods_and_routes(void **state)
+{
+    assert_int_equal(call("GET", "vm.create", NULL), 405);
+    assert_string_equal(last_allow, "PUT");
+    assert_int_equal(call("PUT", "vmm.ping", NULL), 405);
+    assert_string_equal(last_allow, "GET");
+    assert_int_equal(call("POST", "vm.boot", NULL), 405);
+    assert_int_equal(call("DELETE", "vm.info", NULL), 405);
+    assert_int_equal(call("GET", "vm.nonsense", NULL), 404);
+    error_body_is_json_reason("unknown route");
+    assert_int_equal(call("GET", "../../etc/passwd", NULL), 404);
+    struct api_request req = {.method = "GET", .path = "/", .body = "", .body_len = 0};
+    struct api_response resp = {0};
+    api_router_handle(router, &req, &resp);
+    assert_int_equal(resp.status, 404);
+    free(resp.body);
+    assert_int_equal(call("PUT", "vm.snapshot", "{}"), 501); /* known to CH, not offered */
+    assert_int_equal(call("GET", "vm.snapshot", NULL), 405);
+}
+
+static void bad_create_bodies_leave_no_vm(void **state)
+{
+    static const char *const bad[] = {
+        "{",
+        "[]",
+        "{\"cpus\":{\"boot_vcpus\":\"one\"},\"payload\":{\"kernel\":\"@KERNEL@\"}}",
+        "{\"cpus\":{\"boot_vcpus\":-2},\"payload\":{\"kernel\":\"@KERNEL@\"}}",
+        "{\"memory\":{\"size\":-1},\"payload\":{\"kernel\":\"@KERNEL@\"}}",
+        "{\"memory\":{\"size\":9223372036854775807},\"payload\":{\"kernel\":\"@KERNEL@\"}}",
+        "{\"cpus\":{\"boot_vcpus\":100000},\"payload\":{\"kernel\":\"@KERNEL@\"}}",
+        "{\"payload\":{\"kernel\":\"@MISSING@\"}}",
+        "{\"payload\":{\"kernel\":\"@KERNEL@\"},\"platform\":{\"tdx\":true,\"sev_snp\":true}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int st = call("PUT", "vm.create", bad[i]);
+        if (st != 400)
+            fail_msg("body %zu answered %d: %s", i, st, last_body);
+        error_body_is_json_reason("vm.create: ");
+        assert_int_equal(api_router_state(router), API_VM_NONE);
+    }
+}
+
+static bool bdf_ok(const char *json)
+{
+    regex_t re;
+    assert_int_equal(regcomp(&re, "\"bdf\":\"0000:00:[0-9a-f]{2}\\.0\"", REG_EXTENDED), 0);
+    bool ok = regexec(&re, json, 0, NULL, 0) == 0;
+    regfree(&re);
+    return ok;
+}
+
+static void add_net_cold_and_hot(void **state)
+{
+    const char *net = "{\"ip\":\"192.168.249.1\",\"mask\":\"255.255.255.0\","
+                      "\"mac\":\"52:54:00:12:34:56\",\"iommu\":false,\"num_queues\":2,"
+                      "\"queue_size\":256,\"vhost_user\":false,\"vhost_mode\":\"Client\","
+                      "\"offload_tso\":true,\"offload_ufo\":true,\"offload_csum\":true}";
+    int p[2];
+    assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
+    /* No fd and no tap name: refused. */
+    assert_int_equal(call("PUT", "vm.add-net", net), 400);
+    error_body_is_json_reason("SCM_RIGHTS");
+    /* Two fds (multiqueue): refused, and the router leaves both for the server to close. */
+    assert_int_equal(pipe(p), 0);
+    int two[2] = {p[0], dup(p[0])};
+    assert_int_equal(call_fds("PUT", "vm.add-net", net, two, 2), 400);
+    assert_int_equal(write(p[1], "x", 1), -1);
+    assert_int_equal(errno, EPIPE);
+    close(p[1]);
+    /* Cold: 204, the fd is kept in the configuration. */
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(call_fds("PUT", "vm.add-net", net, &p[0], 1), 204);
+    assert_string_equal(last_body, "");
+    assert_int_equal(write(p[1], "x", 1), 1);
+    const struct vm_config *cfg = api_router_config(router);
+    assert_int_equal(cfg->nr_nets, 1);
+    assert_int_equal(cfg->nets[0].fd, p[0]);
+    assert_string_equal(cfg->nets[0].id, "_net0");
+    assert_true(cfg->nets[0].mac_set);
+    assert_int_equal(call("PUT", "vm.boot", NULL), 204);
+    /* Hot: 200 {"id","bdf"}. */
+    int q[2];
+    assert_int_equal(pipe(q), 0);
+    assert_int_equal(call_fds("PUT", "vm.add-net", net, &q[0], 1), 200);
+    assert_true(bdf_ok(last_body));
+    assert_non_null(strstr(last_body, "\"id\":\"_net1\""));
+    assert_int_equal(fk.last_net_fd, q[0]);
+    assert_int_equal(api_router_config(router)->nr_nets, 2);
+    /* vm.delete closes the fds the configuration held. */
+    assert_int_equal(call("PUT", "vm.delete", NULL), 204);
+    assert_int_equal(write(p[1], "x", 1), -1);
+    assert_int_equal(write(q[1], "x", 1), -1);
+    close(p[1]);
+    close(q[1]);
+}
+
+static void add_disk_and_remove(void **state)
+{
+    assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
+    assert_int_equal(call("PUT", "vm.add-disk", "{\"path\":\"@DISK@\",\"id\":\"root\"}"), 204);
+    assert_int_equal(call("PUT", "vm.add-disk", "{\"path\":\"@DISK@\",\"id\":\"root\"}"), 409);
+    assert_int_equal(call("PUT", "vm.add-disk", "{\"path\":\"\"}"), 400);
+    error_body_is_json_reason("has no path"); /* the shared validator's verdict */
+    assert_int_equal(call("PUT", "vm.add-disk", "{\"path\":7}"), 400);
+    assert_int_equal(call("PUT", "vm.add-disk", "not json"), 400);
+    assert_int_equal(api_router_config(router)->nr_disks, 1);
+    assert_int_equal(call("PUT", "vm.boot", NULL), 204);
+    const char *kata_disk = "{\"path\":\"@DISK@\",\"readonly\":false,\"image_type\":\"Raw\","
+                            "\"vhost_user\":false,\"num_queues\":1,\"queue_size\":1024,"
+                            "\"iommu\":false,\"backing_files\":false,\"sparse\":true}";
+    assert_int_equal(call("PUT", "vm.add-disk", kata_disk), 200);
+    assert_true(bdf_ok(last_body));
+    char *idp = strstr(last_body, "\"id\":\"_disk");
+    assert_non_null(idp);
+    char id[32], remove_body[64];
+    assert_int_equal(sscanf(idp, "\"id\":\"%31[^\"]", id), 1);
+    snprintf(remove_body, sizeof(remove_body), "{\"id\":\"%s\"}", id);
+    assert_int_equal(api_router_config(router)->nr_disks, 2);
+    fk.fail_hotplug = true;
+    assert_int_equal(call("PUT", "vm.add-disk", kata_disk), 500);
+    assert_int_equal(api_router_config(router)->nr_disks, 2);
+    fk.fail_hotplug = false;
+    assert_int_equal(call("PUT", "vm.remove-device", "{\"id\":\"nope\"}"), 404);
+    assert_int_equal(call("PUT", "vm.remove-device", "{\"id\":5}"), 400);
+    assert_int_equal(call("PUT", "vm.remove-device", remove_body), 204);
+    assert_int_equal(fk.removes, 1);
+    assert_int_equal(api_router_config(router)->nr_disks, 1);
+    assert_string_equal(api_router_config(router)->disks[0].id, "root");
+}
+
+static void resize_plain_guest(void **state)
+{
+    assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
+    assert_int_equal(call("PUT", "vm.resize", "{\"desired_vcpus\":2}"), 204);
+    assert_int_equal(api_router_config(router)->cpus, 2);
+    assert_int_equal(call("PUT", "vm.resize", "{\"desired_vcpus\":3}"), 400); /* > max_vcpus */
+    assert_int_equal(call("PUT", "vm.resize", "{\"desired_vcpus\":-1}"), 400);
+    assert_int_equal(call("PUT", "vm.resize", "{\"desired_vcpus\":\"2\"}"), 400);
+    assert_int_equal(call("PUT", "vm.resize", "{\"desired_ram\":1}"), 400);
+    assert_int_equal(call("PUT", "vm.resize", "{\"desired_ram\":536870912}"), 204);
+    assert_true(api_router_config(router)->memory == 536870912ULL);
+    assert_int_equal(call("PUT", "vm.boot", NULL), 204);
+    assert_int_equal(fk.booted_cpus, 2);
+    assert_int_equal(call("PUT", "vm.resize", "{\"desired_vcpus\":2}"), 204); /* no change */
+    assert_int_equal(call("PUT", "vm.resize", "{\"desired_vcpus\":1}"), 501);
+    error_body_is_json_reason("hot-plug");
+    assert_int_equal(api_router_config(router)->cpus, 2);
+}
+
+/* Each request that would undermine a confidential guest: 403 + reason, VM left as it was. */
+static void confidential_refusals(const char *vm_json, const char *tee)
+{
+    static const struct {
+        const char *route;
+        const char *body;
+    } refused[] = {
+        {"vm.resize", "{\"desired_ram\":536870912}"},
+        {"vm.resize", "{\"desired_vcpus\":1}"},
+        {"vm.resize-zone", "{\"id\":\"mem0\",\"desired_ram\":536870912}"},
+        {"vm.add-pmem", "{\"file\":\"/tmp/x\"}"},
+        {"vm.snapshot", "{\"destination_url\":\"file:///tmp/snap\"}"},
+        {"vm.restore", "{\"source_url\":\"file:///tmp/snap\"}"},
+        {"vm.coredump", "{\"destination_url\":\"file:///tmp/core\"}"},
+        {"vm.send-migration", "{\"destination_url\":\"unix:/tmp/m\"}"},
+        {"vm.receive-migration", "{\"receiver_url\":\"unix:/tmp/m\"}"},
+        {"vm.add-device", "{\"path\":\"/sys/bus/pci/devices/0000:01:00.0\"}"},
+        {"vm.add-user-device", "{\"socket\":\"/tmp/vfio-user\"}"},
+    };
+    assert_int_equal(call("PUT", "vm.create", vm_json), 204);
+    assert_int_equal(call("GET", "vm.info", NULL), 200);
+    char before[4096];
+    snprintf(before, sizeof(before), "%s", last_body);
+    char want[32];
+    snprintf(want, sizeof(want), "\"%s\":true", tee);
+    assert_non_null(strstr(before, want));
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        int st = call("PUT", refused[i].route, refused[i].body);
+        if (st != 403)
+            fail_msg("%s on a %s guest answered %d: %s", refused[i].route, tee, st, last_body);
+        error_body_is_json_reason("refused for a confidential guest");
+        assert_int_equal(call("GET", "vm.info", NULL), 200);
+        if (strcmp(before, last_body) != 0)
+            fail_msg("%s changed the VM: %s", refused[i].route, last_body);
+    }
+    assert_int_equal(api_router_state(router), API_VM_CREATED);
+    assert_int_equal(fk.boots + fk.shutdowns + fk.destroys + fk.disks + fk.nets, 0);
+    /* What a confidential pod does need still works: block hot-plug configuration. */
+    assert_int_equal(call("PUT", "vm.add-disk", "{\"path\":\"@DISK@\",\"readonly\":true}"), 204);
+}
+
+static void tdx_refusals(void **state)
+{
+    confidential_refusals(tdx_vm, "tdx");
+}
+
+static void snp_refusals(void **state)
+{
+    confidential_refusals(snp_vm, "sev_snp");
+}
+
+static void plain_guest_gets_501_not_403(void **state)
+{
+    assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
+    assert_int_equal(call("PUT", "vm.snapshot", "{}"), 501);
+    assert_int_equal(call("PUT", "vm.add-device", "{}"), 501);
+    assert_int_equal(call("PUT", "vm.coredump", "{}"), 501);
+    error_body_is_json_reason("not supported by cocoon");
+}
+
+static void confidential_create_refusals(void **state)
+{
+    assert_int_equal(call("PUT", "vm.create",
+                          "{\"payload\":{\"kernel\":\"@KERNEL@\"},\"platform\":{\"tdx\":true},"
+                          "\"memory\":{\"size\":268435456,\"hotplug_size\":1073741824}}"),
+                     400);
+    error_body_is_json_reason("memory hot-add is refused for a confidential guest");
+    assert_int_equal(call("PUT", "vm.create",
+                          "{\"payload\":{\"kernel\":\"@KERNEL@\"},\"platform\":{\"sev_snp\":true},"
+                          "\"devices\":[{\"path\":\"/sys/bus/pci/devices/0000:01:00.0\"}]}"),
+                     400);
+    error_body_is_json_reason("VFIO");
+    assert_int_equal(api_router_state(router), API_VM_NONE);
+}
+
+static void boot_failure_keeps_created(void **state)
+{
+    assert_int_equal(call("PUT", "vm.create", tdx_vm), 204);
+    fk.fail_boot = true;
+    assert_int_equal(call("PUT", "vm.boot", NULL), 500);
+    error_body_is_json_reason("no KVM here");
+    assert_state(API_VM_CREATED);
+}
+
+static void guest_exit_is_reported_once(void **state)
+{
+    assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
+    assert_int_equal(call("PUT", "vm.boot", NULL), 204);
+    api_router_guest_exited(router, VM_EXIT_POWEROFF, 0);
+    assert_int_equal(fk.guest_exits, 1);
+    assert_int_equal(fk.exit_reason, VM_EXIT_POWEROFF);
+    assert_state(API_VM_SHUTDOWN);
+    api_router_guest_exited(router, VM_EXIT_POWEROFF, 0);
+    assert_int_equal(fk.guest_exits, 1);
+    /* A stop we asked for is not a guest exit. */
+    assert_int_equal(call("PUT", "vm.boot", NULL), 204);
+    assert_int_equal(call("PUT", "vm.shutdown", NULL), 204);
+    api_router_guest_exited(router, VM_EXIT_POWEROFF, 0);
+    assert_int_equal(fk.guest_exits, 1);
+}
+
+static void command_line_vm_boots_at_once(void **state)
+{
+    struct vm_config cfg;
+    vm_config_init(&cfg);
+    char kernel[160];
+    assert_int_equal(config_case_expand("@KERNEL@", kernel, sizeof(kernel)), 0);
+    cfg.kernel = strdup(kernel);
+    char err[128];
+    assert_int_equal(api_router_create_and_boot(router, &cfg, err, sizeof(err)), 0);
+    assert_null(cfg.kernel); /* ownership moved */
+    assert_int_equal(fk.boots, 1);
+    assert_state(API_VM_RUNNING);
+    assert_int_equal(call("GET", "vmm.ping", NULL), 200);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (config_fixture_setup() < 0)
+        return 1;
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(full_lifecycle),
+        T(wrong_state_changes_nothing),
+        T(methods_and_routes),
+        T(bad_create_bodies_leave_no_vm),
+        T(add_net_cold_and_hot),
+        T(add_disk_and_remove),
+        T(resize_plain_guest),
+        T(tdx_refusals),
+        T(snp_refusals),
+        T(plain_guest_gets_501_not_403),
+        T(confidential_create_refusals),
+        T(boot_failure_keeps_created),
+        T(guest_exit_is_reported_once),
+        T(command_line_vm_boots_at_once),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    config_fixture_teardown();
+    return rc;
+}
