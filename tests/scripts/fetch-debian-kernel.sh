@@ -89,8 +89,16 @@ for tool in apt-cache apt-get dpkg-deb lz4 python3; do
 done
 
 # The real versioned package behind the meta-package, and its candidate version.
-pkg=$(apt-cache depends "$meta" 2>/dev/null |
-    sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-cloud-amd64\)$/\1/p' | head -n 1 || true)
+real_package() {
+    apt-cache depends "$meta" 2>/dev/null |
+        sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-cloud-amd64\)$/\1/p' | head -n 1 || true
+}
+pkg=$(real_package)
+if [ -z "$pkg" ] && [ "$(id -u)" -eq 0 ]; then
+    # A fresh machine may never have fetched the package lists.
+    apt-get update -qq >/dev/null 2>&1 || true
+    pkg=$(real_package)
+fi
 ver=""
 [ -n "$pkg" ] && ver=$(apt-cache policy "$pkg" 2>/dev/null | sed -n 's/^ *Candidate: //p' | head -n 1)
 
