@@ -1,7 +1,6 @@
 /* api.c: wires the HTTP server, the router and the real VM backend together and runs the loop. */
 #include "api/api.h"
 
-#include <signal.h>
 #include <stdio.h>
 
 #include "api/backend_vm.h"
@@ -11,85 +10,67 @@
 
 struct api_main {
     uv_loop_t *loop;
-    struct http_server *srv;
-    struct api_router *router;
-    uv_signal_t sigterm, sigint;
-    int status;
+    vm_exit_cb on_guest_exit;
+    void *opaque;
     bool done;
 };
 
 /* Asks the loop to return; the VM and the socket are torn down after uv_run, outside any
  * callback of theirs. */
-static void api_finish(struct api_main *m, int status)
+static void api_finish(struct api_main *m)
 {
-    if (m->done)
-        return;
     m->done = true;
-    m->status = status;
     uv_stop(m->loop);
 }
 
 static void on_vmm_shutdown(void *opaque)
 {
     log_info("api: vmm.shutdown");
-    api_finish(opaque, 0);
+    api_finish(opaque);
 }
 
 static void on_guest_exit(void *opaque, enum vm_exit_reason reason, int status)
 {
-    int code = reason == VM_EXIT_POWEROFF ? status : reason == VM_EXIT_ERROR ? 1 : 0;
-    log_info("api: guest stopped; exiting with status %d", code);
-    api_finish(opaque, code);
+    struct api_main *m = opaque;
+    if (m->on_guest_exit)
+        m->on_guest_exit(m->opaque, reason, status);
+    api_finish(m);
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+int api_run(uv_loop_t *loop, const char *socket_path, struct vm_config *cfg,
+            vm_exit_cb guest_exit_cb, void *opaque)
 {
-    log_info("api: signal %d: shutting down", signum);
-    api_finish(h->data, 0);
-}
-
-int api_run(uv_loop_t *loop, const char *socket_path, struct vm_config *cfg)
-{
-    struct api_main m = {.loop = loop};
+    struct api_main m = {.loop = loop, .on_guest_exit = guest_exit_cb, .opaque = opaque};
     char err[256] = "";
     struct api_vm_backend *backend = api_vm_backend_new(loop);
     const struct api_router_hooks hooks = {
         .vmm_shutdown = on_vmm_shutdown, .guest_exit = on_guest_exit, .opaque = &m};
-    m.router = backend ? api_router_new(&api_vm_backend_ops, backend, &hooks) : NULL;
-    if (!m.router) {
+    struct api_router *router =
+        backend ? api_router_new(&api_vm_backend_ops, backend, &hooks) : NULL;
+    if (!router) {
         fprintf(stderr, "cocoon: out of memory\n");
         api_vm_backend_free(backend);
-        return 1;
+        return -1;
     }
-    api_vm_backend_bind(backend, m.router);
+    api_vm_backend_bind(backend, router);
     struct http_limits lim;
     http_limits_default(&lim);
-    if (http_server_listen(loop, socket_path, &lim, api_router_handle, m.router, &m.srv, err,
-                           sizeof(err)) < 0) {
-        fprintf(stderr, "cocoon: %s\n", err);
-        api_router_free(m.router);
-        api_vm_backend_free(backend);
-        return 1;
+    struct http_server *srv = NULL;
+    int rc = http_server_listen(loop, socket_path, &lim, api_router_handle, router, &srv, err,
+                                sizeof(err));
+    if (rc == 0) {
+        log_info("api: serving on %s", socket_path);
+        if (cfg)
+            rc = api_router_create_and_boot(router, cfg, err, sizeof(err));
     }
-    log_info("api: serving on %s", socket_path);
-    uv_signal_init(loop, &m.sigterm);
-    uv_signal_init(loop, &m.sigint);
-    m.sigterm.data = m.sigint.data = &m;
-    uv_signal_start(&m.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&m.sigint, on_signal, SIGINT);
-
-    if (cfg && api_router_create_and_boot(m.router, cfg, err, sizeof(err)) < 0) {
-        fprintf(stderr, "cocoon: %s\n", err);
-        api_finish(&m, 1);
-    }
-    if (!m.done)
+    if (rc == 0)
         uv_run(loop, UV_RUN_DEFAULT);
-    api_router_teardown(m.router);
-    http_server_close(m.srv);
-    uv_close((uv_handle_t *)&m.sigterm, NULL);
-    uv_close((uv_handle_t *)&m.sigint, NULL);
+    else
+        fprintf(stderr, "cocoon: %s\n", err);
+    api_router_teardown(router);
+    http_server_close(srv);
     uv_run(loop, UV_RUN_NOWAIT); /* let the closing handles finish */
-    api_router_free(m.router);
+    api_router_free(router);
     api_vm_backend_free(backend);
-    return m.status;
+    return rc;
 }

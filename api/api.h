@@ -5,13 +5,16 @@
 #include <uv.h>
 
 #include "vmm/config.h"
+#include "vmm/vm.h"
 
 /* Serves the Cloud Hypervisor API on socket_path (created here, mode 0600, its folder must
- * exist) until vmm.shutdown, SIGTERM/SIGINT, or the guest stopping by itself (as Cloud
- * Hypervisor, the process then exits). If cfg is non-NULL (validated, from the command line)
+ * exist) on loop until vmm.shutdown, until the caller uv_stop()s the loop (e.g. on a signal),
+ * or until the guest stops by itself: then on_guest_exit(opaque, reason, status) runs and, as
+ * with Cloud Hypervisor, serving ends. If cfg is non-NULL (validated, from the command line)
  * that VM is created and booted at once and the socket still serves; *cfg is consumed.
- * Returns the process exit status: 0 after vmm.shutdown or a signal, the guest's status after a
- * power-off, 1 on a startup failure or a guest error. The socket file is removed on return. */
-int api_run(uv_loop_t *loop, const char *socket_path, struct vm_config *cfg);
+ * On return the VM is gone and the socket file removed. Returns 0, or -1 (message printed to
+ * stderr) when the socket or the command-line VM could not be set up. */
+int api_run(uv_loop_t *loop, const char *socket_path, struct vm_config *cfg,
+            vm_exit_cb on_guest_exit, void *opaque);
 
 #endif
