@@ -14,6 +14,7 @@
 #include "devices/uart16550.h"
 #include "vmm/log.h"
 #include "vmm/vm_internal.h"
+#include "vmm/vm_pci.h"
 
 /* Identity-map and TSS pages KVM needs for real-mode emulation on Intel (top of the 4 GiB hole,
  * below the BIOS area; never RAM). */
@@ -315,7 +316,10 @@ static int vm_attach_devices(struct vm *vm, char *err, size_t errlen)
         snprintf(err, errlen, "cannot register platform device ports");
         return -1;
     }
-    /* (PCI host bridge and virtio devices attach here.) */
+    /* ---- PCI host bridge and virtio devices (vmm/vm_pci.c) ---- */
+    if (vm_attach_pci(vm, err, errlen) < 0 || vm_attach_vsock(vm, err, errlen) < 0)
+        return -1;
+    /* ---- end PCI ---- */
     return 0;
 }
 

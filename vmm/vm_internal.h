@@ -15,6 +15,8 @@
 
 struct kvm_run;
 struct kvm_cpuid2;
+struct vmm_msi;
+struct pci_root;
 
 /* One vCPU: its fd, the shared kvm_run page, and the thread blocked in KVM_RUN. */
 struct vcpu {
@@ -47,8 +49,10 @@ struct vm {
     int kvm_fd;
     int vm_fd;
     struct guest_mem mem;
-    struct bus *pio;  /* port I/O traps */
-    struct bus *mmio; /* MMIO traps (addresses outside RAM) */
+    struct bus *pio;      /* port I/O traps */
+    struct bus *mmio;     /* MMIO traps (addresses outside RAM) */
+    struct vmm_msi *msi;  /* MSI routes, irqfds, ioeventfds (vm_pci.c) */
+    struct pci_root *pci; /* PCI segment 0 every virtio device attaches to (vm_pci.c) */
     struct vcpu *vcpus;
     unsigned nr_vcpus;
     struct boot_entry boot;
