@@ -520,7 +520,9 @@ static int run_ovmf_hash(const struct sev_args *a)
     }
     int rc = 1;
     if (ovmf_parse(img, fw.data, fw.size, &err) == 0) {
-        if (fw.size == 0 || fw.size % 4096 || fw.size > 0x100000000ull)
+        if (fw.size == 0)
+            fw_fail(&err, "OVMF file is empty");
+        else if (fw.size % 4096 || fw.size > 0x100000000ull)
             fw_fail(&err, "OVMF size %zu is not a non-zero multiple of 4096 bytes below 4 GiB",
                     fw.size);
         else if (snp_gctx_init(&g, NULL))
