@@ -14,6 +14,7 @@
 #include "devices/uart16550.h"
 #include "vmm/log.h"
 #include "vmm/vm_internal.h"
+#include "vmm/vm_blknet.h"
 #include "vmm/vm_pci.h"
 
 /* Identity-map and TSS pages KVM needs for real-mode emulation on Intel (top of the 4 GiB hole,
@@ -317,7 +318,8 @@ static int vm_attach_devices(struct vm *vm, char *err, size_t errlen)
         return -1;
     }
     /* ---- PCI host bridge and virtio devices (vmm/vm_pci.c) ---- */
-    if (vm_attach_pci(vm, err, errlen) < 0 || vm_attach_vsock(vm, err, errlen) < 0)
+    if (vm_attach_pci(vm, err, errlen) < 0 || vm_attach_vsock(vm, err, errlen) < 0 ||
+        vm_attach_blknet(vm, err, errlen) < 0) /* virtio-blk, virtio-net: vm_blknet.c */
         return -1;
     /* ---- end PCI ---- */
     return 0;
@@ -435,19 +437,7 @@ const struct vm_config *vm_get_config(const struct vm *vm)
 
 /* ---- Hot-plug: virtio-blk/net land with their devices. ---- */
 
-int vm_add_disk(struct vm *vm, const struct disk_config *disk, char *bdf, size_t bdflen, char *err,
-                size_t errlen)
-{
-    snprintf(err, errlen, "disk hot-plug is not supported yet");
-    return -1;
-}
-
-int vm_add_net(struct vm *vm, const struct net_config *net, char *bdf, size_t bdflen, char *err,
-               size_t errlen)
-{
-    snprintf(err, errlen, "net hot-plug is not supported yet");
-    return -1;
-}
+/* vm_add_disk and vm_add_net live in vm_blknet.c. */
 
 int vm_remove_device(struct vm *vm, const char *id, char *err, size_t errlen)
 {

@@ -1,0 +1,202 @@
+/* vm_blknet.c: builds virtio-blk / virtio-net devices from vm_config and puts them on PCI. */
+#include "vmm/vm_blknet.h"
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "devices/tap.h"
+#include "devices/virtio_blk.h"
+#include "devices/virtio_net.h"
+#include "devices/virtio_pci.h"
+#include "vmm/log.h"
+#include "vmm/vm_internal.h"
+
+/* One attached disk or net, torn down by vm_destroy (transport first, then the model). */
+struct blknet_dev {
+    struct virtio_pci *vp;
+    struct virtio_blk *blk;
+    struct virtio_net *net;
+};
+
+static void blknet_destroy(void *opaque)
+{
+    struct blknet_dev *d = opaque;
+    if (!d)
+        return;
+    virtio_pci_free(d->vp); /* resets the model if active: no guest DMA afterwards */
+    virtio_blk_destroy(d->blk);
+    virtio_net_destroy(d->net);
+    free(d);
+}
+
+/* Puts vdev on PCI and records d for teardown; on failure d is destroyed. */
+static int attach(struct vm *vm, struct blknet_dev *d, struct virtio_device *vdev, const char *name,
+                  char *bdf, size_t bdflen, char *err, size_t errlen)
+{
+    char local[16];
+    if (!bdf) {
+        bdf = local;
+        bdflen = sizeof(local);
+    }
+    d->vp = virtio_pci_new(vm->pci, vdev, vm->loop, bdf, bdflen, err, errlen);
+    if (!d->vp) {
+        blknet_destroy(d);
+        return -1;
+    }
+    if (vm_add_device(vm, name, blknet_destroy, d) < 0) {
+        snprintf(err, errlen, "too many devices");
+        return -1;
+    }
+    log_info("%s at %s", name, bdf);
+    return 0;
+}
+
+int vm_attach_disk(struct vm *vm, const struct disk_config *disk, char *bdf, size_t bdflen,
+                   char *err, size_t errlen)
+{
+    struct blknet_dev *d = calloc(1, sizeof(*d));
+    if (!d) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    struct virtio_blk_params p = {
+        .path = disk->path,
+        .id = disk->id,
+        .readonly = disk->readonly,
+        .num_queues = disk->num_queues,
+        .queue_size = disk->queue_size,
+    };
+    if (!disk->path) {
+        snprintf(err, errlen, "disk: path is required");
+        free(d);
+        return -1;
+    }
+    if (virtio_blk_create(&p, &vm->mem, vm->loop, &d->blk, err, errlen) < 0) {
+        free(d);
+        return -1;
+    }
+    return attach(vm, d, virtio_blk_vdev(d->blk), "virtio-blk", bdf, bdflen, err, errlen);
+}
+
+int vm_attach_net(struct vm *vm, const struct net_config *net, char *bdf, size_t bdflen, char *err,
+                  size_t errlen)
+{
+    struct virtio_net_params p = {
+        .mac_set = net->mac_set,
+        .queue_size = net->queue_size,
+        .mtu = net->mtu,
+    };
+    memcpy(p.mac, net->mac, sizeof(p.mac));
+    int rc = net->tap ? tap_open_name(&p.tap, net->tap, err, errlen)
+                      : tap_adopt_fd(&p.tap, net->fd, err, errlen);
+    if (rc < 0)
+        return -1;
+    struct blknet_dev *d = calloc(1, sizeof(*d));
+    if (!d) {
+        tap_close(&p.tap);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (virtio_net_create(&p, &vm->mem, vm->loop, &d->net, err, errlen) < 0) {
+        free(d);
+        return -1;
+    }
+    return attach(vm, d, virtio_net_vdev(d->net), "virtio-net", bdf, bdflen, err, errlen);
+}
+
+int vm_attach_blknet(struct vm *vm, char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < vm->cfg.nr_disks; i++)
+        if (vm_attach_disk(vm, &vm->cfg.disks[i], NULL, 0, err, errlen) < 0)
+            return -1;
+    for (unsigned i = 0; i < vm->cfg.nr_nets; i++)
+        if (vm_attach_net(vm, &vm->cfg.nets[i], NULL, 0, err, errlen) < 0)
+            return -1;
+    return 0;
+}
+
+/* ---- Hot-plug (vm.h): the new device joins vm->cfg so that the VM's config stays complete. ----
+ */
+
+static bool id_in_use(const struct vm *vm, const char *id)
+{
+    if (!id)
+        return false;
+    for (unsigned i = 0; i < vm->cfg.nr_disks; i++)
+        if (vm->cfg.disks[i].id && !strcmp(vm->cfg.disks[i].id, id))
+            return true;
+    for (unsigned i = 0; i < vm->cfg.nr_nets; i++)
+        if (vm->cfg.nets[i].id && !strcmp(vm->cfg.nets[i].id, id))
+            return true;
+    return vm->cfg.vsock.id && !strcmp(vm->cfg.vsock.id, id);
+}
+
+static int dup_str(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (!src)
+        return 0;
+    *dst = strdup(src);
+    return *dst ? 0 : -1;
+}
+
+int vm_add_disk(struct vm *vm, const struct disk_config *disk, char *bdf, size_t bdflen, char *err,
+                size_t errlen)
+{
+    if (vm->cfg.nr_disks >= CFG_MAX_DISKS) {
+        snprintf(err, errlen, "at most %u disks", CFG_MAX_DISKS);
+        return -1;
+    }
+    if (id_in_use(vm, disk->id)) {
+        snprintf(err, errlen, "device id '%s' is already in use", disk->id);
+        return -1;
+    }
+    struct disk_config copy = *disk;
+    if (dup_str(&copy.path, disk->path) < 0 || dup_str(&copy.id, disk->id) < 0) {
+        free(copy.path);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (vm_attach_disk(vm, &copy, bdf, bdflen, err, errlen) < 0) {
+        free(copy.path);
+        free(copy.id);
+        return -1;
+    }
+    vm->cfg.disks[vm->cfg.nr_disks++] = copy;
+    return 0;
+}
+
+int vm_add_net(struct vm *vm, const struct net_config *net, char *bdf, size_t bdflen, char *err,
+               size_t errlen)
+{
+    if (vm->cfg.nr_nets >= CFG_MAX_NETS) {
+        snprintf(err, errlen, "at most %u network interfaces", CFG_MAX_NETS);
+        return -1;
+    }
+    if (id_in_use(vm, net->id)) {
+        snprintf(err, errlen, "device id '%s' is already in use", net->id);
+        return -1;
+    }
+    struct net_config copy = *net;
+    copy.fd = -1;
+    if (dup_str(&copy.tap, net->tap) < 0 || dup_str(&copy.id, net->id) < 0 ||
+        (net->fd >= 0 && (copy.fd = fcntl(net->fd, F_DUPFD_CLOEXEC, 3)) < 0)) {
+        free(copy.tap);
+        free(copy.id);
+        snprintf(err, errlen, "cannot take over the net device: out of memory or fds");
+        return -1;
+    }
+    if (vm_attach_net(vm, &copy, bdf, bdflen, err, errlen) < 0) {
+        free(copy.tap);
+        free(copy.id);
+        if (copy.fd >= 0)
+            close(copy.fd);
+        return -1;
+    }
+    vm->cfg.nets[vm->cfg.nr_nets++] = copy;
+    return 0;
+}
