@@ -1,0 +1,563 @@
+/* sim_tee.c: the simulated KVM core (fds, caps, memslots, attributes, vCPU state, scripted runs).
+ */
+#include "tests/unit/support/sim_tee.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "tee/kvm_tee_uapi.h"
+
+#define SIM_FD_BASE 7000
+#define PAGE        4096ULL
+#define RUN_SIZE    8192
+
+void sim_violation(struct sim_tee *s, const char *fmt, ...)
+{
+    if (s->violations++ == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(s->violation, sizeof(s->violation), fmt, ap);
+        va_end(ap);
+    }
+}
+
+bool sim_eagain(struct sim_tee *s)
+{
+    return s->eagain_every && (++s->calls % s->eagain_every) == 0;
+}
+
+struct sim_vcpu *sim_vcpu_of(struct sim_tee *s, int fd, unsigned *index)
+{
+    for (unsigned i = 0; i < s->nr_vcpus; i++)
+        if (s->vcpu[i].fd == fd) {
+            if (index)
+                *index = i;
+            return &s->vcpu[i];
+        }
+    return NULL;
+}
+
+bool sim_tee_page_private(const struct sim_tee *s, uint64_t gpa)
+{
+    uint64_t pfn = gpa / PAGE;
+    return pfn < SIM_MAX_PAGES && s->page_private[pfn];
+}
+
+int sim_check_private(struct sim_tee *s, uint64_t gpa, uint64_t len, const char *what)
+{
+    if (len == 0 || gpa % PAGE || len % PAGE || gpa + len < gpa) {
+        sim_violation(s, "%s: range 0x%llx+0x%llx not page aligned", what, (unsigned long long)gpa,
+                      (unsigned long long)len);
+        return -1;
+    }
+    bool in_slot = false;
+    for (unsigned i = 0; i < s->nr_slots; i++)
+        if (s->slot[i].gmem_fd >= 0 && gpa >= s->slot[i].gpa &&
+            gpa + len <= s->slot[i].gpa + s->slot[i].size)
+            in_slot = true;
+    if (!in_slot || (gpa + len) / PAGE > SIM_MAX_PAGES) {
+        sim_violation(s, "%s: 0x%llx+0x%llx is not inside one guest_memfd memslot", what,
+                      (unsigned long long)gpa, (unsigned long long)len);
+        return -1;
+    }
+    for (uint64_t p = gpa / PAGE; p < (gpa + len) / PAGE; p++)
+        if (!s->page_private[p]) {
+            sim_violation(s, "%s: page 0x%llx is shared, launch updates must target private memory",
+                          what, (unsigned long long)(p * PAGE));
+            return -1;
+        }
+    return 0;
+}
+
+/* KVM's x86 reset state, which is what a vCPU's VMSA holds unless the VMM sets registers. */
+static void sim_vcpu_reset(struct sim_vcpu *v)
+{
+    struct kvm_sregs sr;
+    memset(&sr, 0, sizeof(sr));
+    struct kvm_segment data = {.limit = 0xffff, .type = 3, .present = 1, .s = 1};
+    sr.es = sr.ss = sr.ds = sr.fs = sr.gs = data;
+    sr.cs = data;
+    sr.cs.selector = 0xf000;
+    sr.cs.base = 0xffff0000;
+    sr.cs.type = 0xb;
+    sr.ldt = (struct kvm_segment){.limit = 0xffff, .type = 2, .present = 1};
+    sr.tr = (struct kvm_segment){.limit = 0xffff, .type = 0xb, .present = 1};
+    sr.gdt.limit = 0xffff;
+    sr.idt.limit = 0xffff;
+    sr.cr0 = 0x60000010;
+    memcpy(v->sregs, &sr, sizeof(sr));
+    v->regs_rip = 0xfff0;
+    v->regs_rflags = 2;
+    v->regs_rdx = 0x600;
+    memset(v->gprs, 0, sizeof(v->gprs));
+    v->fcw = 0x37f;
+    v->mxcsr = 0x1f80;
+    v->xcr0 = 1;
+    v->pat = 0x0007040600070406ULL;
+    v->dr6 = 0xffff0ff0;
+    v->dr7 = 0x400;
+}
+
+static int sim_open(void *ctx, const char *path, int flags)
+{
+    struct sim_tee *s = ctx;
+    if (!strcmp(path, "/dev/kvm"))
+        return s->kvm_fd = s->next_fd++;
+    if (!strcmp(path, "/dev/sev")) {
+        if (!s->has_dev_sev) {
+            errno = ENOENT;
+            return -1;
+        }
+        return s->sev_fd = s->next_fd++;
+    }
+    errno = ENOENT;
+    return -1;
+}
+
+static const struct kvm_cpuid_entry2 sim_cpuid[] = {
+    {.function = 0, .eax = 0xd, .ebx = 0x68747541, .ecx = 0x444d4163, .edx = 0x69746e65},
+    {.function = 1,
+     .eax = 0x00a00f11,
+     .ebx = 0x800,
+     .ecx = 0xfef83203 | (1u << 24),
+     .edx = 0x178bfbff},
+    {.function = 7,
+     .index = 0,
+     .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+     .ebx = 0x219c97a9,
+     .edx = 0xfc000010},
+    {.function = 0xd,
+     .index = 0,
+     .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+     .eax = 0x7,
+     .ebx = 0x340,
+     .ecx = 0x340},
+    {.function = 0xd, .index = 1, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 0xf},
+    {.function = 0x80000000, .eax = 0x80000021},
+    {.function = 0x80000008, .eax = 0x3030, .ebx = 0x0300d205},
+    {.function = 0x8000001f, .eax = 0x1b, .ebx = 0x33},
+};
+
+static int sim_kvm_fd_ioctl(struct sim_tee *s, unsigned long req, void *arg)
+{
+    switch (req) {
+    case KVM_CHECK_EXTENSION:
+        switch ((long)arg) {
+        case KVM_CAP_VM_TYPES:
+            return (int)s->vm_types;
+        case KVM_CAP_GUEST_MEMFD:
+        case KVM_CAP_USER_MEMORY2:
+        case KVM_CAP_SPLIT_IRQCHIP:
+            return 1;
+        case KVM_CAP_EXIT_HYPERCALL:
+            return 1 << KVM_HC_MAP_GPA_RANGE;
+        case KVM_CAP_MEMORY_ATTRIBUTES:
+            return 0; /* only a VM fd knows */
+        default:
+            return 0;
+        }
+    case KVM_CREATE_VM: {
+        unsigned type = (unsigned)(uintptr_t)arg;
+        if (type >= 32 || !(s->vm_types & (1u << type))) {
+            errno = EINVAL;
+            return -1;
+        }
+        s->vm_type = type;
+        return s->vm_fd = s->next_fd++;
+    }
+    case KVM_GET_VCPU_MMAP_SIZE:
+        return RUN_SIZE;
+    case KVM_GET_SUPPORTED_CPUID: {
+        struct kvm_cpuid2 *c = arg;
+        size_t n = sizeof(sim_cpuid) / sizeof(sim_cpuid[0]);
+        if (c->nent < n) {
+            c->nent = (uint32_t)n;
+            errno = E2BIG;
+            return -1;
+        }
+        c->nent = (uint32_t)n;
+        memcpy(c->entries, sim_cpuid, sizeof(sim_cpuid));
+        return 0;
+    }
+    case KVM_GET_DEVICE_ATTR: {
+        struct kvm_device_attr *a = arg;
+        if (s->kind == SIM_HOST_SNP && a->group == KVM_X86_GRP_SEV &&
+            a->attr == KVM_X86_SEV_VMSA_FEATURES) {
+            uint64_t v = 0x3e; /* a few features beyond SNPActive */
+            memcpy((void *)(uintptr_t)a->addr, &v, 8);
+            return 0;
+        }
+        errno = ENXIO;
+        return -1;
+    }
+    case KVM_HAS_DEVICE_ATTR:
+        errno = ENXIO;
+        return -1;
+    }
+    errno = ENOTTY;
+    return -1;
+}
+
+static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
+{
+    switch (req) {
+    case KVM_CHECK_EXTENSION:
+        if ((long)arg == KVM_CAP_MEMORY_ATTRIBUTES)
+            return s->vm_type ? (int)KVM_MEMORY_ATTRIBUTE_PRIVATE : 0;
+        return sim_kvm_fd_ioctl(s, req, arg);
+    case KVM_ENABLE_CAP: {
+        struct kvm_enable_cap *c = arg;
+        if (c->cap == KVM_CAP_EXIT_HYPERCALL) {
+            if (c->args[0] & ~(1ULL << KVM_HC_MAP_GPA_RANGE)) {
+                errno = EINVAL;
+                return -1;
+            }
+            s->hypercall_exit = true;
+            return 0;
+        }
+        if (c->cap == KVM_CAP_SPLIT_IRQCHIP) {
+            if (s->nr_vcpus || s->irqchip)
+                sim_violation(s, "split irqchip enabled after vCPUs or a full irqchip");
+            s->split_irqchip = true;
+            return 0;
+        }
+        if (c->cap == KVM_CAP_X86_APIC_BUS_CYCLES_NS) {
+            if (s->nr_vcpus)
+                sim_violation(s, "APIC bus frequency set after vCPUs exist");
+            return 0;
+        }
+        errno = EINVAL;
+        return -1;
+    }
+    case KVM_CREATE_IRQCHIP:
+        if (s->vm_type == KVM_X86_TDX_VM) {
+            sim_violation(s, "KVM_CREATE_IRQCHIP on a TD (TDX needs the split irqchip)");
+            errno = EINVAL;
+            return -1;
+        }
+        s->irqchip = true;
+        return 0;
+    case KVM_CREATE_GUEST_MEMFD: {
+        struct kvm_create_guest_memfd *g = arg;
+        if (!s->vm_type || g->flags || !g->size || g->size % PAGE || s->nr_gmem == SIM_MAX_SLOTS) {
+            errno = EINVAL;
+            return -1;
+        }
+        int fd = s->next_fd++;
+        s->gmem_fds[s->nr_gmem] = fd;
+        s->gmem_sizes[s->nr_gmem++] = g->size;
+        return fd;
+    }
+    case KVM_SET_USER_MEMORY_REGION2: {
+        const struct kvm_userspace_memory_region2 *r = arg;
+        if (!(r->flags & KVM_MEM_GUEST_MEMFD) || r->guest_phys_addr % PAGE ||
+            r->memory_size % PAGE || r->userspace_addr % PAGE || s->nr_slots == SIM_MAX_SLOTS) {
+            sim_violation(s, "memslot2 %u malformed", r->slot);
+            errno = EINVAL;
+            return -1;
+        }
+        bool known = false;
+        for (unsigned i = 0; i < s->nr_gmem; i++)
+            if (s->gmem_fds[i] == (int)r->guest_memfd &&
+                r->guest_memfd_offset + r->memory_size <= s->gmem_sizes[i])
+                known = true;
+        if (!known) {
+            sim_violation(s, "memslot2 %u names no guest_memfd of this VM", r->slot);
+            errno = EINVAL;
+            return -1;
+        }
+        s->slot[s->nr_slots].gpa = r->guest_phys_addr;
+        s->slot[s->nr_slots].size = r->memory_size;
+        s->slot[s->nr_slots].uaddr = r->userspace_addr;
+        s->slot[s->nr_slots].gmem_fd = (int)r->guest_memfd;
+        s->nr_slots++;
+        return 0;
+    }
+    case KVM_SET_MEMORY_ATTRIBUTES: {
+        const struct kvm_memory_attributes *a = arg;
+        if (!s->vm_type || a->flags || a->address % PAGE || a->size % PAGE || !a->size ||
+            (a->attributes & ~KVM_MEMORY_ATTRIBUTE_PRIVATE) ||
+            (a->address + a->size) / PAGE > SIM_MAX_PAGES) {
+            errno = EINVAL;
+            return -1;
+        }
+        for (uint64_t p = a->address / PAGE; p < (a->address + a->size) / PAGE; p++)
+            s->page_private[p] = a->attributes ? 1 : 0;
+        return 0;
+    }
+    case KVM_CREATE_VCPU: {
+        if (s->nr_vcpus == SIM_MAX_VCPUS) {
+            errno = EINVAL;
+            return -1;
+        }
+        if (s->vm_type == KVM_X86_TDX_VM && (!s->tdx_init_vm || !s->split_irqchip)) {
+            sim_violation(s, "TD vCPU created before INIT_VM / split irqchip");
+            errno = EINVAL;
+            return -1;
+        }
+        if (s->snp_finished) {
+            sim_violation(s, "vCPU created after SNP_LAUNCH_FINISH");
+            errno = EINVAL;
+            return -1;
+        }
+        struct sim_vcpu *v = &s->vcpu[s->nr_vcpus++];
+        memset(v, 0, sizeof(*v));
+        v->fd = s->next_fd++;
+        sim_vcpu_reset(v);
+        return v->fd;
+    }
+    case KVM_MEMORY_ENCRYPT_OP:
+        s->commands++;
+        if (s->vm_type == KVM_X86_SNP_VM)
+            return sim_snp_cmd(s, arg);
+        if (s->vm_type == KVM_X86_TDX_VM)
+            return sim_tdx_vm_cmd(s, arg);
+        errno = ENOTTY;
+        return -1;
+    }
+    errno = ENOTTY;
+    return -1;
+}
+
+/* Register writes: refused once the guest state belongs to the TEE. */
+static bool sim_regs_locked(struct sim_tee *s, const char *what)
+{
+    if (s->vm_type == KVM_X86_TDX_VM || s->snp_finished) {
+        sim_violation(s, "%s after the guest state became protected", what);
+        errno = EIO;
+        return true;
+    }
+    return false;
+}
+
+static int sim_run(struct sim_tee *s, struct sim_vcpu *v)
+{
+    struct kvm_run *run = v->run;
+    if (!run || s->script_pos == s->script_len) {
+        errno = EINTR;
+        return -1;
+    }
+    const struct sim_exit *e = &s->script[s->script_pos++];
+    run->exit_reason = e->reason;
+    if (e->reason == KVM_EXIT_HYPERCALL) {
+        run->hypercall.nr = e->a0;
+        run->hypercall.args[0] = e->a1;
+        run->hypercall.args[1] = e->a2;
+        run->hypercall.args[2] = e->a3;
+        run->hypercall.ret = 0xdead;
+    } else if (e->reason == KVM_EXIT_MEMORY_FAULT) {
+        struct tee_run_memory_fault *mf = tee_run_union(run);
+        mf->flags = e->a0;
+        mf->gpa = e->a1;
+        mf->size = e->a2;
+    }
+    if (e->ret_errno) {
+        errno = e->ret_errno;
+        return -1;
+    }
+    return 0;
+}
+
+static int sim_vcpu_ioctl(struct sim_tee *s, struct sim_vcpu *v, unsigned idx, unsigned long req,
+                          void *arg)
+{
+    switch (req) {
+    case KVM_GET_SREGS:
+        memcpy(arg, v->sregs, sizeof(struct kvm_sregs));
+        return 0;
+    case KVM_SET_SREGS:
+        if (sim_regs_locked(s, "KVM_SET_SREGS"))
+            return -1;
+        memcpy(v->sregs, arg, sizeof(struct kvm_sregs));
+        return 0;
+    case KVM_GET_REGS: {
+        struct kvm_regs *r = arg;
+        memset(r, 0, sizeof(*r));
+        r->rip = v->regs_rip;
+        r->rflags = v->regs_rflags;
+        r->rdx = v->regs_rdx;
+        return 0;
+    }
+    case KVM_SET_REGS: {
+        if (sim_regs_locked(s, "KVM_SET_REGS"))
+            return -1;
+        const struct kvm_regs *r = arg;
+        v->regs_rip = r->rip;
+        v->regs_rflags = r->rflags;
+        v->regs_rdx = r->rdx;
+        uint64_t g[16] = {r->rax, r->rcx, r->rdx, r->rbx, r->rsp, r->rbp, r->rsi, r->rdi,
+                          r->r8,  r->r9,  r->r10, r->r11, r->r12, r->r13, r->r14, r->r15};
+        memcpy(v->gprs, g, sizeof(g));
+        return 0;
+    }
+    case KVM_GET_FPU: {
+        struct kvm_fpu *f = arg;
+        memset(f, 0, sizeof(*f));
+        f->fcw = v->fcw;
+        f->mxcsr = v->mxcsr;
+        return 0;
+    }
+    case KVM_SET_FPU: {
+        if (sim_regs_locked(s, "KVM_SET_FPU"))
+            return -1;
+        const struct kvm_fpu *f = arg;
+        v->fcw = f->fcw;
+        v->mxcsr = f->mxcsr;
+        return 0;
+    }
+    case KVM_SET_XCRS: {
+        if (sim_regs_locked(s, "KVM_SET_XCRS"))
+            return -1;
+        const struct kvm_xcrs *x = arg;
+        for (unsigned i = 0; i < x->nr_xcrs && i < KVM_MAX_XCRS; i++)
+            if (x->xcrs[i].xcr == 0)
+                v->xcr0 = x->xcrs[i].value;
+        return 0;
+    }
+    case KVM_SET_DEBUGREGS: {
+        if (sim_regs_locked(s, "KVM_SET_DEBUGREGS"))
+            return -1;
+        const struct kvm_debugregs *d = arg;
+        v->dr6 = d->dr6;
+        v->dr7 = d->dr7;
+        return 0;
+    }
+    case KVM_SET_MSRS: {
+        if (sim_regs_locked(s, "KVM_SET_MSRS"))
+            return -1;
+        const struct kvm_msrs *m = arg;
+        for (unsigned i = 0; i < m->nmsrs; i++)
+            if (m->entries[i].index == 0x277)
+                v->pat = m->entries[i].data;
+        return (int)m->nmsrs;
+    }
+    case KVM_SET_CPUID2:
+        return 0;
+    case KVM_MEMORY_ENCRYPT_OP:
+        s->commands++;
+        if (s->vm_type == KVM_X86_TDX_VM)
+            return sim_tdx_vcpu_cmd(s, idx, arg);
+        errno = EINVAL;
+        return -1;
+    case KVM_RUN:
+        return sim_run(s, v);
+    }
+    errno = ENOTTY;
+    return -1;
+}
+
+static int sim_ioctl(void *ctx, int fd, unsigned long req, void *arg)
+{
+    struct sim_tee *s = ctx;
+    unsigned idx;
+    struct sim_vcpu *v;
+    if (fd == s->kvm_fd)
+        return sim_kvm_fd_ioctl(s, req, arg);
+    if (fd == s->vm_fd)
+        return sim_vm_ioctl(s, req, arg);
+    if ((v = sim_vcpu_of(s, fd, &idx)))
+        return sim_vcpu_ioctl(s, v, idx, req, arg);
+    errno = EBADF;
+    return -1;
+}
+
+static void *sim_mmap(void *ctx, size_t len, int prot, int flags, int fd, off_t off)
+{
+    struct sim_tee *s = ctx;
+    struct sim_vcpu *v = sim_vcpu_of(s, fd, NULL);
+    if (!v || len > RUN_SIZE || v->run)
+        return MAP_FAILED;
+    v->run = calloc(1, RUN_SIZE);
+    return v->run ? v->run : MAP_FAILED;
+}
+
+static int sim_munmap(void *ctx, void *addr, size_t len)
+{
+    struct sim_tee *s = ctx;
+    for (unsigned i = 0; i < s->nr_vcpus; i++)
+        if (s->vcpu[i].run == addr) {
+            free(addr);
+            s->vcpu[i].run = NULL;
+            return 0;
+        }
+    errno = EINVAL;
+    return -1;
+}
+
+static int sim_close(void *ctx, int fd)
+{
+    return 0;
+}
+
+static int sim_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
+{
+    struct sim_tee *s = ctx;
+    for (unsigned i = 0; i < s->nr_gmem; i++)
+        if (s->gmem_fds[i] == fd) {
+            if (off < 0 || len <= 0 || (uint64_t)(off + len) > s->gmem_sizes[i]) {
+                errno = EINVAL;
+                return -1;
+            }
+            s->punched_bytes += (uint64_t)len;
+            return 0;
+        }
+    errno = EBADF;
+    return -1;
+}
+
+static const struct kvm_sys sim_sys = {
+    .open = sim_open,
+    .ioctl = sim_ioctl,
+    .mmap = sim_mmap,
+    .munmap = sim_munmap,
+    .close = sim_close,
+    .fallocate = sim_fallocate,
+};
+
+struct sim_tee *sim_tee_new(enum sim_tee_kind kind)
+{
+    struct sim_tee *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->page_private = calloc(SIM_MAX_PAGES, 1);
+    s->page_added = calloc(SIM_MAX_PAGES, 1);
+    if (!s->page_private || !s->page_added) {
+        sim_tee_free(s);
+        return NULL;
+    }
+    s->kind = kind;
+    s->handle.sys = &sim_sys;
+    s->handle.ctx = s;
+    s->next_fd = SIM_FD_BASE;
+    s->kvm_fd = s->vm_fd = s->sev_fd = -1;
+    s->vm_types = 1u << KVM_X86_DEFAULT_VM;
+    if (kind == SIM_HOST_SNP) {
+        s->vm_types |= 1u << KVM_X86_SNP_VM;
+        s->has_dev_sev = true;
+    } else if (kind == SIM_HOST_TDX) {
+        s->vm_types |= 1u << KVM_X86_TDX_VM;
+    }
+    return s;
+}
+
+void sim_tee_free(struct sim_tee *s)
+{
+    if (!s)
+        return;
+    for (unsigned i = 0; i < s->nr_vcpus; i++)
+        free(s->vcpu[i].run);
+    free(s->page_private);
+    free(s->page_added);
+    sim_tdx_free_md(s->md);
+    free(s);
+}
+
+void sim_tee_script(struct sim_tee *s, struct sim_exit e)
+{
+    if (s->script_len < SIM_MAX_SCRIPT)
+        s->script[s->script_len++] = e;
+}

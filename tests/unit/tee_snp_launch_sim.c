@@ -1,0 +1,261 @@
+/* tee_snp_launch_sim.c: the real SEV-SNP launch on simulated firmware yields cocoon-measure's
+ * digest. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "tests/unit/support/tee_harness.h"
+
+#define RAM (64ULL << 20)
+
+static const char *vectors;
+static char kernel_path[] = "/tmp/cocoon-snp-kernel-XXXXXX";
+static char initrd_path[] = "/tmp/cocoon-snp-initrd-XXXXXX";
+
+struct snp_case {
+    const char *fw; /* relative to vectors/snp */
+    unsigned vcpus;
+    const char *kernel; /* NULL, "/dev/null" or "tmp" (a made-up kernel file) */
+    const char *initrd; /* same */
+    const char *append; /* NULL = none */
+    const char *vector; /* expected digest from vectors.tsv, or NULL */
+};
+
+static const char *input(const char *k, const char *tmp)
+{
+    return k && !strcmp(k, "tmp") ? tmp : k;
+}
+
+/* Launches on the simulator, then checks: no rule broken, digest == cocoon-measure == vector. */
+static void run_case(const struct snp_case *c, struct sim_tee *s, char *digest_hex)
+{
+    char fw[4096], err[512] = "";
+    snprintf(fw, sizeof(fw), "%s/snp/%s", vectors, c->fw);
+    struct vm_config cfg;
+    vm_config_init(&cfg);
+    cfg.cpus = c->vcpus;
+    cfg.memory = RAM;
+    cfg.platform.tee = TEE_SNP;
+    cfg.firmware = fw;
+    cfg.kernel = (char *)input(c->kernel, kernel_path);
+    cfg.initramfs = (char *)input(c->initrd, initrd_path);
+    cfg.cmdline = (char *)c->append;
+    memset(cfg.platform.host_data, 0xab, sizeof(cfg.platform.host_data));
+    cfg.platform.host_data_set = true;
+    struct guest_mem gm;
+    assert_int_equal(gm_init(&gm, RAM, err, sizeof(err)), 0);
+    struct tee_vm *t = NULL;
+    int rc = harness_launch(s, &cfg, &gm, &t, err, sizeof(err));
+    if (rc)
+        fail_msg("launch failed: %s", err);
+    if (s->violations)
+        fail_msg("simulated firmware saw %u broken rules, first: %s", s->violations, s->violation);
+    assert_true(s->digest_done);
+    assert_true(tee_guest_state_protected(t));
+    assert_int_equal(s->policy, 0x30000);
+    assert_memory_equal(s->host_data, cfg.platform.host_data, 32);
+    assert_int_equal(s->nr_vcpus, c->vcpus);
+    harness_hex(s->digest, 48, digest_hex);
+
+    char vcpus[16];
+    snprintf(vcpus, sizeof(vcpus), "%u", c->vcpus);
+    char *argv[20] = {
+        "cocoon-measure", "--mode",           "snp", "--ovmf", fw, "--vcpus", vcpus, "--vcpu-type",
+        "EPYC-v4",        "--guest-features", "0x1"};
+    int n = 11;
+    if (cfg.kernel) {
+        argv[n++] = "--kernel";
+        argv[n++] = cfg.kernel;
+        if (cfg.initramfs) {
+            argv[n++] = "--initrd";
+            argv[n++] = cfg.initramfs;
+        }
+        if (c->append) {
+            argv[n++] = "--append";
+            argv[n++] = (char *)c->append;
+        }
+    }
+    argv[n] = NULL;
+    char measured[200];
+    int m = harness_measure(COCOON_BINARY_DIR, argv, measured, sizeof(measured));
+    if (m == 77)
+        fail_msg("%s/cocoon-measure is not built (cmake --build ... --target cocoon-measure)",
+                 COCOON_BINARY_DIR);
+    assert_int_equal(m, 0);
+    assert_string_equal(digest_hex, measured);
+    if (c->vector)
+        assert_string_equal(digest_hex, c->vector);
+    tee_destroy(t);
+    gm_destroy(&gm);
+}
+
+static void launch(const struct snp_case *c)
+{
+    struct sim_tee *s = sim_tee_new(SIM_HOST_SNP);
+    assert_non_null(s);
+    s->max_pages_per_call = 3; /* KVM may take a range in pieces */
+    s->eagain_every = 7;
+    char hex[97];
+    run_case(c, s, hex);
+    sim_tee_free(s);
+}
+
+static void vector_without_kernel_1_vcpu(void **state)
+{
+    struct snp_case c = {"fixtures/ovmf_AmdSev_suffix.bin",
+                         1,
+                         NULL,
+                         NULL,
+                         NULL,
+                         "19358ba9a7615534a9a1e2f0dfc29384dcd4dcb7062ff9c6013b26869a5fc6ecabe033c48"
+                         "dd6f6db5d6d76e7c5df632d"};
+    launch(&c);
+}
+
+static void vector_with_kernel_and_append_1_vcpu(void **state)
+{
+    struct snp_case c = {"fixtures/ovmf_AmdSev_suffix.bin",
+                         1,
+                         "/dev/null",
+                         "/dev/null",
+                         "console=ttyS0 loglevel=7",
+                         "6d287813eb5222d770f75005c664e34c204f385ce832cc2ce7d0d6f354454362f390ef83a"
+                         "92046c042e706363b4b08fa"};
+    launch(&c);
+}
+
+static void vector_with_kernel_4_vcpus(void **state)
+{
+    struct snp_case c = {"fixtures/ovmf_AmdSev_suffix.bin",
+                         4,
+                         "/dev/null",
+                         "/dev/null",
+                         NULL,
+                         "5061fffb019493a903613d56d54b94912a1a2f9e4502385f5c194616753720a92441310ba"
+                         "6c4933de877c36e23046ad5"};
+    launch(&c);
+}
+
+static void vector_ovmfx64_without_kernel(void **state)
+{
+    struct snp_case c = {"fixtures/ovmf_OvmfX64_suffix.bin",
+                         1,
+                         NULL,
+                         NULL,
+                         NULL,
+                         "da0296de8193586a5512078dcd719eccecbd87e2b825ad4148c44f665dc87df21e5b49e21"
+                         "523a9ad993afdb6a30b4005"};
+    launch(&c);
+}
+
+static void kernel_initrd_8_vcpus(void **state)
+{
+    struct snp_case c = {
+        "fixtures/ovmf_AmdSev_suffix.bin", 8, "tmp", "tmp", "root=/dev/vda ro", NULL};
+    launch(&c);
+}
+
+static void kernel_only_4_vcpus(void **state)
+{
+    struct snp_case c = {"fixtures/ovmf_AmdSev_suffix.bin", 4, "tmp", NULL, NULL, NULL};
+    launch(&c);
+}
+
+static void without_kernel_8_vcpus(void **state)
+{
+    struct snp_case c = {"fixtures/ovmf_AmdSev_suffix.bin", 8, NULL, NULL, NULL, NULL};
+    launch(&c);
+}
+
+/* The firmware refuses CPUID entries: the launch diagnoses, retries with its values, and the
+ * digest is unchanged (CPUID pages are measured as zero contents). */
+static void cpuid_rejection_is_retried(void **state)
+{
+    struct snp_case c = {"fixtures/ovmf_AmdSev_suffix.bin",
+                         1,
+                         NULL,
+                         NULL,
+                         NULL,
+                         "19358ba9a7615534a9a1e2f0dfc29384dcd4dcb7062ff9c6013b26869a5fc6ecabe033c48"
+                         "dd6f6db5d6d76e7c5df632d"};
+    struct sim_tee *s = sim_tee_new(SIM_HOST_SNP);
+    s->cpuid_reject_leaf = 1;
+    s->cpuid_reject_ecx = 1u << 0;
+    char hex[97];
+    run_case(&c, s, hex);
+    assert_int_equal(s->cpuid_rejections, 1);
+    sim_tee_free(s);
+}
+
+/* A kernel with a firmware that cannot measure it is refused before anything is launched. */
+static void kernel_without_hashes_section_refused(void **state)
+{
+    char fw[4096], err[512] = "";
+    snprintf(fw, sizeof(fw), "%s/snp/fixtures/ovmf_OvmfX64_suffix.bin", vectors);
+    struct vm_config cfg;
+    vm_config_init(&cfg);
+    cfg.platform.tee = TEE_SNP;
+    cfg.firmware = fw;
+    cfg.kernel = "/dev/null";
+    struct guest_mem gm;
+    assert_int_equal(gm_init(&gm, RAM, err, sizeof(err)), 0);
+    struct sim_tee *s = sim_tee_new(SIM_HOST_SNP);
+    struct tee_vm *t = NULL;
+    assert_int_equal(harness_launch(s, &cfg, &gm, &t, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "SNP_KERNEL_HASHES"));
+    assert_int_equal(s->updates, 0);
+    assert_false(s->snp_finished);
+    tee_destroy(t);
+    sim_tee_free(s);
+    gm_destroy(&gm);
+}
+
+static int write_tmp(char *path, size_t size, unsigned seed)
+{
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    uint8_t buf[4096];
+    for (size_t off = 0; off < size; off += sizeof(buf)) {
+        for (size_t i = 0; i < sizeof(buf); i++)
+            buf[i] = (uint8_t)(i * 31 + off / 4096 + seed);
+        if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+            return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+int main(void)
+{
+    vectors = harness_vectors(COCOON_SOURCE_DIR);
+    if (!vectors) {
+        printf("tee_snp_launch_sim: skipped: %s/../shared/vectors is absent\n", COCOON_SOURCE_DIR);
+        return 77;
+    }
+    if (write_tmp(kernel_path, 64 * 1024, 1) < 0 || write_tmp(initrd_path, 32 * 1024, 2) < 0) {
+        printf("tee_snp_launch_sim: cannot write temporary inputs\n");
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(vector_without_kernel_1_vcpu),
+        cmocka_unit_test(vector_with_kernel_and_append_1_vcpu),
+        cmocka_unit_test(vector_with_kernel_4_vcpus),
+        cmocka_unit_test(vector_ovmfx64_without_kernel),
+        cmocka_unit_test(kernel_initrd_8_vcpus),
+        cmocka_unit_test(kernel_only_4_vcpus),
+        cmocka_unit_test(without_kernel_8_vcpus),
+        cmocka_unit_test(cpuid_rejection_is_retried),
+        cmocka_unit_test(kernel_without_hashes_section_refused),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    unlink(kernel_path);
+    unlink(initrd_path);
+    return rc;
+}
