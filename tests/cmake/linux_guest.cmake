@@ -41,3 +41,10 @@ add_test(NAME linux_guest_virtio
                  --initramfs ${LINUX_GUEST_DIR}/initramfs.cpio --keep)
 set_tests_properties(linux_guest_virtio PROPERTIES FIXTURES_REQUIRED linux_guest_kernel
                      SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "linux_guest;kvm")
+
+add_test(NAME linux_guest_kata_replay
+         COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/scripts/linux_guest_test.py --kata-replay
+                 --cocoon $<TARGET_FILE:cocoon> --kernel ${LINUX_GUEST_DIR}/vmlinux
+                 --initramfs ${LINUX_GUEST_DIR}/initramfs.cpio --keep)
+set_tests_properties(linux_guest_kata_replay PROPERTIES FIXTURES_REQUIRED linux_guest_kernel
+                     SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "linux_guest;kvm")

@@ -6,12 +6,24 @@ guest prints on its console and the host side of each: the image files' bytes, t
 tap, the vsock echo reached with Kata's bytes (`CONNECT 1024\\n` -> `OK`), and the guest's
 connection to `<socket>_1025`.
 
+With --kata-replay it is instead Kata's clh driver on the wire, with this guest's /init as the
+agent end (an echo service on vsock port 1024): `cocoon --api-socket`, vmm.ping every 10 ms,
+vm.create, vm.info (Created), vm.add-net with a tap fd in one sendmsg (SCM_RIGHTS), vm.boot,
+vm.info (Running), the agent dialled with `CONNECT 1024\n` and redialled as Kata does until it
+answers, its echo, vm.add-disk (BDF 0000:00:DD.0), vmm.shutdown and the exit within 3 s.
+
 Exit status: 0 all checks passed, 1 a check failed, 77 skipped (no /dev/kvm, or not root for
 the network namespace). Needs only the Python 3 standard library and iproute2.
 """
 
 import argparse
+import array
+import fcntl
+import http.client
+import json
 import os
+import re
+import struct
 import shutil
 import socket
 import subprocess
@@ -469,6 +481,258 @@ def run_inner(args):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ---- Kata clh driver replay (--kata-replay) ----
+
+KATA_HEADERS = {"Host": "localhost", "User-Agent": "OpenAPI-Generator/1.0.0/go"}
+TUNSETIFF = 0x400454CA
+IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE = 0x0002, 0x1000, 0x4000, 0x0100
+KATA_TAP = "tap0_kata"
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """The Go client's transport: HTTP/1.1 keep-alive over the API's Unix socket."""
+
+    def __init__(self, path, timeout=5):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+def api_call(conn, method, route, body=None):
+    """One request as the generated Go client sends it; returns (status, parsed JSON or text)."""
+    headers = dict(KATA_HEADERS)
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    elif method == "GET":
+        headers["Accept"] = "application/json"
+    else:
+        data = b""  # Go sends Content-Length: 0 on body-less PUTs
+    conn.request(method, "/api/v1/" + route, body=data, headers=headers)
+    resp = conn.getresponse()
+    raw = resp.read()
+    ctype = resp.getheader("Content-Type", "")
+    try:
+        parsed = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = raw.decode("utf-8", "replace")
+    return resp.status, parsed, ctype
+
+
+def open_kata_tap(name):
+    """A tap the way Kata's createLink makes it: multi-queue defaults + vnet header, one queue."""
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
+    ifr = struct.pack("16sH", name.encode(), IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE)
+    fcntl.ioctl(fd, TUNSETIFF, ifr.ljust(40, b"\0"))
+    return fd
+
+
+def add_net_raw(path, fd, mac):
+    """vm.add-net as Kata's vmAddNetPutRequest: one sendmsg carrying the request and the tap fd."""
+    body = json.dumps({"ip": "192.168.249.1", "mask": "255.255.255.0", "mac": mac,
+                       "iommu": False, "num_queues": 2, "queue_size": 256, "vhost_user": False,
+                       "vhost_mode": "Client", "offload_tso": True, "offload_ufo": True,
+                       "offload_csum": True}).encode()
+    req = (b"PUT /api/v1/vm.add-net HTTP/1.1\r\nHost: localhost\r\n"
+           b"Accept: application/json\r\nContent-Length: " + str(len(body)).encode() +
+           b"\r\nContent-Type: application/json\r\n\r\n" + body)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(path)
+    fds = array.array("i", [fd])
+    s.sendmsg([req], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
+    resp = http.client.HTTPResponse(s)
+    resp.begin()
+    raw = resp.read()
+    s.close()
+    return resp.status, raw
+
+
+def kata_create_body(args, ro_image, vsock_path):
+    """The spec's example vm.create body (plain guest) with this guest as the payload."""
+    return {
+        "cpus": {"boot_vcpus": 1, "max_vcpus": 1, "kvm_hyperv": False, "nested": True,
+                 "topology": {"threads_per_core": 1, "cores_per_die": 1, "dies_per_package": 1,
+                              "packages": 1}},
+        "memory": {"size": 256 << 20, "mergeable": False, "hotplug_method": "Acpi",
+                   "shared": False, "hugepages": False, "prefault": False, "thp": True},
+        "payload": {"kernel": os.path.abspath(args.kernel),
+                    "initramfs": os.path.abspath(args.initramfs),
+                    "cmdline": guest_cmdline("agent")},
+        "disks": [{"path": ro_image, "readonly": True, "direct": False, "iommu": False,
+                   "num_queues": 1, "queue_size": 128, "vhost_user": False,
+                   "backing_files": False, "sparse": True, "image_type": "Raw"}],
+        "rng": {"src": "/dev/urandom", "iommu": False},
+        "serial": {"mode": "Tty", "iommu": False},  # Kata in debug: the console on stdout
+        "console": {"mode": "Off", "iommu": False},
+        "vsock": {"cid": VSOCK_CID, "socket": vsock_path, "iommu": False},
+        "iommu": False, "watchdog": False, "pvpanic": False, "landlock_enable": False,
+        "platform": {"num_pci_segments": 2, "tdx": False, "sev_snp": False},
+    }
+
+
+def kata_dial_agent(vsock_path, results, budget):
+    """Kata's HybridVSockDialer: CONNECT 1024, accept a line containing OK, else redial."""
+    deadline = time.monotonic() + budget
+    attempts = 0
+    line = b""
+    while time.monotonic() < deadline:
+        attempts += 1
+        try:
+            s, line = hybrid_connect(vsock_path, LISTEN_PORT, timeout=10)
+        except OSError as e:
+            line = f"({e})".encode()
+            time.sleep(0.5)
+            continue
+        if b"OK" in line:
+            results.set("kata_agent_dial", True,
+                        f"attempt {attempts}: {line!r} after {time.monotonic() - T0:.1f} s")
+            return s
+        s.close()
+        time.sleep(0.5)
+    results.set("kata_agent_dial", False, f"{attempts} attempts, last reply {line!r}")
+    return None
+
+
+def run_kata_replay(args):
+    results = Results()
+    tmp = tempfile.mkdtemp(prefix="cocoon-kata-replay-")
+    proc = None
+    try:
+        ro, rw = make_images(tmp)
+        api = os.path.join(tmp, "clh-api.sock")
+        vsock_path = os.path.join(tmp, "clh.sock")
+        out_path = os.path.join(tmp, "cocoon.out")
+        cmd = [args.cocoon, "--api-socket", api] + (["-v"] if args.verbose else [])
+        log("starting: " + " ".join(cmd))
+        with open(out_path, "wb") as out:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        console = Console(out_path)
+
+        # Launch wait: ping every 10 ms for up to 10 s, checking the pid is alive.
+        conn = UnixHTTPConnection(api)
+        pinged = None
+        start = time.monotonic()
+        while time.monotonic() - start < 10 and proc.poll() is None:
+            try:
+                st, body, ctype = api_call(conn, "GET", "vmm.ping")
+                pinged = (st, body, ctype)
+                break
+            except OSError:
+                conn.close()
+                time.sleep(0.01)
+        ok = (pinged is not None and pinged[0] == 200 and isinstance(pinged[1], dict) and
+              "version" in pinged[1] and "application/json" in pinged[2])
+        results.set("kata_ping", ok, f"{pinged} after {time.monotonic() - start:.2f} s")
+        if not ok:
+            return finish_replay(results, proc, console, tmp, args)
+
+        st, body, _ = api_call(conn, "PUT", "vm.create", kata_create_body(args, ro, vsock_path))
+        results.set("kata_vm_create", st < 300, f"status {st} {body!r}")
+        st, body, _ = api_call(conn, "GET", "vm.info")
+        state = body.get("state") if isinstance(body, dict) else None
+        results.set("kata_info_created", st == 200 and state == "Created",
+                    f"status {st} state {state!r}")
+
+        subprocess.run(["ip", "link", "del", KATA_TAP], stderr=subprocess.DEVNULL, check=False)
+        tapfd = open_kata_tap(KATA_TAP)
+        subprocess.run(["ip", "link", "set", KATA_TAP, "up"], check=False)
+        st, raw = add_net_raw(api, tapfd, GUEST_MAC)
+        os.close(tapfd)  # cocoon holds its own duplicate now
+        results.set("kata_add_net_scm_rights", st in (200, 204), f"status {st} {raw[:200]!r}")
+
+        st, body, _ = api_call(conn, "PUT", "vm.boot")
+        results.set("kata_vm_boot", st < 300, f"status {st} {body!r}")
+        st, body, _ = api_call(conn, "GET", "vm.info")
+        state = body.get("state") if isinstance(body, dict) else None
+        results.set("kata_info_running", st == 200 and state == "Running",
+                    f"status {st} state {state!r}")
+        conn.close()
+
+        # The agent: Kata redials for its dial_timeout (45 s on clh); this emulated boot takes
+        # ~30 s to reach /init, so allow more before calling it a failure.
+        agent = None
+        if state == "Running":
+            agent = kata_dial_agent(vsock_path, results, budget=args.timeout / 2)
+        if agent:
+            payload = b"ttrpc-ish " + os.urandom(64 << 10)
+            agent.settimeout(60)
+            got = b""
+            try:
+                agent.sendall(payload)
+                while len(got) < len(payload):
+                    chunk = agent.recv(65536)
+                    if not chunk:
+                        break
+                    got += chunk
+            except OSError as e:
+                log(f"agent echo: {e}")
+            agent.close()
+            results.set("kata_agent_echo", got == payload,
+                        f"{len(got)} of {len(payload)} bytes back, byte-exact={got == payload}")
+        else:
+            results.set("kata_agent_echo", False, "agent not reached")
+
+        conn = UnixHTTPConnection(api)
+        st, body, _ = api_call(conn, "PUT", "vm.add-disk",
+                               {"path": rw, "readonly": False, "image_type": "Raw",
+                                "vhost_user": False, "num_queues": 1, "queue_size": 1024,
+                                "iommu": False, "backing_files": False, "sparse": True})
+        bdf = body.get("bdf") if isinstance(body, dict) else None
+        did = body.get("id") if isinstance(body, dict) else None
+        results.set("kata_add_disk_bdf",
+                    st == 200 and bool(did) and bool(bdf) and
+                    re.fullmatch(r"0000:00:[0-9a-f]{2}\.0", bdf or "") is not None,
+                    f"status {st} {body!r}")
+
+        st, _, _ = api_call(conn, "GET", "vmm.ping")
+        st2, body, _ = api_call(conn, "PUT", "vmm.shutdown")
+        t_shut = time.monotonic()
+        conn.close()
+        try:
+            rc = proc.wait(3)
+            took = time.monotonic() - t_shut
+            results.set("kata_vmm_shutdown_exit", st2 < 300,
+                        f"status {st2}; exited with {rc} {took:.2f} s later")
+        except subprocess.TimeoutExpired:
+            results.set("kata_vmm_shutdown_exit", False,
+                        f"status {st2}; still running 3 s later (Kata would SIGKILL it)")
+        results.set("kata_api_socket_removed", not os.path.exists(api),
+                    f"{api} {'still exists' if os.path.exists(api) else 'removed'}")
+        return finish_replay(results, proc, console, tmp, args)
+    except Exception as e:  # a protocol surprise is a failed check, with its reason
+        results.set("kata_replay_ran", False, f"{type(e).__name__}: {e}")
+        return finish_replay(results, proc, console if proc else None, tmp, args)
+
+
+def finish_replay(results, proc, console, tmp, args):
+    if proc and proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    if console:
+        console.poll(T0, [])
+        ready = [ln for ln in console.lines if "cocoon-init: READY agent" in ln]
+        results.set("kata_guest_agent_ready", bool(ready),
+                    ready[0].strip() if ready else "the guest's agent never said READY")
+    print("---- checks ----")
+    failed = 0
+    for name in sorted(results.checks):
+        ok, detail = results.checks[name]
+        failed += not ok
+        print(f"  {'PASS' if ok else 'FAIL'} {name}: {detail}")
+    print(f"{len(results.checks) - failed} passed, {failed} failed", flush=True)
+    if failed and args.keep:
+        print(f"kept {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--cocoon", required=True)
@@ -477,9 +741,13 @@ def main():
     ap.add_argument("--timeout", type=float, default=420, help="seconds for the whole guest run")
     ap.add_argument("--verbose", action="store_true", help="run cocoon with -v")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder on failure")
+    ap.add_argument("--kata-replay", action="store_true",
+                    help="replay Kata's clh driver against this guest as the agent end")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    sys.exit(run_inner(args) if args.inside else run_outer(args))
+    if not args.inside:
+        sys.exit(run_outer(args))
+    sys.exit(run_kata_replay(args) if args.kata_replay else run_inner(args))
 
 
 if __name__ == "__main__":
