@@ -145,6 +145,8 @@ static const struct kvm_cpuid_entry2 sim_cpuid[] = {
 static int sim_kvm_fd_ioctl(struct sim_tee *s, unsigned long req, void *arg)
 {
     switch (req) {
+    case KVM_GET_API_VERSION:
+        return KVM_API_VERSION;
     case KVM_CHECK_EXTENSION:
         switch ((long)arg) {
         case KVM_CAP_VM_TYPES:
@@ -162,6 +164,7 @@ static int sim_kvm_fd_ioctl(struct sim_tee *s, unsigned long req, void *arg)
         }
     case KVM_CREATE_VM: {
         unsigned type = (unsigned)(uintptr_t)arg;
+        s->vm_creates++;
         if (type >= 32 || !(s->vm_types & (1u << type))) {
             errno = EINVAL;
             return -1;

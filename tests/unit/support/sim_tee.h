@@ -85,6 +85,7 @@ struct sim_tee {
     uint8_t digest[48]; /* SNP launch digest after FINISH / TDX MRTD after FINALIZE */
     bool digest_done;
     unsigned commands, updates, pages_measured;
+    unsigned vm_creates; /* KVM_CREATE_VM calls, refused ones included */
     unsigned violations;
     char violation[256];
 
