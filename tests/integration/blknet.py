@@ -1,0 +1,390 @@
+#!/usr/bin/env python3
+"""blknet.py: virtio-blk / virtio-net integration tests: cocoon under real KVM with test guests.
+
+Usage: blknet.py CASE COCOON_BIN GUEST_DIR
+
+Cases: blk_rw_verify, blk_flush_durability, blk_hostile (guest_blk.elf) and net_tap_exchange,
+net_hostile (guest_net.elf). Each prepares the disks or a tap in a private network namespace,
+runs cocoon with the guest, checks every "CHECK name PASS|FAIL" line the guest prints and then
+the host side (image bytes, frames received by the peer). Exit 0 pass, 1 fail, 77 skipped (no
+/dev/kvm; for net: not root or no netns/tap support). Python 3 standard library and iproute2 only.
+"""
+import hashlib
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+SKIP = 77
+SECTOR = 512
+BAD_LOG = re.compile(r"\berror:|unhandled|could not emulate|VM entry failed|KVM_RUN failed")
+
+
+def pattern(seed, off, length):
+    """Shared with tests/guest/blk_guest.c: byte = seed ^ (off * 131) ^ (off >> 9)."""
+    return bytes((seed ^ ((o * 131) & 0xFF) ^ ((o >> 9) & 0xFF)) & 0xFF for o in range(off, off + length))
+
+
+def skip(msg):
+    print(f"SKIP: {msg}")
+    sys.exit(SKIP)
+
+
+class Result:
+    def __init__(self):
+        self.failed = 0
+
+    def check(self, name, ok, detail=""):
+        print(f"{'PASS' if ok else 'FAIL'} {name}: {detail}", flush=True)
+        if not ok:
+            self.failed += 1
+
+
+class Cocoon:
+    """One cocoon run with the serial console in a file and stderr in a log."""
+
+    def __init__(self, binary, guest, tmp, args, cmdline, prefix=None, verbose=True):
+        self.serial = os.path.join(tmp, "serial.out")
+        self.log = os.path.join(tmp, "cocoon.log")
+        cmd = list(prefix or []) + [binary, "--kernel", guest, "--cmdline", cmdline,
+                                    "--memory", "size=64M", "--cpus", "boot=1",
+                                    "--serial", f"file={self.serial}"] + args
+        if verbose:
+            cmd.append("-v")
+        print("running:", " ".join(cmd), flush=True)
+        self.logf = open(self.log, "wb")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.logf,
+                                     stderr=self.logf)
+        self.start = time.monotonic()
+
+    def console(self):
+        try:
+            with open(self.serial, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def logtext(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_line(self, text, timeout):
+        while time.monotonic() - self.start < timeout:
+            if text in self.console():
+                return True
+            if self.proc.poll() is not None:
+                return text in self.console()
+            time.sleep(0.005)
+        return False
+
+    def wait_exit(self, timeout):
+        try:
+            return self.proc.wait(timeout=max(1, timeout - (time.monotonic() - self.start)))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.logf.close()
+
+    def dump(self):
+        print("---- console ----\n" + self.console()[-3000:])
+        print("---- cocoon log ----\n" + self.logtext()[-3000:])
+
+
+def guest_checks(res, run, expected):
+    """Turns the guest's CHECK lines into results; every expected name must appear."""
+    seen = {}
+    for m in re.finditer(r"^CHECK (\S+) (PASS|FAIL) ?(.*)$", run.console(), re.M):
+        seen[m.group(1)] = (m.group(2) == "PASS", m.group(3))
+    for name in expected:
+        ok, detail = seen.get(name, (False, "not reported by the guest"))
+        res.check("guest_" + name, ok, detail)
+    for name in sorted(set(seen) - set(expected)):
+        res.check("guest_" + name, seen[name][0], seen[name][1])
+
+
+def no_errors(res, run):
+    bad = [l for l in run.logtext().splitlines() if BAD_LOG.search(l)]
+    res.check("cocoon_no_errors", not bad, "; ".join(bad[:3]) or "no error lines")
+
+
+def make_image(path, seed, size):
+    with open(path, "wb") as f:
+        f.write(pattern(seed, 0, size))
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+# ---------------------------------------------------------------- blk
+
+def blk_rw_verify(binary, guests, tmp, res):
+    rw, ro = os.path.join(tmp, "rw.img"), os.path.join(tmp, "ro.img")
+    make_image(rw, 0x33, 1 << 20)
+    make_image(ro, 0x5A, 256 << 10)
+    ro_before = sha(ro)
+    run = Cocoon(binary, os.path.join(guests, "guest_blk.elf"), tmp,
+                 ["--disk", f"path={rw},id=cocoon-rw-disk", "--disk", f"path={ro},readonly=on,id=ro0"],
+                 "mode=1")
+    status = run.wait_exit(120)
+    run.stop()
+    res.check("cocoon_exit", status == 0, f"exit status {status}")
+    guest_checks(res, run, ["blk_capacity", "blk_ro_feature", "blk_read_known", "blk_read_ro_tail",
+                            "blk_write_flush_readback", "blk_get_id", "blk_get_id_ro",
+                            "blk_ro_write_ioerr", "blk_past_end_ioerr", "blk_unknown_type_unsupp"])
+    no_errors(res, run)
+    with open(rw, "rb") as f:
+        data = f.read()
+    want = bytearray(pattern(0x33, 0, 1 << 20))
+    want[16 * SECTOR:32 * SECTOR] = pattern(0xC7, 16 * SECTOR, 16 * SECTOR)
+    diff = next((i for i in range(len(want)) if data[i] != want[i]), -1) if data != want else -1
+    res.check("host_rw_image_bytes", bytes(want) == data,
+              f"{len(data)} bytes; sectors 16..31 carry the guest's pattern, the rest untouched; "
+              f"first difference at {diff}")
+    res.check("host_ro_image_unchanged", sha(ro) == ro_before, "sha256 before == after")
+    if res.failed:
+        run.dump()
+
+
+def blk_flush_durability(binary, guests, tmp, res):
+    rw = os.path.join(tmp, "rw.img")
+    make_image(rw, 0x33, 1 << 20)
+    run = Cocoon(binary, os.path.join(guests, "guest_blk.elf"), tmp,
+                 ["--disk", f"path={rw},id=cocoon-rw-disk"], "mode=2")
+    flushed = run.wait_line("FLUSHED", 120)
+    if flushed:
+        run.proc.send_signal(signal.SIGKILL)  # right after the flush completed
+    killed_at = time.monotonic() - run.start
+    status = run.wait_exit(30)
+    run.stop()
+    res.check("guest_flushed", flushed, f"'FLUSHED' on the console after {killed_at:.2f} s")
+    res.check("cocoon_killed", status == -signal.SIGKILL, f"exit status {status}")
+    with open(rw, "rb") as f:
+        data = f.read()
+    off, length = 64 * SECTOR, 64 * SECTOR
+    res.check("host_flushed_data_in_file", data[off:off + length] == pattern(0xD1, off, length),
+              f"{length} bytes at {off} equal the guest's pattern")
+    res.check("host_rest_untouched",
+              data[:off] == pattern(0x33, 0, off) and
+              data[off + length:] == pattern(0x33, off + length, len(data) - off - length),
+              "bytes outside the written range unchanged")
+    if res.failed:
+        run.dump()
+
+
+def blk_hostile(binary, guests, tmp, res):
+    d0, d1 = os.path.join(tmp, "d0.img"), os.path.join(tmp, "d1.img")
+    make_image(d0, 0x33, 1 << 20)
+    make_image(d1, 0x5A, 256 << 10)
+    before = sha(d0)
+    run = Cocoon(binary, os.path.join(guests, "guest_blk.elf"), tmp,
+                 ["--disk", f"path={d0},id=victim", "--disk", f"path={d1},readonly=on,id=bystander"],
+                 "mode=3")
+    status = run.wait_exit(240)
+    run.stop()
+    res.check("cocoon_exit", status == 0, f"exit status {status} (0: the guest finished every case)")
+    cases = ["blk_head_only_chain", "blk_malformed_requests", "blk_hostile_loop",
+             "blk_hostile_next_oob", "blk_hostile_head_oob", "blk_hostile_outside_ram",
+             "blk_hostile_wrap", "blk_hostile_indirect", "blk_hostile_avail_jump",
+             "blk_hostile_zero_len", "blk_hostile_huge_len", "blk_recovers_after_reset"]
+    guest_checks(res, run, cases)
+    no_errors(res, run)
+    log = run.logtext()
+    resets = len(re.findall(r"virtio-blk: guest error, device needs reset", log))
+    res.check("host_needs_reset_logged", resets >= 1, f"{resets} rate-limited log line(s)")
+    res.check("host_image_unchanged", sha(d0) == before, "no hostile case wrote the disk")
+    if res.failed:
+        run.dump()
+
+
+# ---------------------------------------------------------------- net
+
+NET_GUEST_IP = "10.0.2.2"
+NET_PEER_IP = "10.0.2.1"
+NET_GUEST_MAC = "52:54:00:12:34:56"
+NET_TAP = "cocoon-h6tap"
+UDP_GUEST_PORT = 6001
+UDP_PEER_PORT = 6000
+FRAMES = 1000
+
+
+def sh(*cmd, check=True):
+    r = subprocess.run(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {r.stdout.strip()}")
+    return r
+
+
+def net_payload(seq, length):
+    """Shared with tests/guest/net_guest.c: 4-byte seq, then bytes (seq + i) & 0xff."""
+    return struct.pack("<I", seq) + bytes(((seq + i) & 0xFF) for i in range(4, length))
+
+
+def net_length(seq):
+    return 16 + (seq * 37) % 1400
+
+
+def net_inside(binary, guests, tmp, res, case):
+    """Runs inside the namespace: tap + address, UDP peer, cocoon."""
+    sh("ip", "link", "set", "lo", "up")
+    sh("ip", "tuntap", "add", "dev", NET_TAP, "mode", "tap")
+    sh("ip", "link", "set", NET_TAP, "mtu", "9000", "txqueuelen", "4000", "up")
+    sh("ip", "addr", "add", f"{NET_PEER_IP}/24", "dev", NET_TAP)
+    sh("ip", "neigh", "replace", NET_GUEST_IP, "lladdr", NET_GUEST_MAC, "dev", NET_TAP, "nud",
+       "permanent")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.bind((NET_PEER_IP, UDP_PEER_PORT))
+    sock.settimeout(0.2)
+    mode = 1 if case == "net_tap_exchange" else 2
+    run = Cocoon(binary, os.path.join(guests, "guest_net.elf"), tmp,
+                 ["--net", f"tap={NET_TAP},mac={NET_GUEST_MAC}", "--disk",
+                  f"path={os.path.join(tmp, 'd.img')},readonly=on,id=bystander"],
+                 f"mode={mode}")
+    try:
+        if mode == 1:
+            net_exchange(run, sock, res)
+        else:
+            net_hostile_host(run, sock, res)
+        status = run.wait_exit(240)
+        res.check("cocoon_exit", status == 0, f"exit status {status}")
+    finally:
+        run.stop()
+        sock.close()
+    if mode == 1:
+        guest_checks(res, run, ["net_config", "net_arp_reply", "net_tx_done", "net_rx_frames",
+                                "net_rx_no_oversize"])
+    else:
+        guest_checks(res, run, ["net_hostile_tx_writable", "net_hostile_rx_readable",
+                                "net_hostile_loop", "net_hostile_avail_jump",
+                                "net_recovers_after_reset"])
+    no_errors(res, run)
+    if res.failed:
+        run.dump()
+
+
+def net_exchange(run, sock, res):
+    # 1. The guest ARPs for the peer (the host kernel answers), then sends FRAMES datagrams and
+    #    one oversized frame, then an end marker.
+    got, bad, order_ok, oversize_seen, end_seen = 0, 0, True, False, False
+    deadline = time.monotonic() + 180
+    expect = 0
+    while time.monotonic() < deadline and not end_seen:
+        try:
+            data, addr = sock.recvfrom(65536)
+        except socket.timeout:
+            if run.proc.poll() is not None:
+                break
+            continue
+        seq = struct.unpack("<I", data[:4])[0]
+        if seq == 0xFFFFFFFF:
+            end_seen = True
+            continue
+        if len(data) > 1500:
+            oversize_seen = True
+            continue
+        if seq != expect:
+            order_ok = False
+        expect = seq + 1
+        if data == net_payload(seq, net_length(seq)) and addr == (NET_GUEST_IP, UDP_GUEST_PORT):
+            got += 1
+        else:
+            bad += 1
+    res.check("host_rx_from_guest", got == FRAMES and bad == 0 and order_ok,
+              f"{got} of {FRAMES} datagrams intact, {bad} damaged, in order: {order_ok}")
+    res.check("host_guest_oversize_dropped", end_seen and not oversize_seen,
+              f"end marker seen: {end_seen}; oversized frame arrived: {oversize_seen}")
+    # 2. Host -> guest: one datagram larger than the guest's MTU (the tap's MTU is 9000, so it
+    #    leaves as one 4042-byte frame that cocoon must drop), then FRAMES datagrams, then the end.
+    if not run.wait_line("READY rx", 60):
+        res.check("guest_ready_rx", False, "guest never printed READY rx")
+        return
+    dst = (NET_GUEST_IP, UDP_GUEST_PORT)
+    sock.sendto(net_payload(0xEEEEEEEE, 4000), dst)
+    for seq in range(FRAMES):
+        sock.sendto(net_payload(seq, net_length(seq)), dst)
+        if seq % 64 == 63:
+            time.sleep(0.002)  # txqueuelen is ample; this only keeps the host socket buffer small
+    sock.sendto(struct.pack("<I", 0xFFFFFFFF), dst)
+
+
+def net_hostile_host(run, sock, res):
+    # After every hostile case the guest resets the device and sends one datagram "alive" (seq
+    # 0xA11E0000 + n); the host echoes each back so the guest sees rx working too.
+    seen = 0
+    deadline = time.monotonic() + 200
+    while time.monotonic() < deadline and run.proc.poll() is None:
+        try:
+            data, addr = sock.recvfrom(65536)
+        except socket.timeout:
+            continue
+        seen += 1
+        sock.sendto(data, addr)
+    res.check("host_frames_after_recovery", seen >= 1, f"{seen} datagram(s) echoed")
+
+
+def net_case(binary, guests, tmp, res, case):
+    if os.geteuid() != 0:
+        skip("needs root for a network namespace and a tap")
+    if not os.path.exists("/dev/net/tun"):
+        skip("/dev/net/tun is missing")
+    ns = f"cocoon-h6-{os.getpid()}"
+    if sh("ip", "netns", "add", ns, check=False).returncode != 0:
+        skip("cannot create a network namespace (ip netns add)")
+    try:
+        with open(os.path.join(tmp, "d.img"), "wb") as f:
+            f.write(pattern(0x5A, 0, 64 << 10))
+        r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__),
+                            "--inside", case, binary, guests, tmp])
+        return r.returncode
+    finally:
+        sh("ip", "netns", "del", ns, check=False)
+
+
+CASES = {
+    "blk_rw_verify": blk_rw_verify,
+    "blk_flush_durability": blk_flush_durability,
+    "blk_hostile": blk_hostile,
+}
+NET_CASES = ("net_tap_exchange", "net_hostile")
+
+
+def main():
+    argv = sys.argv[1:]
+    inside = argv and argv[0] == "--inside"
+    if inside:
+        argv = argv[1:]
+    if len(argv) < 3 or (argv[0] not in CASES and argv[0] not in NET_CASES):
+        print(__doc__)
+        return 2
+    case, binary, guests = argv[0], os.path.abspath(argv[1]), os.path.abspath(argv[2])
+    res = Result()
+    if inside:
+        net_inside(binary, guests, argv[3], res, case)
+        print(f"{case}: {'FAIL' if res.failed else 'PASS'} ({res.failed} failed)")
+        return 1 if res.failed else 0
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        skip("/dev/kvm is missing or not accessible")
+    with tempfile.TemporaryDirectory(prefix=f"cocoon-{case}-") as tmp:
+        if case in NET_CASES:
+            return net_case(binary, guests, tmp, res, case)
+        CASES[case](binary, guests, tmp, res)
+    print(f"{case}: {'FAIL' if res.failed else 'PASS'} ({res.failed} failed)")
+    return 1 if res.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
