@@ -117,8 +117,14 @@ static int snp_vm_init(struct tee_vm *t, char *err, size_t errlen)
     t->backend = s;
     const struct platform_config *pc = &t->cfg->platform;
     s->policy = pc->snp_policy ? pc->snp_policy : TEE_SNP_DEFAULT_POLICY;
-    s->guest_features = SNP_DEFAULT_FEATURE;
-    if (vcpu_type_signature(SNP_DEFAULT_VCPU, &s->vcpu_sig) < 0) {
+    s->guest_features = pc->snp_guest_features ? pc->snp_guest_features : SNP_DEFAULT_FEATURE;
+    if (!(s->guest_features & 1)) {
+        snprintf(err, errlen, "SEV-SNP: guest_features 0x%llx lack SNPActive (bit 0)",
+                 (unsigned long long)s->guest_features);
+        return -1;
+    }
+    s->vcpu_sig = pc->snp_vcpu_sig;
+    if (!s->vcpu_sig && vcpu_type_signature(SNP_DEFAULT_VCPU, &s->vcpu_sig) < 0) {
         snprintf(err, errlen, "SEV-SNP: unknown vCPU model %s", SNP_DEFAULT_VCPU);
         return -1;
     }

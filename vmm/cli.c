@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tee/vmsa.h"
+
 /* One parsed "key=value" item of a comma-separated option list. */
 struct kv {
     char *key;
@@ -288,6 +290,18 @@ static int opt_platform(struct vm_config *cfg, struct kv *kv, int n, char *err, 
             if (parse_hex(val, p->mrconfigid, sizeof(p->mrconfigid)) < 0)
                 BAD("--platform: mrconfigid must be 96 hex digits");
             p->mrconfigid_set = true;
+        } else if (!strcmp(k, "vcpu_type")) {
+            if (vcpu_type_signature(val, &p->snp_vcpu_sig) < 0)
+                BAD("--platform: unknown vcpu_type '%s' (e.g. EPYC-v4, EPYC-Milan)", val);
+        } else if (!strcmp(k, "vcpu_sig")) {
+            uint64_t sig;
+            if (parse_uint(val, UINT32_MAX, &sig) < 0 || sig == 0)
+                BAD("--platform: vcpu_sig '%s' is not a CPUID signature", val);
+            p->snp_vcpu_sig = (uint32_t)sig;
+        } else if (!strcmp(k, "guest_features")) {
+            if (parse_uint(val, UINT64_MAX, &p->snp_guest_features) < 0 ||
+                !(p->snp_guest_features & 1))
+                BAD("--platform: guest_features '%s' must be a number with bit 0 (SNPActive)", val);
         } else if (!strcmp(k, "quote_socket") && *val) {
             if (set_str(&p->quote_socket, val) < 0)
                 BAD("out of memory");
@@ -507,6 +521,8 @@ void cli_usage(FILE *f)
           "  --net tap=NAME|fd=N[,mac=M]           virtio-net interface (repeatable)\n"
           "  --vsock cid=N,socket=PATH             virtio-vsock (hybrid Unix-socket muxer)\n"
           "  --platform tee=none|snp|tdx[,policy=N][,host_data=HEX]\n"
+          "                       [,vcpu_type=NAME|vcpu_sig=N][,guest_features=N] (SNP)\n"
+          "                       [,mrconfigid=HEX][,quote_socket=PATH] (TDX)\n"
           "  --firmware FILE      firmware image (OVMF/TDVF)\n"
           "  --api-socket PATH    Cloud Hypervisor-compatible REST API on a Unix socket\n"
           "  --seccomp MODE       true (default), false, log\n"

@@ -50,6 +50,10 @@ struct platform_config {
     uint8_t mrconfigid[48];
     bool mrconfigid_set;
     char *quote_socket; /* TDX GetQuote forwarding target */
+    /* SEV-SNP initial vCPU state, which the launch digest covers: give cocoon-measure the same
+     * values (--vcpu-sig / --guest-features). 0 = the defaults: EPYC-v4 (0x800f12) and 0x1. */
+    uint32_t snp_vcpu_sig;
+    uint64_t snp_guest_features;
 };
 
 struct vm_config {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tee/vmsa.h"
 #include "tests/unit/support/tee_harness.h"
 
 #define RAM (64ULL << 20)
@@ -21,10 +22,12 @@ static char initrd_path[] = "/tmp/cocoon-snp-initrd-XXXXXX";
 struct snp_case {
     const char *fw; /* relative to vectors/snp */
     unsigned vcpus;
-    const char *kernel; /* NULL, "/dev/null" or "tmp" (a made-up kernel file) */
-    const char *initrd; /* same */
-    const char *append; /* NULL = none */
-    const char *vector; /* expected digest from vectors.tsv, or NULL */
+    const char *kernel;    /* NULL, "/dev/null" or "tmp" (a made-up kernel file) */
+    const char *initrd;    /* same */
+    const char *append;    /* NULL = none */
+    const char *vector;    /* expected digest from vectors.tsv, or NULL */
+    const char *vcpu_type; /* NULL = the default (EPYC-v4) */
+    uint64_t features;     /* 0 = the default (0x1) */
 };
 
 static const char *input(const char *k, const char *tmp)
@@ -46,6 +49,9 @@ static void run_case(const struct snp_case *c, struct sim_tee *s, char *digest_h
     cfg.kernel = (char *)input(c->kernel, kernel_path);
     cfg.initramfs = (char *)input(c->initrd, initrd_path);
     cfg.cmdline = (char *)c->append;
+    if (c->vcpu_type)
+        assert_int_equal(vcpu_type_signature(c->vcpu_type, &cfg.platform.snp_vcpu_sig), 0);
+    cfg.platform.snp_guest_features = c->features;
     memset(cfg.platform.host_data, 0xab, sizeof(cfg.platform.host_data));
     cfg.platform.host_data_set = true;
     struct guest_mem gm;
@@ -65,9 +71,20 @@ static void run_case(const struct snp_case *c, struct sim_tee *s, char *digest_h
 
     char vcpus[16];
     snprintf(vcpus, sizeof(vcpus), "%u", c->vcpus);
-    char *argv[20] = {
-        "cocoon-measure", "--mode",           "snp", "--ovmf", fw, "--vcpus", vcpus, "--vcpu-type",
-        "EPYC-v4",        "--guest-features", "0x1"};
+    char features[32];
+    snprintf(features, sizeof(features), "0x%llx",
+             (unsigned long long)(c->features ? c->features : 1));
+    char *argv[20] = {"cocoon-measure",
+                      "--mode",
+                      "snp",
+                      "--ovmf",
+                      fw,
+                      "--vcpus",
+                      vcpus,
+                      "--vcpu-type",
+                      (char *)(c->vcpu_type ? c->vcpu_type : "EPYC-v4"),
+                      "--guest-features",
+                      features};
     int n = 11;
     if (cfg.kernel) {
         argv[n++] = "--kernel";
@@ -114,7 +131,9 @@ static void vector_without_kernel_1_vcpu(void **state)
                          NULL,
                          NULL,
                          "19358ba9a7615534a9a1e2f0dfc29384dcd4dcb7062ff9c6013b26869a5fc6ecabe033c48"
-                         "dd6f6db5d6d76e7c5df632d"};
+                         "dd6f6db5d6d76e7c5df632d",
+                         NULL,
+                         0};
     launch(&c);
 }
 
@@ -126,7 +145,9 @@ static void vector_with_kernel_and_append_1_vcpu(void **state)
                          "/dev/null",
                          "console=ttyS0 loglevel=7",
                          "6d287813eb5222d770f75005c664e34c204f385ce832cc2ce7d0d6f354454362f390ef83a"
-                         "92046c042e706363b4b08fa"};
+                         "92046c042e706363b4b08fa",
+                         NULL,
+                         0};
     launch(&c);
 }
 
@@ -138,7 +159,9 @@ static void vector_with_kernel_4_vcpus(void **state)
                          "/dev/null",
                          NULL,
                          "5061fffb019493a903613d56d54b94912a1a2f9e4502385f5c194616753720a92441310ba"
-                         "6c4933de877c36e23046ad5"};
+                         "6c4933de877c36e23046ad5",
+                         NULL,
+                         0};
     launch(&c);
 }
 
@@ -150,26 +173,51 @@ static void vector_ovmfx64_without_kernel(void **state)
                          NULL,
                          NULL,
                          "da0296de8193586a5512078dcd719eccecbd87e2b825ad4148c44f665dc87df21e5b49e21"
-                         "523a9ad993afdb6a30b4005"};
+                         "523a9ad993afdb6a30b4005",
+                         NULL,
+                         0};
     launch(&c);
 }
 
 static void kernel_initrd_8_vcpus(void **state)
 {
     struct snp_case c = {
-        "fixtures/ovmf_AmdSev_suffix.bin", 8, "tmp", "tmp", "root=/dev/vda ro", NULL};
+        "fixtures/ovmf_AmdSev_suffix.bin", 8, "tmp", "tmp", "root=/dev/vda ro", NULL, NULL, 0};
     launch(&c);
 }
 
 static void kernel_only_4_vcpus(void **state)
 {
-    struct snp_case c = {"fixtures/ovmf_AmdSev_suffix.bin", 4, "tmp", NULL, NULL, NULL};
+    struct snp_case c = {"fixtures/ovmf_AmdSev_suffix.bin", 4, "tmp", NULL, NULL, NULL, NULL, 0};
     launch(&c);
 }
 
 static void without_kernel_8_vcpus(void **state)
 {
-    struct snp_case c = {"fixtures/ovmf_AmdSev_suffix.bin", 8, NULL, NULL, NULL, NULL};
+    struct snp_case c = {"fixtures/ovmf_AmdSev_suffix.bin", 8, NULL, NULL, NULL, NULL, NULL, 0};
+    launch(&c);
+}
+
+/* debug_swap hosts (guest features 0x21): sev-snp-measure's default vector. */
+static void vector_debug_swap_features(void **state)
+{
+    struct snp_case c = {"fixtures/ovmf_AmdSev_suffix.bin",
+                         1,
+                         "/dev/null",
+                         "/dev/null",
+                         "console=ttyS0 loglevel=7",
+                         "803f691094946e42068aaa3a8f9e26a5c89f36f7b73ecfb28c653360fe4b3aba7e534442e"
+                         "7e1e17895dfe778d0228977",
+                         NULL,
+                         0x21};
+    launch(&c);
+}
+
+/* Another vCPU model: its signature lands in every VMSA's RDX through KVM_SET_REGS. */
+static void milan_vcpus_4(void **state)
+{
+    struct snp_case c = {
+        "fixtures/ovmf_AmdSev_suffix.bin", 4, "tmp", "tmp", "quiet", NULL, "EPYC-Milan", 0x21};
     launch(&c);
 }
 
@@ -183,7 +231,9 @@ static void cpuid_rejection_is_retried(void **state)
                          NULL,
                          NULL,
                          "19358ba9a7615534a9a1e2f0dfc29384dcd4dcb7062ff9c6013b26869a5fc6ecabe033c48"
-                         "dd6f6db5d6d76e7c5df632d"};
+                         "dd6f6db5d6d76e7c5df632d",
+                         NULL,
+                         0};
     struct sim_tee *s = sim_tee_new(SIM_HOST_SNP);
     s->cpuid_reject_leaf = 1;
     s->cpuid_reject_ecx = 1u << 0;
@@ -251,6 +301,8 @@ int main(void)
         cmocka_unit_test(kernel_initrd_8_vcpus),
         cmocka_unit_test(kernel_only_4_vcpus),
         cmocka_unit_test(without_kernel_8_vcpus),
+        cmocka_unit_test(vector_debug_swap_features),
+        cmocka_unit_test(milan_vcpus_4),
         cmocka_unit_test(cpuid_rejection_is_retried),
         cmocka_unit_test(kernel_without_hashes_section_refused),
     };
