@@ -192,7 +192,7 @@ void vcpu_close(struct vcpu *v)
     if (v->run)
         v->vm->kvm.sys->munmap(v->vm->kvm.ctx, v->run, v->run_size);
     v->run = NULL;
-    if (v->fd > 0)
+    if (v->fd >= 0)
         v->vm->kvm.sys->close(v->vm->kvm.ctx, v->fd);
     v->fd = -1;
 }

@@ -260,9 +260,9 @@ static int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
     if (rc < 0)
         snprintf(err, errlen, "out of memory");
     for (unsigned i = 0; rc == 0 && i < vm->cfg.cpus; i++) {
+        vm->vcpus[i] = (struct vcpu){.vm = vm, .index = i, .fd = -1};
+        vm->nr_vcpus++; /* counted before init, so a half-made vCPU is closed too */
         rc = vcpu_init(vm, &vm->vcpus[i], i, cpuid, err, errlen);
-        if (rc == 0)
-            vm->nr_vcpus++;
     }
     free(cpuid);
     return rc;
