@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,6 +63,7 @@ int measure_read_file(const char *path, struct measure_file *f, struct fw_error 
 {
     f->data = NULL;
     f->size = 0;
+    f->mapped = false;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return fw_fail(err, "cannot open %s: %s", path, strerror(errno));
@@ -71,6 +73,16 @@ int measure_read_file(const char *path, struct measure_file *f, struct fw_error 
         if ((uint64_t)st.st_size > MAX_FILE_SIZE) {
             close(fd);
             return fw_fail(err, "%s is larger than 1 GiB", path);
+        }
+        if (st.st_size > 0) {
+            void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+            if (m != MAP_FAILED) {
+                close(fd);
+                f->data = m;
+                f->size = (size_t)st.st_size;
+                f->mapped = true;
+                return 0;
+            }
         }
         cap = (size_t)st.st_size + 1; /* +1: notice a file that grows while we read */
     }
@@ -110,7 +122,11 @@ int measure_read_file(const char *path, struct measure_file *f, struct fw_error 
 
 void measure_file_free(struct measure_file *f)
 {
-    free(f->data);
+    if (f->mapped)
+        munmap(f->data, f->size);
+    else
+        free(f->data);
+    f->mapped = false;
     f->data = NULL;
     f->size = 0;
 }

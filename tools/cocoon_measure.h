@@ -2,6 +2,7 @@
 #ifndef COCOON_TOOLS_MEASURE_H
 #define COCOON_TOOLS_MEASURE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,9 +16,10 @@ void measure_print_help(FILE *out);
 struct measure_file {
     uint8_t *data;
     size_t size;
+    bool mapped; /* regular files are mapped read-only (no copy), others read into memory */
 };
 
-/* Read all of `path` (regular file or device such as /dev/null; at most 1 GiB). */
+/* Load all of `path` (regular file or device such as /dev/null; at most 1 GiB). */
 int measure_read_file(const char *path, struct measure_file *f, struct fw_error *err);
 void measure_file_free(struct measure_file *f);
 
