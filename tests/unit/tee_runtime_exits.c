@@ -1,0 +1,273 @@
+/* tee_runtime_exits.c: the backends' run-time exits on hand-built kvm_run images: TDX
+ * GetTdVmCallInfo / SetupEventNotifyInterrupt / GetQuote (to a fake QGS socket, or refused
+ * cleanly) / ReportFatalError, and the SEV-SNP termination request. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "tee/kvm_tee_uapi.h"
+#include "tests/unit/support/tee_harness.h"
+
+#define RAM   (64ULL << 20)
+#define QBUF  0x300000ULL /* guest quote buffer (2 pages) */
+#define QUOTE "QUOTE-FROM-FAKE-QGS"
+
+static const char *vectors;
+static char sock_path[108];
+
+struct vmctx {
+    struct sim_tee *s;
+    struct guest_mem gm;
+    struct tee_vm *t;
+    struct vm_config cfg;
+};
+
+static void up(struct vmctx *v, enum tee_kind kind, const char *quote_socket)
+{
+    static char fw[4096];
+    char err[512] = "";
+    snprintf(fw, sizeof(fw), "%s/%s", vectors,
+             kind == TEE_TDX ? "tdx/debian-bookworm-ovmf-2022.11-6+deb12u2_OVMF.fd"
+                             : "snp/fixtures/ovmf_AmdSev_suffix.bin");
+    vm_config_init(&v->cfg);
+    v->cfg.cpus = 1;
+    v->cfg.memory = RAM;
+    v->cfg.platform.tee = kind;
+    v->cfg.firmware = fw;
+    v->cfg.platform.quote_socket = (char *)quote_socket;
+    assert_int_equal(gm_init(&v->gm, RAM, err, sizeof(err)), 0);
+    v->s = sim_tee_new(kind == TEE_TDX ? SIM_HOST_TDX : SIM_HOST_SNP);
+    if (harness_launch(v->s, &v->cfg, &v->gm, &v->t, err, sizeof(err)))
+        fail_msg("launch: %s", err);
+}
+
+static void down(struct vmctx *v)
+{
+    tee_destroy(v->t);
+    sim_tee_free(v->s);
+    gm_destroy(&v->gm);
+}
+
+static struct kvm_run *run_of(struct vmctx *v, uint32_t reason)
+{
+    struct kvm_run *run = v->s->vcpu[0].run;
+    memset(run, 0, 4096);
+    run->exit_reason = reason;
+    return run;
+}
+
+static struct tee_run_tdx *tdx_exit(struct vmctx *v, uint64_t nr)
+{
+    struct kvm_run *run = run_of(v, KVM_EXIT_TDX);
+    struct tee_run_tdx *x = tee_run_union(run);
+    x->nr = nr;
+    x->unknown.ret = 0xdead;
+    return x;
+}
+
+static enum tee_exit_result handle(struct vmctx *v)
+{
+    return tee_handle_exit(v->t, 0, v->s->vcpu[0].run, 0, 0);
+}
+
+static void share(struct vmctx *v, uint64_t gpa, uint64_t pages)
+{
+    struct kvm_run *run = run_of(v, KVM_EXIT_HYPERCALL);
+    run->hypercall.nr = KVM_HC_MAP_GPA_RANGE;
+    run->hypercall.args[0] = gpa;
+    run->hypercall.args[1] = pages;
+    run->hypercall.args[2] = KVM_MAP_GPA_RANGE_DECRYPTED;
+    assert_int_equal(handle(v), TEE_EXIT_HANDLED);
+    assert_int_equal(run->hypercall.ret, 0);
+}
+
+static void tdvmcall_info(void **state)
+{
+    struct vmctx v;
+    up(&v, TEE_TDX, NULL);
+    struct tee_run_tdx *x = tdx_exit(&v, TEE_TDVMCALL_GET_TD_VM_CALL_INFO);
+    x->get_tdvmcall_info.leaf = 1;
+    assert_int_equal(handle(&v), TEE_EXIT_HANDLED);
+    assert_int_equal(x->get_tdvmcall_info.ret, TEE_TDVMCALL_STATUS_SUCCESS);
+    assert_int_equal(x->get_tdvmcall_info.r11, 0x1); /* the kernel's bits; cocoon adds none */
+    assert_int_equal(x->get_tdvmcall_info.r13, 0);
+    x = tdx_exit(&v, TEE_TDVMCALL_GET_TD_VM_CALL_INFO);
+    x->get_tdvmcall_info.leaf = 7;
+    assert_int_equal(handle(&v), TEE_EXIT_HANDLED);
+    assert_int_equal(x->get_tdvmcall_info.ret, TEE_TDVMCALL_STATUS_INVALID_OPERAND);
+    /* event-notify vector range */
+    x = tdx_exit(&v, TEE_TDVMCALL_SETUP_EVENT_NOTIFY);
+    x->setup_event_notify.vector = 10;
+    assert_int_equal(handle(&v), TEE_EXIT_HANDLED);
+    assert_int_equal(x->setup_event_notify.ret, TEE_TDVMCALL_STATUS_INVALID_OPERAND);
+    x = tdx_exit(&v, TEE_TDVMCALL_SETUP_EVENT_NOTIFY);
+    x->setup_event_notify.vector = 0x40;
+    assert_int_equal(handle(&v), TEE_EXIT_HANDLED);
+    assert_int_equal(x->setup_event_notify.ret, TEE_TDVMCALL_STATUS_SUCCESS);
+    /* a leaf nobody handles keeps what KVM pre-filled */
+    x = tdx_exit(&v, 0x12345);
+    assert_int_equal(handle(&v), TEE_EXIT_HANDLED);
+    assert_int_equal(x->unknown.ret, 0xdead);
+    down(&v);
+}
+
+static uint64_t get_quote(struct vmctx *v, uint64_t gpa, uint64_t size)
+{
+    struct tee_run_tdx *x = tdx_exit(v, TEE_TDVMCALL_GET_QUOTE);
+    x->get_quote.gpa = gpa;
+    x->get_quote.size = size;
+    assert_int_equal(handle(v), TEE_EXIT_HANDLED);
+    return x->get_quote.ret;
+}
+
+static void quote_without_socket_fails_cleanly(void **state)
+{
+    struct vmctx v;
+    up(&v, TEE_TDX, NULL);
+    share(&v, QBUF, 2);
+    assert_int_equal(get_quote(&v, QBUF, 2 * 4096), TEE_TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED);
+    down(&v);
+}
+
+/* A fake quote-generation service: one request, checks the framing, answers with QUOTE. */
+static void *fake_qgs(void *arg)
+{
+    int ls = *(int *)arg;
+    int c = accept(ls, NULL, NULL);
+    uint8_t lenb[4], msg[4096];
+    long ok = 0;
+    if (c >= 0 && recv(c, lenb, 4, MSG_WAITALL) == 4) {
+        uint32_t len = (uint32_t)lenb[0] << 24 | lenb[1] << 16 | lenb[2] << 8 | lenb[3];
+        if (len <= sizeof(msg) && recv(c, msg, len, MSG_WAITALL) == (ssize_t)len && len > 24 &&
+            msg[0] == 1 && msg[4] == 0 /* GET_QUOTE_REQ */ && msg[16] == 64 &&
+            msg[24] == 0xa5 /* first report byte */) {
+            uint32_t qlen = sizeof(QUOTE) - 1, rlen = 16 + 8 + qlen;
+            uint8_t resp[256] = {(uint8_t)(rlen >> 24), (uint8_t)(rlen >> 16), (uint8_t)(rlen >> 8),
+                                 (uint8_t)rlen};
+            uint8_t *h = resp + 4;
+            h[0] = 1, h[2] = 1, h[4] = 1 /* GET_QUOTE_RESP */, h[8] = (uint8_t)rlen;
+            h[20] = (uint8_t)qlen; /* id size 0, quote size */
+            memcpy(h + 24, QUOTE, qlen);
+            ok = send(c, resp, 4 + rlen, 0) == (ssize_t)(4 + rlen);
+        }
+    }
+    if (c >= 0)
+        close(c);
+    return (void *)ok;
+}
+
+static void quote_forwarded_to_socket(void **state)
+{
+    snprintf(sock_path, sizeof(sock_path), "/tmp/cocoon-qgs-%d.sock", (int)getpid());
+    unlink(sock_path);
+    int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, sock_path);
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(ls, 1), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, fake_qgs, &ls), 0);
+
+    struct vmctx v;
+    up(&v, TEE_TDX, sock_path);
+    /* hostile requests first: misaligned, private buffer */
+    assert_int_equal(get_quote(&v, QBUF + 8, 4096), TEE_TDVMCALL_STATUS_ALIGN_ERROR);
+    assert_int_equal(get_quote(&v, QBUF, 4096), TEE_TDVMCALL_STATUS_INVALID_OPERAND);
+    share(&v, QBUF, 2);
+    uint8_t hdr[24 + 64] = {1}; /* version 1, status 0, in_len 64, out_len 0, report */
+    hdr[16] = 64;
+    memset(hdr + 24, 0xa5, 64);
+    assert_int_equal(gm_write(&v.gm, QBUF, hdr, sizeof(hdr)), 0);
+    hdr[16] = 0xff; /* in_len beyond the buffer: refused, nothing sent */
+    hdr[17] = 0xff;
+    hdr[18] = 0xff;
+    assert_int_equal(gm_write(&v.gm, QBUF + 16, hdr + 16, 4), 0);
+    assert_int_equal(get_quote(&v, QBUF, 2 * 4096), TEE_TDVMCALL_STATUS_INVALID_OPERAND);
+    hdr[16] = 64, hdr[17] = hdr[18] = 0;
+    assert_int_equal(gm_write(&v.gm, QBUF + 16, hdr + 16, 4), 0);
+
+    assert_int_equal(get_quote(&v, QBUF, 2 * 4096), TEE_TDVMCALL_STATUS_SUCCESS);
+    uint64_t status = UINT64_MAX;
+    for (int i = 0; i < 500 && status == UINT64_MAX; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        assert_int_equal(gm_read(&v.gm, QBUF + 8, &status, 8), 0);
+    }
+    assert_int_equal(status, 0);
+    uint32_t out_len = 0;
+    char quote[64] = "";
+    assert_int_equal(gm_read(&v.gm, QBUF + 20, &out_len, 4), 0);
+    assert_int_equal(out_len, sizeof(QUOTE) - 1);
+    assert_int_equal(gm_read(&v.gm, QBUF + 24, quote, out_len), 0);
+    assert_memory_equal(quote, QUOTE, out_len);
+    void *ok;
+    pthread_join(th, &ok);
+    assert_true(ok != NULL);
+    down(&v);
+    close(ls);
+    unlink(sock_path);
+}
+
+static void tdx_fatal_error_stops_the_vm(void **state)
+{
+    struct vmctx v;
+    up(&v, TEE_TDX, NULL);
+    struct kvm_run *run = run_of(&v, KVM_EXIT_SYSTEM_EVENT);
+    run->system_event.type = KVM_SYSTEM_EVENT_TDX_FATAL;
+    run->system_event.ndata = 16;
+    run->system_event.data[12] = 0x1ULL << 63 | 0x20000;
+    run->system_event.data[13] = 0x1000;
+    run->system_event.data[1] = 1ULL << 14; /* message in R14 */
+    memcpy(&run->system_event.data[14], "oops\x01!!!", 8);
+    assert_int_equal(handle(&v), TEE_EXIT_GUEST_STOP);
+    run = run_of(&v, KVM_EXIT_SYSTEM_EVENT);
+    run->system_event.type = KVM_SYSTEM_EVENT_SHUTDOWN;
+    assert_int_equal(handle(&v), TEE_EXIT_NOT_MINE);
+    run = run_of(&v, KVM_EXIT_IO);
+    assert_int_equal(handle(&v), TEE_EXIT_NOT_MINE);
+    down(&v);
+}
+
+static void snp_termination_stops_the_vm(void **state)
+{
+    struct vmctx v;
+    up(&v, TEE_SNP, NULL);
+    struct kvm_run *run = run_of(&v, KVM_EXIT_SYSTEM_EVENT);
+    run->system_event.type = KVM_SYSTEM_EVENT_SEV_TERM;
+    run->system_event.ndata = 1;
+    run->system_event.data[0] = 0x100 | 0x1000 | 0x30000; /* set 1, code 3 */
+    assert_int_equal(handle(&v), TEE_EXIT_GUEST_STOP);
+    run = run_of(&v, KVM_EXIT_SYSTEM_EVENT);
+    run->system_event.type = KVM_SYSTEM_EVENT_RESET;
+    assert_int_equal(handle(&v), TEE_EXIT_NOT_MINE);
+    run = run_of(&v, KVM_EXIT_TDX); /* not an SNP exit */
+    assert_int_equal(handle(&v), TEE_EXIT_NOT_MINE);
+    down(&v);
+}
+
+int main(void)
+{
+    vectors = harness_vectors(COCOON_SOURCE_DIR);
+    if (!vectors) {
+        printf("tee_runtime_exits: skipped: %s/../shared/vectors is absent\n", COCOON_SOURCE_DIR);
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(tdvmcall_info),
+        cmocka_unit_test(quote_without_socket_fails_cleanly),
+        cmocka_unit_test(quote_forwarded_to_socket),
+        cmocka_unit_test(tdx_fatal_error_stops_the_vm),
+        cmocka_unit_test(snp_termination_stops_the_vm),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
