@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""vsock_test.py: cocoon's virtio-vsock + hybrid socket under real KVM, driven like Kata does.
+
+usage: vsock_test.py CASE COCOON GUEST_DIR
+CASE: vsock_echo, vsock_guest_connect, vsock_no_listener, virtio_hostile.
+Exits 0 on success, 1 on failure, 77 (skip) when /dev/kvm is missing.
+"""
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+COCOON = ""
+GUESTS = ""
+SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer")
+ECHO_BYTES = 1 << 20
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def need_kvm():
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        print("SKIP: /dev/kvm is missing or not accessible")
+        sys.exit(77)
+
+
+class Cocoon:
+    """A running cocoon whose stdout (console) and stderr (log) are collected by threads."""
+
+    def __init__(self, guest, sock, cmdline, memory="128M"):
+        args = [COCOON, "-v", "--kernel", os.path.join(GUESTS, "guest_%s.elf" % guest),
+                "--memory", "size=" + memory, "--serial", "tty", "--cmdline", cmdline,
+                "--vsock", "cid=3,socket=" + sock]
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.out, self.err = [], []
+        self.lock = threading.Lock()
+        for stream, sink in ((self.p.stdout, self.out), (self.p.stderr, self.err)):
+            threading.Thread(target=self._pump, args=(stream, sink), daemon=True).start()
+
+    def _pump(self, stream, sink):
+        for line in iter(stream.readline, b""):
+            with self.lock:
+                sink.append(line.decode(errors="replace"))
+
+    def console(self):
+        with self.lock:
+            return "".join(self.out)
+
+    def log(self):
+        with self.lock:
+            return "".join(self.err)
+
+    def wait_console(self, text, timeout):
+        end = time.time() + timeout
+        while time.time() < end:
+            if text in self.console():
+                return
+            if self.p.poll() is not None:
+                time.sleep(0.2)
+                break
+            time.sleep(0.05)
+        fail("console never showed %r\nconsole:\n%s\nlog:\n%s" % (text, self.console(), self.log()))
+
+    def finish(self, want_status, timeout=60, terminate=False):
+        if terminate and self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            rc = self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            fail("cocoon did not exit\nconsole:\n%s\nlog:\n%s" % (self.console(), self.log()))
+        time.sleep(0.2)
+        log = self.log()
+        for mark in SANITIZER_MARKS:
+            if mark in log:
+                fail("sanitizer report:\n" + log)
+        if rc != want_status:
+            fail("exit status %d, want %d\nconsole:\n%s\nlog:\n%s"
+                 % (rc, want_status, self.console(), log))
+
+
+def wait_path(path, proc, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        if os.path.exists(path):
+            return
+        if proc.p.poll() is not None:
+            break
+        time.sleep(0.05)
+    fail("socket %s never appeared\nlog:\n%s" % (path, proc.log()))
+
+
+def read_line(s, timeout=10):
+    s.settimeout(timeout)
+    line = b""
+    while not line.endswith(b"\n"):
+        b = s.recv(1)
+        if not b:
+            break
+        line += b
+    return line
+
+
+def connect_kata(path, port, extra=b""):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.sendall(b"CONNECT %d\n" % port + extra)
+    return s
+
+
+def echo_session(path, nbytes, seed, piggyback=0):
+    """Kata's handshake, then nbytes each way; returns the seconds the transfer took."""
+    data = random.Random(seed).randbytes(nbytes)
+    first = data[:piggyback]
+    s = connect_kata(path, 1024, first)
+    line = read_line(s)
+    if b"OK" not in line:
+        fail("handshake answer %r does not contain OK" % line)
+    port = int(line.split()[1])
+    if not (1 << 30) <= port < (1 << 31):
+        fail("host port %d in the OK line is outside [2^30, 2^31)" % port)
+    got = bytearray()
+    errors = []
+
+    def sender():
+        try:
+            s.sendall(data[piggyback:])
+        except OSError as e:
+            errors.append(e)
+
+    t0 = time.time()
+    th = threading.Thread(target=sender, daemon=True)
+    th.start()
+    s.settimeout(60)
+    while len(got) < nbytes:
+        chunk = s.recv(262144)
+        if not chunk:
+            break
+        got += chunk
+    dt = time.time() - t0
+    th.join(10)
+    s.close()
+    if errors:
+        fail("sending to the guest failed: %s" % errors[0])
+    if len(got) != nbytes:
+        fail("echo returned %d of %d bytes" % (len(got), nbytes))
+    if bytes(got) != data:
+        bad = next(i for i in range(nbytes) if got[i] != data[i])
+        fail("echo differs from what was sent at byte %d" % bad)
+    return dt
+
+
+def case_vsock_echo():
+    need_kvm()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "clh.sock")
+        vm = Cocoon("vsock_echo", path, "sessions=2")
+        wait_path(path, vm)
+        vm.wait_console("listening on port 1024", 60)
+        dt = echo_session(path, ECHO_BYTES, 1)
+        # Payload written together with the CONNECT line must not be eaten by the handshake.
+        echo_session(path, 4096, 2, piggyback=100)
+        vm.wait_console("2 session(s) done", 30)
+        vm.finish(0)
+    mibs = ECHO_BYTES / dt / (1 << 20)
+    print("PASS: CONNECT 1024 -> OK, %d bytes each way byte-exact in %.2f s (%.1f MiB/s each "
+          "way); payload sent with the CONNECT line survived" % (ECHO_BYTES, dt, mibs))
+
+
+def accept_from(lst, vm, timeout, what):
+    """Accepts one connection on lst, giving up early if cocoon exits."""
+    lst.settimeout(0.2)
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            conn, _ = lst.accept()
+            conn.settimeout(30)
+            return conn
+        except socket.timeout:
+            if vm.p.poll() is not None:
+                break
+    fail("%s\nconsole:\n%s\nlog:\n%s" % (what, vm.console(), vm.log()))
+
+
+def read_all(conn):
+    msg = b""
+    while True:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return msg
+        msg += chunk
+
+
+def case_vsock_guest_connect():
+    need_kvm()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "clh.sock")
+        lst = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        lst.bind(path + "_1025")
+        lst.listen(1)
+        vm = Cocoon("vsock_echo", path, "connect=1025")
+        conn = accept_from(lst, vm, 60, "nobody connected to %s_1025" % path)
+        msg = read_all(conn)
+        if msg != b"hello from the guest over vsock\n":
+            fail("listener got %r" % msg)
+        vm.wait_console("outbound connection to host port 1025 closed", 30)
+        vm.finish(128 + signal.SIGTERM, terminate=True)
+    print("PASS: the guest's connection to port 1025 reached the listener at <socket>_1025")
+
+
+def expect_closed(path, line, what):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.sendall(line)
+    s.settimeout(15)
+    t0 = time.time()
+    try:
+        data = s.recv(100)
+    except socket.timeout:
+        fail("%s: socket neither answered nor closed within 15 s (hang)" % what)
+    except ConnectionResetError:
+        data = b""  # closed with our unread bytes still queued: a close all the same
+    s.close()
+    if data:
+        fail("%s: got %r instead of a closed socket" % (what, data))
+    return time.time() - t0
+
+
+def case_vsock_no_listener():
+    need_kvm()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "clh.sock")
+        vm = Cocoon("vsock_echo", path, "")
+        wait_path(path, vm)
+        vm.wait_console("listening on port 1024", 60)
+        dt = expect_closed(path, b"CONNECT 1234\n", "port without listener")
+        expect_closed(path, b"HELLO WORLD\n", "garbage line")
+        expect_closed(path, b"CONNECT 99999999999\n", "port overflow")
+        expect_closed(path, b"C" * 64, "overlong line")
+        # The device and muxer still work afterwards.
+        echo_session(path, 65536, 3)
+        vm.finish(128 + signal.SIGTERM, terminate=True)
+    print("PASS: CONNECT to a port without a guest listener closed the socket in %.2f s; "
+          "garbage/overlong/overflowing lines closed too; echo still works" % dt)
+
+
+def case_virtio_hostile():
+    need_kvm()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "clh.sock")
+        lst = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        lst.bind(path + "_1025")
+        lst.listen(1)
+        vm = Cocoon("virtio_hostile", path, "connect=1025")
+        conn = accept_from(lst, vm, 180, "the guest never reconnected after the hostile cases")
+        msg = read_all(conn)
+        vm.finish(0)
+        console, log = vm.console(), vm.log()
+        if msg != b"recovered after hostile rings\n":
+            fail("listener got %r" % msg)
+        cases = console.count("-> DEVICE_NEEDS_RESET")
+        if cases < 10 or "all 10 cases refused; the console still answers" not in console:
+            fail("not every hostile case ended in NEEDS_RESET:\n" + console)
+        if "needs reset" not in log:
+            fail("cocoon did not log the guest error:\n" + log)
+    print("PASS: %d hostile ring/queue cases -> DEVICE_NEEDS_RESET, cocoon kept running, console "
+          "answered, the reset device carried a new vsock connection" % cases)
+
+
+def main():
+    global COCOON, GUESTS
+    if len(sys.argv) != 4:
+        print(__doc__)
+        sys.exit(2)
+    case, COCOON, GUESTS = sys.argv[1:]
+    fn = globals().get("case_" + case)
+    if not fn:
+        fail("unknown case " + case)
+    fn()
+
+
+if __name__ == "__main__":
+    main()
