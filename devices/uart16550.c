@@ -213,3 +213,11 @@ size_t uart16550_input(struct uart16550 *u, const uint8_t *buf, size_t len)
     pthread_mutex_unlock(&u->lock);
     return n;
 }
+
+size_t uart16550_rx_space(struct uart16550 *u)
+{
+    pthread_mutex_lock(&u->lock);
+    size_t n = UART_FIFO_SIZE - u->rx_count;
+    pthread_mutex_unlock(&u->lock);
+    return n;
+}

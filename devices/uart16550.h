@@ -21,7 +21,10 @@ void uart16550_free(void *uart);
 /* The bus handler for the 8 ports at the base (register offsets 0..7). vCPU threads. */
 void uart16550_io(void *uart, uint64_t offset, void *data, uint32_t len, bool is_write);
 
-/* Queues host input for the guest (receive FIFO, drops what does not fit). Any thread. */
+/* Queues host input for the guest's receive FIFO; returns how many bytes fit. Any thread. */
 size_t uart16550_input(struct uart16550 *u, const uint8_t *buf, size_t len);
+
+/* Free bytes in the receive FIFO. */
+size_t uart16550_rx_space(struct uart16550 *u);
 
 #endif

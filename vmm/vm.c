@@ -13,6 +13,7 @@
 #include "devices/i8042.h"
 #include "devices/uart16550.h"
 #include "tee/tee.h"
+#include "vmm/console.h"
 #include "vmm/log.h"
 #include "vmm/vm_internal.h"
 #include "vmm/vm_blknet.h"
@@ -329,6 +330,13 @@ static int vm_attach_devices(struct vm *vm, char *err, size_t errlen)
     if (rc < 0) {
         snprintf(err, errlen, "cannot register platform device ports");
         return -1;
+    }
+    if (vm->cfg.serial == SERIAL_TTY) { /* stdin feeds the console (if it can be polled) */
+        struct console_in *in = console_in_start(vm->loop, STDIN_FILENO, uart);
+        if (in && vm_add_device(vm, "console-input", console_in_stop, in) < 0) {
+            snprintf(err, errlen, "too many devices");
+            return -1;
+        }
     }
     /* ---- PCI host bridge and virtio devices (vmm/vm_pci.c) ---- */
     if (vm_attach_pci(vm, err, errlen) < 0 || vm_attach_vsock(vm, err, errlen) < 0 ||

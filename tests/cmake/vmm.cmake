@@ -26,14 +26,15 @@ function(cocoon_add_guest name)
     RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/guest)
 endfunction()
 
-foreach(g hello smp boot_timer spin reset speed)
+foreach(g hello smp boot_timer spin reset speed echo)
   cocoon_add_guest(guest_${g} ${COCOON_GUEST_DIR}/${g}.c)
 endforeach()
 
 # Integration tests: tests/integration/vmm_guest_test.py CASE runs cocoon on a guest and checks
 # its console, log and exit status; it exits 77 where /dev/kvm is missing.
 set(VMM_HARNESS ${CMAKE_SOURCE_DIR}/tests/integration/vmm_guest_test.py)
-foreach(case vmm_hello vmm_smp vmm_boot_timer vmm_sigterm vmm_reset cli_errors)
+foreach(case vmm_hello vmm_smp vmm_boot_timer vmm_sigterm vmm_reset vmm_console_input
+             cli_errors)
   add_test(NAME ${case}
            COMMAND python3 ${VMM_HARNESS} ${case} $<TARGET_FILE:cocoon>
                    ${CMAKE_BINARY_DIR}/tests/guest)

@@ -2,7 +2,8 @@
 """vmm_guest_test.py: boots test guests with cocoon under real KVM and checks console, log, status.
 
 usage: vmm_guest_test.py CASE COCOON GUEST_DIR
-CASE is one of vmm_hello, vmm_smp, vmm_boot_timer, vmm_sigterm, vmm_reset, cli_errors.
+CASE is one of vmm_hello, vmm_smp, vmm_boot_timer, vmm_sigterm, vmm_reset, vmm_console_input,
+cli_errors.
 Exits 0 on success, 1 on failure, 77 (skip) when /dev/kvm is missing.
 """
 import os
@@ -155,6 +156,25 @@ def case_vmm_reset():
     if "triple fault" not in err:
         fail("triple fault not logged:\n" + err)
     print("PASS: i8042 pulse and triple fault both end the VMM with the reset status (3)")
+
+
+def case_vmm_console_input():
+    need_kvm()
+    p = subprocess.Popen([COCOON, "--kernel", guest("echo"), "--memory", "size=64M"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        read_until(p, "echo guest ready", 60)
+        p.stdin.write(b"ping pong\n")
+        p.stdin.flush()
+        out, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        fail("echo guest did not answer within 60 s")
+    out, err = out.decode(errors="replace"), err.decode(errors="replace")
+    expect(p.returncode, 9, out, err, "console input")
+    if "got: ping pong" not in out:
+        fail("guest did not echo the line typed on stdin:\n" + out)
+    print("PASS: stdin reached the guest through the 16550 receive path")
 
 
 def one_line_error(args, want, env_prefix=None):
