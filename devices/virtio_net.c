@@ -138,8 +138,8 @@ static void rx_process(struct virtio_net *n)
     while (n->active && !n->vdev.broken) {
         if (!n->rx_have) {
             if (!virtq_has_avail(vq)) {
+                n->stats.rx_paused += !n->rx_waiting;
                 n->rx_waiting = true; /* resumed by the rx kick */
-                n->stats.rx_paused++;
                 break;
             }
             if (!rx_fetch(n, &budget))
@@ -151,8 +151,8 @@ static void rx_process(struct virtio_net *n)
             break;
         }
         if (rc == 0) {
+            n->stats.rx_paused += !n->rx_waiting;
             n->rx_waiting = true; /* keep the frame until buffers arrive */
-            n->stats.rx_paused++;
             break;
         }
         if (n->chain.nr_read) {
@@ -463,14 +463,17 @@ void virtio_net_destroy(struct virtio_net *net)
     if (!net)
         return;
     const struct virtio_net_stats *s = &net->stats;
-    log_info("virtio-net: rx %llu tx %llu frames; dropped rx oversize %llu no-buffer %llu "
-             "bad %llu, tx oversize %llu bad %llu",
+    log_info("virtio-net: rx %llu tx %llu frames; rx paused %llu times; dropped: rx oversize %llu "
+             "no-buffer %llu bad %llu short %llu, tx oversize %llu bad %llu short %llu, tx errors "
+             "%llu",
              (unsigned long long)s->rx_frames, (unsigned long long)s->tx_frames,
-             (unsigned long long)s->rx_dropped[NET_DROP_OVERSIZE],
+             (unsigned long long)s->rx_paused, (unsigned long long)s->rx_dropped[NET_DROP_OVERSIZE],
              (unsigned long long)s->rx_dropped[NET_DROP_NO_BUFFER],
              (unsigned long long)s->rx_dropped[NET_DROP_BAD_HDR],
+             (unsigned long long)s->rx_dropped[NET_DROP_SHORT],
              (unsigned long long)s->tx_dropped[NET_DROP_OVERSIZE],
-             (unsigned long long)s->tx_dropped[NET_DROP_BAD_HDR]);
+             (unsigned long long)s->tx_dropped[NET_DROP_BAD_HDR],
+             (unsigned long long)s->tx_dropped[NET_DROP_SHORT], (unsigned long long)s->tx_errors);
     net->active = false;
     uv_poll_stop(&net->poll);
     uv_close((uv_handle_t *)&net->poll, on_poll_closed);
