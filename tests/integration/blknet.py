@@ -9,6 +9,7 @@ runs cocoon with the guest, checks every "CHECK name PASS|FAIL" line the guest p
 the host side (image bytes, frames received by the peer). Exit 0 pass, 1 fail, 77 skipped (no
 /dev/kvm; for net: not root or no netns/tap support). Python 3 standard library and iproute2 only.
 """
+import fcntl
 import hashlib
 import os
 import re
@@ -49,7 +50,7 @@ class Result:
 class Cocoon:
     """One cocoon run with the serial console in a file and stderr in a log."""
 
-    def __init__(self, binary, guest, tmp, args, cmdline, prefix=None, verbose=True):
+    def __init__(self, binary, guest, tmp, args, cmdline, prefix=None, verbose=True, pass_fds=()):
         self.serial = os.path.join(tmp, "serial.out")
         self.log = os.path.join(tmp, "cocoon.log")
         cmd = list(prefix or []) + [binary, "--kernel", guest, "--cmdline", cmdline,
@@ -60,7 +61,7 @@ class Cocoon:
         print("running:", " ".join(cmd), flush=True)
         self.logf = open(self.log, "wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.logf,
-                                     stderr=self.logf)
+                                     stderr=self.logf, pass_fds=pass_fds)
         self.start = time.monotonic()
 
     def console(self):
@@ -237,6 +238,15 @@ def net_length(seq):
     return 16 + (seq * 37) % 1400
 
 
+def open_tap(name):
+    """Attaches to tap `name` with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR; returns the fd."""
+    tunsetiff, iff_tap, iff_no_pi, iff_vnet_hdr = 0x400454CA, 0x0002, 0x1000, 0x4000
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    ifr = struct.pack("16sH22x", name.encode(), iff_tap | iff_no_pi | iff_vnet_hdr)
+    fcntl.ioctl(fd, tunsetiff, ifr)
+    return fd
+
+
 def net_inside(binary, guests, tmp, res, case):
     """Runs inside the namespace: tap + address, UDP peer, cocoon."""
     sh("ip", "link", "set", "lo", "up")
@@ -250,10 +260,20 @@ def net_inside(binary, guests, tmp, res, case):
     sock.bind((NET_PEER_IP, UDP_PEER_PORT))
     sock.settimeout(0.2)
     mode = 1 if case == "net_tap_exchange" else 2
+    # net_tap_exchange lets cocoon open the tap by name; net_hostile hands over an open tap fd,
+    # as Kata does (there over the API socket; here with --net fd=N).
+    tap_fd = -1
+    if mode == 1:
+        net_arg = f"tap={NET_TAP},mac={NET_GUEST_MAC}"
+    else:
+        tap_fd = open_tap(NET_TAP)
+        net_arg = f"fd={tap_fd},mac={NET_GUEST_MAC}"
     run = Cocoon(binary, os.path.join(guests, "guest_net.elf"), tmp,
-                 ["--net", f"tap={NET_TAP},mac={NET_GUEST_MAC}", "--disk",
+                 ["--net", net_arg, "--disk",
                   f"path={os.path.join(tmp, 'd.img')},readonly=on,id=bystander"],
-                 f"mode={mode}")
+                 f"mode={mode}", pass_fds=(tap_fd,) if tap_fd >= 0 else ())
+    if tap_fd >= 0:
+        os.close(tap_fd)
     try:
         if mode == 1:
             net_exchange(run, sock, res)
