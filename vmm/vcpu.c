@@ -405,10 +405,13 @@ static void *vcpu_thread(void *arg)
 
 int vcpu_start(struct vcpu *v, char *err, size_t errlen)
 {
-    /* The thread starts with every signal blocked; it unblocks only the kick signal, so
-     * SIGTERM/SIGINT reach the loop thread. */
+    /* The thread starts with every asynchronous signal blocked and unblocks only the kick
+     * signal, so SIGTERM/SIGINT reach the loop thread; faults still reach their handlers. */
     sigset_t all, old;
     sigfillset(&all);
+    static const int synchronous[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT};
+    for (size_t i = 0; i < sizeof(synchronous) / sizeof(synchronous[0]); i++)
+        sigdelset(&all, synchronous[i]);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     int rc = pthread_create(&v->thread, NULL, vcpu_thread, v);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
