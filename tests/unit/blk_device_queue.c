@@ -1,0 +1,192 @@
+/* blk_device_queue.c: virtio-blk queue handling: thread-pool completions, the in-flight cap for
+ * re-posted heads, reset dropping completions of the old activation, destroy with I/O in flight. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "devices/virtio_blk.h"
+#include "support/vring_sim.h"
+
+#define RAM   (512 * 1024)
+#define QSZ   8
+#define RINGS 0x1000
+#define REQ   0x10000 /* per head: header at +0, data at +0x1000 (4 KiB), status at +0x3000 */
+
+static uint8_t ram[RAM];
+static struct guest_mem gm;
+static struct vring_sim sim;
+static uv_loop_t loop;
+static struct virtio_blk *blk;
+static struct virtio_device *vdev;
+static char path[64];
+static unsigned signals;
+static bool needs_reset;
+
+static void fake_signal_queue(void *ctx, unsigned q)
+{
+    signals++;
+}
+
+static void fake_signal_config(void *ctx) {}
+
+static void fake_needs_reset(void *ctx)
+{
+    needs_reset = true;
+}
+
+static const struct virtio_transport_ops fake_transport = {fake_signal_queue, fake_signal_config,
+                                                           fake_needs_reset};
+
+static uint8_t image_byte(uint64_t off)
+{
+    return (uint8_t)(off * 7 + (off >> 9));
+}
+
+static int setup(void **state)
+{
+    memset(ram, 0, sizeof(ram));
+    gm_init_host(&gm, ram, RAM);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    strcpy(path, "/tmp/cocoon-blkq-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    static uint8_t img[64 * 1024];
+    for (size_t i = 0; i < sizeof(img); i++)
+        img[i] = image_byte(i);
+    assert_int_equal(write(fd, img, sizeof(img)), (ssize_t)sizeof(img));
+    close(fd);
+    struct virtio_blk_params p = {.path = path, .id = "q0", .queue_size = QSZ};
+    char err[128];
+    assert_int_equal(virtio_blk_create(&p, &gm, &loop, &blk, err, sizeof(err)), 0);
+    vdev = virtio_blk_vdev(blk);
+    vdev->transport = &fake_transport;
+    vring_sim_init(&sim, ram, QSZ, RINGS);
+    assert_int_equal(virtq_init(&vdev->vq[0], &gm, QSZ, QSZ, sim.desc, sim.avail, sim.used), 0);
+    assert_int_equal(vdev->ops->activate(vdev), 0);
+    signals = 0;
+    needs_reset = false;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    virtio_blk_destroy(blk);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    unlink(path);
+    return 0;
+}
+
+static void post_read(uint16_t head, uint16_t d0, uint64_t sector)
+{
+    uint64_t base = REQ + (uint64_t)head * 0x4000;
+    uint32_t type = 0;
+    memcpy(ram + base, &type, 4);
+    memcpy(ram + base + 8, &sector, 8);
+    ram[base + 0x3000] = 0xEE;
+    vring_sim_desc(&sim, d0, base, 16, VIRTQ_DESC_F_NEXT, (uint16_t)((d0 + 1) % QSZ));
+    vring_sim_desc(&sim, (uint16_t)((d0 + 1) % QSZ), base + 0x1000, 4096,
+                   VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, (uint16_t)((d0 + 2) % QSZ));
+    vring_sim_desc(&sim, (uint16_t)((d0 + 2) % QSZ), base + 0x3000, 1, VIRTQ_DESC_F_WRITE, 0);
+    vring_sim_publish(&sim, d0);
+}
+
+static void completions_arrive_on_the_loop(void **state)
+{
+    post_read(0, 0, 0);
+    post_read(1, 3, 8);
+    vdev->ops->queue_notify(vdev, 0);
+    assert_int_equal(virtio_blk_inflight(blk), 2);
+    uint32_t id, len;
+    assert_false(vring_sim_take_used(&sim, &id, &len)); /* nothing before the loop runs */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    unsigned seen = 0;
+    while (vring_sim_take_used(&sim, &id, &len)) {
+        assert_true(id == 0 || id == 3);
+        assert_int_equal(len, 4097);
+        seen++;
+    }
+    assert_int_equal(seen, 2);
+    for (unsigned h = 0; h < 2; h++) {
+        uint64_t base = REQ + h * 0x4000;
+        assert_int_equal(ram[base + 0x3000], 0);
+        for (unsigned i = 0; i < 4096; i++)
+            assert_int_equal(ram[base + 0x1000 + i], image_byte(h * 4096 + i));
+    }
+    assert_true(signals >= 1);
+    assert_int_equal(virtio_blk_inflight(blk), 0);
+}
+
+static void reposted_heads_are_capped(void **state)
+{
+    /* One chain (descriptors 0..2) published 2 * QSZ times in two rounds: a driver cannot legally
+     * have more than QSZ outstanding, so cocoon holds at QSZ and resumes as completions come back.
+     */
+    post_read(0, 0, 0);
+    for (unsigned i = 1; i < QSZ; i++)
+        vring_sim_publish(&sim, 0);
+    vdev->ops->queue_notify(vdev, 0);
+    assert_int_equal(virtio_blk_inflight(blk), QSZ);
+    for (unsigned i = 0; i < QSZ; i++)
+        vring_sim_publish(&sim, 0);
+    vdev->ops->queue_notify(vdev, 0);
+    assert_int_equal(virtio_blk_inflight(blk), QSZ);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uint32_t id, len;
+    unsigned seen = 0;
+    while (vring_sim_take_used(&sim, &id, &len))
+        seen++;
+    assert_int_equal(seen, 2 * QSZ);
+    assert_false(needs_reset);
+}
+
+static void reset_drops_old_completions(void **state)
+{
+    post_read(0, 0, 0);
+    post_read(1, 3, 8);
+    vdev->ops->queue_notify(vdev, 0);
+    vdev->ops->reset(vdev); /* returns only when no worker touches guest memory any more */
+    memset(ram + REQ, 0x77, 0x8000);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uint32_t id, len;
+    assert_false(vring_sim_take_used(&sim, &id, &len));
+    assert_int_equal(ram[REQ + 0x3000], 0x77); /* no status written after the reset */
+    assert_int_equal(ram[REQ + 0x1000], 0x77);
+    assert_int_equal(virtio_blk_inflight(blk), 0);
+}
+
+static void destroy_with_io_in_flight(void **state)
+{
+    post_read(0, 0, 0);
+    vdev->ops->queue_notify(vdev, 0);
+    virtio_blk_destroy(blk); /* the pending completion frees it on the loop */
+    blk = NULL;
+    uv_run(&loop, UV_RUN_DEFAULT);
+}
+
+static void hostile_chain_needs_reset(void **state)
+{
+    vring_sim_desc(&sim, 0, REQ, 16, VIRTQ_DESC_F_NEXT, 0); /* loop */
+    vring_sim_publish(&sim, 0);
+    vdev->ops->queue_notify(vdev, 0);
+    assert_true(needs_reset);
+    assert_true(vdev->broken);
+    assert_int_equal(virtio_blk_inflight(blk), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(completions_arrive_on_the_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(reposted_heads_are_capped, setup, teardown),
+        cmocka_unit_test_setup_teardown(reset_drops_old_completions, setup, teardown),
+        cmocka_unit_test_setup_teardown(destroy_with_io_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(hostile_chain_needs_reset, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
