@@ -464,12 +464,12 @@ static void json_updates(FILE *o, const struct launch_plan *plan)
     fprintf(o, "  \"launch_updates\": [");
     for (size_t i = 0; i < plan->n; i++) {
         const struct launch_update *u = &plan->updates[i];
-        fprintf(o,
-                "%s\n    {\"type\": \"%s\", \"origin\": \"%s\", \"index\": %u, \"gpa\": \"%#" PRIx64
-                "\", \"len\": %" PRIu64 "%s}",
-                i ? "," : "", launch_update_type_name(u->type), launch_origin_name(u->origin),
-                u->index, u->gpa, u->len,
-                (u->flags & LAUNCH_F_TDX_EXTEND) ? ", \"extend\": true" : "");
+        fprintf(
+            o,
+            "%s\n    {\"type\": \"%s\", \"origin\": \"%s\", \"index\": %u, \"gpa\": \"0x%" PRIx64
+            "\", \"len\": %" PRIu64 "%s}",
+            i ? "," : "", launch_update_type_name(u->type), launch_origin_name(u->origin), u->index,
+            u->gpa, u->len, (u->flags & LAUNCH_F_TDX_EXTEND) ? ", \"extend\": true" : "");
     }
     fprintf(o, "%s]", plan->n ? "\n  " : "");
 }
@@ -581,11 +581,11 @@ static void print_sev_json(const struct sev_args *a, const struct launch_plan *p
         json_hex(o, "ovmf_hash", ovmf_hash, SNP_LD_SIZE, true);
     fprintf(o, "  \"vmm_type\": \"%s\",\n", vmm_name(cfg->vmm));
     fprintf(o, "  \"vcpus\": %u,\n", cfg->vcpus);
-    fprintf(o, "  \"vcpu_sig\": \"%#x\",\n", cfg->vcpu_sig);
-    fprintf(o, "  \"guest_features\": \"%#" PRIx64 "\",\n", cfg->guest_features);
+    fprintf(o, "  \"vcpu_sig\": \"0x%x\",\n", cfg->vcpu_sig);
+    fprintf(o, "  \"guest_features\": \"0x%" PRIx64 "\",\n", cfg->guest_features);
     fprintf(o, "  \"firmware_size\": %zu,\n", cfg->firmware_size);
-    fprintf(o, "  \"firmware_gpa\": \"%#" PRIx64 "\",\n", plan->fw_gpa);
-    fprintf(o, "  \"ap_eip\": \"%#x\",\n", plan->ap_eip);
+    fprintf(o, "  \"firmware_gpa\": \"0x%" PRIx64 "\",\n", plan->fw_gpa);
+    fprintf(o, "  \"ap_eip\": \"0x%x\",\n", plan->ap_eip);
     if (cfg->kernel) {
         fprintf(o, "  \"kernel_hashes\": {\n  ");
         json_hex(o, "cmdline_sha256", cfg->kernel->cmdline, 32, true);
@@ -752,9 +752,9 @@ static void print_tdx_json(const struct launch_plan *plan, const uint8_t *mrtd, 
     for (size_t i = 0; i < plan->tdvf.n_sections; i++) {
         const struct tdvf_section *s = &plan->tdvf.sections[i];
         fprintf(o,
-                "%s\n    {\"type\": \"%s\", \"data_offset\": \"%#x\", \"raw_size\": \"%#x\", "
-                "\"gpa\": \"%#" PRIx64 "\", \"mem_size\": \"%#" PRIx64
-                "\", \"attributes\": \"%#x\"}",
+                "%s\n    {\"type\": \"%s\", \"data_offset\": \"0x%x\", \"raw_size\": \"0x%x\", "
+                "\"gpa\": \"0x%" PRIx64 "\", \"mem_size\": \"0x%" PRIx64
+                "\", \"attributes\": \"0x%x\"}",
                 i ? "," : "", tdvf_section_type_name(s->type), s->data_offset, s->raw_size, s->gpa,
                 s->mem_size, s->attributes);
     }
