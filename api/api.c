@@ -37,7 +37,7 @@ static void on_guest_exit(void *opaque, enum vm_exit_reason reason, int status)
     api_finish(m);
 }
 
-int api_run(uv_loop_t *loop, const char *socket_path, struct vm_config *cfg,
+int api_run(uv_loop_t *loop, const char *socket_path, int socket_fd, struct vm_config *cfg,
             vm_exit_cb guest_exit_cb, void *opaque)
 {
     struct api_main m = {.loop = loop, .on_guest_exit = guest_exit_cb, .opaque = opaque};
@@ -56,10 +56,12 @@ int api_run(uv_loop_t *loop, const char *socket_path, struct vm_config *cfg,
     struct http_limits lim;
     http_limits_default(&lim);
     struct http_server *srv = NULL;
-    int rc = http_server_listen(loop, socket_path, &lim, api_router_handle, router, &srv, err,
-                                sizeof(err));
+    int rc = socket_path ? http_server_listen(loop, socket_path, &lim, api_router_handle, router,
+                                              &srv, err, sizeof(err))
+                         : http_server_listen_fd(loop, socket_fd, &lim, api_router_handle, router,
+                                                 &srv, err, sizeof(err));
     if (rc == 0) {
-        log_info("api: serving on %s", socket_path);
+        log_info("api: serving on %s", socket_path ? socket_path : "an inherited socket");
         if (cfg)
             rc = api_router_create_and_boot(router, cfg, err, sizeof(err));
     }

@@ -721,15 +721,16 @@ static int open_listener(const char *path, char *err, size_t errlen)
     return fd;
 }
 
-int http_server_listen(uv_loop_t *loop, const char *path, const struct http_limits *lim,
-                       api_handler_fn handler, void *opaque, struct http_server **out, char *err,
-                       size_t errlen)
+/* Common tail of the two listen calls: takes fd (and path, which may be NULL). */
+static int serve_listener(uv_loop_t *loop, int fd, const char *path, const struct http_limits *lim,
+                          api_handler_fn handler, void *opaque, struct http_server **out, char *err,
+                          size_t errlen)
 {
     struct http_server *srv = calloc(1, sizeof(*srv));
-    if (!srv || !(srv->path = strdup(path))) {
+    if (!srv || (path && !(srv->path = strdup(path)))) {
         free(srv);
         snprintf(err, errlen, "out of memory");
-        return -1;
+        goto fail;
     }
     srv->loop = loop;
     if (lim)
@@ -738,25 +739,69 @@ int http_server_listen(uv_loop_t *loop, const char *path, const struct http_limi
         http_limits_default(&srv->lim);
     srv->handler = handler;
     srv->opaque = opaque;
-    srv->fd = open_listener(path, err, errlen);
-    if (srv->fd < 0) {
+    srv->fd = fd;
+    if (uv_poll_init(loop, &srv->poll, fd) < 0) {
+        snprintf(err, errlen, "cannot poll the API socket");
         free(srv->path);
         free(srv);
-        return -1;
-    }
-    if (uv_poll_init(loop, &srv->poll, srv->fd) < 0) {
-        snprintf(err, errlen, "uv_poll_init failed");
-        close(srv->fd);
-        unlink(path);
-        free(srv->path);
-        free(srv);
-        return -1;
+        goto fail;
     }
     srv->poll.data = srv;
     srv->poll_open = true;
     uv_poll_start(&srv->poll, UV_READABLE, on_listen_readable);
     *out = srv;
     return 0;
+fail:
+    close(fd);
+    if (path)
+        unlink(path);
+    return -1;
+}
+
+int http_server_listen(uv_loop_t *loop, const char *path, const struct http_limits *lim,
+                       api_handler_fn handler, void *opaque, struct http_server **out, char *err,
+                       size_t errlen)
+{
+    int fd = open_listener(path, err, errlen);
+    if (fd < 0)
+        return -1;
+    return serve_listener(loop, fd, path, lim, handler, opaque, out, err, errlen);
+}
+
+int http_server_listen_fd(uv_loop_t *loop, int fd, const struct http_limits *lim,
+                          api_handler_fn handler, void *opaque, struct http_server **out, char *err,
+                          size_t errlen)
+{
+    int listening = 0, type = 0;
+    socklen_t len = sizeof(int);
+    struct sockaddr_un sa;
+    socklen_t salen = sizeof(sa);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM ||
+        getsockname(fd, (struct sockaddr *)&sa, &salen) < 0 || sa.sun_family != AF_UNIX) {
+        snprintf(err, errlen, "fd %d is not a listening Unix stream socket", fd);
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        snprintf(err, errlen, "fd %d: %s", fd, strerror(errno));
+        return -1;
+    }
+    return serve_listener(loop, fd, NULL, lim, handler, opaque, out, err, errlen);
+}
+
+void http_server_adopt(struct http_server *srv, int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        close(fd);
+        return;
+    }
+    if (srv->nconns >= srv->lim.max_conns) {
+        reject_busy(fd);
+        return;
+    }
+    conn_start(srv, fd);
 }
 
 static void server_poll_closed(uv_handle_t *h)
@@ -775,7 +820,8 @@ void http_server_close(struct http_server *srv)
         conn_close(srv->conns);
     uv_poll_stop(&srv->poll);
     close(srv->fd);
-    unlink(srv->path);
+    if (srv->path)
+        unlink(srv->path);
     uv_close((uv_handle_t *)&srv->poll, server_poll_closed);
 }
 

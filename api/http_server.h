@@ -53,6 +53,16 @@ int http_server_listen(uv_loop_t *loop, const char *path, const struct http_limi
                        api_handler_fn handler, void *opaque, struct http_server **out, char *err,
                        size_t errlen);
 
+/* As http_server_listen, on an inherited listening Unix stream socket (`--api-socket fd=N`);
+ * the server owns fd from now on. No socket file is removed on close. Returns 0 or -1 + err. */
+int http_server_listen_fd(uv_loop_t *loop, int fd, const struct http_limits *lim,
+                          api_handler_fn handler, void *opaque, struct http_server **out, char *err,
+                          size_t errlen);
+
+/* Serves one already-connected stream socket as if it had been accepted (fuzzers, tests); the
+ * server owns fd. Counts against the connection limit (503 beyond). */
+void http_server_adopt(struct http_server *srv, int fd);
+
 /* Closes every connection and the listener and removes the socket file. The handles finish
  * closing on the next loop iteration; the server memory is released then. NULL is fine. */
 void http_server_close(struct http_server *srv);

@@ -84,15 +84,11 @@ static int run(struct app *app, struct cli_opts *o)
     if (o->api_socket || o->api_socket_fd >= 0) {
         /* Control API mode (api/api.h): the socket serves; a VM given here too boots at once. */
         struct vm_config *cli_vm = o->cfg.kernel || o->cfg.firmware ? &o->cfg : NULL;
-        if (o->api_socket_fd >= 0) {
-            fprintf(stderr, "cocoon: --api-socket fd=N is not supported; give a path\n");
-            return EXIT_BAD_INPUT;
-        }
         if (cli_vm && vm_config_validate(cli_vm, err, sizeof(err)) < 0) {
             fprintf(stderr, "cocoon: %s\n", err);
             return EXIT_BAD_INPUT;
         }
-        if (api_run(&app->loop, o->api_socket, cli_vm, on_vm_exit, app) < 0)
+        if (api_run(&app->loop, o->api_socket, o->api_socket_fd, cli_vm, on_vm_exit, app) < 0)
             return EXIT_BAD_INPUT;
         return app->status;
     }

@@ -538,6 +538,42 @@ static void socket_file_rules(void **state)
     start_server(NULL);
 }
 
+static void inherited_listener_and_adopted_connection(void **state)
+{
+    stop_server();
+    char err[256], buf[4096];
+    /* --api-socket fd=N: a socket the parent bound and listens on. */
+    int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    int notlistening = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal(http_server_listen_fd(&loop, notlistening, NULL, fake_handler, NULL, &srv, err,
+                                           sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "not a listening Unix stream socket"));
+    close(notlistening);
+    assert_int_equal(listen(lfd, 4), 0);
+    assert_int_equal(
+        http_server_listen_fd(&loop, lfd, NULL, fake_handler, NULL, &srv, err, sizeof(err)), 0);
+    int fd = client();
+    assert_int_equal(roundtrip(fd, "GET /api/v1/vmm.ping HTTP/1.1\r\n\r\n", buf, sizeof(buf)), 200);
+    close(fd);
+    /* An adopted, already-connected socket (how a fuzzer feeds the parser). */
+    int sp[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    http_server_adopt(srv, sp[0]);
+    assert_int_equal(roundtrip(sp[1], "GET /adopted HTTP/1.1\r\n\r\n", buf, sizeof(buf)), 200);
+    assert_string_equal(seen.path, "/adopted");
+    close(sp[1]);
+    stop_server();
+    /* The inherited socket's file is the parent's business: left in place. */
+    struct stat st;
+    assert_int_equal(stat(sock_path, &st), 0);
+    unlink(sock_path);
+    start_server(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -552,6 +588,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(expect_continue_and_after_send, setup, teardown),
         cmocka_unit_test_setup_teardown(socket_file_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(inherited_listener_and_adopted_connection, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
