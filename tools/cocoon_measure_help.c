@@ -2,6 +2,7 @@
 #include "tools/cocoon_measure.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "tee/vmsa.h"
 
@@ -90,6 +91,14 @@ static const char HELP_TAIL[] =
     "    --format json prints one JSON object instead; the field names are listed in the\n"
     "    README section \"cocoon-measure (for policy authors)\".\n"
     "\n"
+    "NOTES\n"
+    "    The value only matches if every input matches the real launch: the exact firmware\n"
+    "    file, the guest's -cpu model (not the host's CPU), the SEV features the host KVM\n"
+    "    sets, and the host kernel's initial FPU state. Firmware files that the VMM would not\n"
+    "    launch as measured (duplicate table GUIDs, overlapping or unaligned metadata\n"
+    "    sections, a hashes table outside its page, a size that is not whole pages) are\n"
+    "    refused with a message, where sev-snp-measure may print a digest.\n"
+    "\n"
     "EXIT STATUS\n"
     "    0 success; 1 the inputs cannot be measured (message starts with \"Error:\");\n"
     "    2 invalid command line (message starts with \"cocoon-measure: error:\").\n"
@@ -98,22 +107,32 @@ static const char HELP_TAIL[] =
     "    cocoon-measure --mode snp --vcpus 2 --vcpu-type EPYC-Milan --ovmf OVMF.amdsev.fd \\\n"
     "        --kernel vmlinuz --initrd initrd.img --append 'console=ttyS0' --guest-features 0x21\n"
     "    cocoon-measure --mode snp --vcpus 1 --vcpu-type EPYC-v4 --ovmf /usr/share/ovmf/OVMF.fd\n"
-    "    cocoon-measure tdx --firmware /usr/share/ovmf/OVMF.fd --format json\n";
+    "    cocoon-measure tdx --firmware /usr/share/ovmf/OVMF.fd --format json\n"
+    "\n"
+    "SEE ALSO\n"
+    "    sev-snp-measure(1) (virtee), README.md \"cocoon-measure (for policy authors)\",\n"
+    "    tee/launch_plan.h in the cocoon sources for the launch layout.\n";
 
 void measure_print_help(FILE *out)
 {
     fputs(HELP_HEAD, out);
     const char *name;
-    for (size_t i = 0, col = 24; (name = vcpu_type_name(i)) != NULL; i++) {
-        size_t len = 0;
-        while (name[len])
-            len++;
-        if (col + len + 2 > 92) {
-            fputs("\n                        ", out);
-            col = 24;
+    size_t col = 24;
+    for (size_t i = 0; (name = vcpu_type_name(i)) != NULL; i++) {
+        size_t len = strlen(name) + 1; /* name plus its ',' or '.' */
+        if (i > 0) {
+            if (col + 1 + len > 92) {
+                fputs("\n                        ", out);
+                col = 24;
+            } else {
+                fputc(' ', out);
+                col++;
+            }
         }
-        fprintf(out, "%s%s", name, vcpu_type_name(i + 1) ? ", " : "");
-        col += len + 2;
+        fputs(name, out);
+        if (vcpu_type_name(i + 1))
+            fputc(',', out);
+        col += len;
     }
     fputs(".\n", out);
     fputs(HELP_TAIL, out);

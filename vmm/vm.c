@@ -462,6 +462,9 @@ const struct vm_config *vm_get_config(const struct vm *vm)
 
 int vm_remove_device(struct vm *vm, const char *id, char *err, size_t errlen)
 {
+    int rc = vm_remove_blknet(vm, id, err, errlen); /* virtio-blk / virtio-net: vm_blknet.c */
+    if (rc <= 0)
+        return rc;
     snprintf(err, errlen, "no device with id '%s'", id ? id : "");
     return -1;
 }
