@@ -503,6 +503,12 @@ def case_api_confidential_refusals(work):
                 check(after == before, "%s changed the %s VM" % (route, tee))
                 check(c.alive(), "cocoon died")
             step("%s: every refusal answered 403 with its reason; VM unchanged" % tee)
+            st, err = api(c.sock, "PUT", "vm.boot")
+            if st != 204:  # no such TEE on this host: a clear error, and the VM stays Created
+                check(st == 500, "vm.boot answered %d %r" % (st, err))
+                _, after = api(c.sock, "GET", "vm.info", want=200)
+                check(after == before, "a failed vm.boot changed the %s VM" % tee)
+                step("%s: vm.boot on this host: %s" % (tee, err[0]))
             api(c.sock, "PUT", "vm.delete", want=204)
 
         step("plain guest: the same requests are not refused for confidentiality")
