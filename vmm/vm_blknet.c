@@ -20,6 +20,7 @@ struct blknet_dev {
     struct virtio_pci *vp;
     struct virtio_blk *blk;
     struct virtio_net *net;
+    char *id; /* for vm_remove_device; NULL when the config gave none */
 };
 
 static void blknet_destroy(void *opaque)
@@ -30,6 +31,7 @@ static void blknet_destroy(void *opaque)
     virtio_pci_free(d->vp); /* resets the model if active: no guest DMA afterwards */
     virtio_blk_destroy(d->blk);
     virtio_net_destroy(d->net);
+    free(d->id);
     free(d);
 }
 
@@ -59,7 +61,8 @@ int vm_attach_disk(struct vm *vm, const struct disk_config *disk, char *bdf, siz
                    char *err, size_t errlen)
 {
     struct blknet_dev *d = calloc(1, sizeof(*d));
-    if (!d) {
+    if (!d || (disk->id && !(d->id = strdup(disk->id)))) {
+        free(d);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -72,11 +75,11 @@ int vm_attach_disk(struct vm *vm, const struct disk_config *disk, char *bdf, siz
     };
     if (!disk->path) {
         snprintf(err, errlen, "disk: path is required");
-        free(d);
+        blknet_destroy(d);
         return -1;
     }
     if (virtio_blk_create(&p, &vm->mem, vm->loop, &d->blk, err, errlen) < 0) {
-        free(d);
+        blknet_destroy(d);
         return -1;
     }
     return attach(vm, d, virtio_blk_vdev(d->blk), "virtio-blk", bdf, bdflen, err, errlen);
@@ -96,13 +99,14 @@ int vm_attach_net(struct vm *vm, const struct net_config *net, char *bdf, size_t
     if (rc < 0)
         return -1;
     struct blknet_dev *d = calloc(1, sizeof(*d));
-    if (!d) {
+    if (!d || (net->id && !(d->id = strdup(net->id)))) {
+        free(d);
         tap_close(&p.tap);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     if (virtio_net_create(&p, &vm->mem, vm->loop, &d->net, err, errlen) < 0) {
-        free(d);
+        blknet_destroy(d);
         return -1;
     }
     return attach(vm, d, virtio_net_vdev(d->net), "virtio-net", bdf, bdflen, err, errlen);
@@ -199,4 +203,66 @@ int vm_add_net(struct vm *vm, const struct net_config *net, char *bdf, size_t bd
     }
     vm->cfg.nets[vm->cfg.nr_nets++] = copy;
     return 0;
+}
+
+/* ---- Hot-unplug ---- */
+
+static void drop_disk_config(struct vm_config *cfg, const char *id)
+{
+    for (unsigned i = 0; i < cfg->nr_disks; i++) {
+        struct disk_config *d = &cfg->disks[i];
+        if (!d->id || strcmp(d->id, id))
+            continue;
+        free(d->path);
+        free(d->id);
+        memmove(d, d + 1, (cfg->nr_disks - i - 1) * sizeof(*d));
+        memset(&cfg->disks[--cfg->nr_disks], 0, sizeof(*d));
+        return;
+    }
+}
+
+static void drop_net_config(struct vm_config *cfg, const char *id)
+{
+    for (unsigned i = 0; i < cfg->nr_nets; i++) {
+        struct net_config *n = &cfg->nets[i];
+        if (!n->id || strcmp(n->id, id))
+            continue;
+        free(n->tap);
+        free(n->id);
+        if (n->fd >= 0)
+            close(n->fd);
+        memmove(n, n + 1, (cfg->nr_nets - i - 1) * sizeof(*n));
+        memset(&cfg->nets[--cfg->nr_nets], 0, sizeof(*n));
+        cfg->nets[cfg->nr_nets].fd = -1;
+        return;
+    }
+}
+
+int vm_remove_blknet(struct vm *vm, const char *id, char *err, size_t errlen)
+{
+    if (!id)
+        return 1;
+    for (unsigned i = 0; i < vm->nr_devices; i++) {
+        struct vm_device *dev = &vm->devices[i];
+        struct blknet_dev *d = dev->opaque;
+        if (dev->destroy != blknet_destroy || !d || !d->id || strcmp(d->id, id))
+            continue;
+        bool is_disk = d->blk != NULL;
+        char *saved_id = strdup(id);
+        if (!saved_id) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        blknet_destroy(d); /* detaches the PCI function: its slot is free again */
+        memmove(dev, dev + 1, (vm->nr_devices - i - 1) * sizeof(*dev));
+        vm->nr_devices--;
+        if (is_disk)
+            drop_disk_config(&vm->cfg, saved_id);
+        else
+            drop_net_config(&vm->cfg, saved_id);
+        log_info("removed device '%s'", saved_id);
+        free(saved_id);
+        return 0;
+    }
+    return 1;
 }
