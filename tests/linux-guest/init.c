@@ -12,6 +12,7 @@
  *   cocoon_test.blk=N .net=N .vsock=N   how many devices of each kind cocoon was given
  *   cocoon_test.ip=A.B.C.D .peer=A.B.C.D .udp=PORT   guest address, UDP echo peer on the tap
  *   cocoon_test.listen=PORT (1024)   vsock port to echo on; cocoon_test.connect=PORT (1025)
+ *   cocoon_test.control=PORT (1026)  agent mode: "RESCAN <bdf>" requests (PCI hot-plug)
  * The disk patterns are shared with tests/scripts/linux_guest_test.py (pattern_byte).
  */
 #include <arpa/inet.h>
@@ -53,7 +54,7 @@ struct params {
     int blk, net, vsock;
     char ip[16], peer[16];
     int udp_port;
-    unsigned listen_port, connect_port;
+    unsigned listen_port, connect_port, control_port;
 };
 
 static int kmsg_fd = -1;
@@ -177,6 +178,7 @@ static void parse_params(struct params *p)
     p->udp_port = 5555;
     p->listen_port = 1024;
     p->connect_port = 1025;
+    p->control_port = 1026;
 
     char cmdline[4096];
     read_text("/proc/cmdline", cmdline, sizeof(cmdline));
@@ -205,6 +207,8 @@ static void parse_params(struct params *p)
             p->listen_port = (unsigned)atoi(val);
         else if (!strcmp(key, "connect"))
             p->connect_port = (unsigned)atoi(val);
+        else if (!strcmp(key, "control"))
+            p->control_port = (unsigned)atoi(val);
     }
 }
 
@@ -800,32 +804,120 @@ static void check_vsock_connect(const struct params *p)
           reply, fail ? " " : "", fail ? fail : (err ? strerror(err) : ""));
 }
 
-/* Agent mode: the vsock echo service for the Kata replay, one child per connection, forever. */
+/* Finds the virtio disk behind PCI function bdf (e.g. "0000:00:04.0"); fills name, size. */
+static int disk_at_bdf(const char *bdf, char *name, size_t len, uint64_t *bytes)
+{
+    DIR *d = opendir("/sys/block");
+    if (!d)
+        return -1;
+    char needle[32];
+    snprintf(needle, sizeof(needle), "/%.16s/", bdf);
+    struct dirent *e;
+    int found = -1;
+    while (found < 0 && (e = readdir(d))) {
+        if (strncmp(e->d_name, "vd", 2) != 0)
+            continue;
+        char path[PATH_MAX], real[PATH_MAX], txt[32];
+        snprintf(path, sizeof(path), "/sys/block/%s/device", e->d_name);
+        if (!realpath(path, real) || !strstr(real, needle))
+            continue;
+        copy_str(name, len, e->d_name);
+        snprintf(path, sizeof(path), "/sys/block/%s/size", e->d_name);
+        *bytes = strtoull(read_text(path, txt, sizeof(txt)), NULL, 10) * 512ULL;
+        found = 0;
+    }
+    closedir(d);
+    return found;
+}
+
+/* Control request "RESCAN <bdf>": what Kata's agent does after a block hot-plug (rescan the PCI
+ * bus, wait for the disk). Answers "DISK <name> <bytes> <hex of its first 32 bytes>" or
+ * "NONE <reason>". */
+static void handle_control(int c)
+{
+    char req[128] = "", reply[256];
+    size_t got = 0;
+    while (got < sizeof(req) - 1 && !memchr(req, '\n', got)) {
+        ssize_t n = read(c, req + got, sizeof(req) - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        req[got] = '\0';
+    }
+    char bdf[32] = "";
+    if (sscanf(req, "RESCAN %31s", bdf) != 1) {
+        snprintf(reply, sizeof(reply), "NONE bad request\n");
+    } else {
+        write_text("/sys/bus/pci/rescan", "1\n");
+        char name[32];
+        uint64_t size = 0;
+        int rc = -1;
+        for (int i = 0; i < 150 && (rc = disk_at_bdf(bdf, name, sizeof(name), &size)) < 0; i++)
+            usleep(100 * 1000);
+        uint8_t head[32];
+        char dev[48], hex[sizeof(head) * 2 + 1] = "";
+        snprintf(dev, sizeof(dev), "/dev/%s", name);
+        int fd = rc == 0 ? open(dev, O_RDONLY | O_CLOEXEC) : -1;
+        if (rc < 0) {
+            snprintf(reply, sizeof(reply), "NONE no disk at %s after rescan\n", bdf);
+        } else if (fd < 0 || pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head)) {
+            snprintf(reply, sizeof(reply), "NONE %s: cannot read: %s\n", dev, strerror(errno));
+        } else {
+            for (size_t i = 0; i < sizeof(head); i++)
+                snprintf(hex + 2 * i, sizeof(hex) - 2 * i, "%02x", head[i]);
+            snprintf(reply, sizeof(reply), "DISK %s %llu %s\n", name, (unsigned long long)size,
+                     hex);
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    req[strcspn(req, "\r\n")] = '\0';
+    say("INFO agent control: %.60s -> %s", req, reply);
+    (void)!write(c, reply, strlen(reply));
+}
+
+/* Agent mode: the vsock echo service for the Kata replay (one child per connection) and a
+ * control port for what the real agent does on a hot-plug, forever. */
 static void serve_agent(const struct params *p)
 {
     signal(SIGCHLD, SIG_IGN);
-    int s = vsock_listener(p->listen_port);
-    if (s < 0) {
-        say("FATAL agent: listen on vsock port %u: %s", p->listen_port, strerror(errno));
+    int echo = vsock_listener(p->listen_port);
+    int ctl = vsock_listener(p->control_port);
+    if (echo < 0 || ctl < 0) {
+        say("FATAL agent: listen on vsock ports %u/%u: %s", p->listen_port, p->control_port,
+            strerror(errno));
         return;
     }
-    say("READY agent vsock-listen %u cid=%u", p->listen_port, local_cid());
+    say("READY agent vsock-listen %u control %u cid=%u", p->listen_port, p->control_port,
+        local_cid());
     for (;;) {
-        int c = accept(s, NULL, NULL);
-        if (c < 0) {
+        struct pollfd pfd[2] = {{.fd = echo, .events = POLLIN}, {.fd = ctl, .events = POLLIN}};
+        if (poll(pfd, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            say("FATAL agent: accept: %s", strerror(errno));
+            say("FATAL agent: poll: %s", strerror(errno));
             return;
         }
-        pid_t pid = fork();
-        if (pid == 0) {
-            int err;
-            long long n = echo_until_eof(c, &err);
-            say("INFO agent echoed %lld bytes%s%s", n, err ? ": " : "", err ? strerror(err) : "");
-            _exit(0);
+        for (int k = 0; k < 2; k++) {
+            if (!(pfd[k].revents & POLLIN))
+                continue;
+            int c = accept(pfd[k].fd, NULL, NULL);
+            if (c < 0)
+                continue;
+            pid_t pid = fork();
+            if (pid == 0) {
+                if (k == 1) {
+                    handle_control(c);
+                } else {
+                    int err;
+                    long long n = echo_until_eof(c, &err);
+                    say("INFO agent echoed %lld bytes%s%s", n, err ? ": " : "",
+                        err ? strerror(err) : "");
+                }
+                _exit(0);
+            }
+            close(c);
         }
-        close(c);
     }
 }
 

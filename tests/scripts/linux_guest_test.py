@@ -10,7 +10,8 @@ With --kata-replay it is instead Kata's clh driver on the wire, with this guest'
 agent end (an echo service on vsock port 1024): `cocoon --api-socket`, vmm.ping every 10 ms,
 vm.create, vm.info (Created), vm.add-net with a tap fd in one sendmsg (SCM_RIGHTS), vm.boot,
 vm.info (Running), the agent dialled with `CONNECT 1024\n` and redialled as Kata does until it
-answers, its echo, vm.add-disk (BDF 0000:00:DD.0), vmm.shutdown and the exit within 3 s.
+answers, its echo, vm.add-disk (BDF 0000:00:DD.0) and then, as Kata's agent does, a PCI rescan in the
+guest that must find that disk and read its bytes; vmm.shutdown and the exit within 3 s.
 
 Exit status: 0 all checks passed, 1 a check failed, 77 skipped (no /dev/kvm, or not root for
 the network namespace). Needs only the Python 3 standard library and iproute2.
@@ -51,6 +52,7 @@ GUEST_MAC = "52:54:00:c0:c0:01"
 VSOCK_CID = 3
 LISTEN_PORT = 1024
 CONNECT_PORT = 1025
+CONTROL_PORT = 1026  # the agent's "RESCAN <bdf>" port (Kata's agent rescans PCI on hot-plug)
 ECHO_BYTES = (1 << 20) + 12345  # at least 1 MiB, and not a multiple of any buffer size
 
 GUEST_CHECKS = [
@@ -351,7 +353,8 @@ def check_images(ro, rw, results):
 def guest_cmdline(mode):
     extra = (f"cocoon_test.mode={mode} cocoon_test.blk=2 cocoon_test.net=1 cocoon_test.vsock=1 "
              f"cocoon_test.ip={GUEST_IP} cocoon_test.peer={PEER_IP} cocoon_test.udp={UDP_PORT} "
-             f"cocoon_test.listen={LISTEN_PORT} cocoon_test.connect={CONNECT_PORT}")
+             f"cocoon_test.listen={LISTEN_PORT} cocoon_test.connect={CONNECT_PORT} "
+             f"cocoon_test.control={CONTROL_PORT}")
     return f"{BASE_CMDLINE} {extra}"
 
 
@@ -599,6 +602,33 @@ def kata_dial_agent(vsock_path, results, budget):
     return None
 
 
+def guest_rescan(vsock_path, bdf):
+    """Asks the guest agent's control port to rescan PCI and read the new disk's first bytes."""
+    try:
+        s, line = hybrid_connect(vsock_path, CONTROL_PORT)
+    except OSError as e:
+        return False, f"control port: {e}"
+    if not line.startswith(b"OK"):
+        s.close()
+        return False, f"control port: CONNECT {CONTROL_PORT} got {line!r}"
+    s.settimeout(60)
+    reply = b""
+    try:
+        s.sendall(f"RESCAN {bdf}\n".encode())
+        while not reply.endswith(b"\n"):
+            chunk = s.recv(256)
+            if not chunk:
+                break
+            reply += chunk
+    except OSError as e:
+        reply += f" ({e})".encode()
+    s.close()
+    words = reply.decode("utf-8", "replace").split()
+    want = pattern(0, 32, RW_SEED_BEFORE).hex()
+    ok = len(words) == 4 and words[0] == "DISK" and words[2] == str(RW_SIZE) and words[3] == want
+    return ok, f"guest after PCI rescan: {reply.strip()!r} (want DISK vdX {RW_SIZE} {want[:16]}...)"
+
+
 def run_kata_replay(args):
     results = Results()
     tmp = tempfile.mkdtemp(prefix="cocoon-kata-replay-")
@@ -689,6 +719,12 @@ def run_kata_replay(args):
                     st == 200 and bool(did) and bool(bdf) and
                     re.fullmatch(r"0000:00:[0-9a-f]{2}\.0", bdf or "") is not None,
                     f"status {st} {body!r}")
+
+        # What Kata's agent does next: rescan the PCI bus and find the disk at that BDF.
+        if bdf and agent:
+            results.set("kata_hotplug_disk_in_guest", *guest_rescan(vsock_path, bdf))
+        else:
+            results.set("kata_hotplug_disk_in_guest", False, "no BDF or no agent")
 
         st, _, _ = api_call(conn, "GET", "vmm.ping")
         st2, body, _ = api_call(conn, "PUT", "vmm.shutdown")
