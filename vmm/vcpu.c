@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "tee/tee.h"
 #include "vmm/emulation_quirks.h"
 #include "vmm/log.h"
 #include "vmm/vm_internal.h"
@@ -180,8 +181,11 @@ int vcpu_init(struct vm *vm, struct vcpu *v, unsigned index, const struct kvm_cp
     }
     v->run = run;
     v->run_size = (size_t)size;
-    if (vcpu_set_cpuid(v, cpuid, err, errlen) < 0 || vcpu_set_lapic(v, err, errlen) < 0 ||
-        vcpu_set_fpu(v, err, errlen) < 0)
+    /* A TD's register state is never the VMM's (TDX); SNP registers come from the launch. */
+    bool protected_state = vm->tee && tee_guest_state_protected(vm->tee);
+    if (vcpu_set_cpuid(v, cpuid, err, errlen) < 0 ||
+        (!protected_state &&
+         (vcpu_set_lapic(v, err, errlen) < 0 || vcpu_set_fpu(v, err, errlen) < 0)))
         return -1;
     vcpu_set_msrs(v);
     return 0;
@@ -357,6 +361,18 @@ static int vcpu_handle_exit(struct vcpu *v)
     }
 }
 
+/* Private/shared conversions and SEV-SNP/TDX exits go to the backend first (tee/tee.h). A
+ * guest that terminated itself or an unresolvable fault stops the VM. errno is kept. */
+static enum tee_exit_result vcpu_tee_exit(struct vcpu *v, int run_rc)
+{
+    int e = errno;
+    enum tee_exit_result r = tee_handle_exit(v->vm->tee, v->index, v->run, run_rc, e);
+    if (r == TEE_EXIT_GUEST_STOP || r == TEE_EXIT_ERROR)
+        vm_request_exit(v->vm, VM_EXIT_ERROR, 0);
+    errno = e;
+    return r;
+}
+
 /* ---- The thread. ---- */
 
 /* Parks while the VM is paused. Returns false when the vCPU must stop. */
@@ -385,7 +401,13 @@ static void *vcpu_thread(void *arg)
     sigaddset(&kick, VCPU_KICK_SIGNAL);
     pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
     while (vcpu_may_run(v)) {
-        if (kvm_ioctl(&v->vm->kvm, v->fd, KVM_RUN, NULL) < 0) {
+        int rc = kvm_ioctl(&v->vm->kvm, v->fd, KVM_RUN, NULL);
+        if (v->vm->tee && vcpu_tee_exit(v, rc) != TEE_EXIT_NOT_MINE) {
+            if (!atomic_load(&v->vm->stopping))
+                continue; /* a conversion or TEE call handled; re-enter */
+            break;
+        }
+        if (rc < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 v->run->immediate_exit = 0;
                 continue;

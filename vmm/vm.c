@@ -75,9 +75,13 @@ int vm_boot(struct vm *vm, char *err, size_t errlen)
         snprintf(err, errlen, "the VM is not in the created state");
         return -1;
     }
-    if (vm_load_payload(vm, err, errlen) < 0 ||
-        vcpu_set_boot_state(&vm->vcpus[0], &vm->boot, err, errlen) < 0)
+    if (vm->tee) { /* measured launch: firmware, kernel hashes, VMSAs / TD pages, finish */
+        if (tee_launch(vm->tee, err, errlen) < 0)
+            return -1;
+    } else if (vm_load_payload(vm, err, errlen) < 0 ||
+               vcpu_set_boot_state(&vm->vcpus[0], &vm->boot, err, errlen) < 0) {
         return -1;
+    }
     atomic_store(&vm->state, VM_STATE_RUNNING);
     for (unsigned i = 0; i < vm->nr_vcpus; i++) {
         if (vcpu_start(&vm->vcpus[i], err, errlen) < 0) {
@@ -125,6 +129,11 @@ void vm_destroy(struct vm *vm)
     for (unsigned i = 0; i < vm->nr_vcpus; i++)
         vcpu_close(&vm->vcpus[i]);
     free(vm->vcpus);
+    if (vm->tee) { /* owns the VM fd; waits for its workers before guest memory goes */
+        tee_destroy(vm->tee);
+        vm->tee = NULL;
+        vm->vm_fd = -1;
+    }
     if (vm->vm_fd >= 0)
         vm->kvm.sys->close(vm->kvm.ctx, vm->vm_fd);
     if (vm->kvm_fd >= 0)
@@ -184,15 +193,6 @@ static int vm_open_kvm(struct vm *vm, char *err, size_t errlen)
     /* The TEE backend names what this host lacks before any KVM object exists. */
     if (tee_probe(vm->cfg.platform.tee, &vm->kvm, vm->kvm_fd, &vm->cfg.platform, err, errlen) < 0)
         return -1;
-    if (vm->cfg.platform.tee != TEE_NONE) {
-        /* tee/ performs the measured launch (tests/unit/tee_*_launch_sim); the vCPU/device
-         * pipeline below does not hand its memory and vCPUs to the backend yet. */
-        snprintf(err, errlen,
-                 "%s guests: the host offers them, but this cocoon build does not "
-                 "yet run them end to end",
-                 tee_kind_name(vm->cfg.platform.tee));
-        return -1;
-    }
     int max = kvm_ioctl(&vm->kvm, vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)KVM_CAP_MAX_VCPUS);
     if (max > 0 && vm->cfg.cpus > (unsigned)max) {
         snprintf(err, errlen, "this host's KVM allows at most %d vCPUs", max);
@@ -202,6 +202,9 @@ static int vm_open_kvm(struct vm *vm, char *err, size_t errlen)
         snprintf(err, errlen, "this host's KVM lacks KVM_CAP_IMMEDIATE_EXIT");
         return -1;
     }
+    if (vm->cfg.platform.tee != TEE_NONE) /* the backend creates a VM of its type */
+        return tee_vm_create(&vm->kvm, vm->kvm_fd, &vm->cfg, &vm->mem, &vm->tee, &vm->vm_fd, err,
+                             errlen);
     vm->vm_fd = kvm_ioctl(&vm->kvm, vm->kvm_fd, KVM_CREATE_VM, (void *)0UL);
     if (vm->vm_fd < 0) {
         snprintf(err, errlen, "cannot create a KVM VM: %s", strerror(errno));
@@ -214,6 +217,8 @@ static int vm_setup_memory(struct vm *vm, char *err, size_t errlen)
 {
     if (gm_init(&vm->mem, vm->cfg.memory, err, errlen) < 0)
         return -1;
+    if (vm->tee) /* guest_memfd memslots, all private, plus the firmware flash */
+        return tee_map_memory(vm->tee, err, errlen);
     for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
         const struct gm_region *r = &vm->mem.region[i];
         struct kvm_userspace_memory_region slot = {
@@ -232,6 +237,8 @@ static int vm_setup_memory(struct vm *vm, char *err, size_t errlen)
 
 static int vm_setup_irqchip(struct vm *vm, char *err, size_t errlen)
 {
+    if (vm->tee && tee_owns_irqchip(vm->tee))
+        return 0; /* TDX: the backend enabled the split irqchip; no PIC, IOAPIC or PIT */
     uint64_t ident = VM_IDENTITY_MAP_ADDR;
     if (kvm_ioctl(&vm->kvm, vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0 ||
         kvm_ioctl(&vm->kvm, vm->vm_fd, KVM_SET_TSS_ADDR, (void *)VM_TSS_ADDR) < 0) {
@@ -264,6 +271,8 @@ static int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
         vm->vcpus[i] = (struct vcpu){.vm = vm, .index = i, .fd = -1};
         vm->nr_vcpus++; /* counted before init, so a half-made vCPU is closed too */
         rc = vcpu_init(vm, &vm->vcpus[i], i, cpuid, err, errlen);
+        if (rc == 0 && vm->tee)
+            rc = tee_add_vcpu(vm->tee, i, vm->vcpus[i].fd, err, errlen);
     }
     free(cpuid);
     return rc;

@@ -17,6 +17,7 @@ struct kvm_run;
 struct kvm_cpuid2;
 struct vmm_msi;
 struct pci_root;
+struct tee_vm;
 
 /* One vCPU: its fd, the shared kvm_run page, and the thread blocked in KVM_RUN. */
 struct vcpu {
@@ -53,6 +54,7 @@ struct vm {
     struct bus *mmio;     /* MMIO traps (addresses outside RAM) */
     struct vmm_msi *msi;  /* MSI routes, irqfds, ioeventfds (vm_pci.c) */
     struct pci_root *pci; /* PCI segment 0 every virtio device attaches to (vm_pci.c) */
+    struct tee_vm *tee;   /* SEV-SNP/TDX backend (tee/tee.h); NULL for a plain VM */
     struct vcpu *vcpus;
     unsigned nr_vcpus;
     struct boot_entry boot;
