@@ -5,7 +5,12 @@ set -eu
 cd "$(dirname "$0")/.."
 sh tools/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target cocoon guest_hello guest_smp
+cmake --build build -j"$(nproc)" --target cocoon guest_hello guest_smp cocoon-measure
+
+echo "== cocoon-measure: SEV-SNP and TDX launch measurements of Debian's OVMF.fd (no KVM needed)"
+build/cocoon-measure --mode snp --vcpus 2 --vcpu-type EPYC-Milan --guest-features 0x21 \
+  --ovmf /usr/share/ovmf/OVMF.fd
+build/cocoon-measure tdx --firmware /usr/share/ovmf/OVMF.fd
 
 if [ ! -w /dev/kvm ]; then
   echo "demo: /dev/kvm is missing or not writable; cannot boot a guest here" >&2
