@@ -28,6 +28,7 @@ struct virtio_net {
     uint32_t rx_len; /* header + frame */
     bool tx_have;    /* tx_buf holds a checked frame the tap refused with EAGAIN */
     bool tx_blocked; /* waiting for the tap to become writable */
+    bool tap_failed; /* the tap reported a hard error: it is not polled any more */
     uint16_t tx_head;
     uint32_t tx_len;
 
@@ -49,7 +50,7 @@ static void poll_cb(uv_poll_t *h, int status, int events);
 static void update_poll(struct virtio_net *n)
 {
     int want = 0;
-    if (n->active && !n->vdev.broken) {
+    if (n->active && !n->vdev.broken && !n->tap_failed) {
         if (!n->rx_waiting)
             want |= UV_READABLE;
         if (n->tx_blocked)
@@ -99,7 +100,9 @@ static ssize_t tap_read_frame(struct virtio_net *n)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return 0;
-        log_limited(&n->io_rl, LOG_LVL_WARN, "virtio-net: tap read failed: %s", strerror(errno));
+        /* A level-triggered poll would spin on a tap that keeps failing: stop reading it. */
+        log_warn("virtio-net: tap read failed, no more frames for the guest: %s", strerror(errno));
+        n->tap_failed = true;
         return -1;
     }
 }
@@ -270,8 +273,9 @@ static void poll_cb(uv_poll_t *h, int status, int events)
 {
     struct virtio_net *n = h->data;
     if (status < 0) {
-        log_limited(&n->io_rl, LOG_LVL_WARN, "virtio-net: tap poll failed: %s",
-                    uv_strerror(status));
+        log_warn("virtio-net: tap poll failed, tap no longer used: %s", uv_strerror(status));
+        n->tap_failed = true;
+        update_poll(n);
         return;
     }
     if (events & UV_WRITABLE) {
