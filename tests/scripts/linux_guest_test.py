@@ -9,9 +9,10 @@ connection to `<socket>_1025`.
 With --kata-replay it is instead Kata's clh driver on the wire, with this guest's /init as the
 agent end (an echo service on vsock port 1024): `cocoon --api-socket`, vmm.ping every 10 ms,
 vm.create, vm.info (Created), vm.add-net with a tap fd in one sendmsg (SCM_RIGHTS), vm.boot,
-vm.info (Running), the agent dialled with `CONNECT 1024\n` and redialled as Kata does until it
-answers, its echo, vm.add-disk (BDF 0000:00:DD.0) and then, as Kata's agent does, a PCI rescan in the
-guest that must find that disk and read its bytes; vmm.shutdown and the exit within 3 s.
+vm.info (Running), the agent dialled with `CONNECT 1024\\n` and redialled as Kata does until
+it answers, its echo, vm.add-disk (BDF 0000:00:DD.0) and then, as Kata's agent does, a PCI
+rescan in the guest that must find that disk and read its bytes; vmm.shutdown and the exit
+within 3 s.
 
 Exit status: 0 all checks passed, 1 a check failed, 77 skipped (no /dev/kvm, or not root for
 the network namespace). Needs only the Python 3 standard library and iproute2.
