@@ -3,11 +3,13 @@
 #include "tests/unit/support/sim_tee.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "tee/kvm_tee_uapi.h"
 
@@ -157,6 +159,11 @@ static int sim_kvm_fd_ioctl(struct sim_tee *s, unsigned long req, void *arg)
             return 1;
         case KVM_CAP_EXIT_HYPERCALL:
             return 1 << KVM_HC_MAP_GPA_RANGE;
+        case KVM_CAP_IMMEDIATE_EXIT:
+        case KVM_CAP_IOEVENTFD_ANY_LENGTH:
+            return 1;
+        case KVM_CAP_MAX_VCPUS:
+            return SIM_MAX_VCPUS;
         case KVM_CAP_MEMORY_ATTRIBUTES:
             return 0; /* only a VM fd knows */
         default:
@@ -236,6 +243,21 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
         errno = EINVAL;
         return -1;
     }
+    case KVM_SET_IDENTITY_MAP_ADDR:
+    case KVM_SET_TSS_ADDR:
+    case KVM_SET_GSI_ROUTING:
+    case KVM_IRQFD:
+    case KVM_IOEVENTFD:
+    case KVM_IRQ_LINE:
+        return 0;
+    case KVM_CREATE_PIT2:
+        if (!s->irqchip)
+            sim_violation(s, "KVM_CREATE_PIT2 without the in-kernel irqchip");
+        return 0;
+    case KVM_SET_USER_MEMORY_REGION:
+        if (s->vm_type != KVM_X86_DEFAULT_VM)
+            sim_violation(s, "plain memslot on a confidential VM (needs guest_memfd)");
+        return 0;
     case KVM_CREATE_IRQCHIP:
         if (s->vm_type == KVM_X86_TDX_VM) {
             sim_violation(s, "KVM_CREATE_IRQCHIP on a TD (TDX needs the split irqchip)");
@@ -340,9 +362,27 @@ static bool sim_regs_locked(struct sim_tee *s, const char *what)
 static int sim_run(struct sim_tee *s, struct sim_vcpu *v)
 {
     struct kvm_run *run = v->run;
-    if (!run || s->script_pos == s->script_len) {
+    if (!run) {
+        errno = EINVAL;
+        return -1;
+    }
+    if ((s->vm_type == KVM_X86_SNP_VM && !s->snp_finished) ||
+        (s->vm_type == KVM_X86_TDX_VM && !s->tdx_finalized))
+        sim_violation(s, "KVM_RUN before the measured launch finished");
+    s->runs++;
+    if (v != &s->vcpu[0] && s->script_pos < s->script_len) {
+        /* Scripted exits belong to vCPU 0; the others idle (as if halted) until it is done. */
+        pthread_mutex_unlock(&s->lock);
+        usleep(1000);
+        pthread_mutex_lock(&s->lock);
         errno = EINTR;
         return -1;
+    }
+    if (s->script_pos == s->script_len) { /* nothing scripted: the guest powers off */
+        run->exit_reason = KVM_EXIT_SYSTEM_EVENT;
+        run->system_event.type = KVM_SYSTEM_EVENT_SHUTDOWN;
+        run->system_event.ndata = 0;
+        return 0;
     }
     const struct sim_exit *e = &s->script[s->script_pos++];
     run->exit_reason = e->reason;
@@ -430,7 +470,7 @@ static int sim_vcpu_ioctl(struct sim_tee *s, struct sim_vcpu *v, unsigned idx, u
         return 0;
     }
     case KVM_SET_MSRS: {
-        if (sim_regs_locked(s, "KVM_SET_MSRS"))
+        if (s->vm_type != KVM_X86_TDX_VM && sim_regs_locked(s, "KVM_SET_MSRS"))
             return -1;
         const struct kvm_msrs *m = arg;
         for (unsigned i = 0; i < m->nmsrs; i++)
@@ -439,6 +479,13 @@ static int sim_vcpu_ioctl(struct sim_tee *s, struct sim_vcpu *v, unsigned idx, u
         return (int)m->nmsrs;
     }
     case KVM_SET_CPUID2:
+        return 0;
+    case KVM_GET_LAPIC:
+        memset(arg, 0, sizeof(struct kvm_lapic_state));
+        return 0;
+    case KVM_SET_LAPIC:
+        if (sim_regs_locked(s, "KVM_SET_LAPIC"))
+            return -1;
         return 0;
     case KVM_MEMORY_ENCRYPT_OP:
         s->commands++;
@@ -453,9 +500,8 @@ static int sim_vcpu_ioctl(struct sim_tee *s, struct sim_vcpu *v, unsigned idx, u
     return -1;
 }
 
-static int sim_ioctl(void *ctx, int fd, unsigned long req, void *arg)
+static int sim_ioctl_locked(struct sim_tee *s, int fd, unsigned long req, void *arg)
 {
-    struct sim_tee *s = ctx;
     unsigned idx;
     struct sim_vcpu *v;
     if (fd == s->kvm_fd)
@@ -466,6 +512,18 @@ static int sim_ioctl(void *ctx, int fd, unsigned long req, void *arg)
         return sim_vcpu_ioctl(s, v, idx, req, arg);
     errno = EBADF;
     return -1;
+}
+
+/* vCPU threads of the real VMM call in concurrently: one lock keeps the model consistent. */
+static int sim_ioctl(void *ctx, int fd, unsigned long req, void *arg)
+{
+    struct sim_tee *s = ctx;
+    pthread_mutex_lock(&s->lock);
+    int rc = sim_ioctl_locked(s, fd, req, arg);
+    int e = errno;
+    pthread_mutex_unlock(&s->lock);
+    errno = e;
+    return rc;
 }
 
 static void *sim_mmap(void *ctx, size_t len, int prot, int flags, int fd, off_t off)
@@ -532,6 +590,7 @@ struct sim_tee *sim_tee_new(enum sim_tee_kind kind)
         sim_tee_free(s);
         return NULL;
     }
+    pthread_mutex_init(&s->lock, NULL);
     s->kind = kind;
     s->handle.sys = &sim_sys;
     s->handle.ctx = s;

@@ -3,6 +3,7 @@
 #ifndef COCOON_TEST_SIM_TEE_H
 #define COCOON_TEST_SIM_TEE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -93,6 +94,8 @@ struct sim_tee {
     unsigned script_len, script_pos;
 
     void *md; /* EVP_MD_CTX for the TDX MRTD stream */
+    pthread_mutex_t lock;
+    unsigned runs; /* KVM_RUN calls */
     unsigned calls;
 };
 

@@ -1,0 +1,128 @@
+/* tee_vm_pipeline.c: the whole VMM (vm_create/vm_boot/vCPU threads/vm_destroy) on the simulated
+ * SEV-SNP / TDX host: vm.c hands the VM to the backend, the launch digest equals cocoon-measure,
+ * the vCPU threads route a conversion exit to the backend, and nothing runs before the launch. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "tee/kvm_tee_uapi.h"
+#include "tests/unit/support/tee_harness.h"
+#include "vmm/vm_internal.h"
+
+#define RAM (64ULL << 20)
+
+static const char *vectors;
+
+struct outcome {
+    bool done;
+    enum vm_exit_reason reason;
+    uv_loop_t *loop;
+};
+
+static void on_exit_cb(void *opaque, enum vm_exit_reason reason, int status)
+{
+    struct outcome *o = opaque;
+    o->done = true;
+    o->reason = reason;
+    uv_stop(o->loop);
+}
+
+static void run_vm(enum tee_kind kind, unsigned cpus, const char *fw_rel, char *digest_hex,
+                   struct sim_tee **out_sim)
+{
+    char fw[4096], err[512] = "";
+    snprintf(fw, sizeof(fw), "%s/%s", vectors, fw_rel);
+    struct vm_config cfg;
+    vm_config_init(&cfg);
+    cfg.cpus = cpus;
+    cfg.memory = RAM;
+    cfg.serial = SERIAL_OFF;
+    cfg.platform.tee = kind;
+    cfg.firmware = fw;
+    struct sim_tee *s = sim_tee_new(kind == TEE_TDX ? SIM_HOST_TDX : SIM_HOST_SNP);
+    assert_non_null(s);
+    s->max_pages_per_call = 4;
+    /* The guest shares a page, then powers off (the simulator's default exit). */
+    sim_tee_script(s, (struct sim_exit){.reason = KVM_EXIT_HYPERCALL,
+                                        .a0 = KVM_HC_MAP_GPA_RANGE,
+                                        .a1 = 0x400000,
+                                        .a2 = 2,
+                                        .a3 = KVM_MAP_GPA_RANGE_DECRYPTED});
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct outcome o = {.loop = &loop};
+    struct vm *vm = NULL;
+    if (vm_create_with(&s->handle, &cfg, &loop, on_exit_cb, &o, &vm, err, sizeof(err)))
+        fail_msg("vm_create: %s", err);
+    assert_non_null(vm->tee);
+    assert_int_equal(s->runs, 0);
+    if (vm_boot(vm, err, sizeof(err)))
+        fail_msg("vm_boot: %s", err);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_true(o.done);
+    assert_int_equal(o.reason, VM_EXIT_POWEROFF);
+    if (s->violations)
+        fail_msg("simulator saw %u broken rules, first: %s", s->violations, s->violation);
+    assert_true(s->digest_done);
+    assert_true(s->runs >= 2);
+    assert_int_equal(s->script_pos, 1);
+    assert_false(sim_tee_page_private(s, 0x400000));
+    assert_false(sim_tee_page_private(s, 0x401000));
+    assert_true(sim_tee_page_private(s, 0x402000));
+    assert_non_null(gm_span(&vm->mem, 0x400000, 0x2000));
+    assert_null(gm_span(&vm->mem, 0x402000, 1));
+    if (kind == TEE_TDX)
+        assert_false(s->irqchip);
+    else
+        assert_true(s->irqchip);
+    harness_hex(s->digest, 48, digest_hex);
+    vm_destroy(vm);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    *out_sim = s;
+}
+
+static void snp_through_vm_c(void **state)
+{
+    const unsigned cpus = 2;
+    char hex[97], measured[200], fw[4096], n[8];
+    struct sim_tee *s;
+    run_vm(TEE_SNP, cpus, "snp/fixtures/ovmf_AmdSev_suffix.bin", hex, &s);
+    assert_int_equal(s->nr_vcpus, cpus);
+    sim_tee_free(s);
+    snprintf(fw, sizeof(fw), "%s/snp/fixtures/ovmf_AmdSev_suffix.bin", vectors);
+    snprintf(n, sizeof(n), "%u", cpus);
+    char *argv[] = {"cocoon-measure", "--mode", "snp",         "--ovmf",  fw,
+                    "--vcpus",        n,        "--vcpu-type", "EPYC-v4", NULL};
+    assert_int_equal(harness_measure(COCOON_BINARY_DIR, argv, measured, sizeof(measured)), 0);
+    assert_string_equal(hex, measured);
+}
+
+static void tdx_through_vm_c(void **state)
+{
+    char hex[97];
+    struct sim_tee *s;
+    run_vm(TEE_TDX, 2, "tdx/debian-bookworm-ovmf-2022.11-6+deb12u2_OVMF.fd", hex, &s);
+    assert_true(s->split_irqchip);
+    sim_tee_free(s);
+    assert_string_equal(hex, "4c7206f0f483c524f12c366c711e9049030a8d47c471ee5aa9c4999a08de4057fb"
+                             "887fed0744d5631a212967fb231c47");
+}
+
+int main(void)
+{
+    vectors = harness_vectors(COCOON_SOURCE_DIR);
+    if (!vectors) {
+        printf("tee_vm_pipeline: skipped: %s/../shared/vectors is absent\n", COCOON_SOURCE_DIR);
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(snp_through_vm_c),
+        cmocka_unit_test(tdx_through_vm_c),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
