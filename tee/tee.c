@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -80,8 +79,6 @@ int tee_vm_create(const struct kvm_handle *kvm, int kvm_fd, const struct vm_conf
         free(t);
         return -1;
     }
-    int rs = kvm_ioctl(kvm, kvm_fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
-    t->run_size = rs > 0 ? (size_t)rs : 0;
     if (ops->vm_init && ops->vm_init(t, err, errlen) < 0) {
         tee_destroy(t);
         return -1;
@@ -106,15 +103,7 @@ int tee_add_vcpu(struct tee_vm *t, unsigned index, int vcpu_fd, char *err, size_
         snprintf(err, errlen, "vCPU %u added after the measured launch", index);
         return -1;
     }
-    struct tee_vcpu *v = &t->vcpu[index];
-    v->fd = vcpu_fd;
-    v->run = NULL;
-    if (t->run_size) {
-        void *p = t->kvm->sys->mmap(t->kvm->ctx, t->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                                    vcpu_fd, 0);
-        if (p != MAP_FAILED)
-            v->run = p;
-    }
+    t->vcpu[index].fd = vcpu_fd;
     t->nr_vcpus++;
     return 0;
 }
@@ -164,9 +153,6 @@ void tee_destroy(struct tee_vm *t)
         return;
     if (t->ops->destroy)
         t->ops->destroy(t);
-    for (unsigned i = 0; i < t->nr_vcpus; i++)
-        if (t->vcpu[i].run)
-            t->kvm->sys->munmap(t->kvm->ctx, t->vcpu[i].run, t->run_size);
     if (t->pm_ready)
         pm_destroy(&t->pm);
     if (t->vm_fd >= 0)

@@ -46,7 +46,7 @@ int tee_vm_create(const struct kvm_handle *kvm, int kvm_fd, const struct vm_conf
 /* Registers guest memory with KVM (plain memslots for none). 0 or -1 + err. */
 int tee_map_memory(struct tee_vm *t, char *err, size_t errlen);
 
-/* Records a created vCPU (fd and its mmapped kvm_run). 0 or -1 + err. */
+/* Records a created vCPU's fd (the VMM keeps owning it). 0 or -1 + err. */
 int tee_add_vcpu(struct tee_vm *t, unsigned index, int vcpu_fd, char *err, size_t errlen);
 
 /* Performs the measured launch from the configured firmware, kernel, initrd and command line.

@@ -10,8 +10,7 @@
 #define TEE_MAX_VCPUS CFG_MAX_CPUS
 
 struct tee_vcpu {
-    int fd;
-    struct kvm_run *run;
+    int fd; /* owned by the VMM */
 };
 
 struct tee_ops {
@@ -39,7 +38,6 @@ struct tee_vm {
     bool pm_ready;
     struct tee_vcpu vcpu[TEE_MAX_VCPUS];
     unsigned nr_vcpus;
-    size_t run_size;
     bool launched;
     bool state_protected;
     bool owns_irqchip;

@@ -282,8 +282,14 @@ static int snp_update(struct tee_vm *t, uint64_t gpa, uint8_t *buf, uint64_t len
         .gfn_start = gpa >> 12, .uaddr = (uint64_t)(uintptr_t)buf, .len = len, .type = type};
     unsigned retries = 0;
     while (u.len) {
-        if (sev_cmd(t, TEE_SEV_SNP_LAUNCH_UPDATE, &u, fwe) == 0)
-            continue;
+        uint64_t before = u.len;
+        if (sev_cmd(t, TEE_SEV_SNP_LAUNCH_UPDATE, &u, fwe) == 0) {
+            if (u.len < before)
+                continue;
+            snprintf(err, errlen, "SEV-SNP: SNP_LAUNCH_UPDATE at 0x%llx made no progress",
+                     (unsigned long long)(u.gfn_start << 12));
+            return -1;
+        }
         if ((errno == EAGAIN || errno == EINTR) && ++retries < SNP_UPDATE_RETRIES)
             continue;
         snprintf(err, errlen,

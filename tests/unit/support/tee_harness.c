@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,6 +37,13 @@ int harness_launch(struct sim_tee *s, const struct vm_config *cfg, struct guest_
         int fd = kvm_ioctl(h, vm_fd, KVM_CREATE_VCPU, (void *)(uintptr_t)i);
         if (fd < 0) {
             snprintf(err, errlen, "KVM_CREATE_VCPU %u failed: %s", i, strerror(errno));
+            return -1;
+        }
+        /* As vm.c does: the kvm_run page (the simulator keeps it for scripted exits). */
+        int size = kvm_ioctl(h, kvm_fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
+        if (size <= 0 || h->sys->mmap(h->ctx, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                                      0) == MAP_FAILED) {
+            snprintf(err, errlen, "cannot map vCPU %u's kvm_run", i);
             return -1;
         }
         if (tee_add_vcpu(*out, i, fd, err, errlen) < 0)
