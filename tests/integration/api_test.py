@@ -671,8 +671,25 @@ def case_api_kata_replay(work):
             check(re.match(r"^0000:00:[0-9a-f]{2}\.0$", dev.get("bdf", "")),
                   "bdf %r is not 0000:00:DD.0 (Kata: Unexpected PCI address)" % dev.get("bdf"))
             step("vm.add-disk 200 %r" % dev)
+            api(c.sock, "PUT", "vm.remove-device", {"id": dev["id"]}, want=204)
+            _, info = api(c.sock, "GET", "vm.info", want=200)
+            check(all(d.get("id") != dev["id"] for d in info["config"]["disks"]),
+                  "removed disk still in vm.info: %r" % info["config"]["disks"])
+            step("vm.remove-device %s 204" % dev["id"])
         except Fail as e:
-            failures.append("disk hot-add: %s" % e)
+            failures.append("disk hot-add/remove: %s" % e)
+
+        try:  # Kata's NIC hot-plug (HotplugAddDevice NetDev): same raw sendmsg, 200 + bdf
+            hot_tap = open_tap("tap1_kata")
+            body["mac"] = "52:54:00:4b:a7:a2"
+            r = raw_exchange(c.sock, go_dump_request("vm.add-net", body), fds=[hot_tap])
+            os.close(hot_tap)
+            check(status_of(r) == 200, "hot vm.add-net answered %r" % r[:200])
+            dev = json.loads(r.partition(b"\r\n\r\n")[2])
+            check(re.match(r"^0000:00:[0-9a-f]{2}\.0$", dev.get("bdf", "")), "bdf %r" % dev)
+            step("hot vm.add-net 200 %r" % dev)
+        except Fail as e:
+            failures.append("net hot-add: %s" % e)
 
         api(c.sock, "GET", "vmm.ping", want=200)
         t0 = time.monotonic()
