@@ -113,6 +113,26 @@ static int check_file(const char *what, const char *path, uint64_t *size, char *
     return 0;
 }
 
+/* Checks that a disk image opens with the access the guest will get (read-only or read-write)
+ * and is a regular file or a block device, so a bad path fails at vm.create, not at boot. */
+static int check_disk_image(const struct disk_config *disk, char *err, size_t errlen)
+{
+    int fd = open(disk->path, (disk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open disk image '%s'%s: %s", disk->path,
+                 disk->readonly ? "" : " for writing", strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    int rc = fstat(fd, &st);
+    close(fd);
+    if (rc < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+        snprintf(err, errlen, "disk image '%s' is not a regular file or block device", disk->path);
+        return -1;
+    }
+    return 0;
+}
+
 static int validate_machine(const struct vm_config *cfg, char *err, size_t errlen)
 {
     if (cfg->cpus == 0 || cfg->cpus > CFG_MAX_CPUS) {
@@ -181,6 +201,8 @@ static int validate_devices(const struct vm_config *cfg, char *err, size_t errle
             snprintf(err, errlen, "disk %u has no path", i);
             return -1;
         }
+        if (check_disk_image(&cfg->disks[i], err, errlen) < 0)
+            return -1;
         for (unsigned j = 0; j < i; j++)
             if (cfg->disks[i].id && cfg->disks[j].id &&
                 strcmp(cfg->disks[i].id, cfg->disks[j].id) == 0) {
