@@ -47,6 +47,7 @@ struct vsock_muxer {
     void *opaque;
     int listen_fd;
     uv_poll_t listen_poll;
+    bool listen_paused; /* out of fds: stop accepting until a connection closes */
     uv_timer_t timer;
     int open_handles;
     bool freeing;
@@ -59,6 +60,8 @@ struct vsock_muxer {
     uint8_t bounce[VSOCK_MAX_PAYLOAD];
     struct log_ratelimit rl;
 };
+
+static void mux_listen_resume(struct vsock_muxer *mux);
 
 /* ---- CONNECT line ---- */
 
@@ -186,6 +189,7 @@ static void mux_drop(struct mux_conn *c)
         }
     }
     mux_close_host(c);
+    mux_listen_resume(mux);
     if (c->poll_open) {
         uv_close((uv_handle_t *)&c->poll, mux_conn_freed);
     } else {
@@ -386,13 +390,31 @@ static struct mux_conn *mux_conn_new(struct vsock_muxer *mux, int fd)
     return c;
 }
 
+static void mux_accept_cb(uv_poll_t *h, int status, int events);
+
+static void mux_listen_resume(struct vsock_muxer *mux)
+{
+    if (mux->listen_paused && !mux->freeing) {
+        mux->listen_paused = false;
+        uv_poll_start(&mux->listen_poll, UV_READABLE, mux_accept_cb);
+    }
+}
+
 static void mux_accept_cb(uv_poll_t *h, int status, int events)
 {
     struct vsock_muxer *mux = h->data;
     for (int i = 0; i < 64; i++) {
         int fd = accept4(mux->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The pending client stays queued; polling on would spin the loop. */
+                log_limited(&mux->rl, LOG_LVL_WARN, "vsock: accept: %s; pausing the listener",
+                            strerror(errno));
+                uv_poll_stop(&mux->listen_poll);
+                mux->listen_paused = true;
+            }
             return;
+        }
         struct mux_conn *c = mux_conn_new(mux, fd);
         if (!c) {
             close(fd);
@@ -644,6 +666,7 @@ static void mux_timer_cb(uv_timer_t *t)
 {
     struct vsock_muxer *mux = t->data;
     double now = mux_now(mux);
+    mux_listen_resume(mux);
     for (unsigned i = mux->nr_conns; i-- > 0;) {
         struct mux_conn *c = mux->conn[i];
         bool stale_handshake = c->phase == MUX_HANDSHAKE || c->vc.state == VSOCK_CONN_CONNECTING;

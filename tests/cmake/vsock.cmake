@@ -7,7 +7,7 @@ endforeach()
 # tests/integration/vsock_test.py CASE runs cocoon with --vsock on a test guest, drives the
 # hybrid-vsock socket like Kata does and checks bytes, console and stderr; 77 without /dev/kvm.
 set(VSOCK_HARNESS ${CMAKE_SOURCE_DIR}/tests/integration/vsock_test.py)
-foreach(case vsock_echo vsock_guest_connect vsock_no_listener virtio_hostile)
+foreach(case vsock_echo vsock_guest_connect vsock_no_listener virtio_hostile vsock_conn_cap)
   add_test(NAME ${case}
            COMMAND python3 ${VSOCK_HARNESS} ${case} $<TARGET_FILE:cocoon>
                    ${CMAKE_BINARY_DIR}/tests/guest)

@@ -2,11 +2,13 @@
 """vsock_test.py: cocoon's virtio-vsock + hybrid socket under real KVM, driven like Kata does.
 
 usage: vsock_test.py CASE COCOON GUEST_DIR
-CASE: vsock_echo, vsock_guest_connect, vsock_no_listener, virtio_hostile.
+CASE: vsock_echo, vsock_guest_connect, vsock_no_listener, virtio_hostile, vsock_conn_cap.
 Exits 0 on success, 1 on failure, 77 (skip) when /dev/kvm is missing.
 """
 import os
 import random
+import resource
+import select
 import signal
 import socket
 import subprocess
@@ -35,11 +37,13 @@ def need_kvm():
 class Cocoon:
     """A running cocoon whose stdout (console) and stderr (log) are collected by threads."""
 
-    def __init__(self, guest, sock, cmdline, memory="128M"):
+    def __init__(self, guest, sock, cmdline, memory="128M", nofile=None):
         args = [COCOON, "-v", "--kernel", os.path.join(GUESTS, "guest_%s.elf" % guest),
                 "--memory", "size=" + memory, "--serial", "tty", "--cmdline", cmdline,
                 "--vsock", "cid=3,socket=" + sock]
-        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        pre = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile)) if nofile else None
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  preexec_fn=pre)
         self.out, self.err = [], []
         self.lock = threading.Lock()
         for stream, sink in ((self.p.stdout, self.out), (self.p.stderr, self.err)):
@@ -274,6 +278,76 @@ def case_virtio_hostile():
             fail("cocoon did not log the guest error:\n" + log)
     print("PASS: %d hostile ring/queue cases -> DEVICE_NEEDS_RESET, cocoon kept running, console "
           "answered, the reset device carried a new vsock connection" % cases)
+
+
+def open_clients(path, n):
+    out = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        out.append(s)
+    return out
+
+
+def closed_now(socks, timeout):
+    """Which of socks the peer closed within timeout (EOF or reset)."""
+    closed = set()
+    by_fd = {s.fileno(): s for s in socks}
+    poller = select.poll()
+    for fd in by_fd:
+        poller.register(fd, select.POLLIN)
+    end = time.time() + timeout
+    while time.time() < end and len(closed) < len(socks):
+        for fd, _ in poller.poll(200):
+            s = by_fd[fd]
+            try:
+                data = s.recv(16)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                closed.add(s)
+                poller.unregister(fd)
+    return closed
+
+
+def case_vsock_conn_cap():
+    need_kvm()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        print("SKIP: RLIMIT_NOFILE hard limit %d is below 4096" % hard)
+        sys.exit(77)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (4096, hard))
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "clh.sock")
+        # 1) Cap: 1023 connections are kept, the rest are closed at once.
+        vm = Cocoon("vsock_echo", path, "", nofile=(4096, hard))
+        wait_path(path, vm)
+        vm.wait_console("listening on port 1024", 60)
+        socks = open_clients(path, 1100)
+        time.sleep(0.5)
+        closed = closed_now(socks, 1.5)  # well inside the 5 s handshake timeout
+        if not 77 <= len(closed) <= 80:
+            fail("%d of 1100 idle clients were closed at once; want the 77 above the cap" % len(closed))
+        for s in socks:
+            s.close()
+        time.sleep(0.5)
+        echo_session(path, 65536, 4)  # room again once clients go
+        vm.finish(128 + signal.SIGTERM, terminate=True)
+        # 2) Out of file descriptors: cocoon pauses accepting instead of spinning, and recovers.
+        vm = Cocoon("vsock_echo", path, "", nofile=(160, hard))
+        wait_path(path, vm)
+        vm.wait_console("listening on port 1024", 60)
+        socks = open_clients(path, 300)
+        time.sleep(2.0)
+        for s in socks:
+            s.close()
+        time.sleep(6.0)  # idle handshakes time out, the listener resumes
+        echo_session(path, 65536, 5)
+        vm.finish(128 + signal.SIGTERM, terminate=True)
+        if "pausing the listener" not in vm.log():
+            fail("cocoon never ran out of descriptors; the test did not test anything\n" + vm.log())
+    print("PASS: 1023 host connections kept, the 1024th+ closed at once; fd exhaustion pauses the "
+          "listener without spinning and service resumes")
 
 
 def main():
