@@ -1,0 +1,170 @@
+/* blk_backend_io.c: the raw-image back end on a real file: read/write, flush, discard (holes),
+ * write-zeroes, read-only refusal, image locking and the partial tail sector. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "devices/blk_backend.h"
+
+#define IMG (256 * 1024 + 100) /* not a whole number of sectors */
+
+static char path[64];
+static uint8_t buf[8192];
+
+static int setup(void **state)
+{
+    strcpy(path, "/tmp/cocoon-blkbe-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    static uint8_t img[IMG];
+    memset(img, 0xAB, sizeof(img));
+    assert_int_equal(write(fd, img, sizeof(img)), (ssize_t)sizeof(img));
+    close(fd);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    unlink(path);
+    return 0;
+}
+
+static struct blk_request rw_req(uint32_t type, uint64_t offset, void *p, size_t len)
+{
+    struct blk_request r;
+    memset(&r, 0, sizeof(r));
+    r.type = type;
+    r.offset = offset;
+    r.data_len = len;
+    r.iov[0].iov_base = p;
+    r.iov[0].iov_len = len / 2;
+    r.iov[1].iov_base = (uint8_t *)p + len / 2;
+    r.iov[1].iov_len = len - len / 2;
+    r.niov = 2;
+    return r;
+}
+
+static void file_bytes(uint64_t off, void *dst, size_t len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, (long)off, SEEK_SET), 0);
+    assert_int_equal(fread(dst, 1, len, f), len);
+    fclose(f);
+}
+
+static void read_write_flush(void **state)
+{
+    struct blk_backend be;
+    char err[128];
+    assert_int_equal(blk_backend_open(&be, path, false, err, sizeof(err)), 0);
+    assert_int_equal(be.capacity_sectors, 512); /* the 100-byte tail is not exposed */
+    for (size_t i = 0; i < 4096; i++)
+        buf[i] = (uint8_t)i;
+    struct blk_request w = rw_req(VIRTIO_BLK_T_OUT, 8192, buf, 4096);
+    assert_int_equal(blk_backend_execute(&be, &w), VIRTIO_BLK_S_OK);
+    struct blk_request f = {.type = VIRTIO_BLK_T_FLUSH};
+    assert_int_equal(blk_backend_execute(&be, &f), VIRTIO_BLK_S_OK);
+    memset(buf, 0, sizeof(buf));
+    struct blk_request r = rw_req(VIRTIO_BLK_T_IN, 8192, buf, 4096);
+    assert_int_equal(blk_backend_execute(&be, &r), VIRTIO_BLK_S_OK);
+    for (size_t i = 0; i < 4096; i++)
+        assert_int_equal(buf[i], (uint8_t)i);
+    uint8_t chk[16];
+    file_bytes(8192 + 4080, chk, 16);
+    assert_int_equal(chk[15], (uint8_t)4095);
+    /* a second writer is refused while the image is open for writing */
+    struct blk_backend be2;
+    assert_int_equal(blk_backend_open(&be2, path, false, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "in use"));
+    blk_backend_close(&be);
+}
+
+static void discard_and_write_zeroes(void **state)
+{
+    struct blk_backend be;
+    char err[128];
+    assert_int_equal(blk_backend_open(&be, path, false, err, sizeof(err)), 0);
+    struct blk_request z = {.type = VIRTIO_BLK_T_WRITE_ZEROES, .nrange = 1};
+    z.range[0] = (struct blk_range){.offset = 4096, .len = 8192, .unmap = false};
+    assert_int_equal(blk_backend_execute(&be, &z), VIRTIO_BLK_S_OK);
+    uint8_t chk[8192 + 2];
+    file_bytes(4095, chk, sizeof(chk));
+    assert_int_equal(chk[0], 0xAB);
+    for (size_t i = 1; i <= 8192; i++)
+        assert_int_equal(chk[i], 0);
+    assert_int_equal(chk[8193], 0xAB);
+    struct blk_request d = {.type = VIRTIO_BLK_T_DISCARD, .nrange = 1};
+    d.range[0] = (struct blk_range){.offset = 65536, .len = 65536, .unmap = true};
+    uint8_t st = blk_backend_execute(&be, &d);
+    if (be.can_discard) {
+        assert_int_equal(st, VIRTIO_BLK_S_OK);
+        struct stat s1;
+        assert_int_equal(stat(path, &s1), 0);
+        assert_int_equal(s1.st_size, IMG); /* KEEP_SIZE */
+        file_bytes(65536, chk, 16);
+        assert_int_equal(chk[0], 0); /* a hole reads as zeroes */
+    } else {
+        assert_int_equal(st, VIRTIO_BLK_S_UNSUPP);
+    }
+    blk_backend_close(&be);
+}
+
+static void readonly_refuses_writes(void **state)
+{
+    struct blk_backend be, be2;
+    char err[128];
+    assert_int_equal(blk_backend_open(&be, path, true, err, sizeof(err)), 0);
+    assert_int_equal(blk_backend_open(&be2, path, true, err, sizeof(err)), 0); /* shared */
+    assert_false(be.can_discard);
+    memset(buf, 0x11, 512);
+    struct blk_request w = rw_req(VIRTIO_BLK_T_OUT, 0, buf, 512);
+    assert_int_equal(blk_backend_execute(&be, &w), VIRTIO_BLK_S_IOERR);
+    struct blk_request z = {.type = VIRTIO_BLK_T_WRITE_ZEROES, .nrange = 1};
+    z.range[0] = (struct blk_range){.offset = 0, .len = 512};
+    assert_int_equal(blk_backend_execute(&be, &z), VIRTIO_BLK_S_IOERR);
+    uint8_t chk[512];
+    file_bytes(0, chk, 512);
+    assert_int_equal(chk[0], 0xAB);
+    assert_int_equal(chk[511], 0xAB);
+    blk_backend_close(&be);
+    blk_backend_close(&be2);
+}
+
+static void short_read_is_ioerr(void **state)
+{
+    struct blk_backend be;
+    char err[128];
+    assert_int_equal(blk_backend_open(&be, path, true, err, sizeof(err)), 0);
+    assert_int_equal(truncate(path, 4096), 0); /* the image shrinks under the VM */
+    struct blk_request r = rw_req(VIRTIO_BLK_T_IN, 8192, buf, 4096);
+    assert_int_equal(blk_backend_execute(&be, &r), VIRTIO_BLK_S_IOERR);
+    blk_backend_close(&be);
+}
+
+static void open_errors(void **state)
+{
+    struct blk_backend be;
+    char err[128];
+    assert_int_equal(blk_backend_open(&be, "/nonexistent/cocoon.img", true, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "cannot open"));
+    assert_int_equal(blk_backend_open(&be, "/tmp", true, err, sizeof(err)), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(read_write_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(discard_and_write_zeroes, setup, teardown),
+        cmocka_unit_test_setup_teardown(readonly_refuses_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(short_read_is_ioerr, setup, teardown),
+        cmocka_unit_test(open_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
