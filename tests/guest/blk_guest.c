@@ -24,6 +24,10 @@
 #define S_NONE          0xEE /* status byte untouched */
 #define F_RO            5
 #define F_FLUSH         9
+#define F_DISCARD       13
+#define F_WRITE_ZEROES  14
+#define T_DISCARD       11
+#define T_WRITE_ZEROES  13
 #define QSZ             16
 #define SPINS           200000000ULL
 #define MAX_IO          (64 * 1024)
@@ -60,7 +64,8 @@ static void blk_open(struct blk *b, unsigned n)
 {
     if (vdev_find(VIRTIO_ID_BLOCK, n, &b->dev) < 0)
         rt_fail("virtio-blk %u not found", n);
-    if (vdev_negotiate(&b->dev, 1ULL << F_RO | 1ULL << F_FLUSH) < 0)
+    if (vdev_negotiate(&b->dev, 1ULL << F_RO | 1ULL << F_FLUSH | 1ULL << F_DISCARD |
+                                    1ULL << F_WRITE_ZEROES) < 0)
         rt_fail("virtio-blk %u: feature negotiation failed", n);
     if (vq_setup(&b->dev, &b->q, 0, QSZ) < 0)
         rt_fail("virtio-blk %u: queue setup failed", n);
@@ -209,6 +214,29 @@ static void rw_verify(void)
               e5 == S_IOERR && ok == S_OK,
           "at_end=%u straddle=%u write_at_end=%u sector_max=%u sector_2^55=%u last=%u", e1, e2, e3,
           e4, e5, ok);
+    /* write-zeroes sectors 40..47, discard 48..55 (one 16-byte range segment each) */
+    int has_wz = rw->dev.features >> F_WRITE_ZEROES & 1, has_dc = rw->dev.features >> F_DISCARD & 1;
+    uint32_t *seg = (uint32_t *)rw->data;
+    *(uint64_t *)seg = 40;
+    seg[2] = 8;
+    seg[3] = 0;
+    uint8_t wz = blk_rq(rw, T_WRITE_ZEROES, 0, 16, 0, NULL);
+    *(uint64_t *)seg = 48;
+    uint8_t dc = has_dc ? blk_rq(rw, T_DISCARD, 0, 16, 0, NULL) : S_OK;
+    *(uint64_t *)seg = 2040;
+    seg[2] = 9; /* one sector past the end */
+    uint8_t wz_end = blk_rq(rw, T_WRITE_ZEROES, 0, 16, 0, NULL);
+    memset(rw->data, 0xAA, 16 * 512);
+    uint8_t rz = blk_rq(rw, T_IN, 40, 16 * 512, 1, NULL);
+    int zero = 1;
+    for (unsigned i = 0; i < (has_dc ? 16u : 8u) * 512; i++)
+        zero &= rw->data[i] == 0;
+    check("blk_write_zeroes_discard",
+          has_wz && wz == S_OK && dc == S_OK && wz_end == S_IOERR && rz == S_OK && zero,
+          "offered wz=%d discard=%d; wz=%u discard=%u past_end=%u read=%u zeroes=%d", has_wz,
+          has_dc, wz, dc, wz_end, rz, zero);
+    rt_printf("INFO discard=%d\n", has_dc);
+
     uint8_t u = blk_rq(rw, 0x77, 0, 0, 0, NULL);
     check("blk_unknown_type_unsupp", u == 2, "status=%u", u);
 }

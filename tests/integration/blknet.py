@@ -145,15 +145,19 @@ def blk_rw_verify(binary, guests, tmp, res):
     res.check("cocoon_exit", status == 0, f"exit status {status}")
     guest_checks(res, run, ["blk_capacity", "blk_ro_feature", "blk_read_known", "blk_read_ro_tail",
                             "blk_write_flush_readback", "blk_get_id", "blk_get_id_ro",
-                            "blk_ro_write_ioerr", "blk_past_end_ioerr", "blk_unknown_type_unsupp"])
+                            "blk_ro_write_ioerr", "blk_past_end_ioerr", "blk_write_zeroes_discard",
+                            "blk_unknown_type_unsupp"])
     no_errors(res, run)
     with open(rw, "rb") as f:
         data = f.read()
     want = bytearray(pattern(0x33, 0, 1 << 20))
     want[16 * SECTOR:32 * SECTOR] = pattern(0xC7, 16 * SECTOR, 16 * SECTOR)
+    zeroed = 16 if "INFO discard=1" in run.console() else 8  # write-zeroes 40..47, discard 48..55
+    want[40 * SECTOR:(40 + zeroed) * SECTOR] = bytes(zeroed * SECTOR)
     diff = next((i for i in range(len(want)) if data[i] != want[i]), -1) if data != want else -1
     res.check("host_rw_image_bytes", bytes(want) == data,
-              f"{len(data)} bytes; sectors 16..31 carry the guest's pattern, the rest untouched; "
+              f"{len(data)} bytes; sectors 16..31 carry the guest's pattern, 40..{39 + zeroed} are "
+              f"zeroes, the rest untouched; "
               f"first difference at {diff}")
     res.check("host_ro_image_unchanged", sha(ro) == ro_before, "sha256 before == after")
     if res.failed:
