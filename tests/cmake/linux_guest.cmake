@@ -28,10 +28,10 @@ add_custom_command(
   VERBATIM)
 add_custom_target(linux_guest_initramfs ALL DEPENDS ${LINUX_GUEST_DIR}/initramfs.cpio)
 
-# Fixture: the cached kernel, linked into the build tree. Without /dev/kvm the tests skip, so the
-# build is not worth its minutes there.
+# Fixture: the cached kernel, linked into the build tree. Without /dev/kvm or root the tests skip
+# (they need KVM, a network namespace and a tap), so the build is not worth its minutes there.
 add_test(NAME linux_guest_kernel
-         COMMAND sh -c "if [ ! -c /dev/kvm ]; then echo 'no /dev/kvm: guest kernel not built (the linux_guest tests skip)'; exit 0; fi; exec '${CMAKE_SOURCE_DIR}/tests/scripts/build-linux-guest.sh' --link '${LINUX_GUEST_DIR}/vmlinux'")
+         COMMAND sh -c "if [ ! -c /dev/kvm ] || [ \"$(id -u)\" -ne 0 ]; then echo 'no /dev/kvm or not root: guest kernel not built (the linux_guest tests skip)'; exit 0; fi; exec '${CMAKE_SOURCE_DIR}/tests/scripts/build-linux-guest.sh' --link '${LINUX_GUEST_DIR}/vmlinux'")
 set_tests_properties(linux_guest_kernel PROPERTIES FIXTURES_SETUP linux_guest_kernel
                      TIMEOUT 3600 PROCESSORS 2 LABELS "linux_guest")
 
@@ -40,11 +40,11 @@ add_test(NAME linux_guest_virtio
                  --cocoon $<TARGET_FILE:cocoon> --kernel ${LINUX_GUEST_DIR}/vmlinux
                  --initramfs ${LINUX_GUEST_DIR}/initramfs.cpio --keep)
 set_tests_properties(linux_guest_virtio PROPERTIES FIXTURES_REQUIRED linux_guest_kernel
-                     SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "linux_guest;kvm")
+                     SKIP_RETURN_CODE 77 TIMEOUT 900 LABELS "linux_guest;kvm")
 
 add_test(NAME linux_guest_kata_replay
          COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/scripts/linux_guest_test.py --kata-replay
                  --cocoon $<TARGET_FILE:cocoon> --kernel ${LINUX_GUEST_DIR}/vmlinux
                  --initramfs ${LINUX_GUEST_DIR}/initramfs.cpio --keep)
 set_tests_properties(linux_guest_kata_replay PROPERTIES FIXTURES_REQUIRED linux_guest_kernel
-                     SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "linux_guest;kvm")
+                     SKIP_RETURN_CODE 77 TIMEOUT 900 LABELS "linux_guest;kvm")

@@ -113,13 +113,13 @@ def run_outer(args):
     why = kvm_usable()
     if why:
         skip(why + ": the Linux guest test needs KVM")
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        skip("needs root and iproute2 for a test network namespace with a tap")
     for f in (args.cocoon, args.kernel, args.initramfs):
         if not os.path.exists(f):
             print(f"FAIL: {f} does not exist (the kernel comes from the linux_guest_kernel "
                   "fixture: tests/scripts/build-linux-guest.sh)", flush=True)
             return 1
-    if os.geteuid() != 0 or not shutil.which("ip"):
-        skip("needs root and iproute2 for a test network namespace with a tap")
     ns = f"cocoon-lg-{os.getpid()}"
     try:
         subprocess.run(["ip", "netns", "add", ns], check=True)
@@ -775,7 +775,7 @@ def main():
     ap.add_argument("--cocoon", required=True)
     ap.add_argument("--kernel", required=True)
     ap.add_argument("--initramfs", required=True)
-    ap.add_argument("--timeout", type=float, default=420, help="seconds for the whole guest run")
+    ap.add_argument("--timeout", type=float, default=540, help="seconds for the whole guest run")
     ap.add_argument("--verbose", action="store_true", help="run cocoon with -v")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder on failure")
     ap.add_argument("--kata-replay", action="store_true",
