@@ -4,10 +4,12 @@
 #   blk_flush_durability  SIGKILL right after a flush completed: the data is in the file
 #   blk_hostile           hostile chains: NEEDS_RESET on that disk only, the other disk and
 #                         cocoon keep working, a reset recovers the disk
+#   blk_multiqueue        4 queues of 64 set through vm.create (as Kata does): config space, queue
+#                         sizes and I/O on every queue
 # The guests need cocoon_add_guest (vmm.cmake), so they are defined once every area file is in.
 function(cocoon_blkdev_tests)
   cocoon_add_guest(guest_blk ${COCOON_GUEST_DIR}/blk_guest.c ${COCOON_GUEST_DIR}/rt/virtio.c)
-  foreach(case blk_rw_verify blk_flush_durability blk_hostile)
+  foreach(case blk_rw_verify blk_flush_durability blk_hostile blk_multiqueue)
     add_test(NAME ${case}
              COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/integration/blknet.py ${case}
                      $<TARGET_FILE:cocoon> ${CMAKE_BINARY_DIR}/tests/guest)

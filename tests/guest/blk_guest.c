@@ -5,6 +5,8 @@
  *                    read-back, get-id, IOERR on the read-only disk and past the end
  *                  2 durability: writes seed 0xd1 to sectors 64..127 of disk 0, flushes, prints
  *                    "FLUSHED" and spins until the host kills cocoon
+ *                  4 multiqueue: one disk configured (through the API) with 4 queues of 64;
+ *                    checks num_queues and MQ, the queue size, and I/O on every queue
  *                  3 hostile: feeds disk 0 hostile chains (each must end in NEEDS_RESET or a
  *                    clean error), checks disk 1 keeps working, recovers disk 0 by a reset
  * Prints "CHECK <name> PASS|FAIL <detail>" per check and exits 0 only if all passed.
@@ -24,6 +26,7 @@
 #define S_NONE          0xEE /* status byte untouched */
 #define F_RO            5
 #define F_FLUSH         9
+#define F_MQ            12
 #define F_DISCARD       13
 #define F_WRITE_ZEROES  14
 #define T_DISCARD       11
@@ -35,6 +38,7 @@
 struct blk {
     struct vdev dev;
     struct vq q;
+    struct vq *cur; /* queue blk_rq uses (&q unless a test switches) */
     uint8_t *hdr, *data, *status;
     uint64_t capacity;
 };
@@ -69,6 +73,7 @@ static void blk_open(struct blk *b, unsigned n)
         rt_fail("virtio-blk %u: feature negotiation failed", n);
     if (vq_setup(&b->dev, &b->q, 0, QSZ) < 0)
         rt_fail("virtio-blk %u: queue setup failed", n);
+    b->cur = &b->q;
     vdev_driver_ok(&b->dev);
     if (!b->hdr) {
         b->hdr = vt_alloc(4096, 4096);
@@ -100,18 +105,18 @@ static uint8_t blk_rq(struct blk *b, uint32_t type, uint64_t sector, uint32_t le
     *(uint64_t *)(b->hdr + 8) = sector;
     *b->status = S_NONE;
     uint16_t n = 0;
-    vq_set_desc(&b->q, n, (uintptr_t)b->hdr, 16, VRING_DESC_F_NEXT, (uint16_t)(n + 1));
+    vq_set_desc(b->cur, n, (uintptr_t)b->hdr, 16, VRING_DESC_F_NEXT, (uint16_t)(n + 1));
     n++;
     if (len) {
-        vq_set_desc(&b->q, n, (uintptr_t)b->data, len,
+        vq_set_desc(b->cur, n, (uintptr_t)b->data, len,
                     VRING_DESC_F_NEXT | (dev_writes ? VRING_DESC_F_WRITE : 0), (uint16_t)(n + 1));
         n++;
     }
-    vq_set_desc(&b->q, n, (uintptr_t)b->status, 1, VRING_DESC_F_WRITE, 0);
-    vq_publish(&b->q, 0);
-    vq_kick(&b->q);
+    vq_set_desc(b->cur, n, (uintptr_t)b->status, 1, VRING_DESC_F_WRITE, 0);
+    vq_publish(b->cur, 0);
+    vq_kick(b->cur);
     uint32_t ul = 0;
-    if (!wait_used(&b->q, &ul))
+    if (!wait_used(b->cur, &ul))
         rt_fail("virtio-blk: request type %u timed out", type);
     if (used_len)
         *used_len = ul;
@@ -398,6 +403,50 @@ static void hostile(void)
           (unsigned long)mm);
 }
 
+static void multiqueue(void)
+{
+    struct blk *b = &disks[0];
+    if (vdev_find(VIRTIO_ID_BLOCK, 0, &b->dev) < 0)
+        rt_fail("virtio-blk not found");
+    if (vdev_negotiate(&b->dev, 1ULL << F_MQ | 1ULL << F_FLUSH) < 0)
+        rt_fail("feature negotiation failed");
+    static struct vq qs[4];
+    unsigned cfg_nq = vdev_cfg_read32(&b->dev, 32) >> 16, sizes_ok = 1;
+    for (uint16_t i = 0; i < 4 && i < b->dev.num_queues; i++) {
+        if (vq_setup(&b->dev, &qs[i], i, 0) < 0) /* 0: the device's maximum */
+            rt_fail("queue %u setup failed", i);
+        sizes_ok &= qs[i].size == 64;
+    }
+    vdev_driver_ok(&b->dev);
+    check("blk_mq_config",
+          (b->dev.features >> F_MQ & 1) && cfg_nq == 4 && b->dev.num_queues == 4 && sizes_ok,
+          "mq=%lu config_num_queues=%u transport_queues=%u size=%u",
+          (unsigned long)(b->dev.features >> F_MQ & 1), cfg_nq, b->dev.num_queues, qs[0].size);
+    if (b->dev.num_queues < 4)
+        return;
+    b->hdr = vt_alloc(4096, 4096);
+    b->status = b->hdr + 64;
+    b->data = vt_alloc(MAX_IO, 4096);
+    unsigned good = 0;
+    for (unsigned i = 0; i < 4; i++) {
+        b->cur = &qs[i];
+        uint8_t st = blk_rq(b, T_IN, 100 * i, 2048, 1, NULL);
+        good += st == S_OK && first_mismatch(b->data, 0x33, 100 * i * 512, 2048) == 2048;
+    }
+    b->cur = &qs[3];
+    fill(b->data, 0xc7, 16 * 512, 4096);
+    uint8_t w = blk_rq(b, T_OUT, 16, 4096, 0, NULL);
+    b->cur = &qs[2];
+    uint8_t f = blk_rq(b, T_FLUSH, 0, 0, 0, NULL);
+    b->cur = &qs[1];
+    memset(b->data, 0, 4096);
+    uint8_t r = blk_rq(b, T_IN, 16, 4096, 1, NULL);
+    uint64_t mm = first_mismatch(b->data, 0xc7, 16 * 512, 4096);
+    check("blk_mq_io", good == 4 && w == S_OK && f == S_OK && r == S_OK && mm == 4096,
+          "reads ok on %u of 4 queues; write(q3)=%u flush(q2)=%u read(q1)=%u first_mismatch=%lu",
+          good, w, f, r, (unsigned long)mm);
+}
+
 static uint64_t run(uint64_t mode)
 {
     if (mode == 1)
@@ -406,6 +455,8 @@ static uint64_t run(uint64_t mode)
         durability();
     else if (mode == 3)
         hostile();
+    else if (mode == 4)
+        multiqueue();
     else
         rt_fail("unknown mode %lu", (unsigned long)mode);
     rt_printf("RESULT %s failures=%u\n", failures ? "FAIL" : "PASS", failures);

@@ -3,7 +3,8 @@
 
 Usage: blknet.py CASE COCOON_BIN GUEST_DIR
 
-Cases: blk_rw_verify, blk_flush_durability, blk_hostile (guest_blk.elf) and net_tap_exchange,
+Cases: blk_rw_verify, blk_flush_durability, blk_hostile, blk_multiqueue (through the control
+API, as Kata configures queues) with guest_blk.elf, and net_tap_exchange,
 net_hostile (guest_net.elf). Each prepares the disks or a tap in a private network namespace,
 runs cocoon with the guest, checks every "CHECK name PASS|FAIL" line the guest prints and then
 the host side (image bytes, frames received by the peer). Exit 0 pass, 1 fail, 77 skipped (no
@@ -11,6 +12,7 @@ the host side (image bytes, frames received by the peer). Exit 0 pass, 1 fail, 7
 """
 import fcntl
 import hashlib
+import json
 import os
 import re
 import signal
@@ -215,6 +217,89 @@ def blk_hostile(binary, guests, tmp, res):
         run.dump()
 
 
+def api_call(sock_path, method, route, body=None):
+    """One HTTP/1.1 request on cocoon's API socket; returns (status, body text)."""
+    data = json.dumps(body).encode() if body is not None else b""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(sock_path)
+        s.sendall(f"{method} /api/v1/{route} HTTP/1.1\r\nHost: localhost\r\n"
+                  f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+                  .encode() + data)
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        head, _, rest = reply.partition(b"\r\n\r\n")
+        m = re.search(rb"Content-Length: *(\d+)", head, re.I)
+        need = int(m.group(1)) if m else 0
+        while len(rest) < need:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+    status = int(head.split(b" ")[1]) if head.startswith(b"HTTP/1.1 ") else 0
+    return status, rest.decode("utf-8", "replace")
+
+
+def blk_multiqueue(binary, guests, tmp, res):
+    """Queues and queue size as configured: Kata sets them through vm.create."""
+    img = os.path.join(tmp, "mq.img")
+    make_image(img, 0x33, 1 << 20)
+    serial, log, api = (os.path.join(tmp, n) for n in ("serial.out", "cocoon.log", "api.sock"))
+    with open(log, "wb") as logf:
+        proc = subprocess.Popen([binary, "--api-socket", api, "-v"], stdin=subprocess.DEVNULL,
+                                stdout=logf, stderr=logf)
+    try:
+        for _ in range(200):
+            if os.path.exists(api):
+                break
+            time.sleep(0.01)
+        cfg = {"cpus": {"boot_vcpus": 1, "max_vcpus": 1}, "memory": {"size": 64 << 20},
+               "payload": {"kernel": os.path.join(guests, "guest_blk.elf"), "cmdline": "mode=4"},
+               "disks": [{"path": img, "id": "mq0", "num_queues": 4, "queue_size": 64}],
+               "serial": {"mode": "File", "file": serial}}
+        st_create = api_call(api, "PUT", "vm.create", cfg)
+        st_info = api_call(api, "GET", "vm.info")
+        st_boot = api_call(api, "PUT", "vm.boot")
+        res.check("api_create_boot", st_create[0] == 204 and st_boot[0] == 204,
+                  f"vm.create {st_create}, vm.boot {st_boot}")
+        info = json.loads(st_info[1]) if st_info[0] == 200 else {}
+        disk = (info.get("config", {}).get("disks") or [{}])[0]
+        res.check("api_disk_config", disk.get("num_queues") == 4 and disk.get("queue_size") == 64,
+                  f"vm.info disk: {disk}")
+        try:
+            status = proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            status = None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    class Run:  # what guest_checks/no_errors need
+        def console(self):
+            with open(serial, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+
+        def logtext(self):
+            with open(log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+    run = Run()
+    res.check("cocoon_exit", status == 0, f"exit status {status}")
+    guest_checks(res, run, ["blk_mq_config", "blk_mq_io"])
+    no_errors(res, run)
+    with open(img, "rb") as f:
+        data = f.read()
+    res.check("host_image_bytes", data[16 * SECTOR:24 * SECTOR] == pattern(0xC7, 16 * SECTOR, 4096),
+              "the write through queue 3 reached the file")
+    if res.failed:
+        print("---- console ----\n" + run.console()[-3000:])
+        print("---- cocoon log ----\n" + run.logtext()[-3000:])
+
+
 # ---------------------------------------------------------------- net
 
 NET_GUEST_IP = "10.0.2.2"
@@ -390,6 +475,7 @@ CASES = {
     "blk_rw_verify": blk_rw_verify,
     "blk_flush_durability": blk_flush_durability,
     "blk_hostile": blk_hostile,
+    "blk_multiqueue": blk_multiqueue,
 }
 NET_CASES = ("net_tap_exchange", "net_hostile")
 
