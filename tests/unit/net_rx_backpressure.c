@@ -24,7 +24,7 @@ static uint8_t ram[RAM];
 static struct guest_mem gm;
 static struct vring_sim rx, tx;
 static uv_loop_t loop;
-static int peer = -1;
+static int peer = -1, tapfd = -1;
 static struct virtio_net *net;
 static struct virtio_device *vdev;
 static unsigned signals[2];
@@ -55,6 +55,7 @@ static int setup(void **state)
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
     peer = sv[1];
+    tapfd = sv[0];
     struct virtio_net_params p = {.tap = {.fd = sv[0], .vnet_hdr = true, .is_tap = false},
                                   .mac = {0x02, 1, 2, 3, 4, 5},
                                   .mac_set = true,
@@ -236,6 +237,49 @@ static void tx_frames_checked(void **state)
     assert_false(needs_reset);
 }
 
+static void tx_waits_for_a_writable_tap(void **state)
+{
+    /* An AF_UNIX datagram peer that does not read refuses more frames after a few (like a full
+     * tap): the device keeps the frame, waits for POLLOUT and goes on in order, dropping none.
+     * (A socketpair is limited by the sender's buffer, so make that small.) */
+    int sndbuf = 4096;
+    assert_int_equal(setsockopt(tapfd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+    for (uint16_t i = 0; i < QSZ; i++) {
+        uint64_t a = TX_BUF + (uint64_t)i * 0x1000;
+        memset(ram + a, 0, NET_HDR_LEN);
+        memset(ram + a + NET_HDR_LEN, (int)i, 60);
+        vring_sim_desc(&tx, i, a, NET_HDR_LEN + 60, 0, 0);
+        vring_sim_publish(&tx, i);
+    }
+    vdev->ops->queue_notify(vdev, VIRTIO_NET_Q_TX);
+    struct virtio_net_stats st;
+    virtio_net_get_stats(net, &st);
+    assert_true(st.tx_frames < QSZ); /* the peer's queue filled up: EAGAIN */
+    uint32_t id, len, used = 0;
+    while (vring_sim_take_used(&tx, &id, &len))
+        used++;
+    assert_int_equal(used, st.tx_frames); /* the refused frame was kept, not completed */
+    unsigned got = 0;
+    for (int spins = 0; spins < 1000 && got < QSZ; spins++) {
+        uint8_t buf[4096];
+        ssize_t r;
+        while ((r = recv(peer, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+            assert_int_equal(r, NET_HDR_LEN + 60);
+            assert_int_equal(buf[NET_HDR_LEN], got); /* in order, none lost */
+            got++;
+        }
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    assert_int_equal(got, QSZ);
+    while (vring_sim_take_used(&tx, &id, &len))
+        used++;
+    assert_int_equal(used, QSZ);
+    virtio_net_get_stats(net, &st);
+    assert_int_equal(st.tx_frames, QSZ);
+    assert_int_equal(st.tx_errors, 0);
+    assert_false(needs_reset);
+}
+
 static void hostile_chains_need_reset(void **state)
 {
     /* tx chain with a device-writable descriptor */
@@ -271,6 +315,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(oversized_and_misfit_frames_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(tx_frames_checked, setup, teardown),
+        cmocka_unit_test_setup_teardown(tx_waits_for_a_writable_tap, setup, teardown),
         cmocka_unit_test_setup_teardown(hostile_chains_need_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(rx_loop_needs_reset, setup, teardown),
     };
