@@ -1,0 +1,522 @@
+#!/usr/bin/env python3
+"""bench.py: cocoon side by side with QEMU microvm and with the physical floor, in one run.
+
+usage: bench.py --build DIR [--rounds N] [--out DIR] [--only NAME,...]
+Run it through tools/bench.sh, which installs QEMU and gnuplot and builds what this needs.
+
+Every pair (cocoon, peer) runs alternately, A B A B ..., one warm-up round and then N rounds
+(at least 5); the table shows medians and cocoon / peer. It reports; it never fails on a number
+(exit status 1 only when a measurement itself could not be taken).
+"""
+import argparse
+import os
+import platform
+import re
+import select
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+QEMU = "qemu-system-x86_64"
+ARGS = None
+WORK = None
+
+
+def guest(name):
+    return os.path.join(ARGS.build, "tests", "guest", "guest_%s.elf" % name)
+
+
+def tool(name):
+    return os.path.join(ARGS.build, "bench", name)
+
+
+def cocoon_cmd(kernel, cpus=1, mem="128M", extra=()):
+    return [os.path.join(ARGS.build, "cocoon"), "--kernel", kernel, "--cpus", "boot=%d" % cpus,
+            "--memory", "size=" + mem, "--serial", "tty", *extra]
+
+
+def qemu_cmd(kernel, cpus=1, mem="128M", memfd=False, extra=()):
+    """QEMU microvm on the same PVH ELF: its 16550 at 0x3F8 on stdio, the debug-exit port at 0xF4
+    (QEMU exits with (status << 1) | 1), nothing else."""
+    machine = "microvm"
+    cmd = [QEMU, "-accel", "kvm", "-smp", str(cpus), "-m", mem]
+    if memfd:  # guest RAM as a named memfd, so its mapping can be told apart in smaps
+        cmd += ["-object", "memory-backend-memfd,id=guestram,size=" + mem]
+        machine += ",memory-backend=guestram"
+    return cmd + ["-M", machine, "-kernel", kernel, "-nodefaults", "-no-user-config",
+                  "-display", "none", "-serial", "stdio",
+                  "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", *extra]
+
+
+def fail(msg):
+    sys.exit("bench: " + msg)
+
+
+def read_until(proc, text, timeout):
+    """Reads the process's stdout until `text` appears; returns the seconds it took."""
+    t0 = time.perf_counter()
+    buf = b""
+    fd = proc.stdout.fileno()
+    while text not in buf:
+        left = timeout - (time.perf_counter() - t0)
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            fail("%r not seen within %d s (got %r)" % (text, timeout, buf[-200:]))
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            fail("process ended before printing %r (got %r)" % (text, buf[-200:]))
+        buf += chunk
+    return time.perf_counter() - t0
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ---- start-up ---------------------------------------------------------------------------------
+
+def first_byte(cmd):
+    """Milliseconds from process start to the first byte on the guest console (stdout)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL)
+    r, _, _ = select.select([p.stdout], [], [], 30)
+    if not r or not os.read(p.stdout.fileno(), 1):
+        stop(p)
+        fail("no console output from %s" % cmd[0])
+    dt = time.perf_counter() - t0
+    p.stdout.read()
+    p.wait(30)
+    return dt * 1e3
+
+
+def start_cocoon():
+    return first_byte(cocoon_cmd(guest("hello")))
+
+
+def start_qemu():
+    return first_byte(qemu_cmd(guest("hello")))
+
+
+def lifecycle(cmd, want):
+    """Milliseconds from process start to its exit after the hello guest powered off, on one core."""
+    t0 = time.perf_counter()
+    p = subprocess.run(["taskset", "-c", "1", *cmd], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    dt = time.perf_counter() - t0
+    if p.returncode != want:
+        fail("%s exited %d, expected %d" % (cmd[0], p.returncode, want))
+    return dt * 1e3
+
+
+def life_cocoon():
+    return lifecycle(cocoon_cmd(guest("hello"), mem="16M"), 42)
+
+
+def life_qemu():
+    return lifecycle(qemu_cmd(guest("hello"), mem="16M"), 42 * 2 + 1)
+
+
+def wait_connect(path, proc, timeout=30):
+    t_end = time.perf_counter() + timeout
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+            return s
+        except OSError:
+            s.close()
+            if proc.poll() is not None or time.perf_counter() > t_end:
+                fail("%s never listened on %s" % (proc.args[0], path))
+            time.sleep(0.0002)
+
+
+def recv_until(s, pred):
+    buf = b""
+    s.settimeout(30)
+    while not pred(buf):
+        chunk = s.recv(65536)
+        if not chunk:
+            fail("control socket closed early: %r" % buf)
+        buf += chunk
+    return buf
+
+
+def api_cocoon():
+    """Milliseconds from process start to an answered GET /api/v1/vmm.ping (no VM)."""
+    path = os.path.join(WORK, "api.sock")
+    t0 = time.perf_counter()
+    p = subprocess.Popen([os.path.join(ARGS.build, "cocoon"), "--api-socket", path],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    s = wait_connect(path, p)
+    s.sendall(b"GET /api/v1/vmm.ping HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    r = recv_until(s, lambda b: b"\r\n\r\n" in b and b"}" in b)
+    dt = time.perf_counter() - t0
+    s.close()
+    stop(p)
+    if not r.startswith(b"HTTP/1.1 200"):
+        fail("vmm.ping answered %r" % r[:80])
+    return dt * 1e3
+
+
+def api_qemu():
+    """Milliseconds from process start to an answered QMP command (greeting, qmp_capabilities);
+    QEMU always builds its machine first, so it gets the hello guest, stopped (-S)."""
+    path = os.path.join(WORK, "qmp.sock")
+    t0 = time.perf_counter()
+    p = subprocess.Popen(qemu_cmd(guest("hello"), extra=("-S", "-qmp",
+                                                         "unix:%s,server=on,wait=off" % path)),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    s = wait_connect(path, p)
+    recv_until(s, lambda b: b"QMP" in b and b.endswith(b"\n"))
+    s.sendall(b'{"execute": "qmp_capabilities"}\n')
+    r = recv_until(s, lambda b: b"return" in b and b.endswith(b"\n"))
+    dt = time.perf_counter() - t0
+    s.close()
+    stop(p)
+    if b'"return"' not in r:
+        fail("QMP answered %r" % r[:80])
+    return dt * 1e3
+
+
+# ---- memory -----------------------------------------------------------------------------------
+
+MEM_PARTS = {}
+
+
+def rss_without_guest_ram(pid, ram_name, key):
+    """KiB resident in the process, minus the mapping(s) of the guest-RAM memfd named ram_name.
+    Also records under key how that splits: anonymous (heap, stacks, relocated library data) and
+    file-backed (executable and library pages, shared with other processes), the biggest first."""
+    total = ram = 0
+    in_ram = False
+    by_map = {}
+    anon = 0
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                in_ram = re.search(r"/memfd:%s( \(deleted\))?$" % re.escape(ram_name),
+                                   line.rstrip()) is not None
+                f5 = line.split()
+                mapping = os.path.basename(f5[5]) if len(f5) > 5 else "[anon]"
+            elif line.startswith("Rss:"):
+                kib = int(line.split()[1])
+                total += kib
+                if in_ram:
+                    ram += kib
+                else:
+                    by_map[mapping] = by_map.get(mapping, 0) + kib
+            elif line.startswith("Anonymous:") and not in_ram:
+                anon += int(line.split()[1])
+    if ram == 0:
+        fail("no resident guest-RAM mapping /memfd:%s in pid %d" % (ram_name, pid))
+    top = sorted(by_map.items(), key=lambda kv: -kv[1])[:4]
+    MEM_PARTS.setdefault(key, []).append((anon, top))
+    return total - ram
+
+
+def memory(cmd, ram_name, key):
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL)
+    try:
+        read_until(p, b"idle guest ready", 60)
+        time.sleep(0.5)
+        return rss_without_guest_ram(p.pid, ram_name, key) / 1024.0
+    finally:
+        stop(p)
+
+
+def mem_fns(cpus, size):
+    key = "%d vCPU %s" % (cpus, size)
+    return (lambda: memory(cocoon_cmd(guest("idle"), cpus, size), "cocoon-guest-ram",
+                           "cocoon " + key),
+            lambda: memory(qemu_cmd(guest("idle"), cpus, size, memfd=True),
+                           "memory-backend-memfd", "QEMU " + key))
+
+
+# ---- VM creation ------------------------------------------------------------------------------
+
+def vm_rate(mode):
+    out = subprocess.run(["taskset", "-c", "1", tool("bench_vm_create"), mode, guest("hello"),
+                          str(ARGS.vms)], capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        fail("bench_vm_create %s: %s" % (mode, out.stderr.strip()))
+    return float(out.stdout.split()[0])
+
+
+# ---- virtio-blk device path -------------------------------------------------------------------
+
+BLK_CPU = {}
+
+
+def blk(mode, op, depth):
+    def run():
+        out = subprocess.run([tool("bench_blk_path"), mode, op, BLK_IMAGE, str(ARGS.blk_count),
+                              str(depth)], capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            fail("bench_blk_path: %s" % out.stderr.strip())
+        wall, cpu = (float(x) / 1000 for x in out.stdout.split())
+        BLK_CPU.setdefault((mode, op, depth), []).append(cpu)
+        return wall
+    return run
+
+
+BLK_IMAGE = None
+
+
+def blk_setup():
+    global BLK_IMAGE
+    BLK_IMAGE = os.path.join("/dev/shm", "cocoon-bench-%d.img" % os.getpid())
+    with open(BLK_IMAGE, "wb") as f:
+        f.write(os.urandom(64 << 20))
+
+
+def blk_teardown():
+    os.unlink(BLK_IMAGE)
+
+
+# ---- vsock ------------------------------------------------------------------------------------
+
+VSOCK = {}
+
+
+def vsock_setup():
+    path = os.path.join(WORK, "vsock.sock")
+    VSOCK["vm"] = subprocess.Popen(cocoon_cmd(guest("vsock_echo"), extra=(
+        "--vsock", "cid=3,socket=" + path, "--cmdline", "sessions=0")),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    read_until(VSOCK["vm"], b"listening on port 1024", 60)
+    VSOCK["path"] = path
+    plain = os.path.join(WORK, "plain.sock")
+    VSOCK["echo"] = subprocess.Popen([tool("bench_stream"), "serve", plain])
+    wait_connect(plain, VSOCK["echo"]).close()
+    VSOCK["plain"] = plain
+
+
+def vsock_teardown():
+    stop(VSOCK["vm"])
+    stop(VSOCK["echo"])
+
+
+def stream(which, chunk):
+    def run():
+        cmd = [tool("bench_stream"), "client", VSOCK[which], str(ARGS.vsock_bytes), str(chunk)]
+        if which == "path":
+            cmd.append("1024")
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            fail("bench_stream: %s" % out.stderr.strip())
+        return float(out.stdout)
+    return run
+
+
+# ---- cocoon-measure (H3's tools/bench-measure.sh) ----------------------------------------------
+
+def measure_table():
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench-measure.sh")
+    out = subprocess.run(["bash", script, ARGS.build, str(ARGS.rounds)], capture_output=True,
+                         text=True, timeout=1800)
+    if out.returncode != 0:
+        fail("bench-measure.sh: %s" % out.stderr.strip())
+    return out.stdout
+
+
+def measure_row(text, what):
+    for line in text.splitlines():
+        if line.startswith("| " + what):
+            return float(line.split("|")[3].split()[0])
+    fail("bench-measure.sh printed no %r row" % what)
+
+
+# ---- the run ----------------------------------------------------------------------------------
+
+# name, what, unit, better ("lower"/"higher"), cocoon fn, peer name, peer fn, target (on
+# cocoon / peer: ("<=", x) or (">=", x) or None), group (setup/teardown)
+def pairs():
+    m1c, m1q = mem_fns(1, "128M")
+    m2c, m2q = mem_fns(2, "2G")
+    p = [
+        ("startup", "start-up: process start to first console byte (hello, 1 vCPU, 128 MiB)",
+         "ms", start_cocoon, "QEMU microvm", start_qemu, ("<=", 0.2), None),
+        ("api", "start-up: process start to an answered control request (vmm.ping / QMP)",
+         "ms", api_cocoon, "QEMU microvm (QMP)", api_qemu, None, None),
+        ("mem1", "memory: RSS minus guest RAM, 1 vCPU, 128 MiB, idle guest", "MiB", m1c,
+         "QEMU microvm", m1q, ("<=", 0.25), None),
+        ("mem2", "memory: RSS minus guest RAM, 2 vCPUs, 2 GiB, idle guest", "MiB", m2c,
+         "QEMU microvm", m2q, ("<=", 0.25), None),
+        ("life", "VM lifecycle, process level, 1 core: start, hello guest, power-off, exit",
+         "ms", life_cocoon, "QEMU microvm", life_qemu, None, None),
+        ("create", "VM create + destroy in-process, 1 core (VMs/s; 1 vCPU, 16 MiB)", "VMs/s",
+         lambda: vm_rate("create"), "bare KVM ioctls (floor)", lambda: vm_rate("kvm"), None,
+         None),
+    ]
+    for op in ("read", "write"):
+        for depth in (1, 32):
+            p.append(("blk-%s-qd%d" % (op, depth),
+                      "virtio-blk 4 KiB random %s, %d in flight (µs/request)" % (op, depth),
+                      "µs", blk("dev", op, depth), "raw p%s (floor)" % op,
+                      blk("raw", op, depth), ("<=", 1.5), "blk"))
+    for chunk in (4096, 65536):
+        p.append(("vsock-%dk" % (chunk // 1024),
+                  "vsock echo through a ring-3 guest, %d KiB writes, %d MiB each way (MiB/s)"
+                  % (chunk // 1024, ARGS.vsock_bytes >> 20), "MiB/s", stream("path", chunk),
+                  "Unix-socket copy loop (floor)", stream("plain", chunk), (">=", 0.5), "vsock"))
+    return p
+
+
+GROUPS = {"blk": (blk_setup, blk_teardown), "vsock": (vsock_setup, vsock_teardown)}
+
+
+def fmt(v):
+    return "%.3g" % v if v < 100 else "%.0f" % v
+
+
+def main():
+    global ARGS, WORK
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--out", default=None, help="folder for results.md, results.dat, chart.png")
+    ap.add_argument("--only", default="", help="comma-separated pair names (e.g. startup,mem1)")
+    ap.add_argument("--vms", type=int, default=40, help="VMs per bench_vm_create run")
+    ap.add_argument("--blk-count", type=int, default=20000)
+    ap.add_argument("--vsock-bytes", type=int, default=16 << 20)
+    ARGS = ap.parse_args()
+    ARGS.build = os.path.abspath(ARGS.build)
+    if ARGS.rounds < 5:
+        fail("use at least 5 rounds")
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        fail("/dev/kvm is not usable here")
+    out_dir = ARGS.out or os.path.join(ARGS.build, "bench")
+    os.makedirs(out_dir, exist_ok=True)
+    WORK = tempfile.mkdtemp(prefix="cocoon-bench.")
+    only = set(filter(None, ARGS.only.split(",")))
+    results = []
+    try:
+        active = None
+        for name, what, unit, fa, peer, fb, target, group in pairs():
+            if only and name not in only:
+                continue
+            if group != active:
+                if active:
+                    GROUPS[active][1]()
+                active = group
+                if group:
+                    GROUPS[group][0]()
+            a, b = [], []
+            print("bench: %s ..." % name, file=sys.stderr, flush=True)
+            for r in range(ARGS.rounds + 1):  # round 0 is the warm-up
+                va, vb = fa(), fb()
+                if r:
+                    a.append(va)
+                    b.append(vb)
+            results.append((name, what, unit, statistics.median(a), peer, statistics.median(b),
+                            target))
+        if active:
+            GROUPS[active][1]()
+        measure = None
+        if not only or "measure" in only:
+            print("bench: measure ...", file=sys.stderr, flush=True)
+            measure = measure_table()
+            results.append(("measure", "cocoon-measure SNP digest vs hashing the same bytes once",
+                            "ms", measure_row(measure, "SNP launch digest"),
+                            "openssl dgst (floor)", measure_row(measure, "floor"), None))
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)
+    report(results, measure, out_dir)
+
+
+def machine():
+    model = "?"
+    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+        if line.startswith("Model name:"):
+            model = line.split(":", 1)[1].strip()
+    hyp = "paravirtualised KVM guest" if "hypervisor" in open("/proc/cpuinfo").read() else \
+        "bare metal"
+    qv = subprocess.run([QEMU, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    return "%s, %d CPUs, Linux %s, %s; %s" % (model, os.cpu_count(), platform.release(), hyp, qv)
+
+
+def report(results, measure, out_dir):
+    lines = ["Machine: %s. Medians of %d rounds after a warm-up, cocoon and peer alternating." %
+             (machine(), ARGS.rounds), "",
+             "| benchmark | cocoon | peer | peer's | cocoon / peer | target | met |",
+             "|---|---|---|---|---|---|---|"]
+    dat = []
+    for name, what, unit, a, peer, b, target in results:
+        ratio = a / b
+        tgt = met = ""
+        if target:
+            op, x = target
+            tgt = "%s %g" % ("≤" if op == "<=" else "≥", x)
+            ok = ratio <= x if op == "<=" else ratio >= x
+            if name.startswith("mem"):
+                tgt += ", ≤ 3 MiB"
+                ok = ok and a <= 3.0
+            met = "yes" if ok else "**no**"
+        lines.append("| %s | %s %s | %s | %s %s | %.2f | %s | %s |" % (
+            what, fmt(a), unit, peer, fmt(b), unit, ratio, tgt, met))
+        dat.append((name, ratio, target[1] if target else "NaN"))
+    cpu = []
+    for (mode, op, depth), v in sorted(BLK_CPU.items()):
+        cpu.append("%s %s QD%d: %.2f µs CPU/request" % (mode, op, depth, statistics.median(v)))
+    lines.append("")
+    if cpu:
+        lines += ["CPU time per blk request (all threads, median): " + "; ".join(cpu) + "."]
+    for key, v in sorted(MEM_PARTS.items()):
+        anon = statistics.median(a for a, _ in v) / 1024.0
+        top = ", ".join("%s %.2f" % (n, k / 1024.0) for n, k in v[-1][1])
+        lines.append("Memory of %s: %.2f MiB anonymous; biggest mappings (MiB): %s." %
+                     (key, anon, top))
+    text = "\n".join(lines) + "\n"
+    if measure:
+        text += "\ncocoon-measure detail (tools/bench-measure.sh):\n\n" + measure
+    print(text)
+    with open(os.path.join(out_dir, "results.md"), "w") as f:
+        f.write(text)
+    chart(dat, out_dir)
+
+
+def chart(dat, out_dir):
+    data = os.path.join(out_dir, "results.dat")
+    with open(data, "w") as f:
+        for i, (name, ratio, target) in enumerate(dat):
+            f.write("%d %s %g %s\n" % (i, name, ratio, target))
+    png = os.path.join(out_dir, "chart.png")
+    if not shutil.which("gnuplot"):
+        print("bench: gnuplot missing, no chart", file=sys.stderr)
+        return
+    script = """
+set terminal pngcairo size 900,420 font ",9"
+set output '%s'
+set title "cocoon / peer (log scale; peer = 1; ms, MiB, µs: lower is better; MiB/s, VMs/s: higher)"
+set logscale y
+set yrange [0.01:100]
+set style fill solid 0.6
+set boxwidth 0.6
+set grid ytics
+set xtics rotate by -35 noenhanced
+set key top left
+plot '%s' using 1:3:xtic(2) with boxes title 'cocoon / peer', \
+     '' using 1:4 with points pt 7 ps 1.5 title 'target', 1 with lines lt -1 notitle
+""" % (png, data)
+    r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
+    if r.returncode != 0:
+        script = script.replace("pngcairo size 900,420 font \",9\"", "png size 900,420")
+        r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
+    print("chart: %s" % (png if r.returncode == 0 else "failed: " + r.stderr.strip()))
+
+
+if __name__ == "__main__":
+    main()
