@@ -18,7 +18,9 @@ struct virtio_net {
     struct tap tap;
     uv_loop_t *loop;
     uv_poll_t poll;
-    int poll_events; /* UV_READABLE / UV_WRITABLE currently requested, 0 = stopped */
+    uv_idle_t tx_more; /* continues a tx queue that hit the per-wake-up budget */
+    int open_handles;  /* freed when both handles are closed */
+    int poll_events;   /* UV_READABLE / UV_WRITABLE currently requested, 0 = stopped */
     uint32_t mtu;
     uint8_t config[VIRTIO_NET_CONFIG_SIZE];
     bool active;
@@ -45,6 +47,7 @@ static struct virtio_net *to_net(struct virtio_device *vdev)
 }
 
 static void poll_cb(uv_poll_t *h, int status, int events);
+static void tx_process(struct virtio_net *n);
 
 /* Polls for reading while the guest can take frames, for writing while a frame waits. */
 static void update_poll(struct virtio_net *n)
@@ -182,11 +185,15 @@ static void rx_process(struct virtio_net *n)
     update_poll(n);
 }
 
-/* Pops one tx chain and checks it into tx_buf. Returns 1 ready, 0 empty, -1 stop. */
-static int tx_fetch(struct virtio_net *n, bool *pushed)
+/* Pops one tx chain and checks it into tx_buf. Returns 1 ready, 0 empty, -1 stop, 2 when the
+ * budget of chains for this wake-up is used up. */
+static int tx_fetch(struct virtio_net *n, bool *pushed, unsigned *budget)
 {
     struct virtq *vq = &n->vdev.vq[VIRTIO_NET_Q_TX];
     for (;;) {
+        if (*budget == 0)
+            return 2;
+        (*budget)--;
         int rc = virtq_pop(vq, &n->chain);
         if (rc <= 0) {
             if (rc < 0)
@@ -248,11 +255,23 @@ static int tx_send(struct virtio_net *n)
     }
 }
 
+static void tx_more_cb(uv_idle_t *h)
+{
+    uv_idle_stop(h);
+    tx_process(h->data);
+}
+
+/* Sends what the guest queued. At most a queue's worth of chains per wake-up, so a guest that
+ * keeps its tx queue full cannot hold the loop thread: the rest continues on the next turn. */
 static void tx_process(struct virtio_net *n)
 {
     bool pushed = false;
+    unsigned budget = n->vdev.vq[VIRTIO_NET_Q_TX].size;
     while (n->active && !n->vdev.broken) {
-        if (!n->tx_have && tx_fetch(n, &pushed) <= 0)
+        int rc = n->tx_have ? 1 : tx_fetch(n, &pushed, &budget);
+        if (rc == 2)
+            uv_idle_start(&n->tx_more, tx_more_cb);
+        if (rc != 1)
             break;
         if (tx_send(n) == 0) {
             n->tx_blocked = true;
@@ -336,6 +355,7 @@ static void net_reset(struct virtio_device *vdev)
     n->active = false;
     n->rx_have = n->tx_have = n->tx_blocked = false;
     update_poll(n);
+    uv_idle_stop(&n->tx_more);
     tap_set_offload(&n->tap, 0);
 }
 
@@ -407,7 +427,10 @@ int virtio_net_create(const struct virtio_net_params *p, const struct guest_mem 
         snprintf(err, errlen, "net: cannot poll the tap fd");
         goto fail;
     }
+    uv_idle_init(loop, &n->tx_more); /* cannot fail */
+    n->open_handles = 2;
     n->poll.data = n;
+    n->tx_more.data = n;
     n->tap = tap;
     n->loop = loop;
     n->mtu = mtu;
@@ -455,9 +478,11 @@ bool virtio_net_rx_polling(const struct virtio_net *net)
     return (net->poll_events & UV_READABLE) != 0;
 }
 
-static void on_poll_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
     struct virtio_net *n = h->data;
+    if (--n->open_handles > 0)
+        return;
     tap_close(&n->tap);
     free(n);
 }
@@ -480,5 +505,6 @@ void virtio_net_destroy(struct virtio_net *net)
              (unsigned long long)s->tx_dropped[NET_DROP_SHORT], (unsigned long long)s->tx_errors);
     net->active = false;
     uv_poll_stop(&net->poll);
-    uv_close((uv_handle_t *)&net->poll, on_poll_closed);
+    uv_close((uv_handle_t *)&net->poll, on_handle_closed);
+    uv_close((uv_handle_t *)&net->tx_more, on_handle_closed);
 }
