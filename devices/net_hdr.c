@@ -37,9 +37,11 @@ static bool csum_fields_ok(const struct virtio_net_hdr_v1 *hdr, uint32_t frame_l
     return start + off + 2u <= frame_len;
 }
 
-/* Checks GSO fields given which GSO types the receiving side accepts. */
+/* Checks GSO fields given which GSO types the receiving side accepts. A guest's GSO frame must ask
+ * for a checksum (the tap needs the offsets); the host kernel may hand over a GSO frame marked
+ * DATA_VALID instead. */
 static enum net_drop gso_ok(const struct virtio_net_hdr_v1 *hdr, bool tcp4, bool tcp6, bool ecn,
-                            uint32_t frame_len)
+                            uint32_t frame_len, bool need_csum)
 {
     uint8_t type = hdr->gso_type;
     if (type == VIRTIO_NET_HDR_GSO_NONE)
@@ -49,7 +51,7 @@ static enum net_drop gso_ok(const struct virtio_net_hdr_v1 *hdr, bool tcp4, bool
     type &= (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
     if (!((type == VIRTIO_NET_HDR_GSO_TCPV4 && tcp4) || (type == VIRTIO_NET_HDR_GSO_TCPV6 && tcp6)))
         return NET_DROP_BAD_HDR;
-    if (!(hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || le16toh(hdr->gso_size) == 0 ||
+    if ((need_csum && !(hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)) || le16toh(hdr->gso_size) == 0 ||
         le16toh(hdr->hdr_len) > frame_len)
         return NET_DROP_BAD_HDR;
     return NET_OK;
@@ -70,7 +72,7 @@ enum net_drop net_hdr_check_tx(const struct virtio_net_hdr_v1 *hdr, uint64_t fea
     }
     enum net_drop d =
         gso_ok(hdr, has(features, VIRTIO_NET_F_HOST_TSO4), has(features, VIRTIO_NET_F_HOST_TSO6),
-               has(features, VIRTIO_NET_F_HOST_ECN), frame_len);
+               has(features, VIRTIO_NET_F_HOST_ECN), frame_len, true);
     if (d != NET_OK)
         return d;
     /* A non-GSO frame must fit the MTU even when TSO raised the absolute limit. */
@@ -96,7 +98,7 @@ enum net_drop net_hdr_fix_rx(struct virtio_net_hdr_v1 *hdr, uint64_t features, u
         return NET_DROP_BAD_HDR;
     enum net_drop d =
         gso_ok(hdr, has(features, VIRTIO_NET_F_GUEST_TSO4), has(features, VIRTIO_NET_F_GUEST_TSO6),
-               has(features, VIRTIO_NET_F_GUEST_ECN), frame_len);
+               has(features, VIRTIO_NET_F_GUEST_ECN), frame_len, false);
     if (d != NET_OK)
         return d;
     hdr->num_buffers = htole16(1);
