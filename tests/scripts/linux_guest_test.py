@@ -62,6 +62,7 @@ GUEST_CHECKS = [
     "virtio_net_bound",
     "virtio_blk_bound",
     "virtio_vsock_bound",
+    "fpu_process_exit",
     "blk_ro_read",
     "blk_ro_write_refused",
     "blk_rw_write_read",
