@@ -40,6 +40,11 @@ pkg_version() {
   if [ -z "$v" ]; then
     v=$(apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p')
   fi
+  if { [ -z "$v" ] || [ "$v" = "(none)" ]; } && [ "$(id -u)" -eq 0 ]; then
+    # A fresh machine may not have fetched the package lists yet.
+    apt-get update -qq >&2 || true
+    v=$(apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p')
+  fi
   [ -n "$v" ] && [ "$v" != "(none)" ] || { log "cannot determine the version of $1 (apt-get update?)"; exit 1; }
   echo "$v"
 }
