@@ -165,7 +165,7 @@ void tee_destroy(struct tee_vm *t)
 int tee_read_file(const char *path, size_t max, uint8_t **out, size_t *len, char *err,
                   size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the open */
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));

@@ -94,10 +94,11 @@ int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
-/* Checks that path names a readable regular file; returns its size through *size. */
+/* Checks that path names a readable regular file; returns its size through *size. O_NONBLOCK:
+ * opening a FIFO for reading would otherwise wait for a writer (and hang the API loop). */
 static int check_file(const char *what, const char *path, uint64_t *size, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         snprintf(err, errlen, "cannot open %s '%s': %s", what, path, strerror(errno));
         return -1;
@@ -117,7 +118,7 @@ static int check_file(const char *what, const char *path, uint64_t *size, char *
  * and is a regular file or a block device, so a bad path fails at vm.create, not at boot. */
 static int check_disk_image(const struct disk_config *disk, char *err, size_t errlen)
 {
-    int fd = open(disk->path, (disk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    int fd = open(disk->path, (disk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         snprintf(err, errlen, "cannot open disk image '%s'%s: %s", disk->path,
                  disk->readonly ? "" : " for writing", strerror(errno));

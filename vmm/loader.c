@@ -152,11 +152,12 @@ int loader_place_initrd(const struct guest_mem *gm, const struct loader_input *i
     return 0;
 }
 
-/* Opens path as a regular file no larger than guest RAM. Returns the fd or -1 with err set. */
+/* Opens path as a regular file no larger than guest RAM (O_NONBLOCK: a FIFO must not block the
+ * open). Returns the fd or -1 with err set. */
 static int open_input(const struct guest_mem *gm, const char *what, const char *path,
                       uint64_t *size, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         snprintf(err, errlen, "cannot open %s %s: %s", what, path, strerror(errno));
         return -1;

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "support/config_cases.h"
@@ -112,6 +114,39 @@ static void copy_is_deep(void **state)
     vm_config_free(&b);
 }
 
+/* A FIFO named as kernel, initramfs, firmware or read-only disk is refused at once: opening one for
+ * reading would otherwise block the control loop until some writer appears. */
+static void fifo_paths_are_refused_without_blocking(void **state)
+{
+    char fifo[64];
+    snprintf(fifo, sizeof(fifo), "/tmp/cocoon-cfg-fifo-%d", (int)getpid());
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(10); /* a blocking open() would hang here: SIGALRM ends the test as failed */
+    for (int which = 0; which < 4; which++) {
+        struct vm_config cfg;
+        char err[256] = "";
+        vm_config_init(&cfg);
+        if (which == 0)
+            cfg.kernel = strdup(fifo);
+        else if (which == 1)
+            cfg.firmware = strdup(fifo);
+        else if (which == 2) {
+            cfg.disks[0].path = strdup(fifo);
+            cfg.disks[0].readonly = true;
+            cfg.nr_disks = 1;
+        } else {
+            cfg.disks[0].path = strdup(fifo);
+            cfg.nr_disks = 1;
+        }
+        assert_int_equal(vm_config_validate(&cfg, err, sizeof(err)), -1);
+        assert_non_null(strstr(err, "not a regular file"));
+        vm_config_free(&cfg);
+    }
+    alarm(0);
+    unlink(fifo);
+}
+
 static int setup(void **state)
 {
     return config_fixture_setup();
@@ -130,6 +165,7 @@ int main(void)
         cmocka_unit_test(shared_table_through_cli),
         cmocka_unit_test(defaults_are_valid_without_payload_files),
         cmocka_unit_test(copy_is_deep),
+        cmocka_unit_test(fifo_paths_are_refused_without_blocking),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

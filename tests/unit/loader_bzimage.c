@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "support/loader_files.h"
@@ -235,6 +237,31 @@ static void missing_and_unreadable_files(void **state)
     free(k);
 }
 
+/* A FIFO as kernel or initramfs is refused at once instead of blocking open() for a writer. */
+static void fifo_inputs_are_refused_without_blocking(void **state)
+{
+    char fifo[64];
+    snprintf(fifo, sizeof(fifo), "/tmp/cocoon-loader-fifo-%d", (int)getpid());
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(10); /* a blocking open() would hang here: SIGALRM ends the test as failed */
+    struct load_request req = {.kernel = fifo};
+    struct boot_entry e;
+    char err[256];
+    assert_int_equal(loader_load(&gm, &req, &e, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "not a regular file"));
+    size_t len;
+    uint8_t *k = lt_make_bzimage(4096, &len);
+    req.kernel = lt_temp_file(0, k, len);
+    req.initramfs = fifo;
+    assert_int_equal(loader_load(&gm, &req, &e, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "initramfs"));
+    assert_non_null(strstr(err, "not a regular file"));
+    alarm(0);
+    free(k);
+    unlink(fifo);
+}
+
 static void neither_format(void **state)
 {
     uint8_t junk[4096];
@@ -276,6 +303,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(synthetic_bzimage_loads),
+        cmocka_unit_test(fifo_inputs_are_refused_without_blocking),
         cmocka_unit_test(truncated_header),
         cmocka_unit_test(wrong_magic),
         cmocka_unit_test(old_protocol_version),
