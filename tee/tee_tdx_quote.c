@@ -124,8 +124,9 @@ static uint8_t *qgs_exchange(const char *path, const uint8_t *report, uint32_t r
         goto out;
     uint32_t type = get_le32(resp + 4), error = get_le32(resp + 12);
     uint32_t id_len = get_le32(resp + QGS_HDR), q_len = get_le32(resp + QGS_HDR + 4);
-    if (type != QGS_GET_QUOTE_RESP || error || id_len > rlen || q_len == 0 ||
-        q_len > rlen - QGS_HDR - 8 - id_len)
+    uint32_t payload = rlen - QGS_HDR - 8; /* id, then quote */
+    if (type != QGS_GET_QUOTE_RESP || error || id_len > payload || q_len == 0 ||
+        q_len > payload - id_len)
         goto out;
     quote = malloc(q_len);
     if (quote) {

@@ -218,6 +218,64 @@ static void quote_forwarded_to_socket(void **state)
     unlink(sock_path);
 }
 
+/* A QGS that answers with a selected-id size running past its own message (the quote size is then
+ * what remains after a wrapped subtraction): one request read, that reply sent. */
+static void *lying_qgs(void *arg)
+{
+    int c = accept(*(int *)arg, NULL, NULL);
+    uint8_t lenb[4], msg[4096];
+    long ok = 0;
+    if (c >= 0 && recv(c, lenb, 4, MSG_WAITALL) == 4) {
+        uint32_t len = (uint32_t)lenb[0] << 24 | lenb[1] << 16 | lenb[2] << 8 | lenb[3];
+        if (len <= sizeof(msg) && recv(c, msg, len, MSG_WAITALL) == (ssize_t)len) {
+            uint32_t rlen = 16 + 8; /* header + id size + quote size, no payload at all */
+            uint8_t resp[4 + 16 + 8] = {0, 0, 0, (uint8_t)rlen};
+            uint8_t *h = resp + 4;
+            h[0] = 1, h[2] = 1, h[4] = 1 /* GET_QUOTE_RESP */, h[8] = (uint8_t)rlen;
+            h[16] = 12; /* id size: 12 bytes that are not there */
+            h[20] = 4;  /* quote size */
+            ok = send(c, resp, sizeof(resp), 0) == (ssize_t)sizeof(resp);
+        }
+    }
+    if (c >= 0)
+        close(c);
+    return (void *)ok;
+}
+
+static void quote_reply_with_bad_sizes_is_an_error(void **state)
+{
+    snprintf(sock_path, sizeof(sock_path), "/tmp/cocoon-qgs-bad-%d.sock", (int)getpid());
+    unlink(sock_path);
+    int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, sock_path);
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(ls, 1), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, lying_qgs, &ls), 0);
+
+    struct vmctx v;
+    up(&v, TEE_TDX, sock_path);
+    share(&v, QBUF, 2);
+    uint8_t hdr[24 + 64] = {1};
+    hdr[16] = 64;
+    assert_int_equal(gm_write(&v.gm, QBUF, hdr, sizeof(hdr)), 0);
+    assert_int_equal(get_quote(&v, QBUF, 2 * 4096), TEE_TDVMCALL_STATUS_SUCCESS);
+    uint64_t status = UINT64_MAX;
+    for (int i = 0; i < 500 && status == UINT64_MAX; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        assert_int_equal(gm_read(&v.gm, QBUF + 8, &status, 8), 0);
+    }
+    assert_int_equal(status, 0x8000000000000000ULL); /* error, no quote taken from the reply */
+    void *ok;
+    pthread_join(th, &ok);
+    assert_true(ok != NULL);
+    down(&v);
+    close(ls);
+    unlink(sock_path);
+}
+
 static void tdx_fatal_error_stops_the_vm(void **state)
 {
     struct vmctx v;
@@ -266,6 +324,7 @@ int main(void)
         cmocka_unit_test(tdvmcall_info),
         cmocka_unit_test(quote_without_socket_fails_cleanly),
         cmocka_unit_test(quote_forwarded_to_socket),
+        cmocka_unit_test(quote_reply_with_bad_sizes_is_an_error),
         cmocka_unit_test(tdx_fatal_error_stops_the_vm),
         cmocka_unit_test(snp_termination_stops_the_vm),
     };
