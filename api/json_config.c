@@ -332,19 +332,22 @@ static int map_console(json_t *root, struct vm_config *cfg, char *err, size_t er
     return 0;
 }
 
+static int vsock_from_object(json_t *o, struct vsock_config *v, char *err, size_t errlen)
+{
+    v->enabled = true;
+    if (get_uint(o, "vsock", "cid", UINT32_MAX, &v->cid, NULL, err, errlen) < 0 ||
+        get_str(o, "vsock", "socket", &v->socket, err, errlen) < 0 ||
+        get_str(o, "vsock", "id", &v->id, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
 static int map_vsock(json_t *root, struct vm_config *cfg, char *err, size_t errlen)
 {
     json_t *o;
     if (get_object(root, "", "vsock", &o, err, errlen) < 0)
         return -1;
-    if (!o)
-        return 0;
-    cfg->vsock.enabled = true;
-    if (get_uint(o, "vsock", "cid", UINT32_MAX, &cfg->vsock.cid, NULL, err, errlen) < 0 ||
-        get_str(o, "vsock", "socket", &cfg->vsock.socket, err, errlen) < 0 ||
-        get_str(o, "vsock", "id", &cfg->vsock.id, err, errlen) < 0)
-        return -1;
-    return 0;
+    return o ? vsock_from_object(o, &cfg->vsock, err, errlen) : 0;
 }
 
 static int disk_from_object(json_t *o, const char *sect, struct disk_config *d, char *err,
@@ -522,6 +525,29 @@ void api_net_config_clear(struct net_config *n)
         close(n->fd);
     memset(n, 0, sizeof(*n));
     n->fd = -1;
+}
+
+void api_vsock_config_clear(struct vsock_config *v)
+{
+    free(v->socket);
+    free(v->id);
+    memset(v, 0, sizeof(*v));
+    v->cid = CFG_DEFAULT_VSOCK_CID;
+}
+
+int api_json_to_vsock(const char *body, size_t len, struct vsock_config *v, char *err,
+                      size_t errlen)
+{
+    memset(v, 0, sizeof(*v));
+    v->cid = CFG_DEFAULT_VSOCK_CID;
+    json_t *root = load_object(body, len, err, errlen);
+    if (!root)
+        return -1;
+    int rc = vsock_from_object(root, v, err, errlen);
+    json_decref(root);
+    if (rc < 0)
+        api_vsock_config_clear(v);
+    return rc;
 }
 
 int api_json_to_disk(const char *body, size_t len, struct disk_config *d, char *err, size_t errlen)

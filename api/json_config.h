@@ -23,9 +23,15 @@ int api_json_to_disk(const char *body, size_t len, struct disk_config *d, char *
  * fd numbers inside the JSON are ignored). Returns 0 or -1 + err. */
 int api_json_to_net(const char *body, size_t len, struct net_config *n, char *err, size_t errlen);
 
-/* Releases the strings a parsed disk/net owns (and a net's fd) and resets it. */
+/* Parses a vm.add-vsock body (CH VsockConfig: one JSON object) into v (enabled, cid defaulting
+ * to CFG_DEFAULT_VSOCK_CID). Returns 0 or -1 + err. */
+int api_json_to_vsock(const char *body, size_t len, struct vsock_config *v, char *err,
+                      size_t errlen);
+
+/* Releases the strings a parsed disk/net/vsock owns (and a net's fd) and resets it. */
 void api_disk_config_clear(struct disk_config *d);
 void api_net_config_clear(struct net_config *n);
+void api_vsock_config_clear(struct vsock_config *v);
 
 /* Builds the CH-shaped VmConfig object vm.info reports for cfg (new reference). */
 json_t *api_vm_config_to_json(const struct vm_config *cfg);

@@ -513,37 +513,20 @@ static void do_add_vsock(struct api_router *r, struct api_request *req, struct a
         reply_error(resp, 409, "vm.add-vsock: the VM already has a vsock device");
         return;
     }
-    /* Reuse the vm.create mapping: {"vsock": <body>}. */
-    size_t len = req->body_len + 16;
-    char *wrapped = malloc(len);
-    if (!wrapped) {
-        reply_error(resp, 500, "vm.add-vsock: out of memory");
-        return;
-    }
-    int n = snprintf(wrapped, len, "{\"vsock\":%s}", req->body);
-    struct vm_config tmp;
+    struct vsock_config v;
     char err[256] = "";
-    int rc = api_json_to_vm_config(wrapped, (size_t)n, &tmp, err, sizeof(err));
-    free(wrapped);
-    if (rc < 0) {
+    if (api_json_to_vsock(req->body, req->body_len, &v, err, sizeof(err)) < 0) {
         reply_error(resp, 400, "vm.add-vsock: %s", err);
         return;
     }
-    struct vsock_config v = tmp.vsock;
-    memset(&tmp.vsock, 0, sizeof(tmp.vsock));
-    vm_config_free(&tmp);
     if (v.id && id_in_use(&r->cfg, v.id)) {
         reply_error(resp, 409, "vm.add-vsock: id '%.64s' is already in use", v.id);
-        free(v.socket);
-        free(v.id);
+        api_vsock_config_clear(&v);
         return;
     }
     r->cfg.vsock = v;
     if (vm_config_validate(&r->cfg, err, sizeof(err)) < 0) {
-        free(r->cfg.vsock.socket);
-        free(r->cfg.vsock.id);
-        memset(&r->cfg.vsock, 0, sizeof(r->cfg.vsock));
-        r->cfg.vsock.cid = CFG_DEFAULT_VSOCK_CID;
+        api_vsock_config_clear(&r->cfg.vsock);
         reply_error(resp, 400, "vm.add-vsock: %s", err);
         return;
     }

@@ -388,6 +388,31 @@ static void add_disk_and_remove(void **state)
     assert_string_equal(api_router_config(router)->disks[0].id, "root");
 }
 
+/* vm.add-vsock takes exactly one VsockConfig object: anything around or after it is refused
+ * (it was once spliced into a vm.create text, so a body could close the object and go on). */
+static void add_vsock_cold_only(void **state)
+{
+    assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
+    assert_int_equal(call("PUT", "vm.add-vsock",
+                          "{\"cid\":4,\"socket\":\"/tmp/v.sock\"}, "
+                          "\"memory\":{\"size\":1}"),
+                     400);
+    assert_int_equal(call("PUT", "vm.add-vsock", "{\"cid\":4,\"socket\":\"/tmp/v.sock\"}}"), 400);
+    assert_int_equal(call("PUT", "vm.add-vsock", "[1]"), 400);
+    assert_int_equal(call("PUT", "vm.add-vsock", "{\"cid\":2,\"socket\":\"/tmp/v.sock\"}"), 400);
+    error_body_is_json_reason("cid");
+    assert_false(api_router_config(router)->vsock.enabled);
+    assert_int_equal(api_router_config(router)->vsock.cid, 3);
+    assert_int_equal(
+        call("PUT", "vm.add-vsock", "{\"cid\":4,\"socket\":\"/tmp/v.sock\",\"id\":\"vs\"}"), 204);
+    assert_true(api_router_config(router)->vsock.enabled);
+    assert_int_equal(api_router_config(router)->vsock.cid, 4);
+    assert_string_equal(api_router_config(router)->vsock.socket, "/tmp/v.sock");
+    assert_int_equal(call("PUT", "vm.add-vsock", "{\"cid\":5,\"socket\":\"/tmp/w.sock\"}"), 409);
+    assert_int_equal(call("PUT", "vm.boot", NULL), 204);
+    assert_int_equal(call("PUT", "vm.add-vsock", "{\"cid\":5,\"socket\":\"/tmp/w.sock\"}"), 501);
+}
+
 static void resize_plain_guest(void **state)
 {
     assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
@@ -536,6 +561,7 @@ int main(void)
         T(bad_create_bodies_leave_no_vm),
         T(add_net_cold_and_hot),
         T(add_disk_and_remove),
+        T(add_vsock_cold_only),
         T(resize_plain_guest),
         T(tdx_refusals),
         T(snp_refusals),
