@@ -321,6 +321,17 @@ class Console:
         return new
 
 
+# Kernel messages that mean a driver or the kernel itself objected to what cocoon did.
+KERNEL_TROUBLE = re.compile(r"Kernel panic|BUG: |WARNING: |Oops|Call Trace|is not a head|"
+                            r"virtio\S* .*(broken|failed|error)|hung_task|soft lockup")
+
+
+def check_kernel_clean(console, results):
+    bad = [ln for ln in console.lines if KERNEL_TROUBLE.search(ln) and "cocoon-init:" not in ln]
+    results.set("guest_kernel_clean", not bad,
+                "; ".join(bad[:3]) if bad else "no panic, BUG, WARNING, Oops or virtio complaint")
+
+
 def make_images(tmp):
     ro = os.path.join(tmp, "ro.img")
     rw = os.path.join(tmp, "rw.img")
@@ -444,6 +455,8 @@ def run_inner(args):
         for name in GUEST_CHECKS:
             ok, detail = seen.get(name, (False, "no CHECK line on the console"))
             results.set(f"guest_{name}", ok, detail)
+
+        check_kernel_clean(console, results)
 
         # Host-side checks.
         check_images(ro, rw, results)
@@ -754,6 +767,10 @@ def finish_replay(results, proc, console, tmp, args):
         proc.wait()
     if console:
         console.poll(T0, [])
+        check_kernel_clean(console, results)
+        errors = [ln for ln in console.lines if ln.startswith("cocoon[") and " error:" in ln]
+        results.set("kata_cocoon_no_errors", not errors,
+                    "; ".join(errors[:3]) if errors else "no error lines from cocoon")
         ready = [ln for ln in console.lines if "cocoon-init: READY agent" in ln]
         results.set("kata_guest_agent_ready", bool(ready),
                     ready[0].strip() if ready else "the guest's agent never said READY")
