@@ -863,7 +863,10 @@ static void handle_control(int c)
         req[got] = '\0';
     }
     char bdf[32] = "";
-    if (sscanf(req, "RESCAN %31s", bdf) != 1) {
+    if (!strncmp(req, "RESCAN ", 7))
+        copy_str(bdf, sizeof(bdf), req + 7);
+    bdf[strcspn(bdf, " \r\n")] = '\0';
+    if (!bdf[0]) {
         snprintf(reply, sizeof(reply), "NONE bad request\n");
     } else {
         write_text("/sys/bus/pci/rescan", "1\n");
