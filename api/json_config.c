@@ -96,6 +96,23 @@ static int get_str(json_t *obj, const char *sect, const char *key, char **out, c
     return 0;
 }
 
+/* An optional string of exactly 2*n hex digits into out[0..n); *set when it was there. */
+static int get_hex(json_t *obj, const char *sect, const char *key, uint8_t *out, size_t n,
+                   bool *set, char *err, size_t errlen)
+{
+    char *hex = NULL;
+    if (get_str(obj, sect, key, &hex, err, errlen) < 0)
+        return -1;
+    if (!hex)
+        return 0;
+    int rc = parse_hex_bytes(hex, out, n);
+    free(hex);
+    if (rc < 0)
+        return fail(err, errlen, "%s.%s: expected %zu hex digits (%zu bytes)", sect, key, 2 * n, n);
+    *set = true;
+    return 0;
+}
+
 /* A section that must be an object when present; *out is NULL when absent. */
 static int get_object(json_t *obj, const char *sect, const char *key, json_t **out, char *err,
                       size_t errlen)
@@ -107,45 +124,6 @@ static int get_object(json_t *obj, const char *sect, const char *key, json_t **o
     if (!json_is_object(v))
         return fail(err, errlen, "%s%s%s: expected an object", sect, *sect ? "." : "", key);
     *out = v;
-    return 0;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Exactly 2*n hex digits into out[n]. */
-static int parse_hex_bytes(const char *s, uint8_t *out, size_t n)
-{
-    if (strlen(s) != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
-/* "aa:bb:cc:dd:ee:ff" */
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-    if (strlen(s) != 17)
-        return -1;
-    for (int i = 0; i < 6; i++) {
-        int hi = hexval(s[3 * i]), lo = hexval(s[3 * i + 1]);
-        if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
-            return -1;
-        mac[i] = (uint8_t)(hi << 4 | lo);
-    }
     return 0;
 }
 
@@ -238,26 +216,12 @@ static int map_payload(json_t *root, struct vm_config *cfg, char *err, size_t er
         return -1;
     if (!absent(json_object_get(o, "igvm")))
         return fail(err, errlen, "payload.igvm: IGVM payloads are not supported by cocoon");
-    char *hex = NULL;
-    if (get_str(o, "payload", "host_data", &hex, err, errlen) < 0)
+    struct platform_config *pc = &cfg->platform;
+    if (get_hex(o, "payload", "host_data", pc->host_data, sizeof(pc->host_data), &pc->host_data_set,
+                err, errlen) < 0 ||
+        get_hex(o, "payload", "mrconfigid", pc->mrconfigid, sizeof(pc->mrconfigid),
+                &pc->mrconfigid_set, err, errlen) < 0)
         return -1;
-    if (hex) {
-        int rc = parse_hex_bytes(hex, cfg->platform.host_data, 32);
-        free(hex);
-        hex = NULL;
-        if (rc < 0)
-            return fail(err, errlen, "payload.host_data: expected 64 hex digits (32 bytes)");
-        cfg->platform.host_data_set = true;
-    }
-    if (get_str(o, "payload", "mrconfigid", &hex, err, errlen) < 0)
-        return -1;
-    if (hex) {
-        int rc = parse_hex_bytes(hex, cfg->platform.mrconfigid, 48);
-        free(hex);
-        if (rc < 0)
-            return fail(err, errlen, "payload.mrconfigid: expected 96 hex digits (48 bytes)");
-        cfg->platform.mrconfigid_set = true;
-    }
     return 0;
 }
 

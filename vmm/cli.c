@@ -60,44 +60,6 @@ static int parse_bool(const char *s, bool *out)
     return -1;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Parses exactly 2*len hex digits. */
-static int parse_hex(const char *s, uint8_t *out, size_t len)
-{
-    if (strlen(s) != 2 * len)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-    if (strlen(s) != 17)
-        return -1;
-    for (int i = 0; i < 6; i++) {
-        int hi = hexval(s[3 * i]), lo = hexval(s[3 * i + 1]);
-        if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
-            return -1;
-        mac[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
 /* Replaces *dst with a copy of s. */
 static int set_str(char **dst, const char *s)
 {
@@ -283,11 +245,11 @@ static int opt_platform(struct vm_config *cfg, struct kv *kv, int n, char *err, 
             if (parse_uint(val, UINT64_MAX, &p->snp_policy) < 0)
                 BAD("--platform: policy '%s' is not a number", val);
         } else if (!strcmp(k, "host_data")) {
-            if (parse_hex(val, p->host_data, sizeof(p->host_data)) < 0)
+            if (parse_hex_bytes(val, p->host_data, sizeof(p->host_data)) < 0)
                 BAD("--platform: host_data must be 64 hex digits");
             p->host_data_set = true;
         } else if (!strcmp(k, "mrconfigid")) {
-            if (parse_hex(val, p->mrconfigid, sizeof(p->mrconfigid)) < 0)
+            if (parse_hex_bytes(val, p->mrconfigid, sizeof(p->mrconfigid)) < 0)
                 BAD("--platform: mrconfigid must be 96 hex digits");
             p->mrconfigid_set = true;
         } else if (!strcmp(k, "vcpu_type")) {

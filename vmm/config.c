@@ -1,4 +1,4 @@
-/* config.c: defaults, teardown and the one validator of struct vm_config; size parsing. */
+/* config.c: defaults, teardown and the one validator of struct vm_config; value parsing. */
 #include "vmm/config.h"
 
 #include <errno.h>
@@ -91,6 +91,50 @@ int parse_size(const char *s, uint64_t *out)
         v <<= shift;
     }
     *out = v;
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The byte spelt by the two hex digits at s, or -1. */
+static int hexbyte(const char *s)
+{
+    int hi = hexval(s[0]), lo = hi < 0 ? -1 : hexval(s[1]);
+    return lo < 0 ? -1 : hi << 4 | lo;
+}
+
+int parse_hex_bytes(const char *s, uint8_t *out, size_t n)
+{
+    if (strlen(s) != 2 * n)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int b = hexbyte(s + 2 * i);
+        if (b < 0)
+            return -1;
+        out[i] = (uint8_t)b;
+    }
+    return 0;
+}
+
+int parse_mac(const char *s, uint8_t mac[6])
+{
+    if (strlen(s) != 17)
+        return -1;
+    for (int i = 0; i < 6; i++) {
+        int b = hexbyte(s + 3 * i);
+        if (b < 0 || (i < 5 && s[3 * i + 2] != ':'))
+            return -1;
+        mac[i] = (uint8_t)b;
+    }
     return 0;
 }
 

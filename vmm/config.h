@@ -92,4 +92,10 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen);
  * malformed, zero-suffix-only or overflowing value. */
 int parse_size(const char *s, uint64_t *out);
 
+/* Parses exactly 2*n hex digits (either case, nothing else) into out[0..n). Returns 0 or -1. */
+int parse_hex_bytes(const char *s, uint8_t *out, size_t n);
+
+/* Parses a MAC address "aa:bb:cc:dd:ee:ff" (hex digits of either case). Returns 0 or -1. */
+int parse_mac(const char *s, uint8_t mac[6]);
+
 #endif

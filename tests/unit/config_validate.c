@@ -61,6 +61,28 @@ static void parse_size_table(void **state)
     assert_int_equal(parse_size(NULL, &(uint64_t){0}), -1);
 }
 
+/* The hex and MAC parsers the CLI and vm.create share. */
+static void hex_and_mac_parsing(void **state)
+{
+    uint8_t b[3], mac[6];
+    assert_int_equal(parse_hex_bytes("00aBfF", b, 3), 0);
+    assert_int_equal(b[0], 0x00);
+    assert_int_equal(b[1], 0xab);
+    assert_int_equal(b[2], 0xff);
+    assert_int_equal(parse_hex_bytes("00aBf", b, 3), -1);
+    assert_int_equal(parse_hex_bytes("00aBfF0", b, 3), -1);
+    assert_int_equal(parse_hex_bytes("00aBfg", b, 3), -1);
+    assert_int_equal(parse_hex_bytes("0x0102", b, 3), -1);
+    assert_int_equal(parse_mac("52:54:00:Ab:cD:ef", mac), 0);
+    assert_int_equal(mac[0], 0x52);
+    assert_int_equal(mac[5], 0xef);
+    assert_int_equal(parse_mac("52:54:00:ab:cd", mac), -1);
+    assert_int_equal(parse_mac("52-54-00-ab-cd-ef", mac), -1);
+    assert_int_equal(parse_mac("52:54:00:ab:cd:eg", mac), -1);
+    assert_int_equal(parse_mac("52:54:00:ab:cd:ef:", mac), -1);
+    assert_int_equal(parse_mac("5:254:00:ab:cd:ef", mac), -1);
+}
+
 static void shared_table_through_cli(void **state)
 {
     for (size_t i = 0; i < config_cases_count; i++) {
@@ -162,6 +184,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parse_size_table),
+        cmocka_unit_test(hex_and_mac_parsing),
         cmocka_unit_test(shared_table_through_cli),
         cmocka_unit_test(defaults_are_valid_without_payload_files),
         cmocka_unit_test(copy_is_deep),
