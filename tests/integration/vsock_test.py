@@ -5,6 +5,7 @@ usage: vsock_test.py CASE COCOON GUEST_DIR
 CASE: vsock_echo, vsock_guest_connect, vsock_no_listener, virtio_hostile, vsock_conn_cap.
 Exits 0 on success, 1 on failure, 77 (skip) when /dev/kvm is missing.
 """
+import atexit
 import os
 import random
 import resource
@@ -21,6 +22,15 @@ COCOON = ""
 GUESTS = ""
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer")
 ECHO_BYTES = 1 << 20
+RUNNING = []  # cocoon processes to kill if the harness stops early (failure or exception)
+
+
+@atexit.register
+def kill_leftovers():
+    for p in RUNNING:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 def fail(msg):
@@ -44,6 +54,7 @@ class Cocoon:
         pre = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile)) if nofile else None
         self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   preexec_fn=pre)
+        RUNNING.append(self.p)
         self.out, self.err = [], []
         self.lock = threading.Lock()
         for stream, sink in ((self.p.stdout, self.out), (self.p.stderr, self.err)):
