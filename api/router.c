@@ -121,17 +121,6 @@ static int assign_all_ids(struct api_router *r)
 
 /* ---- state transitions ---- */
 
-static void drop_vm(struct api_router *r)
-{
-    if (r->state == API_VM_RUNNING || r->state == API_VM_PAUSED)
-        r->ops->shutdown(r->backend);
-    if (r->state != API_VM_NONE)
-        r->ops->destroy(r->backend);
-    if (r->state != API_VM_NONE)
-        vm_config_free(&r->cfg);
-    r->state = API_VM_NONE;
-}
-
 /* 404 when there is no VM; 409 when the VM is not in one of the allowed states. */
 static bool require_state(struct api_router *r, struct api_response *resp, const char *route,
                           unsigned allowed_mask)
@@ -195,7 +184,7 @@ static void do_create(struct api_router *r, struct api_request *req, struct api_
     r->cfg = cfg;
     r->state = API_VM_CREATED;
     if (assign_all_ids(r) < 0) {
-        drop_vm(r);
+        api_router_teardown(r);
         reply_error(resp, 500, "vm.create: out of memory");
         return;
     }
@@ -282,28 +271,84 @@ static void do_shutdown(struct api_router *r, struct api_request *req, struct ap
 
 static void do_delete(struct api_router *r, struct api_request *req, struct api_response *resp)
 {
-    if (r->state != API_VM_NONE) {
-        enum api_vm_state was = r->state;
-        r->state = API_VM_SHUTDOWN;
-        if (was == API_VM_RUNNING || was == API_VM_PAUSED)
-            r->ops->shutdown(r->backend);
-        r->ops->destroy(r->backend);
-        vm_config_free(&r->cfg);
-        r->state = API_VM_NONE;
-    }
+    api_router_teardown(r);
     reply(resp, 204, NULL);
 }
 
-static json_t *device_info(const char *id, const char *bdf)
+/* The checks a new device passes before it joins the config: its id is free (409), there is a
+ * free slot (400); then it gets an id if it has none (500 when out of memory). */
+static bool admit_device(struct api_router *r, struct api_response *resp, const char *route,
+                         char **id, const char *prefix, unsigned *counter, unsigned count,
+                         unsigned max, const char *plural)
 {
-    return json_pack("{s:s, s:s}", "id", id, "bdf", bdf);
+    if (*id && id_in_use(&r->cfg, *id)) {
+        reply_error(resp, 409, "%s: id '%.64s' is already in use", route, *id);
+        return false;
+    }
+    if (count >= max) {
+        reply_error(resp, 400, "%s: at most %u %s", route, max, plural);
+        return false;
+    }
+    if (assign_id(&r->cfg, id, prefix, counter) < 0) {
+        reply_error(resp, 500, "%s: out of memory", route);
+        return false;
+    }
+    return true;
 }
 
-/* Validates the config with the candidate device appended (same validator as vm.create). */
-static int validate_with(struct api_router *r, char *err, size_t errlen)
+/* How one kind of device, just appended to the config, is plugged in or taken out again. */
+struct device_kind {
+    const char *route; /* "vm.add-disk" */
+    const char *noun;  /* "disk" */
+    /* Hot-plugs the last device of the config into the running VM. */
+    int (*plug)(struct api_router *r, char *bdf, size_t bdflen, char *err, size_t errlen);
+    /* Removes the last device of the config and releases it. */
+    void (*drop)(struct api_router *r);
+    const char *(*last_id)(const struct api_router *r);
+};
+
+/* The device just appended: validated with the rest (the same validator as vm.create), then
+ * 204 before boot, or hot-plugged and 200 with its id and bdf. Any failure takes it out again. */
+static void commit_device(struct api_router *r, const struct device_kind *k,
+                          struct api_response *resp)
 {
-    return vm_config_validate(&r->cfg, err, errlen);
+    char err[256] = "", bdf[32] = "";
+    if (vm_config_validate(&r->cfg, err, sizeof(err)) < 0) {
+        k->drop(r);
+        reply_error(resp, 400, "%s: %s", k->route, err);
+        return;
+    }
+    if (r->state == API_VM_CREATED) {
+        reply(resp, 204, NULL);
+        return;
+    }
+    if (k->plug(r, bdf, sizeof(bdf), err, sizeof(err)) < 0) {
+        k->drop(r);
+        reply_error(resp, 500, "%s: %s", k->route, err);
+        return;
+    }
+    log_info("api: %s %s hot-added at %s", k->noun, k->last_id(r), bdf);
+    reply(resp, 200, json_pack("{s:s, s:s}", "id", k->last_id(r), "bdf", bdf));
 }
+
+static int plug_disk(struct api_router *r, char *bdf, size_t bdflen, char *err, size_t errlen)
+{
+    return r->ops->add_disk(r->backend, &r->cfg.disks[r->cfg.nr_disks - 1], bdf, bdflen, err,
+                            errlen);
+}
+
+static void drop_disk(struct api_router *r)
+{
+    api_disk_config_clear(&r->cfg.disks[--r->cfg.nr_disks]);
+}
+
+static const char *last_disk_id(const struct api_router *r)
+{
+    return r->cfg.disks[r->cfg.nr_disks - 1].id;
+}
+
+static const struct device_kind disk_kind = {"vm.add-disk", "disk", plug_disk, drop_disk,
+                                             last_disk_id};
 
 static void do_add_disk(struct api_router *r, struct api_request *req, struct api_response *resp)
 {
@@ -315,42 +360,13 @@ static void do_add_disk(struct api_router *r, struct api_request *req, struct ap
         reply_error(resp, 400, "vm.add-disk: %s", err);
         return;
     }
-    if (d.id && id_in_use(&r->cfg, d.id)) {
-        reply_error(resp, 409, "vm.add-disk: id '%s' is already in use", d.id);
+    if (!admit_device(r, resp, "vm.add-disk", &d.id, "disk", &r->next_disk, r->cfg.nr_disks,
+                      CFG_MAX_DISKS, "disks")) {
         api_disk_config_clear(&d);
         return;
     }
-    if (r->cfg.nr_disks >= CFG_MAX_DISKS) {
-        reply_error(resp, 400, "vm.add-disk: at most %u disks", CFG_MAX_DISKS);
-        api_disk_config_clear(&d);
-        return;
-    }
-    if (assign_id(&r->cfg, &d.id, "disk", &r->next_disk) < 0) {
-        reply_error(resp, 500, "vm.add-disk: out of memory");
-        api_disk_config_clear(&d);
-        return;
-    }
-    unsigned slot = r->cfg.nr_disks++;
-    r->cfg.disks[slot] = d;
-    if (validate_with(r, err, sizeof(err)) < 0) {
-        r->cfg.nr_disks--;
-        api_disk_config_clear(&r->cfg.disks[slot]);
-        reply_error(resp, 400, "vm.add-disk: %s", err);
-        return;
-    }
-    if (r->state == API_VM_CREATED) {
-        reply(resp, 204, NULL);
-        return;
-    }
-    char bdf[32] = "";
-    if (r->ops->add_disk(r->backend, &r->cfg.disks[slot], bdf, sizeof(bdf), err, sizeof(err)) < 0) {
-        r->cfg.nr_disks--;
-        api_disk_config_clear(&r->cfg.disks[slot]);
-        reply_error(resp, 500, "vm.add-disk: %s", err);
-        return;
-    }
-    log_info("api: disk %s hot-added at %s", r->cfg.disks[slot].id, bdf);
-    reply(resp, 200, device_info(r->cfg.disks[slot].id, bdf));
+    r->cfg.disks[r->cfg.nr_disks++] = d;
+    commit_device(r, &disk_kind, resp);
 }
 
 /* Moves the tap fd that came with the request into n (exactly one is accepted). */
@@ -376,6 +392,23 @@ static int take_tap_fd(struct api_request *req, struct net_config *n, char *err,
     return 0;
 }
 
+static int plug_net(struct api_router *r, char *bdf, size_t bdflen, char *err, size_t errlen)
+{
+    return r->ops->add_net(r->backend, &r->cfg.nets[r->cfg.nr_nets - 1], bdf, bdflen, err, errlen);
+}
+
+static void drop_net(struct api_router *r)
+{
+    api_net_config_clear(&r->cfg.nets[--r->cfg.nr_nets]);
+}
+
+static const char *last_net_id(const struct api_router *r)
+{
+    return r->cfg.nets[r->cfg.nr_nets - 1].id;
+}
+
+static const struct device_kind net_kind = {"vm.add-net", "net", plug_net, drop_net, last_net_id};
+
 static void do_add_net(struct api_router *r, struct api_request *req, struct api_response *resp)
 {
     if (!require_state(r, resp, "vm.add-net", S(CREATED) | S(RUNNING) | S(PAUSED)))
@@ -391,42 +424,13 @@ static void do_add_net(struct api_router *r, struct api_request *req, struct api
         api_net_config_clear(&n);
         return;
     }
-    if (n.id && id_in_use(&r->cfg, n.id)) {
-        reply_error(resp, 409, "vm.add-net: id '%s' is already in use", n.id);
+    if (!admit_device(r, resp, "vm.add-net", &n.id, "net", &r->next_net, r->cfg.nr_nets,
+                      CFG_MAX_NETS, "interfaces")) {
         api_net_config_clear(&n);
         return;
     }
-    if (r->cfg.nr_nets >= CFG_MAX_NETS) {
-        reply_error(resp, 400, "vm.add-net: at most %u interfaces", CFG_MAX_NETS);
-        api_net_config_clear(&n);
-        return;
-    }
-    if (assign_id(&r->cfg, &n.id, "net", &r->next_net) < 0) {
-        reply_error(resp, 500, "vm.add-net: out of memory");
-        api_net_config_clear(&n);
-        return;
-    }
-    unsigned slot = r->cfg.nr_nets++;
-    r->cfg.nets[slot] = n;
-    if (validate_with(r, err, sizeof(err)) < 0) {
-        r->cfg.nr_nets--;
-        api_net_config_clear(&r->cfg.nets[slot]);
-        reply_error(resp, 400, "vm.add-net: %s", err);
-        return;
-    }
-    if (r->state == API_VM_CREATED) {
-        reply(resp, 204, NULL);
-        return;
-    }
-    char bdf[32] = "";
-    if (r->ops->add_net(r->backend, &r->cfg.nets[slot], bdf, sizeof(bdf), err, sizeof(err)) < 0) {
-        r->cfg.nr_nets--;
-        api_net_config_clear(&r->cfg.nets[slot]);
-        reply_error(resp, 500, "vm.add-net: %s", err);
-        return;
-    }
-    log_info("api: net %s hot-added at %s", r->cfg.nets[slot].id, bdf);
-    reply(resp, 200, device_info(r->cfg.nets[slot].id, bdf));
+    r->cfg.nets[r->cfg.nr_nets++] = n;
+    commit_device(r, &net_kind, resp);
 }
 
 /* Parses {"id": "..."} into a malloc'd string. */
