@@ -14,8 +14,9 @@
  *   - config_read/config_write run on a vCPU thread, under the transport's lock;
  *   - activate, reset and queue_notify run on the libuv loop thread, never concurrently;
  *   - the device's own back-end callbacks run on the loop thread too, so vq[] needs no lock.
- * The transport services (virtio_signal_used, virtio_signal_config, virtio_device_error) may be
- * called from the loop thread (or any thread: they only take the transport's lock). */
+ * Transport services: virtio_signal_used and virtio_signal_config may be called from any thread
+ * (they only take the transport's lock); virtio_device_error belongs on the loop thread (it
+ * writes vdev->broken, which the loop thread reads). */
 
 #define VIRTIO_MAX_QUEUES 16
 
