@@ -11,6 +11,9 @@
 #include "tee/kvm_tee_uapi.h"
 #include "tee/tee_internal.h"
 
+#define TEE_FLASH_MAX (64u << 20) /* largest firmware image a confidential guest is given */
+#define FOUR_GIB      0x100000000ULL
+
 static const struct tee_ops *tee_ops_for(enum tee_kind kind)
 {
     switch (kind) {
@@ -155,6 +158,7 @@ void tee_destroy(struct tee_vm *t)
         t->ops->destroy(t);
     if (t->pm_ready)
         pm_destroy(&t->pm);
+    free(t->flash.data);
     if (t->vm_fd >= 0)
         t->kvm->sys->close(t->kvm->ctx, t->vm_fd);
     free(t);
@@ -229,21 +233,100 @@ struct kvm_cpuid2 *tee_supported_cpuid(const struct kvm_handle *kvm, int kvm_fd,
     return NULL;
 }
 
-int tee_probe_vm_type(const struct kvm_handle *kvm, int kvm_fd, unsigned type, const char *what,
-                      char *err, size_t errlen)
+void tee_append(char *buf, size_t len, const char *what)
 {
+    size_t used = strlen(buf);
+    snprintf(buf + used, len - used, "%s%s", used ? "; " : "", what);
+}
+
+int tee_probe_private_vm(const struct kvm_handle *kvm, int kvm_fd, unsigned type,
+                         const char *min_kernel, const char *type_hint, char *missing, size_t len)
+{
+    char one[192];
     int types = tee_check_cap(kvm, kvm_fd, KVM_CAP_VM_TYPES);
     if (types <= 0) {
-        snprintf(err, errlen,
-                 "%s: this kernel is too old (no KVM_CAP_VM_TYPES; needs Linux >= 6.11 for "
-                 "SEV-SNP, >= 6.16 for TDX)",
-                 what);
-        return -1;
+        snprintf(one, sizeof(one), "kernel too old: no KVM_CAP_VM_TYPES (%s)", min_kernel);
+        tee_append(missing, len, one);
+        return types;
     }
     if (!(types & (1 << type))) {
-        snprintf(err, errlen, "%s: KVM does not offer VM type %u (KVM_CAP_VM_TYPES = 0x%x)", what,
-                 type, (unsigned)types);
+        snprintf(one, sizeof(one), "KVM does not offer VM type %u (KVM_CAP_VM_TYPES = 0x%x%s)",
+                 type, (unsigned)types, type_hint);
+        tee_append(missing, len, one);
+    }
+    if (tee_check_cap(kvm, kvm_fd, KVM_CAP_GUEST_MEMFD) <= 0 ||
+        tee_check_cap(kvm, kvm_fd, KVM_CAP_USER_MEMORY2) <= 0)
+        tee_append(missing, len, "kernel too old: no guest_memfd");
+    int hc = tee_check_cap(kvm, kvm_fd, KVM_CAP_EXIT_HYPERCALL);
+    if (hc <= 0 || !(hc & (1 << KVM_HC_MAP_GPA_RANGE)))
+        tee_append(missing, len, "kernel too old: no KVM_HC_MAP_GPA_RANGE exit");
+    return types;
+}
+
+int tee_private_vm_init(struct tee_vm *t, char *err, size_t errlen)
+{
+    struct tee_flash *f = &t->flash;
+    if (tee_read_file(t->cfg->firmware, TEE_FLASH_MAX, &f->data, &f->size, err, errlen) < 0)
+        return -1;
+    if (f->size % GM_PAGE_SIZE) {
+        snprintf(err, errlen, "%s: firmware size %zu is not a multiple of 4 KiB", t->cfg->firmware,
+                 f->size);
+        return -1;
+    }
+    f->gpa = FOUR_GIB - f->size;
+    int attrs = tee_check_cap(t->kvm, t->vm_fd, KVM_CAP_MEMORY_ATTRIBUTES);
+    if (attrs < 0 || !((unsigned)attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE)) {
+        snprintf(err, errlen, "%s: this kernel offers no private memory attributes", t->ops->title);
         return -1;
     }
     return 0;
+}
+
+int tee_map_private(struct tee_vm *t, char *err, size_t errlen)
+{
+    if (pm_setup(&t->pm, t->kvm, t->vm_fd, t->gm, err, errlen) < 0)
+        return -1;
+    t->pm_ready = true;
+    return pm_add_flash(&t->pm, t->flash.gpa, t->flash.size, err, errlen);
+}
+
+int tee_set_private(struct tee_vm *t, uint64_t gpa, uint64_t len, char *err, size_t errlen)
+{
+    struct kvm_memory_attributes a = {
+        .address = gpa, .size = len, .attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE};
+    if (kvm_ioctl(t->kvm, t->vm_fd, KVM_SET_MEMORY_ATTRIBUTES, &a) < 0) {
+        snprintf(err, errlen, "%s: cannot make 0x%llx+0x%llx private: %s", t->ops->title,
+                 (unsigned long long)gpa, (unsigned long long)len, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+uint8_t *tee_stage_pages(uint64_t len, const void *data, uint64_t data_len)
+{
+    if (len == 0 || len % GM_PAGE_SIZE || len > SIZE_MAX || data_len > len)
+        return NULL;
+    uint8_t *buf = aligned_alloc(GM_PAGE_SIZE, (size_t)len);
+    if (!buf)
+        return NULL;
+    memset(buf, 0, (size_t)len);
+    if (data)
+        memcpy(buf, data, (size_t)data_len);
+    return buf;
+}
+
+bool tee_conversion_exit(struct tee_vm *t, struct kvm_run *run, int run_ret, int run_errno,
+                         enum tee_exit_result *res)
+{
+    if (run_ret < 0 && run_errno == EFAULT && run->exit_reason == KVM_EXIT_MEMORY_FAULT) {
+        *res = pm_handle_memory_fault(&t->pm, run) == 0 ? TEE_EXIT_HANDLED : TEE_EXIT_ERROR;
+        return true;
+    }
+    if (run_ret >= 0 && run->exit_reason == KVM_EXIT_HYPERCALL &&
+        run->hypercall.nr == KVM_HC_MAP_GPA_RANGE) {
+        pm_handle_map_gpa_range(&t->pm, run);
+        *res = TEE_EXIT_HANDLED;
+        return true;
+    }
+    return false;
 }

@@ -15,7 +15,8 @@ struct tee_vcpu {
 
 struct tee_ops {
     enum tee_kind kind;
-    const char *name;
+    const char *name;      /* "snp" */
+    const char *title;     /* "SEV-SNP": how messages name the backend */
     unsigned long vm_type; /* argument of KVM_CREATE_VM */
     int (*probe)(const struct kvm_handle *kvm, int kvm_fd, const struct platform_config *pc,
                  char *err, size_t errlen);
@@ -25,6 +26,13 @@ struct tee_ops {
     enum tee_exit_result (*handle_exit)(struct tee_vm *t, unsigned vcpu, struct kvm_run *run,
                                         int run_ret, int run_errno);
     void (*destroy)(struct tee_vm *t); /* backend state only */
+};
+
+/* The firmware image a confidential guest gets as a private flash slot ending at 4 GiB. */
+struct tee_flash {
+    uint8_t *data; /* the file's bytes (freed by tee_destroy) */
+    size_t size;
+    uint64_t gpa;
 };
 
 struct tee_vm {
@@ -41,7 +49,8 @@ struct tee_vm {
     bool launched;
     bool state_protected;
     bool owns_irqchip;
-    void *backend; /* backend-specific state */
+    struct tee_flash flash; /* SNP and TDX */
+    void *backend;          /* backend-specific state */
 };
 
 extern const struct tee_ops tee_none_ops;
@@ -62,8 +71,34 @@ int tee_check_cap(const struct kvm_handle *kvm, int fd, long cap);
 struct kvm_cpuid2 *tee_supported_cpuid(const struct kvm_handle *kvm, int kvm_fd, char *err,
                                        size_t errlen);
 
-/* The VM type probe every TEE backend starts with: "<what>: KVM does not offer VM type N". */
-int tee_probe_vm_type(const struct kvm_handle *kvm, int kvm_fd, unsigned type, const char *what,
-                      char *err, size_t errlen);
+/* Appends what to the "; "-separated list in buf (a probe's "missing" list). */
+void tee_append(char *buf, size_t len, const char *what);
+
+/* The host checks SNP and TDX share, each failure appended to missing: VM type `type` in
+ * KVM_CAP_VM_TYPES (min_kernel: "SEV-SNP needs Linux >= 6.11"; type_hint follows the offered
+ * types, e.g. "; TDX module not loaded"), guest_memfd and the MAP_GPA_RANGE exit. Returns the
+ * KVM_CAP_VM_TYPES value (<= 0: the kernel has none and the later checks were skipped). */
+int tee_probe_private_vm(const struct kvm_handle *kvm, int kvm_fd, unsigned type,
+                         const char *min_kernel, const char *type_hint, char *missing, size_t len);
+
+/* Reads cfg->firmware into t->flash (at most 64 MiB, whole pages, placed to end at 4 GiB) and
+ * checks that the VM offers private memory attributes. 0 or -1 + err. */
+int tee_private_vm_init(struct tee_vm *t, char *err, size_t errlen);
+
+/* The map_memory of SNP and TDX: guest_memfd slots for all of RAM plus the private flash. */
+int tee_map_private(struct tee_vm *t, char *err, size_t errlen);
+
+/* Marks [gpa, gpa+len) private (KVM_SET_MEMORY_ATTRIBUTES) before it is added to the launch
+ * image. 0 or -1 + err. */
+int tee_set_private(struct tee_vm *t, uint64_t gpa, uint64_t len, char *err, size_t errlen);
+
+/* A page-aligned, zeroed staging copy of len bytes (a multiple of 4 KiB) starting with the
+ * data_len bytes of data (data may be NULL). NULL when out of memory or len is 0. */
+uint8_t *tee_stage_pages(uint64_t len, const void *data, uint64_t data_len);
+
+/* The exits SNP and TDX resolve alike: a KVM_EXIT_MEMORY_FAULT (KVM_RUN -1/EFAULT) and the
+ * MAP_GPA_RANGE hypercall. True with *res set if run was one of them. */
+bool tee_conversion_exit(struct tee_vm *t, struct kvm_run *run, int run_ret, int run_errno,
+                         enum tee_exit_result *res);
 
 #endif

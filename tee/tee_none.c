@@ -34,6 +34,7 @@ static int none_map_memory(struct tee_vm *t, char *err, size_t errlen)
 const struct tee_ops tee_none_ops = {
     .kind = TEE_NONE,
     .name = "none",
+    .title = "plain KVM",
     .vm_type = KVM_X86_DEFAULT_VM,
     .probe = none_probe,
     .map_memory = none_map_memory,

@@ -12,19 +12,14 @@
 #include "tee/vmsa.h"
 #include "vmm/log.h"
 
-#define SNP_FW_MAX          (64u << 20)
 #define SNP_DEFAULT_FEATURE 0x1ULL /* SNPActive; what cocoon-measure assumes by default */
 #define SNP_DEFAULT_VCPU    "EPYC-v4"
 #define SNP_EFER_SVME       (1ULL << 12)
 #define SNP_MSR_PAT         0x277
 #define SNP_UPDATE_RETRIES  1000
-#define FOUR_GIB            0x100000000ULL
 
 struct snp_state {
     int sev_fd;
-    uint8_t *fw;
-    size_t fw_size;
-    uint64_t fw_gpa;
     uint64_t guest_features; /* the VMSA SEV_FEATURES the guest gets */
     uint32_t vcpu_sig;
     uint64_t policy;
@@ -37,40 +32,19 @@ static struct snp_state *snp(struct tee_vm *t)
 
 /* ---- probe ---- */
 
-static void append(char *buf, size_t len, const char *what)
-{
-    size_t used = strlen(buf);
-    snprintf(buf + used, len - used, "%s%s", used ? "; " : "", what);
-}
-
 static int snp_probe(const struct kvm_handle *kvm, int kvm_fd, const struct platform_config *pc,
                      char *err, size_t errlen)
 {
     char missing[384] = "";
     char one[160];
-    int types = tee_check_cap(kvm, kvm_fd, KVM_CAP_VM_TYPES);
-    if (types <= 0)
-        append(missing, sizeof(missing),
-               "kernel too old: no KVM_CAP_VM_TYPES (SEV-SNP needs Linux >= 6.11)");
-    else if (!(types & (1 << KVM_X86_SNP_VM))) {
-        snprintf(one, sizeof(one), "KVM does not offer VM type %d (KVM_CAP_VM_TYPES = 0x%x)",
-                 KVM_X86_SNP_VM, (unsigned)types);
-        append(missing, sizeof(missing), one);
-    }
+    tee_probe_private_vm(kvm, kvm_fd, KVM_X86_SNP_VM, "SEV-SNP needs Linux >= 6.11", "", missing,
+                         sizeof(missing));
     int sev = kvm->sys->open(kvm->ctx, "/dev/sev", O_RDWR);
     if (sev < 0) {
         snprintf(one, sizeof(one), "no /dev/sev (%s)", strerror(errno));
-        append(missing, sizeof(missing), one);
+        tee_append(missing, sizeof(missing), one);
     } else {
         kvm->sys->close(kvm->ctx, sev);
-    }
-    if (types > 0) {
-        if (tee_check_cap(kvm, kvm_fd, KVM_CAP_GUEST_MEMFD) <= 0 ||
-            tee_check_cap(kvm, kvm_fd, KVM_CAP_USER_MEMORY2) <= 0)
-            append(missing, sizeof(missing), "kernel too old: no guest_memfd");
-        int hc = tee_check_cap(kvm, kvm_fd, KVM_CAP_EXIT_HYPERCALL);
-        if (hc <= 0 || !(hc & (1 << KVM_HC_MAP_GPA_RANGE)))
-            append(missing, sizeof(missing), "kernel too old: no KVM_HC_MAP_GPA_RANGE exit");
     }
     if (missing[0]) {
         snprintf(err, errlen, "SEV-SNP unavailable on this host: %s", missing);
@@ -132,22 +106,11 @@ static int snp_vm_init(struct tee_vm *t, char *err, size_t errlen)
         snprintf(err, errlen, "SEV-SNP needs --firmware (an OVMF build with SEV metadata)");
         return -1;
     }
-    if (tee_read_file(t->cfg->firmware, SNP_FW_MAX, &s->fw, &s->fw_size, err, errlen) < 0)
+    if (tee_private_vm_init(t, err, errlen) < 0)
         return -1;
-    if (s->fw_size % GM_PAGE_SIZE) {
-        snprintf(err, errlen, "%s: firmware size %zu is not a multiple of 4 KiB", t->cfg->firmware,
-                 s->fw_size);
-        return -1;
-    }
-    s->fw_gpa = FOUR_GIB - s->fw_size;
     s->sev_fd = t->kvm->sys->open(t->kvm->ctx, "/dev/sev", O_RDWR);
     if (s->sev_fd < 0) {
         snprintf(err, errlen, "SEV-SNP: cannot open /dev/sev: %s", strerror(errno));
-        return -1;
-    }
-    int attrs = tee_check_cap(t->kvm, t->vm_fd, KVM_CAP_MEMORY_ATTRIBUTES);
-    if (attrs < 0 || !((unsigned)attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE)) {
-        snprintf(err, errlen, "SEV-SNP: this kernel offers no private memory attributes");
         return -1;
     }
     /* KVM adds SNPActive itself; every other SEV_FEATURES bit must be one it supports. */
@@ -189,14 +152,6 @@ static int snp_vm_init(struct tee_vm *t, char *err, size_t errlen)
         return -1;
     }
     return 0;
-}
-
-static int snp_map_memory(struct tee_vm *t, char *err, size_t errlen)
-{
-    if (pm_setup(&t->pm, t->kvm, t->vm_fd, t->gm, err, errlen) < 0)
-        return -1;
-    t->pm_ready = true;
-    return pm_add_flash(&t->pm, snp(t)->fw_gpa, snp(t)->fw_size, err, errlen);
 }
 
 /* ---- CPUID page ---- */
@@ -271,13 +226,8 @@ static void snp_cpuid_diagnose(const struct tee_snp_cpuid_page *sent,
 static int snp_update(struct tee_vm *t, uint64_t gpa, uint8_t *buf, uint64_t len, uint8_t type,
                       uint32_t *fwe, char *err, size_t errlen)
 {
-    struct kvm_memory_attributes a = {
-        .address = gpa, .size = len, .attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE};
-    if (kvm_ioctl(t->kvm, t->vm_fd, KVM_SET_MEMORY_ATTRIBUTES, &a) < 0) {
-        snprintf(err, errlen, "SEV-SNP: cannot make 0x%llx+0x%llx private: %s",
-                 (unsigned long long)gpa, (unsigned long long)len, strerror(errno));
+    if (tee_set_private(t, gpa, len, err, errlen) < 0)
         return -1;
-    }
     struct kvm_sev_snp_launch_update u = {
         .gfn_start = gpa >> 12, .uaddr = (uint64_t)(uintptr_t)buf, .len = len, .type = type};
     unsigned retries = 0;
@@ -524,15 +474,12 @@ static int snp_apply(void *ctx, const struct launch_update *u)
                  (unsigned long long)u->len);
         return -1;
     }
-    uint8_t *buf = aligned_alloc(GM_PAGE_SIZE, u->len);
+    uint8_t *buf = tee_stage_pages(u->len, u->data, u->data_len);
     if (!buf) {
         snprintf(w->err, w->errlen, "SEV-SNP: out of memory staging 0x%llx bytes",
                  (unsigned long long)u->len);
         return -1;
     }
-    memset(buf, 0, u->len);
-    if (u->data)
-        memcpy(buf, u->data, u->data_len);
     int rc;
     uint32_t fwe = 0;
     if (type == KVM_SEV_SNP_PAGE_TYPE_CPUID) {
@@ -567,8 +514,8 @@ static int snp_launch(struct tee_vm *t, char *err, size_t errlen)
         return -1;
     struct launch_sev_config lc = {
         .tee = LAUNCH_TEE_SNP,
-        .firmware = s->fw,
-        .firmware_size = s->fw_size,
+        .firmware = t->flash.data,
+        .firmware_size = t->flash.size,
         .kernel = t->cfg->kernel ? &kh : NULL,
         .vcpus = t->nr_vcpus,
         .vcpu_sig = s->vcpu_sig,
@@ -582,7 +529,7 @@ static int snp_launch(struct tee_vm *t, char *err, size_t errlen)
         return -1;
     }
     struct snp_walk w = {.t = t, .err = err, .errlen = errlen};
-    int rc = plan.ld_seed || plan.fw_gpa != s->fw_gpa ? -1 : 0;
+    int rc = plan.ld_seed || plan.fw_gpa != t->flash.gpa ? -1 : 0;
     if (rc < 0)
         snprintf(err, errlen,
                  "SEV-SNP: the launch plan does not place the firmware where it "
@@ -617,17 +564,12 @@ static int snp_launch(struct tee_vm *t, char *err, size_t errlen)
 static enum tee_exit_result snp_handle_exit(struct tee_vm *t, unsigned vcpu, struct kvm_run *run,
                                             int run_ret, int run_errno)
 {
-    if (run_ret < 0) {
-        if (run_errno == EFAULT && run->exit_reason == KVM_EXIT_MEMORY_FAULT)
-            return pm_handle_memory_fault(&t->pm, run) == 0 ? TEE_EXIT_HANDLED : TEE_EXIT_ERROR;
+    enum tee_exit_result res;
+    if (tee_conversion_exit(t, run, run_ret, run_errno, &res))
+        return res;
+    if (run_ret < 0)
         return TEE_EXIT_NOT_MINE;
-    }
     switch (run->exit_reason) {
-    case KVM_EXIT_HYPERCALL:
-        if (run->hypercall.nr != KVM_HC_MAP_GPA_RANGE)
-            return TEE_EXIT_NOT_MINE;
-        pm_handle_map_gpa_range(&t->pm, run);
-        return TEE_EXIT_HANDLED;
     case KVM_EXIT_SYSTEM_EVENT:
         if (run->system_event.type != KVM_SYSTEM_EVENT_SEV_TERM)
             return TEE_EXIT_NOT_MINE;
@@ -652,7 +594,6 @@ static void snp_destroy(struct tee_vm *t)
         return;
     if (s->sev_fd >= 0)
         t->kvm->sys->close(t->kvm->ctx, s->sev_fd);
-    free(s->fw);
     free(s);
     t->backend = NULL;
 }
@@ -660,10 +601,11 @@ static void snp_destroy(struct tee_vm *t)
 const struct tee_ops tee_snp_ops = {
     .kind = TEE_SNP,
     .name = "snp",
+    .title = "SEV-SNP",
     .vm_type = KVM_X86_SNP_VM,
     .probe = snp_probe,
     .vm_init = snp_vm_init,
-    .map_memory = snp_map_memory,
+    .map_memory = tee_map_private,
     .launch = snp_launch,
     .handle_exit = snp_handle_exit,
     .destroy = snp_destroy,

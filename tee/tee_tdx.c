@@ -12,19 +12,14 @@
 #include "tee/tee_tdx_quote.h"
 #include "vmm/log.h"
 
-#define TDX_FW_MAX           (64u << 20)
 #define TDX_IOAPIC_PINS      24
 #define TDX_APIC_BUS_NS      40 /* 25 MHz APIC bus, as QEMU */
 #define TDX_RETRIES          10000
 #define TDX_CAPS_MAX_ENT     256
-#define FOUR_GIB             0x100000000ULL
 #define TDX_VMM_TDVMCALLINFO 0ULL /* r11 bits cocoon itself services (none beyond the kernel's) */
 #define TDX_QUOTE_IN_FLIGHT  0xffffffffffffffffULL
 
 struct tdx_state {
-    uint8_t *fw;
-    size_t fw_size;
-    uint64_t fw_gpa;
     struct kvm_tdx_capabilities *caps;
     uint64_t attributes;
     uint64_t xfam;
@@ -37,38 +32,15 @@ static struct tdx_state *tdx(struct tee_vm *t)
     return t->backend;
 }
 
-static void append(char *buf, size_t len, const char *what)
-{
-    size_t used = strlen(buf);
-    snprintf(buf + used, len - used, "%s%s", used ? "; " : "", what);
-}
-
 static int tdx_probe(const struct kvm_handle *kvm, int kvm_fd, const struct platform_config *pc,
                      char *err, size_t errlen)
 {
     char missing[384] = "";
-    char one[160];
-    int types = tee_check_cap(kvm, kvm_fd, KVM_CAP_VM_TYPES);
-    if (types <= 0)
-        append(missing, sizeof(missing),
-               "kernel too old: no KVM_CAP_VM_TYPES (TDX needs Linux >= 6.16)");
-    else if (!(types & (1 << KVM_X86_TDX_VM))) {
-        snprintf(one, sizeof(one),
-                 "KVM does not offer VM type %d (KVM_CAP_VM_TYPES = 0x%x; TDX module not "
-                 "loaded or kvm_intel.tdx=0)",
-                 KVM_X86_TDX_VM, (unsigned)types);
-        append(missing, sizeof(missing), one);
-    }
-    if (types > 0) {
-        if (tee_check_cap(kvm, kvm_fd, KVM_CAP_GUEST_MEMFD) <= 0 ||
-            tee_check_cap(kvm, kvm_fd, KVM_CAP_USER_MEMORY2) <= 0)
-            append(missing, sizeof(missing), "kernel too old: no guest_memfd");
-        int hc = tee_check_cap(kvm, kvm_fd, KVM_CAP_EXIT_HYPERCALL);
-        if (hc <= 0 || !(hc & (1 << KVM_HC_MAP_GPA_RANGE)))
-            append(missing, sizeof(missing), "kernel too old: no KVM_HC_MAP_GPA_RANGE exit");
-        if (tee_check_cap(kvm, kvm_fd, KVM_CAP_SPLIT_IRQCHIP) <= 0)
-            append(missing, sizeof(missing), "no split irqchip");
-    }
+    if (tee_probe_private_vm(kvm, kvm_fd, KVM_X86_TDX_VM, "TDX needs Linux >= 6.16",
+                             "; TDX module not loaded or kvm_intel.tdx=0", missing,
+                             sizeof(missing)) > 0 &&
+        tee_check_cap(kvm, kvm_fd, KVM_CAP_SPLIT_IRQCHIP) <= 0)
+        tee_append(missing, sizeof(missing), "no split irqchip");
     if (missing[0]) {
         snprintf(err, errlen, "TDX unavailable on this host: %s", missing);
         return -1;
@@ -191,19 +163,8 @@ static int tdx_vm_init(struct tee_vm *t, char *err, size_t errlen)
         snprintf(err, errlen, "TDX needs --firmware (a TDVF/OVMF build with TDX metadata)");
         return -1;
     }
-    if (tee_read_file(t->cfg->firmware, TDX_FW_MAX, &s->fw, &s->fw_size, err, errlen) < 0)
+    if (tee_private_vm_init(t, err, errlen) < 0)
         return -1;
-    if (s->fw_size % GM_PAGE_SIZE) {
-        snprintf(err, errlen, "%s: firmware size %zu is not a multiple of 4 KiB", t->cfg->firmware,
-                 s->fw_size);
-        return -1;
-    }
-    s->fw_gpa = FOUR_GIB - s->fw_size;
-    int attrs = tee_check_cap(t->kvm, t->vm_fd, KVM_CAP_MEMORY_ATTRIBUTES);
-    if (attrs < 0 || !((unsigned)attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE)) {
-        snprintf(err, errlen, "TDX: this kernel offers no private memory attributes");
-        return -1;
-    }
     struct kvm_enable_cap split = {.cap = KVM_CAP_SPLIT_IRQCHIP, .args = {TDX_IOAPIC_PINS}};
     if (kvm_ioctl(t->kvm, t->vm_fd, KVM_ENABLE_CAP, &split) < 0) {
         snprintf(err, errlen, "TDX: cannot enable the split irqchip: %s", strerror(errno));
@@ -227,14 +188,6 @@ static int tdx_vm_init(struct tee_vm *t, char *err, size_t errlen)
         return -1;
     s->quote = tdx_quote_service_new(t->cfg->platform.quote_socket);
     return 0;
-}
-
-static int tdx_map_memory(struct tee_vm *t, char *err, size_t errlen)
-{
-    if (pm_setup(&t->pm, t->kvm, t->vm_fd, t->gm, err, errlen) < 0)
-        return -1;
-    t->pm_ready = true;
-    return pm_add_flash(&t->pm, tdx(t)->fw_gpa, tdx(t)->fw_size, err, errlen);
 }
 
 /* ---- launch ---- */
@@ -278,13 +231,8 @@ static int tdx_build_hob(struct tee_vm *t, const struct tdvf_image *img, uint8_t
 static int tdx_init_mem(struct tee_vm *t, uint64_t gpa, const uint8_t *src, uint64_t pages,
                         bool measure, char *err, size_t errlen)
 {
-    struct kvm_memory_attributes a = {
-        .address = gpa, .size = pages * GM_PAGE_SIZE, .attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE};
-    if (kvm_ioctl(t->kvm, t->vm_fd, KVM_SET_MEMORY_ATTRIBUTES, &a) < 0) {
-        snprintf(err, errlen, "TDX: cannot make 0x%llx private: %s", (unsigned long long)gpa,
-                 strerror(errno));
+    if (tee_set_private(t, gpa, pages * GM_PAGE_SIZE, err, errlen) < 0)
         return -1;
-    }
     struct kvm_tdx_init_mem_region r = {
         .source_addr = (uint64_t)(uintptr_t)src, .gpa = gpa, .nr_pages = pages};
     unsigned tries = 0;
@@ -318,15 +266,12 @@ static int tdx_apply(void *ctx, const struct launch_update *u)
                  u->index, (unsigned long long)u->gpa, (unsigned long long)u->len);
         return -1;
     }
-    uint8_t *buf = aligned_alloc(GM_PAGE_SIZE, u->len);
+    uint8_t *buf = tee_stage_pages(u->len, u->data, u->data_len);
     if (!buf) {
         snprintf(w->err, w->errlen, "TDX: out of memory staging 0x%llx bytes",
                  (unsigned long long)u->len);
         return -1;
     }
-    memset(buf, 0, u->len);
-    if (u->data)
-        memcpy(buf, u->data, u->data_len);
     if (u->origin == LAUNCH_FROM_TDVF_SECTION && u->index == w->hob_section) {
         if (w->hob_len > u->len) {
             free(buf);
@@ -343,9 +288,8 @@ static int tdx_apply(void *ctx, const struct launch_update *u)
 
 static int tdx_launch(struct tee_vm *t, char *err, size_t errlen)
 {
-    struct tdx_state *s = tdx(t);
     struct launch_tdx_config lc = {
-        .firmware = s->fw, .firmware_size = s->fw_size, .order = LAUNCH_TDX_PER_PAGE};
+        .firmware = t->flash.data, .firmware_size = t->flash.size, .order = LAUNCH_TDX_PER_PAGE};
     struct launch_plan plan;
     struct fw_error fe = {{0}};
     if (launch_plan_build_tdx(&plan, &lc, &fe) < 0) {
@@ -464,17 +408,12 @@ static void tdx_exit_tdx(struct tee_vm *t, unsigned vcpu, struct kvm_run *run)
 static enum tee_exit_result tdx_handle_exit(struct tee_vm *t, unsigned vcpu, struct kvm_run *run,
                                             int run_ret, int run_errno)
 {
-    if (run_ret < 0) {
-        if (run_errno == EFAULT && run->exit_reason == KVM_EXIT_MEMORY_FAULT)
-            return pm_handle_memory_fault(&t->pm, run) == 0 ? TEE_EXIT_HANDLED : TEE_EXIT_ERROR;
+    enum tee_exit_result res;
+    if (tee_conversion_exit(t, run, run_ret, run_errno, &res))
+        return res;
+    if (run_ret < 0)
         return TEE_EXIT_NOT_MINE;
-    }
     switch (run->exit_reason) {
-    case KVM_EXIT_HYPERCALL:
-        if (run->hypercall.nr != KVM_HC_MAP_GPA_RANGE)
-            return TEE_EXIT_NOT_MINE;
-        pm_handle_map_gpa_range(&t->pm, run);
-        return TEE_EXIT_HANDLED;
     case KVM_EXIT_TDX:
         tdx_exit_tdx(t, vcpu, run);
         return TEE_EXIT_HANDLED;
@@ -495,7 +434,6 @@ static void tdx_destroy(struct tee_vm *t)
         return;
     tdx_quote_service_free(s->quote);
     free(s->caps);
-    free(s->fw);
     free(s);
     t->backend = NULL;
 }
@@ -503,10 +441,11 @@ static void tdx_destroy(struct tee_vm *t)
 const struct tee_ops tee_tdx_ops = {
     .kind = TEE_TDX,
     .name = "tdx",
+    .title = "TDX",
     .vm_type = KVM_X86_TDX_VM,
     .probe = tdx_probe,
     .vm_init = tdx_vm_init,
-    .map_memory = tdx_map_memory,
+    .map_memory = tee_map_private,
     .launch = tdx_launch,
     .handle_exit = tdx_handle_exit,
     .destroy = tdx_destroy,
