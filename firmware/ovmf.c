@@ -178,9 +178,7 @@ static int check_sev_section(const struct sev_meta_section *s, size_t i, struct 
     return 0;
 }
 
-/* The range a section occupies when measured (SECRETS and CPUID are one page whatever size says).
- */
-static uint64_t sev_section_span(const struct sev_meta_section *s)
+uint64_t sev_section_span(const struct sev_meta_section *s)
 {
     if (s->type == SEV_SECTION_SNP_SECRETS || s->type == SEV_SECTION_CPUID)
         return 4096;

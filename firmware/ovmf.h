@@ -91,6 +91,10 @@ bool ovmf_has_sev_section(const struct ovmf_image *img, enum sev_section_type ty
 /* SEV / SEV-ES kernel measurement support: hash-table entry present with a non-zero GPA. */
 bool ovmf_kernel_hashes_supported(const struct ovmf_image *img);
 
+/* The bytes a section occupies once launched: SECRETS and CPUID are one page whatever their
+ * size field says, the others their size. */
+uint64_t sev_section_span(const struct sev_meta_section *s);
+
 /* Name of a SEV metadata section type ("SNP_SEC_MEM", ...), "?" if unknown. */
 const char *sev_section_type_name(uint32_t type);
 

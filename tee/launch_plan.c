@@ -134,10 +134,7 @@ static int check_section_vs_image(const struct ovmf_image *img, uint64_t img_gpa
 {
     for (size_t i = 0; i < img->n_sev_sections; i++) {
         const struct sev_meta_section *s = &img->sev_sections[i];
-        uint64_t span = (s->type == SEV_SECTION_SNP_SECRETS || s->type == SEV_SECTION_CPUID)
-                            ? PAGE_SIZE_4K
-                            : s->size;
-        if (s->gpa < img_gpa + img_len && img_gpa < (uint64_t)s->gpa + span)
+        if (s->gpa < img_gpa + img_len && img_gpa < (uint64_t)s->gpa + sev_section_span(s))
             return fw_fail(err, "SEV metadata section %zu (%s) at %#x overlaps the %s image", i,
                            sev_section_type_name(s->type), s->gpa, what);
     }
