@@ -721,7 +721,8 @@ static int open_listener(const char *path, char *err, size_t errlen)
     return fd;
 }
 
-/* Common tail of the two listen calls: takes fd (and path, which may be NULL). */
+/* Common tail of the two listen calls. On failure a listener it created (path non-NULL) is
+ * closed and its file removed; an inherited fd (path NULL) stays the caller's. */
 static int serve_listener(uv_loop_t *loop, int fd, const char *path, const struct http_limits *lim,
                           api_handler_fn handler, void *opaque, struct http_server **out, char *err,
                           size_t errlen)
@@ -752,9 +753,10 @@ static int serve_listener(uv_loop_t *loop, int fd, const char *path, const struc
     *out = srv;
     return 0;
 fail:
-    close(fd);
-    if (path)
+    if (path) {
+        close(fd);
         unlink(path);
+    }
     return -1;
 }
 

@@ -53,8 +53,9 @@ int http_server_listen(uv_loop_t *loop, const char *path, const struct http_limi
                        api_handler_fn handler, void *opaque, struct http_server **out, char *err,
                        size_t errlen);
 
-/* As http_server_listen, on an inherited listening Unix stream socket (`--api-socket fd=N`);
- * the server owns fd from now on. No socket file is removed on close. Returns 0 or -1 + err. */
+/* As http_server_listen, on an inherited listening Unix stream socket (`--api-socket fd=N`).
+ * Returns 0 (the server owns fd from then on; no socket file is removed on close), or -1 + err
+ * with fd left open and still the caller's. */
 int http_server_listen_fd(uv_loop_t *loop, int fd, const struct http_limits *lim,
                           api_handler_fn handler, void *opaque, struct http_server **out, char *err,
                           size_t errlen);
