@@ -373,51 +373,61 @@ static int net_from_object(json_t *o, const char *sect, struct net_config *n, ch
     return 0;
 }
 
-static int map_disks(json_t *root, struct vm_config *cfg, char *err, size_t errlen)
+/* One element of "disks" or "net": parsed into slot i of cfg. */
+typedef int (*array_item_fn)(json_t *o, const char *sect, struct vm_config *cfg, size_t i,
+                             char *err, size_t errlen);
+
+/* An optional array of at most max objects under key, each handed to item; *count grows
+ * before each item so vm_config_free releases a half-parsed one. */
+static int map_array(json_t *root, const char *key, unsigned max, const char *plural,
+                     unsigned *count, array_item_fn item, struct vm_config *cfg, char *err,
+                     size_t errlen)
 {
-    json_t *a = json_object_get(root, "disks");
+    json_t *a = json_object_get(root, key);
     if (absent(a))
         return 0;
     if (!json_is_array(a))
-        return fail(err, errlen, "disks: expected an array");
-    if (json_array_size(a) > CFG_MAX_DISKS)
-        return fail(err, errlen, "disks: at most %u disks", CFG_MAX_DISKS);
+        return fail(err, errlen, "%s: expected an array", key);
+    if (json_array_size(a) > max)
+        return fail(err, errlen, "%s: at most %u %s", key, max, plural);
     for (size_t i = 0; i < json_array_size(a); i++) {
         json_t *o = json_array_get(a, i);
         char sect[32];
-        snprintf(sect, sizeof(sect), "disks[%zu]", i);
+        snprintf(sect, sizeof(sect), "%s[%zu]", key, i);
         if (!json_is_object(o))
             return fail(err, errlen, "%s: expected an object", sect);
-        cfg->nr_disks = (unsigned)i + 1;
-        if (disk_from_object(o, sect, &cfg->disks[i], err, errlen) < 0)
+        *count = (unsigned)i + 1;
+        if (item(o, sect, cfg, i, err, errlen) < 0)
             return -1;
     }
     return 0;
 }
 
+static int disk_item(json_t *o, const char *sect, struct vm_config *cfg, size_t i, char *err,
+                     size_t errlen)
+{
+    return disk_from_object(o, sect, &cfg->disks[i], err, errlen);
+}
+
+static int net_item(json_t *o, const char *sect, struct vm_config *cfg, size_t i, char *err,
+                    size_t errlen)
+{
+    if (meaningful(json_object_get(o, "fds")))
+        return fail(err, errlen, "%s.fds: tap fds must be passed with SCM_RIGHTS on vm.add-net",
+                    sect);
+    return net_from_object(o, sect, &cfg->nets[i], err, errlen);
+}
+
+static int map_disks(json_t *root, struct vm_config *cfg, char *err, size_t errlen)
+{
+    return map_array(root, "disks", CFG_MAX_DISKS, "disks", &cfg->nr_disks, disk_item, cfg, err,
+                     errlen);
+}
+
 static int map_nets(json_t *root, struct vm_config *cfg, char *err, size_t errlen)
 {
-    json_t *a = json_object_get(root, "net");
-    if (absent(a))
-        return 0;
-    if (!json_is_array(a))
-        return fail(err, errlen, "net: expected an array");
-    if (json_array_size(a) > CFG_MAX_NETS)
-        return fail(err, errlen, "net: at most %u interfaces", CFG_MAX_NETS);
-    for (size_t i = 0; i < json_array_size(a); i++) {
-        json_t *o = json_array_get(a, i);
-        char sect[32];
-        snprintf(sect, sizeof(sect), "net[%zu]", i);
-        if (!json_is_object(o))
-            return fail(err, errlen, "%s: expected an object", sect);
-        cfg->nr_nets = (unsigned)i + 1;
-        if (meaningful(json_object_get(o, "fds")))
-            return fail(err, errlen, "%s.fds: tap fds must be passed with SCM_RIGHTS on vm.add-net",
-                        sect);
-        if (net_from_object(o, sect, &cfg->nets[i], err, errlen) < 0)
-            return -1;
-    }
-    return 0;
+    return map_array(root, "net", CFG_MAX_NETS, "interfaces", &cfg->nr_nets, net_item, cfg, err,
+                     errlen);
 }
 
 /* Requests that would undermine a confidential guest are refused in vm.create too. */
