@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "vmm/log.h"
+#include "vmm/seccomp.h"
 
 struct api_vm_backend {
     uv_loop_t *loop;
@@ -26,6 +27,12 @@ static int be_boot(void *ctx, const struct vm_config *cfg, char *err, size_t err
         snprintf(err, errlen, "a VM instance already exists");
         return -1;
     }
+    if (vmm_seccomp_locked()) { /* vmm/seccomp.h: the loop filter allows no new VM */
+        snprintf(err, errlen,
+                 "seccomp is on and a VM already ran in this process: start a new "
+                 "cocoon (or use --seccomp false)");
+        return -1;
+    }
     struct vm *vm = NULL;
     if (vm_create(cfg, b->loop, on_guest_exit, b, &vm, err, errlen) < 0)
         return -1;
@@ -34,6 +41,12 @@ static int be_boot(void *ctx, const struct vm_config *cfg, char *err, size_t err
         return -1;
     }
     b->vm = vm;
+    /* Set-up is over: confine the thread pool and this (loop) thread. */
+    if (vmm_seccomp_lockdown(b->loop, err, errlen) < 0) {
+        vm_destroy(vm);
+        b->vm = NULL;
+        return -1;
+    }
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "version.h"
 #include "vmm/cli.h"
 #include "vmm/log.h"
+#include "vmm/seccomp.h"
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
 
@@ -103,6 +104,11 @@ static int run(struct app *app, struct cli_opts *o)
         fprintf(stderr, "cocoon: %s\n", err);
         return EXIT_BAD_INPUT;
     }
+    /* Set-up is over: confine the thread pool and this (loop) thread (vmm/seccomp.h). */
+    if (vmm_seccomp_lockdown(&app->loop, err, sizeof(err)) < 0) {
+        fprintf(stderr, "cocoon: %s\n", err);
+        return EXIT_RUNTIME_ERROR;
+    }
     uv_run(&app->loop, UV_RUN_DEFAULT);
     return app->status;
 }
@@ -126,6 +132,18 @@ int main(int argc, char **argv)
     }
     log_set_level((enum log_level)(LOG_LVL_WARN + o.verbosity));
     log_uptime(); /* start the boot timer's clock */
+    /* Compile the seccomp filters before any thread exists (vmm/seccomp.h). */
+    static const enum vmm_seccomp_mode sc_modes[] = {
+        [CLI_SECCOMP_TRUE] = VMM_SECCOMP_TRAP,
+        [CLI_SECCOMP_FALSE] = VMM_SECCOMP_OFF,
+        [CLI_SECCOMP_LOG] = VMM_SECCOMP_LOG,
+        [CLI_SECCOMP_ERRNO] = VMM_SECCOMP_ERRNO,
+    };
+    if (vmm_seccomp_init(sc_modes[o.seccomp], err, sizeof(err)) < 0) {
+        fprintf(stderr, "cocoon: %s\n", err);
+        cli_opts_free(&o);
+        return EXIT_RUNTIME_ERROR;
+    }
 
     struct app app = {.status = 0};
     uv_loop_init(&app.loop);

@@ -11,6 +11,7 @@
 #include "tee/tee.h"
 #include "vmm/emulation_quirks.h"
 #include "vmm/log.h"
+#include "vmm/seccomp.h"
 #include "vmm/vm_internal.h"
 
 /* The signal that knocks a vCPU thread out of KVM_RUN. */
@@ -400,7 +401,14 @@ static void *vcpu_thread(void *arg)
     sigemptyset(&kick);
     sigaddset(&kick, VCPU_KICK_SIGNAL);
     pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
-    while (vcpu_may_run(v)) {
+    /* seccomp (vmm/seccomp.h): this thread's allow-list goes on before its first KVM_RUN. */
+    char sc_err[160];
+    bool confined = vmm_seccomp_install(VMM_SECCOMP_VCPU, sc_err, sizeof(sc_err)) == 0;
+    if (!confined) {
+        log_err("vCPU %u: %s", v->index, sc_err);
+        vm_request_exit(v->vm, VM_EXIT_ERROR, 0);
+    }
+    while (confined && vcpu_may_run(v)) {
         int rc = kvm_ioctl(&v->vm->kvm, v->fd, KVM_RUN, NULL);
         if (v->vm->tee && vcpu_tee_exit(v, rc) != TEE_EXIT_NOT_MINE) {
             if (!atomic_load(&v->vm->stopping))
