@@ -29,7 +29,9 @@ struct mux_conn {
     struct vsock_connect_line line;
     int fd; /* host socket, -1 once closed */
     uv_poll_t poll;
-    bool poll_open;
+    bool poll_open;     /* poll handle initialised and not yet closed */
+    bool poll_closing;  /* uv_close issued, callback still to come */
+    bool dropped;       /* out of the table: free once the poll handle is closed */
     int events;         /* currently polled */
     bool host_readable; /* poll reported data we have not read yet */
     bool host_eof;      /* the host side will send nothing more */
@@ -157,23 +159,34 @@ static uint32_t mux_alloc_port(struct vsock_muxer *mux)
     }
 }
 
-static void mux_conn_freed(uv_handle_t *h)
+static void mux_conn_free(struct mux_conn *c)
+{
+    vsock_conn_destroy(&c->vc);
+    free(c);
+}
+
+static void mux_poll_closed(uv_handle_t *h)
 {
     struct mux_conn *c = h->data;
     struct vsock_muxer *mux = c->mux;
-    vsock_conn_destroy(&c->vc);
-    free(c);
+    c->poll_closing = false;
+    if (c->dropped)
+        mux_conn_free(c);
     if (--mux->open_handles == 0 && mux->freeing)
         free(mux);
 }
 
+/* Closes the host socket together with its poll handle: libuv drops the fd from epoll when the
+ * handle stops, so the handle must go before the fd number can be reused by another socket. */
 static void mux_close_host(struct mux_conn *c)
 {
-    if (c->fd < 0)
-        return;
-    if (c->poll_open)
-        uv_poll_stop(&c->poll);
-    close(c->fd);
+    if (c->poll_open) {
+        uv_close((uv_handle_t *)&c->poll, mux_poll_closed);
+        c->poll_open = false;
+        c->poll_closing = true;
+    }
+    if (c->fd >= 0)
+        close(c->fd);
     c->fd = -1;
     c->events = 0;
 }
@@ -190,12 +203,9 @@ static void mux_drop(struct mux_conn *c)
     }
     mux_close_host(c);
     mux_listen_resume(mux);
-    if (c->poll_open) {
-        uv_close((uv_handle_t *)&c->poll, mux_conn_freed);
-    } else {
-        vsock_conn_destroy(&c->vc);
-        free(c);
-    }
+    c->dropped = true;
+    if (!c->poll_closing)
+        mux_conn_free(c);
 }
 
 /* Closes the host side and tells the guest with an RST; the connection goes once it is sent. */
@@ -755,10 +765,11 @@ void vsock_muxer_free(struct vsock_muxer *mux)
         return;
     mux->freeing = true;
     vsock_muxer_reset(mux);
+    /* The poll handle goes first: stopping it drops the fd number from epoll. */
+    uv_close((uv_handle_t *)&mux->listen_poll, mux_handle_closed);
+    uv_close((uv_handle_t *)&mux->timer, mux_handle_closed);
     close(mux->listen_fd);
     unlink(mux->path);
     free(mux->path);
     mux->path = NULL;
-    uv_close((uv_handle_t *)&mux->listen_poll, mux_handle_closed);
-    uv_close((uv_handle_t *)&mux->timer, mux_handle_closed);
 }

@@ -129,12 +129,17 @@ static int guest_recv(struct vsock_hdr *h, uint8_t *payload, uint32_t cap)
     return 1;
 }
 
-static int client(void)
+static void client_connect(int fd)
 {
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     strcpy(sa.sun_path, path);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+}
+
+static int client(void)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    client_connect(fd);
     return fd;
 }
 
@@ -317,6 +322,41 @@ static void reset_drops_everything(void **state)
     close(fd);
 }
 
+/* A reset connection's host fd is closed at once while its RST waits for an RX buffer; a new
+ * client that gets the same fd number must keep working after the old connection goes. */
+static void fd_reuse_after_reset(void **state)
+{
+    uint32_t hp_a;
+    int a = host_connect(&hp_a);
+    send_op(VSOCK_OP_RESPONSE, 1024, hp_a, 0);
+    int b = socket(AF_UNIX, SOCK_STREAM, 0);  /* take our fd number before the muxer frees one */
+    send_op(VSOCK_OP_REQUEST, 1024, hp_a, 0); /* duplicate REQUEST: A is reset, fd closed */
+    client_connect(b);                        /* accepted into A's old fd number */
+    assert_int_equal(send(b, "CONNECT 1024\n", 13, 0), 13);
+    spin();
+    struct vsock_hdr h;
+    uint8_t p[16];
+    /* Round robin serves B's REQUEST first; A (closed, RST pending) stays in the table. */
+    assert_int_equal(guest_recv(&h, p, sizeof(p)), 1);
+    assert_int_equal(h.op, VSOCK_OP_REQUEST);
+    uint32_t hp_b = h.src_port;
+    send_op(VSOCK_OP_RESPONSE, 1024, hp_b, 0);
+    char line[32] = {0};
+    assert_true(recv_timeout(b, line, sizeof(line) - 1) > 0);
+    spin(); /* B is now steadily polled for input */
+    assert_int_equal(guest_recv(&h, p, sizeof(p)), 1);
+    assert_int_equal(h.op, VSOCK_OP_RST); /* A goes away now */
+    assert_int_equal(h.src_port, hp_a);
+    assert_int_equal(vsock_muxer_conn_count(mux), 1);
+    assert_int_equal(send(b, "still here", 10, 0), 10);
+    spin();
+    assert_int_equal(guest_recv(&h, p, sizeof(p)), 1);
+    assert_int_equal(h.op, VSOCK_OP_RW);
+    assert_memory_equal(p, "still here", 10);
+    close(a);
+    close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,6 +367,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(credit_request_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(stray_packets, setup, teardown),
         cmocka_unit_test_setup_teardown(reset_drops_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(fd_reuse_after_reset, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
