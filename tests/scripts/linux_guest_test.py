@@ -110,6 +110,18 @@ def kvm_usable():
 # ---- outer: the network namespace around everything ----
 
 
+def remove_stale_namespaces():
+    """Deletes namespaces left by earlier runs that were killed (e.g. by a ctest timeout)."""
+    try:
+        names = os.listdir("/run/netns")
+    except OSError:
+        return
+    for name in names:
+        m = re.fullmatch(r"cocoon-lg-(\d+)", name)
+        if m and not os.path.exists(f"/proc/{m.group(1)}"):
+            subprocess.run(["ip", "netns", "del", name], check=False)
+
+
 def run_outer(args):
     why = kvm_usable()
     if why:
@@ -121,6 +133,7 @@ def run_outer(args):
             print(f"FAIL: {f} does not exist (the kernel comes from the linux_guest_kernel "
                   "fixture: tests/scripts/build-linux-guest.sh)", flush=True)
             return 1
+    remove_stale_namespaces()
     ns = f"cocoon-lg-{os.getpid()}"
     try:
         subprocess.run(["ip", "netns", "add", ns], check=True)
@@ -375,6 +388,7 @@ def run_inner(args):
     results = Results()
     tmp = tempfile.mkdtemp(prefix="cocoon-linux-guest-")
     keep = False
+    proc = None
     try:
         ro, rw = make_images(tmp)
         vsock_path = os.path.join(tmp, "vsock.sock")
@@ -495,6 +509,9 @@ def run_inner(args):
             print(f"kept {tmp}")
         return 1 if failed else 0
     finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
 
