@@ -449,8 +449,9 @@ def net_hostile_host(run, sock, res):
             continue
         seen += 1
         sock.sendto(data, addr)
-    # the two rx cases are triggered by an echo, the recovery check by the last one
-    res.check("host_peer_echoes", seen >= 3, f"{seen} datagram(s) echoed")
+    # The recovery check needs one echo; the rx cases are usually triggered by an echo too, but
+    # any frame already waiting in the tap (IPv6 neighbour discovery) may trigger them first.
+    res.check("host_peer_echoes", seen >= 1, f"{seen} datagram(s) echoed")
 
 
 def net_case(binary, guests, tmp, res, case):
