@@ -48,6 +48,8 @@ struct api_router_hooks {
 
 struct api_router;
 
+/* A router with no VM, driving the backend ops/backend_ctx and calling hooks (copied; may be
+ * NULL). NULL when out of memory. */
 struct api_router *api_router_new(const struct api_backend_ops *ops, void *backend_ctx,
                                   const struct api_router_hooks *hooks);
 
@@ -68,6 +70,7 @@ void api_router_guest_exited(struct api_router *r, enum vm_exit_reason reason, i
 /* Stops and destroys the VM (if any) without answering anything; used before exiting. */
 void api_router_teardown(struct api_router *r);
 
+/* The VM's state as the routes see it. */
 enum api_vm_state api_router_state(const struct api_router *r);
 
 /* The stored configuration (NULL before vm.create). */

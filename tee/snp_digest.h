@@ -24,6 +24,8 @@ struct snp_gctx {
 
 /* Start a context with LD = seed (48 bytes) or zero if seed is NULL. 0 or -1 (OpenSSL failure). */
 int snp_gctx_init(struct snp_gctx *g, const uint8_t *seed);
+
+/* Releases the OpenSSL contexts of g. */
 void snp_gctx_free(struct snp_gctx *g);
 
 /* One GCTX page update: LD = SHA-384(PAGE_INFO{LD, contents, 0x70, type, 0.., gpa}).

@@ -21,6 +21,8 @@ struct measure_file {
 
 /* Load all of `path` (regular file or device such as /dev/null; at most 1 GiB). */
 int measure_read_file(const char *path, struct measure_file *f, struct fw_error *err);
+
+/* Unmaps or frees f's bytes and empties it. */
 void measure_file_free(struct measure_file *f);
 
 #endif
