@@ -127,12 +127,6 @@ static const struct pm_slot *pm_find(const struct private_mem *pm, uint64_t gpa,
     return NULL;
 }
 
-uint8_t *pm_shared_ptr(const struct private_mem *pm, uint64_t gpa, uint64_t len)
-{
-    const struct pm_slot *s = pm_find(pm, gpa, len);
-    return s ? s->shared + (gpa - s->gpa) : NULL;
-}
-
 bool pm_covers(const struct private_mem *pm, uint64_t gpa, uint64_t len)
 {
     return pm_find(pm, gpa, len) != NULL;

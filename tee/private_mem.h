@@ -46,10 +46,6 @@ int pm_setup(struct private_mem *pm, const struct kvm_handle *kvm, int vm_fd, st
  * 4 GiB) with a fresh anonymous shared side. Returns 0 or -1. */
 int pm_add_flash(struct private_mem *pm, uint64_t gpa, uint64_t size, char *err, size_t errlen);
 
-/* The shared-side host pointer for [gpa, gpa+len) if it lies in one slot (launch code stages the
- * initial image there), else NULL. */
-uint8_t *pm_shared_ptr(const struct private_mem *pm, uint64_t gpa, uint64_t len);
-
 /* True if [gpa, gpa+len) lies in one slot. */
 bool pm_covers(const struct private_mem *pm, uint64_t gpa, uint64_t len);
 

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,25 +24,6 @@ static const struct tee_ops *tee_ops_for(enum tee_kind kind)
         return &tee_tdx_ops;
     }
     return NULL;
-}
-
-const char *tee_kind_name(enum tee_kind kind)
-{
-    const struct tee_ops *ops = tee_ops_for(kind);
-    return ops ? ops->name : "?";
-}
-
-int tee_kind_parse(const char *s, enum tee_kind *out)
-{
-    if (!strcasecmp(s, "none") || !strcasecmp(s, "off"))
-        *out = TEE_NONE;
-    else if (!strcasecmp(s, "snp") || !strcasecmp(s, "sev_snp") || !strcasecmp(s, "sev-snp"))
-        *out = TEE_SNP;
-    else if (!strcasecmp(s, "tdx"))
-        *out = TEE_TDX;
-    else
-        return -1;
-    return 0;
 }
 
 int tee_probe(enum tee_kind kind, const struct kvm_handle *kvm, int kvm_fd,
@@ -143,11 +123,6 @@ bool tee_guest_state_protected(const struct tee_vm *t)
 bool tee_owns_irqchip(const struct tee_vm *t)
 {
     return t->owns_irqchip;
-}
-
-enum tee_kind tee_kind_of(const struct tee_vm *t)
-{
-    return t->ops->kind;
 }
 
 void tee_destroy(struct tee_vm *t)

@@ -66,16 +66,7 @@ bool tee_guest_state_protected(const struct tee_vm *t);
  * then not call KVM_CREATE_IRQCHIP. */
 bool tee_owns_irqchip(const struct tee_vm *t);
 
-/* The backend kind of a context. */
-enum tee_kind tee_kind_of(const struct tee_vm *t);
-
 /* Closes the VM fd and releases the context. NULL is fine. */
 void tee_destroy(struct tee_vm *t);
-
-/* "none", "snp", "tdx". */
-const char *tee_kind_name(enum tee_kind kind);
-
-/* Parses "none"/"snp"/"tdx" (also "sev_snp", "sev-snp"). 0 or -1. */
-int tee_kind_parse(const char *s, enum tee_kind *out);
 
 #endif
