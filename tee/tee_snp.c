@@ -350,21 +350,9 @@ static int vcpu_ioctl(struct tee_vm *t, unsigned idx, unsigned long req, void *a
     return 0;
 }
 
-static int snp_set_vcpu_from_vmsa(struct tee_vm *t, unsigned idx, const uint8_t *v, char *err,
-                                  size_t errlen)
+/* Segments, descriptor tables, control registers and EFER. */
+static int snp_set_sregs(struct tee_vm *t, unsigned idx, const uint8_t *v, char *err, size_t errlen)
 {
-    if (idx >= t->nr_vcpus) {
-        snprintf(err, errlen, "SEV-SNP: plan has a VMSA for vCPU %u of %u", idx, t->nr_vcpus);
-        return -1;
-    }
-    if (snp_check_vmsa_fields(v, err, errlen) < 0)
-        return -1;
-    uint64_t feat = rd(v, VMSA_OFF_SEV_FEATURES, 8);
-    if (feat != snp(t)->guest_features) {
-        snprintf(err, errlen, "SEV-SNP: plan VMSA SEV_FEATURES 0x%llx differ from INIT2's 0x%llx",
-                 (unsigned long long)feat, (unsigned long long)snp(t)->guest_features);
-        return -1;
-    }
     struct kvm_sregs sr;
     if (vcpu_ioctl(t, idx, KVM_GET_SREGS, &sr, "KVM_GET_SREGS", err, errlen) < 0)
         return -1;
@@ -383,21 +371,12 @@ static int snp_set_vcpu_from_vmsa(struct tee_vm *t, unsigned idx, const uint8_t 
     sr.cr3 = 0;
     sr.cr4 = rd(v, VMSA_OFF_CR4, 8);
     sr.efer = rd(v, VMSA_OFF_EFER, 8) & ~SNP_EFER_SVME; /* KVM sets SVME itself */
-    if (vcpu_ioctl(t, idx, KVM_SET_SREGS, &sr, "KVM_SET_SREGS", err, errlen) < 0)
-        return -1;
-    struct kvm_regs r;
-    memset(&r, 0, sizeof(r));
-    r.rip = rd(v, VMSA_OFF_RIP, 8);
-    r.rflags = rd(v, VMSA_OFF_RFLAGS, 8);
-    r.rdx = rd(v, VMSA_OFF_RDX, 8);
-    if (vcpu_ioctl(t, idx, KVM_SET_REGS, &r, "KVM_SET_REGS", err, errlen) < 0)
-        return -1;
-    struct kvm_debugregs d;
-    memset(&d, 0, sizeof(d));
-    d.dr6 = rd(v, VMSA_OFF_DR6, 8);
-    d.dr7 = rd(v, VMSA_OFF_DR7, 8);
-    if (vcpu_ioctl(t, idx, KVM_SET_DEBUGREGS, &d, "KVM_SET_DEBUGREGS", err, errlen) < 0)
-        return -1;
+    return vcpu_ioctl(t, idx, KVM_SET_SREGS, &sr, "KVM_SET_SREGS", err, errlen);
+}
+
+/* x87 control word, MXCSR and XCR0. */
+static int snp_set_fpu(struct tee_vm *t, unsigned idx, const uint8_t *v, char *err, size_t errlen)
+{
     struct kvm_fpu f;
     if (vcpu_ioctl(t, idx, KVM_GET_FPU, &f, "KVM_GET_FPU", err, errlen) < 0)
         return -1;
@@ -410,7 +389,39 @@ static int snp_set_vcpu_from_vmsa(struct tee_vm *t, unsigned idx, const uint8_t 
     x.nr_xcrs = 1;
     x.xcrs[0].xcr = 0;
     x.xcrs[0].value = rd(v, VMSA_OFF_XCR0, 8);
-    if (vcpu_ioctl(t, idx, KVM_SET_XCRS, &x, "KVM_SET_XCRS", err, errlen) < 0)
+    return vcpu_ioctl(t, idx, KVM_SET_XCRS, &x, "KVM_SET_XCRS", err, errlen);
+}
+
+static int snp_set_vcpu_from_vmsa(struct tee_vm *t, unsigned idx, const uint8_t *v, char *err,
+                                  size_t errlen)
+{
+    if (idx >= t->nr_vcpus) {
+        snprintf(err, errlen, "SEV-SNP: plan has a VMSA for vCPU %u of %u", idx, t->nr_vcpus);
+        return -1;
+    }
+    if (snp_check_vmsa_fields(v, err, errlen) < 0)
+        return -1;
+    uint64_t feat = rd(v, VMSA_OFF_SEV_FEATURES, 8);
+    if (feat != snp(t)->guest_features) {
+        snprintf(err, errlen, "SEV-SNP: plan VMSA SEV_FEATURES 0x%llx differ from INIT2's 0x%llx",
+                 (unsigned long long)feat, (unsigned long long)snp(t)->guest_features);
+        return -1;
+    }
+    if (snp_set_sregs(t, idx, v, err, errlen) < 0)
+        return -1;
+    struct kvm_regs r;
+    memset(&r, 0, sizeof(r));
+    r.rip = rd(v, VMSA_OFF_RIP, 8);
+    r.rflags = rd(v, VMSA_OFF_RFLAGS, 8);
+    r.rdx = rd(v, VMSA_OFF_RDX, 8);
+    if (vcpu_ioctl(t, idx, KVM_SET_REGS, &r, "KVM_SET_REGS", err, errlen) < 0)
+        return -1;
+    struct kvm_debugregs d;
+    memset(&d, 0, sizeof(d));
+    d.dr6 = rd(v, VMSA_OFF_DR6, 8);
+    d.dr7 = rd(v, VMSA_OFF_DR7, 8);
+    if (vcpu_ioctl(t, idx, KVM_SET_DEBUGREGS, &d, "KVM_SET_DEBUGREGS", err, errlen) < 0 ||
+        snp_set_fpu(t, idx, v, err, errlen) < 0)
         return -1;
     struct {
         struct kvm_msrs hdr;
