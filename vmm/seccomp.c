@@ -124,6 +124,7 @@ static const unsigned long loop_ioctls[] = {
     KVM_IOEVENTFD,
     KVM_SET_GSI_ROUTING,
     TUNGETIFF,
+    TUNSETIFF, /* vm.add-net with a tap name after boot (vm_blknet.c -> tap_open_name) */
     TUNSETOFFLOAD,
     TUNSETVNETHDRSZ,
     BLKGETSIZE64,
