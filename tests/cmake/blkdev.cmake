@@ -6,10 +6,12 @@
 #                         cocoon keep working, a reset recovers the disk
 #   blk_multiqueue        4 queues of 64 set through vm.create (as Kata does): config space, queue
 #                         sizes and I/O on every queue
+#   blk_hotplug           vm.add-disk into a running guest (it finds the function, reads it), then
+#                         vm.remove-device (the function disappears from the bus)
 # The guests need cocoon_add_guest (vmm.cmake), so they are defined once every area file is in.
 function(cocoon_blkdev_tests)
   cocoon_add_guest(guest_blk ${COCOON_GUEST_DIR}/blk_guest.c ${COCOON_GUEST_DIR}/rt/virtio.c)
-  foreach(case blk_rw_verify blk_flush_durability blk_hostile blk_multiqueue)
+  foreach(case blk_rw_verify blk_flush_durability blk_hostile blk_multiqueue blk_hotplug)
     add_test(NAME ${case}
              COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/integration/blknet.py ${case}
                      $<TARGET_FILE:cocoon> ${CMAKE_BINARY_DIR}/tests/guest)

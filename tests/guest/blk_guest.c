@@ -7,6 +7,8 @@
  *                    "FLUSHED" and spins until the host kills cocoon
  *                  4 multiqueue: one disk configured (through the API) with 4 queues of 64;
  *                    checks num_queues and MQ, the queue size, and I/O on every queue
+ *                  5 hot-plug: waits for a virtio-blk function to appear on the bus (vm.add-disk),
+ *                    reads it, prints "PLUGGED", waits until it is gone (vm.remove-device)
  *                  3 hostile: feeds disk 0 hostile chains (each must end in NEEDS_RESET or a
  *                    clean error), checks disk 1 keeps working, recovers disk 0 by a reset
  * Prints "CHECK <name> PASS|FAIL <detail>" per check and exits 0 only if all passed.
@@ -447,6 +449,35 @@ static void multiqueue(void)
           good, w, f, r, (unsigned long)mm);
 }
 
+static void hotplug(void)
+{
+    struct blk *b = &disks[0];
+    rt_printf("WAITING\n");
+    int found = 0;
+    for (unsigned i = 0; i < 200000 && !found; i++) {
+        found = vdev_find(VIRTIO_ID_BLOCK, 0, &b->dev) == 0;
+        for (unsigned k = 0; k < 200 && !found; k++)
+            rt_pause();
+    }
+    check("blk_hotplug_appears", found, "slot %u", found ? b->dev.slot : 0);
+    if (!found)
+        return;
+    blk_open(b, 0);
+    uint8_t st = blk_rq(b, T_IN, 0, 4096, 1, NULL);
+    uint64_t mm = first_mismatch(b->data, 0x33, 0, 4096);
+    check("blk_hotplug_io", st == S_OK && mm == 4096 && b->capacity == 2048,
+          "status=%u first_mismatch=%lu capacity=%lu", st, (unsigned long)mm,
+          (unsigned long)b->capacity);
+    rt_printf("PLUGGED\n");
+    int gone = 0;
+    for (unsigned i = 0; i < 200000 && !gone; i++) {
+        gone = (pci_cfg_read32(0, b->dev.slot, 0, 0) & 0xFFFF) == 0xFFFF;
+        for (unsigned k = 0; k < 200 && !gone; k++)
+            rt_pause();
+    }
+    check("blk_hot_unplug_gone", gone, "vendor id reads all-ones after vm.remove-device");
+}
+
 static uint64_t run(uint64_t mode)
 {
     if (mode == 1)
@@ -457,6 +488,8 @@ static uint64_t run(uint64_t mode)
         hostile();
     else if (mode == 4)
         multiqueue();
+    else if (mode == 5)
+        hotplug();
     else
         rt_fail("unknown mode %lu", (unsigned long)mode);
     rt_printf("RESULT %s failures=%u\n", failures ? "FAIL" : "PASS", failures);

@@ -3,8 +3,8 @@
 
 Usage: blknet.py CASE COCOON_BIN GUEST_DIR
 
-Cases: blk_rw_verify, blk_flush_durability, blk_hostile, blk_multiqueue (through the control
-API, as Kata configures queues) with guest_blk.elf, and net_tap_exchange,
+Cases: blk_rw_verify, blk_flush_durability, blk_hostile, blk_multiqueue and blk_hotplug (the
+last two through the control API, as Kata drives cocoon) with guest_blk.elf, and net_tap_exchange,
 net_hostile (guest_net.elf). Each prepares the disks or a tap in a private network namespace,
 runs cocoon with the guest, checks every "CHECK name PASS|FAIL" line the guest prints and then
 the host side (image bytes, frames received by the peer). Exit 0 pass, 1 fail, 77 skipped (no
@@ -300,6 +300,79 @@ def blk_multiqueue(binary, guests, tmp, res):
         print("---- cocoon log ----\n" + run.logtext()[-3000:])
 
 
+def blk_hotplug(binary, guests, tmp, res):
+    """vm.add-disk into a running guest, I/O on it, then vm.remove-device."""
+    img = os.path.join(tmp, "hot.img")
+    make_image(img, 0x33, 1 << 20)
+    serial, log, api = (os.path.join(tmp, n) for n in ("serial.out", "cocoon.log", "api.sock"))
+
+    def console():
+        try:
+            with open(serial, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def wait_for(text, proc, timeout):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and proc.poll() is None:
+            if text in console():
+                return True
+            time.sleep(0.01)
+        return text in console()
+
+    with open(log, "wb") as logf:
+        proc = subprocess.Popen([binary, "--api-socket", api, "-v"], stdin=subprocess.DEVNULL,
+                                stdout=logf, stderr=logf)
+    status = None
+    try:
+        for _ in range(200):
+            if os.path.exists(api):
+                break
+            time.sleep(0.01)
+        cfg = {"cpus": {"boot_vcpus": 1, "max_vcpus": 1}, "memory": {"size": 64 << 20},
+               "payload": {"kernel": os.path.join(guests, "guest_blk.elf"), "cmdline": "mode=5"},
+               "serial": {"mode": "File", "file": serial}}
+        created = api_call(api, "PUT", "vm.create", cfg)
+        booted = api_call(api, "PUT", "vm.boot")
+        res.check("api_create_boot", created[0] == 204 and booted[0] == 204,
+                  f"vm.create {created}, vm.boot {booted}")
+        if wait_for("WAITING", proc, 60):
+            added = api_call(api, "PUT", "vm.add-disk", {"path": img, "id": "hot0"})
+            body = json.loads(added[1]) if added[0] == 200 else {}
+            res.check("api_add_disk", added[0] == 200 and body.get("id") == "hot0" and
+                      re.fullmatch(r"0000:00:[0-9a-f]{2}\.0", body.get("bdf", "")) is not None,
+                      f"{added}")
+            if wait_for("PLUGGED", proc, 60):
+                removed = api_call(api, "PUT", "vm.remove-device", {"id": "hot0"})
+                res.check("api_remove_device", removed[0] == 204, f"{removed}")
+                again = api_call(api, "PUT", "vm.remove-device", {"id": "hot0"})
+                res.check("api_remove_again_404", again[0] == 404, f"{again}")
+        try:
+            status = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            status = None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    class Run:
+        def console(self):
+            return console()
+
+        def logtext(self):
+            with open(log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+    run = Run()
+    res.check("cocoon_exit", status == 0, f"exit status {status}")
+    guest_checks(res, run, ["blk_hotplug_appears", "blk_hotplug_io", "blk_hot_unplug_gone"])
+    no_errors(res, run)
+    if res.failed:
+        print("---- console ----\n" + run.console()[-3000:])
+        print("---- cocoon log ----\n" + run.logtext()[-3000:])
+
+
 # ---------------------------------------------------------------- net
 
 NET_GUEST_IP = "10.0.2.2"
@@ -477,6 +550,7 @@ CASES = {
     "blk_flush_durability": blk_flush_durability,
     "blk_hostile": blk_hostile,
     "blk_multiqueue": blk_multiqueue,
+    "blk_hotplug": blk_hotplug,
 }
 NET_CASES = ("net_tap_exchange", "net_hostile")
 
