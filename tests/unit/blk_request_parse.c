@@ -230,6 +230,25 @@ static void discard_and_write_zeroes(void **state)
     assert_int_equal(req.status, VIRTIO_BLK_S_IOERR);
 }
 
+static void private_pages_refused(void **state)
+{
+    /* TEE guest: only pages the guest shared may be touched by the device. */
+    assert_int_equal(gm_enable_private(&gm), 0);
+    assert_int_equal(gm_set_private(&gm, 0, RAM, false), 0);
+    assert_int_equal(gm_set_private(&gm, DATA, 4096, true), 0);
+    assert_int_equal(parse3(VIRTIO_BLK_T_IN, 0, 512, true, &disk), BLK_PARSE_COMPLETE);
+    assert_int_equal(req.status, VIRTIO_BLK_S_IOERR);
+    assert_int_equal(req.niov, 0);
+    assert_int_equal(gm_set_private(&gm, DATA, 4096, false), 0);
+    assert_int_equal(gm_set_private(&gm, STATUS, 1, true), 0);
+    assert_int_equal(parse3(VIRTIO_BLK_T_IN, 0, 512, true, &disk), BLK_PARSE_NO_STATUS);
+    assert_int_equal(gm_set_private(&gm, STATUS, 1, false), 0);
+    assert_int_equal(gm_set_private(&gm, HDR, 16, true), 0);
+    assert_int_equal(parse3(VIRTIO_BLK_T_IN, 0, 512, true, &disk), BLK_PARSE_COMPLETE);
+    assert_int_equal(req.status, VIRTIO_BLK_S_IOERR);
+    gm_destroy(&gm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +263,7 @@ int main(void)
         cmocka_unit_test_setup(flush_submits, setup),
         cmocka_unit_test_setup(get_id_returns_serial, setup),
         cmocka_unit_test_setup(discard_and_write_zeroes, setup),
+        cmocka_unit_test_setup(private_pages_refused, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
