@@ -87,24 +87,20 @@ static bool push(struct virtio_net *n, unsigned q, uint16_t head, uint32_t len)
 static ssize_t tap_read_frame(struct virtio_net *n)
 {
     for (;;) {
-        ssize_t r;
-        if (n->tap.vnet_hdr) {
-            r = read(n->tap.fd, n->rx_buf, sizeof(n->rx_buf));
-        } else {
-            r = read(n->tap.fd, n->rx_buf + NET_HDR_LEN, sizeof(n->rx_buf) - NET_HDR_LEN);
-            if (r >= 0) {
-                memset(n->rx_buf, 0, NET_HDR_LEN);
-                r += NET_HDR_LEN;
-            }
+        size_t skip = n->tap.vnet_hdr ? 0 : NET_HDR_LEN; /* plain taps: zero header added */
+        ssize_t r = read(n->tap.fd, n->rx_buf + skip, sizeof(n->rx_buf) - skip);
+        if (r > 0) {
+            memset(n->rx_buf, 0, skip);
+            return r + (ssize_t)skip;
         }
-        if (r >= 0)
-            return r;
-        if (errno == EINTR)
+        if (r < 0 && errno == EINTR)
             continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return 0;
-        /* A level-triggered poll would spin on a tap that keeps failing: stop reading it. */
-        log_warn("virtio-net: tap read failed, no more frames for the guest: %s", strerror(errno));
+        /* An error or end of file (a tap never reads 0 bytes): a level-triggered poll would spin
+         * on it, so stop reading. */
+        log_warn("virtio-net: tap read failed, no more frames for the guest: %s",
+                 r < 0 ? strerror(errno) : "end of file");
         n->tap_failed = true;
         return -1;
     }
