@@ -103,8 +103,13 @@ def kvm_usable():
         fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
     except OSError as e:
         return f"/dev/kvm is not usable ({e.strerror})"
-    os.close(fd)
-    return None
+    try:
+        version = fcntl.ioctl(fd, 0xAE00)  # KVM_GET_API_VERSION
+    except OSError as e:
+        version = f"error {e.strerror}"
+    finally:
+        os.close(fd)
+    return None if version == 12 else f"/dev/kvm does not answer KVM_GET_API_VERSION ({version})"
 
 
 # ---- outer: the network namespace around everything ----
