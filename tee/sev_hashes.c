@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
+#include "tee/crypto.h"
 
 static const uint8_t GUID_TABLE_HEADER[16] = {0x06, 0xd6, 0x38, 0x94, 0x22, 0x4f, 0xc9, 0x4c,
                                               0xb4, 0x79, 0xa7, 0x93, 0xd4, 0x11, 0xfd, 0x21};
@@ -55,7 +55,10 @@ int sev_hashes_page(uint8_t page[4096], uint32_t offset_in_page,
 int sev_sha256(uint8_t out[32], const uint8_t *data, size_t len, struct fw_error *err)
 {
     unsigned int n = 0;
-    if (!EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) || n != 32)
+    const struct crypto_evp *c = crypto_evp();
+    if (!c)
+        return fw_fail(err, "OpenSSL SHA-256 unavailable (%s not loaded)", CRYPTO_LIBRARY);
+    if (!c->EVP_Digest(data, len, out, &n, c->EVP_sha256(), NULL) || n != 32)
         return fw_fail(err, "OpenSSL SHA-256 failed");
     return 0;
 }
@@ -76,10 +79,15 @@ int sev_sha256_file(uint8_t out[32], const char *path, struct fw_error *err)
     if (fd < 0)
         return fw_fail(err, "cannot open %s: %s", path, strerror(errno));
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    const struct crypto_evp *c = crypto_evp();
+    if (!c) {
+        close(fd);
+        return fw_fail(err, "OpenSSL SHA-256 unavailable (%s not loaded)", CRYPTO_LIBRARY);
+    }
     uint8_t *buf = malloc(CHUNK);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_MD_CTX *ctx = c->EVP_MD_CTX_new();
     int rc = -1;
-    if (!buf || !ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+    if (!buf || !ctx || !c->EVP_DigestInit_ex(ctx, c->EVP_sha256(), NULL)) {
         fw_fail(err, "out of memory or OpenSSL failure hashing %s", path);
         goto out;
     }
@@ -93,19 +101,19 @@ int sev_sha256_file(uint8_t out[32], const char *path, struct fw_error *err)
         }
         if (r == 0)
             break;
-        if (!EVP_DigestUpdate(ctx, buf, (size_t)r)) {
+        if (!c->EVP_DigestUpdate(ctx, buf, (size_t)r)) {
             fw_fail(err, "OpenSSL SHA-256 failed on %s", path);
             goto out;
         }
     }
     unsigned int n = 0;
-    if (!EVP_DigestFinal_ex(ctx, out, &n) || n != 32) {
+    if (!c->EVP_DigestFinal_ex(ctx, out, &n) || n != 32) {
         fw_fail(err, "OpenSSL SHA-256 failed on %s", path);
         goto out;
     }
     rc = 0;
 out:
-    EVP_MD_CTX_free(ctx);
+    c->EVP_MD_CTX_free(ctx);
     free(buf);
     close(fd);
     return rc;

@@ -4,8 +4,7 @@
 
 #include <string.h>
 
-#include <openssl/evp.h>
-
+#include "tee/crypto.h"
 #include "tee/vmsa.h"
 
 int snp_gctx_init(struct snp_gctx *g, const uint8_t *seed)
@@ -13,10 +12,13 @@ int snp_gctx_init(struct snp_gctx *g, const uint8_t *seed)
     memset(g, 0, sizeof(*g));
     if (seed)
         memcpy(g->ld, seed, SNP_LD_SIZE);
-    EVP_MD *md = EVP_MD_fetch(NULL, "SHA384", NULL);
+    const struct crypto_evp *c = crypto_evp();
+    if (!c)
+        return -1;
+    EVP_MD *md = c->EVP_MD_fetch(NULL, "SHA384", NULL);
     g->sha384 = md;
-    g->page_md = EVP_MD_CTX_new();
-    g->info_md = EVP_MD_CTX_new();
+    g->page_md = c->EVP_MD_CTX_new();
+    g->info_md = c->EVP_MD_CTX_new();
     if (!md || !g->page_md || !g->info_md) {
         snp_gctx_free(g);
         return -1;
@@ -26,9 +28,12 @@ int snp_gctx_init(struct snp_gctx *g, const uint8_t *seed)
 
 void snp_gctx_free(struct snp_gctx *g)
 {
-    EVP_MD_CTX_free(g->page_md);
-    EVP_MD_CTX_free(g->info_md);
-    EVP_MD_free((EVP_MD *)g->sha384);
+    const struct crypto_evp *c = crypto_evp(); /* non-NULL whenever g holds anything */
+    if (c) {
+        c->EVP_MD_CTX_free(g->page_md);
+        c->EVP_MD_CTX_free(g->info_md);
+        c->EVP_MD_free((EVP_MD *)g->sha384);
+    }
     g->page_md = g->info_md = NULL;
     g->sha384 = NULL;
 }
@@ -38,8 +43,10 @@ static int sha384_once(struct snp_gctx *g, void *mdctx, const uint8_t *data, siz
 {
     unsigned int n = 0;
     EVP_MD_CTX *ctx = mdctx;
-    if (!EVP_DigestInit_ex2(ctx, g->sha384, NULL) || !EVP_DigestUpdate(ctx, data, len) ||
-        !EVP_DigestFinal_ex(ctx, out, &n) || n != SNP_LD_SIZE)
+    const struct crypto_evp *c = crypto_evp();
+    if (!c || !c->EVP_DigestInit_ex2(ctx, g->sha384, NULL) ||
+        !c->EVP_DigestUpdate(ctx, data, len) || !c->EVP_DigestFinal_ex(ctx, out, &n) ||
+        n != SNP_LD_SIZE)
         return -1;
     return 0;
 }
@@ -151,6 +158,7 @@ int snp_digest_plan(const struct launch_plan *plan, uint8_t ld[SNP_LD_SIZE], uin
 }
 
 struct sev_fold {
+    const struct crypto_evp *evp;
     EVP_MD_CTX *ctx;
     struct fw_error *err;
 };
@@ -163,7 +171,7 @@ static int sev_fold_update(void *ctx, const struct launch_update *u)
     if (!u->data || u->data_len != u->len)
         return fw_fail(f->err, "SEV update at %#llx has no full contents",
                        (unsigned long long)u->gpa);
-    if (!EVP_DigestUpdate(f->ctx, u->data, u->len))
+    if (!f->evp->EVP_DigestUpdate(f->ctx, u->data, u->len))
         return fw_fail(f->err, "OpenSSL SHA-256 failed");
     return 0;
 }
@@ -172,15 +180,18 @@ int sev_digest_plan(const struct launch_plan *plan, uint8_t ld[SEV_LD_SIZE], str
 {
     if (plan->tee != LAUNCH_TEE_SEV && plan->tee != LAUNCH_TEE_SEV_ES)
         return fw_fail(err, "not a SEV / SEV-ES launch plan");
-    struct sev_fold f = {.ctx = EVP_MD_CTX_new(), .err = err};
-    if (!f.ctx || !EVP_DigestInit_ex(f.ctx, EVP_sha256(), NULL)) {
-        EVP_MD_CTX_free(f.ctx);
+    const struct crypto_evp *c = crypto_evp();
+    if (!c)
+        return fw_fail(err, "OpenSSL SHA-256 unavailable (%s not loaded)", CRYPTO_LIBRARY);
+    struct sev_fold f = {.evp = c, .ctx = c->EVP_MD_CTX_new(), .err = err};
+    if (!f.ctx || !c->EVP_DigestInit_ex(f.ctx, c->EVP_sha256(), NULL)) {
+        c->EVP_MD_CTX_free(f.ctx);
         return fw_fail(err, "OpenSSL SHA-256 unavailable");
     }
     int rc = launch_plan_walk(plan, sev_fold_update, &f);
     unsigned int n = 0;
-    if (!rc && (!EVP_DigestFinal_ex(f.ctx, ld, &n) || n != SEV_LD_SIZE))
+    if (!rc && (!c->EVP_DigestFinal_ex(f.ctx, ld, &n) || n != SEV_LD_SIZE))
         rc = fw_fail(err, "OpenSSL SHA-256 failed");
-    EVP_MD_CTX_free(f.ctx);
+    c->EVP_MD_CTX_free(f.ctx);
     return rc ? -1 : 0;
 }

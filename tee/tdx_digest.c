@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include "tee/crypto.h"
 
 #define TDX_PAGE        4096u
 #define TDX_CHUNK       256u
@@ -44,15 +44,16 @@ static const uint8_t *page_bytes(const struct launch_update *u, uint64_t p, uint
     return scratch;
 }
 
-static int hash_add(EVP_MD_CTX *ctx, uint64_t gpa)
+static int hash_add(const struct crypto_evp *evp, EVP_MD_CTX *ctx, uint64_t gpa)
 {
     uint8_t rec[TDX_REC];
     tdx_page_add_record(rec, gpa);
-    return EVP_DigestUpdate(ctx, rec, sizeof(rec));
+    return evp->EVP_DigestUpdate(ctx, rec, sizeof(rec));
 }
 
 /* Sixteen MR.EXTEND records of one page, each followed by its 256 data bytes, in one update. */
-static int hash_extend(EVP_MD_CTX *ctx, uint64_t gpa, const uint8_t *page)
+static int hash_extend(const struct crypto_evp *evp, EVP_MD_CTX *ctx, uint64_t gpa,
+                       const uint8_t *page)
 {
     uint8_t buf[CHUNKS_PER_PAGE * (TDX_REC + TDX_CHUNK)];
     for (unsigned c = 0; c < CHUNKS_PER_PAGE; c++) {
@@ -60,10 +61,11 @@ static int hash_extend(EVP_MD_CTX *ctx, uint64_t gpa, const uint8_t *page)
         tdx_mr_extend_record(rec, gpa + (uint64_t)c * TDX_CHUNK);
         memcpy(rec + TDX_REC, page + c * TDX_CHUNK, TDX_CHUNK);
     }
-    return EVP_DigestUpdate(ctx, buf, sizeof(buf));
+    return evp->EVP_DigestUpdate(ctx, buf, sizeof(buf));
 }
 
 struct tdx_fold {
+    const struct crypto_evp *evp;
     EVP_MD_CTX *ctx;
     enum launch_tdx_order order;
     uint8_t scratch[TDX_PAGE];
@@ -82,15 +84,15 @@ static int tdx_fold_update(void *vctx, const struct launch_update *u)
     if (f->order == LAUNCH_TDX_PER_PAGE) {
         for (uint64_t p = 0; ok && p < pages; p++) {
             uint64_t gpa = u->gpa + p * TDX_PAGE;
-            ok = hash_add(f->ctx, gpa);
+            ok = hash_add(f->evp, f->ctx, gpa);
             if (ok && extend)
-                ok = hash_extend(f->ctx, gpa, page_bytes(u, p, f->scratch));
+                ok = hash_extend(f->evp, f->ctx, gpa, page_bytes(u, p, f->scratch));
         }
     } else {
         for (uint64_t p = 0; ok && p < pages; p++)
-            ok = hash_add(f->ctx, u->gpa + p * TDX_PAGE);
+            ok = hash_add(f->evp, f->ctx, u->gpa + p * TDX_PAGE);
         for (uint64_t p = 0; ok && extend && p < pages; p++)
-            ok = hash_extend(f->ctx, u->gpa + p * TDX_PAGE, page_bytes(u, p, f->scratch));
+            ok = hash_extend(f->evp, f->ctx, u->gpa + p * TDX_PAGE, page_bytes(u, p, f->scratch));
     }
     return ok ? 0 : fw_fail(f->err, "OpenSSL SHA-384 failed");
 }
@@ -99,23 +101,27 @@ int tdx_mrtd_plan(const struct launch_plan *plan, uint8_t mrtd[TDX_MR_SIZE], str
 {
     if (plan->tee != LAUNCH_TEE_TDX)
         return fw_fail(err, "not a TDX launch plan");
+    const struct crypto_evp *c = crypto_evp();
+    if (!c)
+        return fw_fail(err, "OpenSSL SHA-384 unavailable (%s not loaded)", CRYPTO_LIBRARY);
     struct tdx_fold *f = calloc(1, sizeof(*f));
     if (!f)
         return fw_fail(err, "out of memory");
-    f->ctx = EVP_MD_CTX_new();
+    f->evp = c;
+    f->ctx = c->EVP_MD_CTX_new();
     f->order = plan->tdx_order;
     f->err = err;
     int rc = -1;
     unsigned int n = 0;
-    if (!f->ctx || !EVP_DigestInit_ex(f->ctx, EVP_sha384(), NULL)) {
+    if (!f->ctx || !c->EVP_DigestInit_ex(f->ctx, c->EVP_sha384(), NULL)) {
         fw_fail(err, "OpenSSL SHA-384 unavailable");
     } else if (launch_plan_walk(plan, tdx_fold_update, f) == 0) {
-        if (EVP_DigestFinal_ex(f->ctx, mrtd, &n) && n == TDX_MR_SIZE)
+        if (c->EVP_DigestFinal_ex(f->ctx, mrtd, &n) && n == TDX_MR_SIZE)
             rc = 0;
         else
             fw_fail(err, "OpenSSL SHA-384 failed");
     }
-    EVP_MD_CTX_free(f->ctx);
+    c->EVP_MD_CTX_free(f->ctx);
     free(f);
     return rc;
 }
@@ -126,8 +132,12 @@ int tdx_cfv_digest(const struct tdvf_image *img, uint8_t out[TDX_MR_SIZE], struc
         const struct tdvf_section *s = &img->sections[i];
         if (s->type != TDVF_SECTION_CFV)
             continue;
+        const struct crypto_evp *c = crypto_evp();
+        if (!c)
+            return fw_fail(err, "OpenSSL SHA-384 unavailable (%s not loaded)", CRYPTO_LIBRARY);
         unsigned int n = 0;
-        if (!EVP_Digest(img->data + s->data_offset, s->raw_size, out, &n, EVP_sha384(), NULL) ||
+        if (!c->EVP_Digest(img->data + s->data_offset, s->raw_size, out, &n, c->EVP_sha384(),
+                           NULL) ||
             n != TDX_MR_SIZE)
             return fw_fail(err, "OpenSSL SHA-384 failed");
         return 0;

@@ -13,9 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "firmware/ovmf.h"
+#include "tee/crypto.h"
 #include "tee/launch_plan.h"
 #include "tee/sev_hashes.h"
 #include "tee/snp_digest.h"
@@ -494,8 +493,10 @@ static void print_measurement(const struct sev_args *a, enum launch_tee tee, con
     if (a->verbose)
         printf("Calculated %s guest measurement: ", sev_mode_name(tee));
     if (!strcmp(a->output_format, "base64")) {
-        unsigned char b64[4 * ((SNP_LD_SIZE + 2) / 3) + 1];
-        EVP_EncodeBlock(b64, ld, (int)n);
+        unsigned char b64[4 * ((SNP_LD_SIZE + 2) / 3) + 1] = "";
+        const struct crypto_evp *c = crypto_evp(); /* loaded: ld was computed with it */
+        if (c)
+            c->EVP_EncodeBlock(b64, ld, (int)n);
         printf("%s\n", b64);
     } else {
         print_hex(stdout, ld, n);
