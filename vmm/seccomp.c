@@ -115,6 +115,35 @@ static const struct sc_rule rules[] = {
     R(fdatasync, W, ANY),
 };
 
+/* Sanitizer builds (-DCOCOON_SANITIZE=ON, fuzzers) only: what the ASan/UBSan/LSan runtime itself
+ * calls on these threads (alternate signal stacks, LeakSanitizer's stop-the-world tracer at exit,
+ * reports). Never part of a release build; not counted in the sizes above. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SC_SANITIZER_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SC_SANITIZER_BUILD 1
+#endif
+#endif
+#ifdef SC_SANITIZER_BUILD
+static const struct sc_rule sanitizer_rules[] = {
+    R(sigaltstack, L | V | W, ANY),
+    R(gettid, L | W, ANY),
+    R(getpid, W, ANY),
+    /* LeakSanitizer's exit-time tracer: a clone of the loop thread that ptrace-stops the rest */
+    R(clone, L, ANY),
+    R(ptrace, L, ANY),
+    R(wait4, L, ANY),
+    R(prctl, L, ANY),
+    R(getppid, L, ANY),
+    R(open, L, ANY),
+    R(lseek, L, ANY),
+    R(getdents, L, ANY),
+};
+#else
+static const struct sc_rule sanitizer_rules[] = {{-1, "", 0, ANY}};
+#endif
+
 static const unsigned long loop_ioctls[] = {
     FIONBIO,
     FIONREAD,
@@ -198,7 +227,7 @@ static bool sc_locked;
 static _Thread_local const char *sc_thread_kind;
 
 /* Test hook: COCOON_SECCOMP_SELFTEST=<thread>[:ioctl] makes that thread type try a forbidden
- * call (getppid, or an ioctl with a request not on its list) right after its filter is on. */
+ * call (getpgrp, or an ioctl with a request not on its list) right after its filter is on. */
 static int selftest_thread = -1;
 static bool selftest_ioctl;
 /* Test hook: COCOON_SECCOMP_REPORT=<file> appends, once the loop is locked down, one line per
@@ -310,9 +339,10 @@ static int compile(enum vmm_seccomp_thread t, uint32_t deny, struct sock_fprog *
         snprintf(err, errlen, "seccomp: cannot create a filter");
         return -1;
     }
-    for (size_t i = 0; i < N(rules); i++) {
-        if (((rules[i].threads >> t) & 1) && add_rule(ctx, &rules[i], t) < 0) {
-            snprintf(err, errlen, "seccomp: cannot add %s to the %s filter", rules[i].name,
+    for (size_t i = 0; i < N(rules) + N(sanitizer_rules); i++) {
+        const struct sc_rule *r = i < N(rules) ? &rules[i] : &sanitizer_rules[i - N(rules)];
+        if (((r->threads >> t) & 1) && add_rule(ctx, r, t) < 0) {
+            snprintf(err, errlen, "seccomp: cannot add %s to the %s filter", r->name,
                      vmm_seccomp_thread_name(t));
             goto out;
         }
@@ -393,9 +423,9 @@ int vmm_seccomp_init(enum vmm_seccomp_mode mode, char *err, size_t errlen)
 static void run_selftest(enum vmm_seccomp_thread t)
 {
     long r = selftest_ioctl ? syscall(__NR_ioctl, -1, (unsigned long)KVM_CREATE_VM, 0)
-                            : syscall(__NR_getppid);
+                            : syscall(__NR_getpgrp);
     log_warn("seccomp self-test on the %s thread: %s returned %ld (%s)", vmm_seccomp_thread_name(t),
-             selftest_ioctl ? "ioctl(KVM_CREATE_VM)" : "getppid", r,
+             selftest_ioctl ? "ioctl(KVM_CREATE_VM)" : "getpgrp", r,
              r < 0 ? strerror(errno) : "ok");
 }
 
@@ -470,7 +500,8 @@ static int confine_pool(uv_loop_t *loop, char *err, size_t errlen)
     static struct pool_confine pc = {.lock = PTHREAD_MUTEX_INITIALIZER,
                                      .cond = PTHREAD_COND_INITIALIZER};
     pc.n = uv_pool_size();
-    uv_work_t *reqs = calloc(pc.n, sizeof(*reqs)); /* lives until the process ends */
+    static uv_work_t *reqs; /* the pool keeps pointers to these until the process ends */
+    reqs = calloc(pc.n, sizeof(*reqs));
     if (!reqs) {
         snprintf(err, errlen, "seccomp: out of memory");
         return -1;

@@ -5,7 +5,7 @@ Usage: seccomp_test.py CASE COCOON_BIN GUEST_DIR
 
   seccomp_filters   every thread type (loop, vcpu, worker) has its filter on: with the
                     COCOON_SECCOMP_SELFTEST hook that thread tries a forbidden system call
-                    (getppid) and an ioctl request not on its list (KVM_CREATE_VM), and the call is
+                    (getpgrp) and an ioctl request not on its list (KVM_CREATE_VM), and the call is
                     refused as configured: --seccomp true kills with exit 148 and a line naming the
                     call, errno fails it with EPERM, log lets it through; seen from /proc, every
                     thread of a running VM is in seccomp mode 2 (0 with --seccomp false); the
@@ -55,7 +55,7 @@ def hello(args, env_extra=None, timeout=60):
 def selftests(c):
     for kind in ("loop", "vcpu", "worker"):
         for variant, call, trap_txt in (
-                ("", "getppid", "getppid (110)"),
+                ("", "getpgrp", "getpgrp (111)"),
                 (":ioctl", "ioctl(KVM_CREATE_VM)", "ioctl (16), request 0xae01")):
             env = {"COCOON_SECCOMP_SELFTEST": kind + variant}
             name = f"{kind}{variant}"
