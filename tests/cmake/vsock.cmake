@@ -1,8 +1,9 @@
 # vsock.cmake: virtio-vsock / virtio-pci test guests and their KVM integration tests.
 
-foreach(g vsock_echo virtio_hostile)
-  cocoon_add_guest(guest_${g} ${COCOON_GUEST_DIR}/${g}.c ${COCOON_GUEST_DIR}/rt/virtio.c)
-endforeach()
+cocoon_add_guest(guest_vsock_echo ${COCOON_GUEST_DIR}/vsock_echo.c ${COCOON_GUEST_DIR}/rt/virtio.c
+                 ${COCOON_GUEST_DIR}/rt/vsock.c)
+cocoon_add_guest(guest_virtio_hostile ${COCOON_GUEST_DIR}/virtio_hostile.c
+                 ${COCOON_GUEST_DIR}/rt/virtio.c)
 
 # tests/integration/vsock_test.py CASE runs cocoon with --vsock on a test guest, drives the
 # hybrid-vsock socket like Kata does and checks bytes, console and stderr; 77 without /dev/kvm.
