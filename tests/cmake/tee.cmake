@@ -1,5 +1,5 @@
 # tee.cmake: the TEE launch simulations compare against the built cocoon-measure binary.
-foreach(t tee_snp_launch_sim tee_tdx_launch_sim)
+foreach(t tee_snp_launch_sim tee_tdx_launch_sim tee_vm_pipeline)
   if(TARGET unit_${t} AND TARGET cocoon-measure)
     add_dependencies(unit_${t} cocoon-measure)
   endif()

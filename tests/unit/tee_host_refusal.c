@@ -18,10 +18,12 @@
 #include <linux/kvm.h>
 
 #include "tee/kvm_tee_uapi.h"
-#include "tests/unit/support/sim_tee.h"
+#include "tests/unit/support/tee_harness.h"
 #include "vmm/vm_internal.h"
 
-static char fw[4096];
+#define SNP_VECTOR "snp/fixtures/ovmf_AmdSev_suffix.bin"
+
+static char fw[4096]; /* the vector fixture, else Debian's OVMF.fd, else the synthetic image */
 static char kernel[] = "/tmp/cocoon-refusal-kernel-XXXXXX";
 
 /* In process, on a simulated plain host (like this machine): vm_create refuses after the probe and
@@ -125,12 +127,15 @@ static void tdx_cli_refuses(void **state)
 
 int main(void)
 {
-    snprintf(fw, sizeof(fw), "%s/../shared/vectors/snp/fixtures/ovmf_AmdSev_suffix.bin",
-             COCOON_SOURCE_DIR);
-    if (access(fw, R_OK) != 0) {
-        printf("tee_host_refusal: skipped: %s is absent\n", fw);
-        return 77;
+    /* Any firmware file will do: the refusal comes before it is read. */
+    enum harness_fw_source src = harness_fw_ovmf(COCOON_SOURCE_DIR, SNP_VECTOR, fw, sizeof(fw));
+    if (src == HARNESS_FW_NONE)
+        src = harness_fw_synthetic(fw, sizeof(fw));
+    if (src == HARNESS_FW_NONE) {
+        printf("tee_host_refusal: cannot write the synthetic firmware\n");
+        return 1;
     }
+    printf("tee_host_refusal: firmware argument: %s\n", harness_fw_name(src));
     int fd = mkstemp(kernel);
     char junk[8192] = {0};
     if (fd < 0 || write(fd, junk, sizeof(junk)) != (ssize_t)sizeof(junk))

@@ -20,8 +20,7 @@
 #define PG   4096ULL
 #define AREA 0x200000ULL /* the test's playground, private after launch */
 
-static const char *vectors;
-static char fw[4096];
+static char fw[4096]; /* any SNP firmware: the vector fixture or the synthetic image */
 static struct sim_tee *s;
 static struct guest_mem gm;
 static struct tee_vm *t;
@@ -261,13 +260,12 @@ static void device_touching_private_page_fails_alone(void **state)
 
 int main(void)
 {
-    vectors = harness_vectors(COCOON_SOURCE_DIR);
-    if (!vectors) {
-        printf("tee_memory_conversion: skipped: %s/../shared/vectors is absent\n",
-               COCOON_SOURCE_DIR);
-        return 77;
+    enum harness_fw_source src = harness_fw_snp(COCOON_SOURCE_DIR, fw, sizeof(fw));
+    if (src == HARNESS_FW_NONE) {
+        printf("tee_memory_conversion: cannot write the synthetic firmware\n");
+        return 1;
     }
-    snprintf(fw, sizeof(fw), "%s/snp/fixtures/ovmf_AmdSev_suffix.bin", vectors);
+    printf("tee_memory_conversion: launching on %s\n", harness_fw_name(src));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(everything_private_after_launch),
         cmocka_unit_test(hypercall_shares_and_unshares),

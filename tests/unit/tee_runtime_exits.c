@@ -22,7 +22,6 @@
 #define QBUF  0x300000ULL /* guest quote buffer (2 pages) */
 #define QUOTE "QUOTE-FROM-FAKE-QGS"
 
-static const char *vectors;
 static char sock_path[108];
 
 struct vmctx {
@@ -36,9 +35,11 @@ static void up(struct vmctx *v, enum tee_kind kind, const char *quote_socket)
 {
     static char fw[4096];
     char err[512] = "";
-    snprintf(fw, sizeof(fw), "%s/%s", vectors,
-             kind == TEE_TDX ? "tdx/debian-bookworm-ovmf-2022.11-6+deb12u2_OVMF.fd"
-                             : "snp/fixtures/ovmf_AmdSev_suffix.bin");
+    enum harness_fw_source src = kind == TEE_TDX
+                                     ? harness_fw_tdx(COCOON_SOURCE_DIR, fw, sizeof(fw))
+                                     : harness_fw_snp(COCOON_SOURCE_DIR, fw, sizeof(fw));
+    if (src == HARNESS_FW_NONE)
+        fail_msg("cannot write the synthetic firmware");
     vm_config_init(&v->cfg);
     v->cfg.cpus = 1;
     v->cfg.memory = RAM;
@@ -315,11 +316,10 @@ static void snp_termination_stops_the_vm(void **state)
 
 int main(void)
 {
-    vectors = harness_vectors(COCOON_SOURCE_DIR);
-    if (!vectors) {
-        printf("tee_runtime_exits: skipped: %s/../shared/vectors is absent\n", COCOON_SOURCE_DIR);
-        return 77;
-    }
+    if (!harness_vectors(COCOON_SOURCE_DIR))
+        printf("tee_runtime_exits: %s/../shared/vectors is absent: launching on stand-in "
+               "firmware\n",
+               COCOON_SOURCE_DIR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tdvmcall_info),
         cmocka_unit_test(quote_without_socket_fails_cleanly),

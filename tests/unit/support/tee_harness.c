@@ -1,9 +1,12 @@
 /* tee_harness.c: VM bring-up on the TEE simulator and running cocoon-measure for comparisons. */
 #include "tests/unit/support/tee_harness.h"
 
+#include "tests/unit/support/measure_fixtures.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -65,6 +68,100 @@ const char *harness_vectors(const char *source_dir)
     struct stat st;
     snprintf(path, sizeof(path), "%s/../shared/vectors", source_dir);
     return stat(path, &st) == 0 ? path : NULL;
+}
+
+#define DEBIAN_OVMF "/usr/share/ovmf/OVMF.fd"
+#define TDX_VECTOR  "tdx/debian-bookworm-ovmf-2022.11-6+deb12u2_OVMF.fd"
+#define SNP_VECTOR  "snp/fixtures/ovmf_AmdSev_suffix.bin"
+
+const char *harness_fw_name(enum harness_fw_source src)
+{
+    switch (src) {
+    case HARNESS_FW_VECTOR:
+        return "the published vector's firmware";
+    case HARNESS_FW_DEBIAN_OVMF:
+        return "Debian's " DEBIAN_OVMF;
+    case HARNESS_FW_SYNTHETIC:
+        return "a synthetic AmdSev/TDVF-style image";
+    case HARNESS_FW_NONE:
+        break;
+    }
+    return "no firmware";
+}
+
+static bool copy_if_readable(const char *file, char *path, size_t len)
+{
+    if (access(file, R_OK) != 0 || strlen(file) >= len)
+        return false;
+    memcpy(path, file, strlen(file) + 1);
+    return true;
+}
+
+static bool vector_file(const char *source_dir, const char *rel, char *path, size_t len)
+{
+    char file[4096];
+    int n = snprintf(file, sizeof(file), "%s/../shared/vectors/%s", source_dir, rel);
+    return n > 0 && (size_t)n < sizeof(file) && copy_if_readable(file, path, len);
+}
+
+static char synthetic_path[64];
+
+static void remove_synthetic(void)
+{
+    if (synthetic_path[0])
+        unlink(synthetic_path);
+}
+
+/* Writes mf_build_image() once per process; 0 or -1. */
+static int write_synthetic(void)
+{
+    if (synthetic_path[0])
+        return 0;
+    char tmpl[] = "/tmp/cocoon-synthetic-ovmf-XXXXXX";
+    static uint8_t img[MF_SIZE];
+    mf_build_image(img);
+    int fd = mkstemp(tmpl);
+    if (fd < 0)
+        return -1;
+    bool ok = write(fd, img, sizeof(img)) == (ssize_t)sizeof(img);
+    close(fd);
+    if (!ok) {
+        unlink(tmpl);
+        return -1;
+    }
+    memcpy(synthetic_path, tmpl, sizeof(tmpl));
+    atexit(remove_synthetic);
+    return 0;
+}
+
+enum harness_fw_source harness_fw_synthetic(char *path, size_t len)
+{
+    if (write_synthetic() < 0 || !copy_if_readable(synthetic_path, path, len))
+        return HARNESS_FW_NONE;
+    return HARNESS_FW_SYNTHETIC;
+}
+
+enum harness_fw_source harness_fw_snp(const char *source_dir, char *path, size_t len)
+{
+    if (vector_file(source_dir, SNP_VECTOR, path, len))
+        return HARNESS_FW_VECTOR;
+    return harness_fw_synthetic(path, len);
+}
+
+enum harness_fw_source harness_fw_ovmf(const char *source_dir, const char *vector_rel, char *path,
+                                       size_t len)
+{
+    if (vector_rel && vector_file(source_dir, vector_rel, path, len))
+        return HARNESS_FW_VECTOR;
+    if (copy_if_readable(DEBIAN_OVMF, path, len))
+        return HARNESS_FW_DEBIAN_OVMF;
+    return HARNESS_FW_NONE;
+}
+
+enum harness_fw_source harness_fw_tdx(const char *source_dir, char *path, size_t len)
+{
+    enum harness_fw_source src = harness_fw_ovmf(source_dir, TDX_VECTOR, path, len);
+    return src != HARNESS_FW_NONE ? src : harness_fw_synthetic(path, len);
 }
 
 int harness_measure(const char *binary_dir, char *const argv[], char *hex, size_t hexlen)

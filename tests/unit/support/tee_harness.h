@@ -26,4 +26,34 @@ void harness_hex(const uint8_t *b, size_t n, char *out);
 /* The vector folder (<source_dir>/../shared/vectors) or NULL if absent. */
 const char *harness_vectors(const char *source_dir);
 
+/* Where a test's firmware came from. Only HARNESS_FW_VECTOR has a published digest to compare
+ * with; every source gives a valid firmware for "launch digest == cocoon-measure's". */
+enum harness_fw_source {
+    HARNESS_FW_NONE,        /* nothing usable on this machine */
+    HARNESS_FW_VECTOR,      /* the known-answer vector's own file under ../shared/vectors */
+    HARNESS_FW_DEBIAN_OVMF, /* /usr/share/ovmf/OVMF.fd (package ovmf): OvmfPkgX64, no hashes */
+    HARNESS_FW_SYNTHETIC,   /* mf_build_image() written to a temporary file (removed at exit) */
+};
+
+/* One line naming the source, for skip and sub-check messages. */
+const char *harness_fw_name(enum harness_fw_source src);
+
+/* SNP firmware with an SNP_KERNEL_HASHES section: the vector fixture snp/fixtures/
+ * ovmf_AmdSev_suffix.bin if readable, else the synthetic AmdSev-style image. */
+enum harness_fw_source harness_fw_snp(const char *source_dir, char *path, size_t len);
+
+/* A real OVMF build (SEV and TDX metadata, no kernel-hashes section): the vector file
+ * <vectors>/<vector_rel> if readable (vector_rel NULL: never), else Debian's OVMF.fd, else
+ * HARNESS_FW_NONE. */
+enum harness_fw_source harness_fw_ovmf(const char *source_dir, const char *vector_rel, char *path,
+                                       size_t len);
+
+/* TDX firmware: the Debian-12 OVMF vector file, else Debian's OVMF.fd, else the synthetic image
+ * (it carries TDVF metadata too). */
+enum harness_fw_source harness_fw_tdx(const char *source_dir, char *path, size_t len);
+
+/* Only the synthetic image (the same file for the whole process); HARNESS_FW_NONE if it cannot be
+ * written. */
+enum harness_fw_source harness_fw_synthetic(char *path, size_t len);
+
 #endif
