@@ -3,6 +3,7 @@
 # OVMF's SEV-SNP and TDX launch measurements, and boots the demo guest with a disk, a NIC (in a
 # private network namespace) and vsock, talking to each device from the host side.
 # DEMO_BUILD_DIR=DIR uses the build in DIR as it is (no apt, no build), as the demo_script test does.
+# DEMO_NET=off runs the guest without a NIC (as happens anyway without root or /dev/net/tun).
 # Exits non-zero, naming the step, if any step fails.
 set -eu
 cd "$(dirname "$0")/.."
@@ -66,7 +67,7 @@ echo "$disk: $(head -n 1 "$disk")"
 
 tap=""
 run_in=""
-if [ "$(id -u)" -eq 0 ] && [ -c /dev/net/tun ]; then
+if [ "${DEMO_NET:-on}" != off ] && [ "$(id -u)" -eq 0 ] && [ -c /dev/net/tun ]; then
   ns="cocoon-demo-$$"
   tap="cdemo$$"
   heading "a network namespace $ns with tap $tap (host side 10.0.2.1/24); no traffic leaves it"
@@ -77,7 +78,7 @@ if [ "$(id -u)" -eq 0 ] && [ -c /dev/net/tun ]; then
   ip netns exec "$ns" ip link set "$tap" up
   run_in="ip netns exec $ns"
 else
-  heading "network: skipped (needs root and /dev/net/tun); the guest runs without a NIC"
+  heading "network: skipped (DEMO_NET=off, or no root or /dev/net/tun); the guest runs without a NIC"
 fi
 
 heading "cocoon: boot the demo guest with --disk, ${tap:+--net tap=$tap, }--vsock cid=3"

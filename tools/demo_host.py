@@ -68,8 +68,12 @@ class Guest:
             while True:
                 if any(line is not None and text in line for line in self.lines):
                     return
-                if None in self.lines or time.monotonic() >= end:
-                    raise Failed("the guest never printed %r" % text)
+                if None in self.lines:
+                    self.proc.wait()
+                    raise Failed("cocoon exited (status %d) before the guest printed %r"
+                                 % (self.proc.returncode, text))
+                if time.monotonic() >= end:
+                    raise Failed("the guest did not print %r within %d s" % (text, timeout))
                 self.cond.wait(0.2)
 
     def stop(self):
@@ -90,9 +94,9 @@ def udp_peer(result):
         return
     host("UDP peer %s:%d got %r from %s:%d" % (PEER + (data.decode(errors="replace"),) + addr))
     reply = b"hello guest, the host's UDP peer got your %d bytes" % len(data)
+    result.append(data)
     s.sendto(reply, addr)
     host("UDP peer answered %r" % reply.decode())
-    result.append(data)
     s.close()
 
 
