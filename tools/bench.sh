@@ -4,7 +4,7 @@
 # builds cocoon, the test guests and the harnesses, then runs tools/bench/bench.py, which prints a
 # markdown table (cocoon vs QEMU microvm vs the physical floor) and writes a PNG chart.
 #
-# usage: sudo tools/bench.sh [ROUNDS] [bench.py options, e.g. --only startup,mem1]
+# usage: tools/bench.sh (as root) [ROUNDS] [bench.py options, e.g. --only startup,mem1]
 # env:   BUILD (default build-bench), OUT (default $BUILD/bench: results.md, results.dat, chart.png)
 # It reports; it never fails on a number. Needs /dev/kvm.
 set -euo pipefail
