@@ -8,7 +8,8 @@
 # Each run appends "target execs cov ft seconds" to $BUILD/fuzz-stats.txt; a crash, leak or
 # sanitizer report leaves the input in $BUILD/artifacts/ and exits non-zero. Environment:
 # FUZZ_BUILD (build dir, default build-fuzz), FUZZ_NICE (default 15), FUZZ_JOBS (make -j, 2),
-# FUZZ_RUNS (stop after this many executions even if SECONDS are not up).
+# FUZZ_RUNS (stop after this many executions even if SECONDS are not up), FUZZ_NO_BUILD=1 (use the
+# targets already built, e.g. while the tree is being edited).
 set -eu
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
@@ -20,6 +21,7 @@ targets() {
 }
 
 build() {
+  [ -n "${FUZZ_NO_BUILD:-}" ] && return 0
   if [ ! -f "$BUILD/CMakeCache.txt" ]; then
     CC=clang cmake -S "$SRC" -B "$BUILD" -DCOCOON_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   fi
@@ -75,7 +77,7 @@ smoke)
   exit $fail
   ;;
 "" | -h | --help)
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
   ;;
 *)
   [ $# -eq 2 ] || { echo "usage: tools/fuzz.sh TARGET SECONDS" >&2; exit 2; }

@@ -58,7 +58,8 @@ static void emulation_failure(struct kvm_run *run, const uint8_t *bytes, unsigne
     run->emulation_failure.ndata = n ? 3 : 1;
     run->emulation_failure.flags = n ? KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES : 0;
     run->emulation_failure.insn_size = (uint8_t)n;
-    memcpy(run->emulation_failure.insn_bytes, bytes, n);
+    if (n) /* bytes is NULL when there are none (memcpy's source must not be, even for 0) */
+        memcpy(run->emulation_failure.insn_bytes, bytes, n);
 }
 
 static void int3_advances_rip_and_injects_bp(void **state)
