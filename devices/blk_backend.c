@@ -1,16 +1,20 @@
-/* blk_backend.c: raw image I/O (preadv/pwritev/fdatasync/fallocate) on libuv's thread pool. */
+/* blk_backend.c: raw image I/O (preadv/pwritev/fdatasync/fallocate) on dedicated worker threads. */
 #include "devices/blk_backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "vmm/log.h"
 
 #define MAX_CAPACITY_SECTORS ((uint64_t)INT64_MAX >> BLK_SECTOR_SHIFT)
 
@@ -172,22 +176,262 @@ uint8_t blk_backend_execute(const struct blk_backend *be, const struct blk_reque
     return rc == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
 }
 
-static void io_work(uv_work_t *work)
+/* ---- Worker threads ---- */
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake; /* workers: work queued or a run-on-each call */
+    pthread_cond_t ran;  /* run_on_each caller: a worker ran the function */
+    struct blk_io *head; /* queued requests, FIFO */
+    struct blk_io **tail;
+    unsigned nthreads;
+    int (*each_fn)(void *arg); /* the pending run-on-each call */
+    void *each_arg;
+    unsigned each_gen, each_done, each_failed;
+} workers = {.lock = PTHREAD_MUTEX_INITIALIZER,
+             .wake = PTHREAD_COND_INITIALIZER,
+             .ran = PTHREAD_COND_INITIALIZER};
+
+/* Worker side: pushes the executed run (rev: newest first, oldest = its last element; n
+ * requests of one channel) onto the channel's completion stack without a lock, writes the eventfd
+ * if the loop has not been woken since it last looked (one wake-up per batch), and only then
+ * releases the requests, so a reset or destroy waiting for idle never races the eventfd write. */
+static void post_completions(struct blk_io *rev, struct blk_io *oldest, unsigned n)
 {
-    struct blk_io *io = work->data;
-    io->req.status = blk_backend_execute(io->be, &io->req);
+    struct blk_io_chan *ch = rev->chan;
+    struct blk_io *head = __atomic_load_n(&ch->done_head, __ATOMIC_RELAXED);
+    do {
+        oldest->next = head;
+    } while (!__atomic_compare_exchange_n(&ch->done_head, &head, rev, true, __ATOMIC_RELEASE,
+                                          __ATOMIC_RELAXED));
+    if (!__atomic_exchange_n(&ch->signalled, true, __ATOMIC_ACQ_REL)) {
+        uint64_t one = 1;
+        while (write(ch->efd, &one, sizeof(one)) < 0 && errno == EINTR) {
+        }
+    }
+    if (__atomic_sub_fetch(&ch->executing, n, __ATOMIC_ACQ_REL) == 0) {
+        pthread_mutex_lock(&ch->lock); /* a reset may go on: no request touches guest RAM */
+        pthread_cond_broadcast(&ch->idle);
+        pthread_mutex_unlock(&ch->lock);
+    }
 }
 
-static void io_after(uv_work_t *work, int status)
+/* Executes a taken list in order; each run of requests of one channel is posted back at once. */
+static void execute_list(struct blk_io *io)
 {
-    struct blk_io *io = work->data;
-    if (status == UV_ECANCELED)
-        io->req.status = VIRTIO_BLK_S_IOERR;
-    io->done(io);
+    while (io) {
+        struct blk_io_chan *ch = io->chan;
+        struct blk_io *rev = NULL, *oldest = io;
+        unsigned n = 0;
+        while (io && io->chan == ch) {
+            struct blk_io *next = io->next;
+            io->req.status = blk_backend_execute(io->be, &io->req);
+            io->next = rev;
+            rev = io;
+            n++;
+            io = next;
+        }
+        post_completions(rev, oldest, n);
+    }
 }
 
-int blk_backend_submit(uv_loop_t *loop, struct blk_io *io)
+/* Called with workers.lock held: runs a pending run-on-each call once on this thread. */
+static void run_each_locked(unsigned *seen_gen)
 {
-    io->work.data = io;
-    return uv_queue_work(loop, &io->work, io_work, io_after) == 0 ? 0 : -1;
+    *seen_gen = workers.each_gen;
+    int (*fn)(void *) = workers.each_fn;
+    void *arg = workers.each_arg;
+    pthread_mutex_unlock(&workers.lock);
+    int rc = fn(arg);
+    pthread_mutex_lock(&workers.lock);
+    workers.each_done++;
+    workers.each_failed += rc != 0;
+    pthread_cond_broadcast(&workers.ran);
+    /* all at the same time: no thread may take a second turn before every one had its own */
+    while (workers.each_done < workers.nthreads && workers.each_gen == *seen_gen)
+        pthread_cond_wait(&workers.ran, &workers.lock);
+}
+
+static void *worker_main(void *unused)
+{
+    (void)unused;
+    unsigned seen_gen = 0;
+    pthread_mutex_lock(&workers.lock);
+    for (;;) {
+        if (workers.each_gen != seen_gen) {
+            run_each_locked(&seen_gen);
+            continue;
+        }
+        if (!workers.head) {
+            pthread_cond_wait(&workers.wake, &workers.lock);
+            continue;
+        }
+        struct blk_io *list = workers.head; /* take everything queued: one hand-off per batch */
+        workers.head = NULL;
+        workers.tail = &workers.head;
+        pthread_mutex_unlock(&workers.lock);
+        execute_list(list);
+        pthread_mutex_lock(&workers.lock);
+    }
+    return NULL;
+}
+
+int blk_io_workers_start(char *err, size_t errlen)
+{
+    pthread_mutex_lock(&workers.lock);
+    if (!workers.tail)
+        workers.tail = &workers.head;
+    if (workers.nthreads == BLK_IO_THREADS) { /* the usual case: no system call at all */
+        pthread_mutex_unlock(&workers.lock);
+        return 0;
+    }
+    int rc = 0;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* inherited: signals go to the loop thread */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 1u << 20);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    while (workers.nthreads < BLK_IO_THREADS) {
+        pthread_t t;
+        rc = pthread_create(&t, &attr, worker_main, NULL);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot start the block I/O threads: %s", strerror(rc));
+            break;
+        }
+        pthread_setname_np(t, "blk-io");
+        workers.nthreads++;
+    }
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    bool ok = workers.nthreads > 0;
+    pthread_mutex_unlock(&workers.lock);
+    return ok ? 0 : -1;
+}
+
+int blk_io_workers_run_on_each(int (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&workers.lock);
+    workers.each_fn = fn;
+    workers.each_arg = arg;
+    workers.each_done = workers.each_failed = 0;
+    workers.each_gen++;
+    pthread_cond_broadcast(&workers.wake);
+    while (workers.each_done < workers.nthreads)
+        pthread_cond_wait(&workers.ran, &workers.lock);
+    bool ok = workers.each_failed == 0;
+    pthread_mutex_unlock(&workers.lock);
+    return ok ? 0 : -1;
+}
+
+/* ---- Per-disk completion channel (loop thread) ---- */
+
+/* Keeps the loop alive exactly while requests are outstanding. */
+static void update_ref(struct blk_io_chan *ch)
+{
+    if (ch->outstanding)
+        uv_ref((uv_handle_t *)&ch->poll);
+    else
+        uv_unref((uv_handle_t *)&ch->poll);
+}
+
+/* Takes the completion stack (newest first) and returns it oldest first. */
+static struct blk_io *take_completions(struct blk_io_chan *ch)
+{
+    __atomic_store_n(&ch->signalled, false, __ATOMIC_RELEASE); /* before the take: no lost wake */
+    struct blk_io *io = __atomic_exchange_n(&ch->done_head, NULL, __ATOMIC_ACQUIRE), *list = NULL;
+    while (io) {
+        struct blk_io *next = io->next;
+        io->next = list;
+        list = io;
+        io = next;
+    }
+    return list;
+}
+
+static void deliver(struct blk_io_chan *ch, struct blk_io *io)
+{
+    while (io) {
+        struct blk_io *next = io->next;
+        ch->outstanding--;
+        ch->done(io, ch->opaque); /* may submit more */
+        io = next;
+    }
+}
+
+static void on_completions(uv_poll_t *poll, int status, int events)
+{
+    struct blk_io_chan *ch = poll->data;
+    uint64_t count;
+    if (read(ch->efd, &count, sizeof(count)) < 0 && errno != EAGAIN && errno != EINTR)
+        log_warn("blk: completion eventfd: %s", strerror(errno));
+    deliver(ch, take_completions(ch));
+    ch->batch_done(ch->opaque);
+    update_ref(ch);
+}
+
+int blk_io_chan_init(struct blk_io_chan *ch, uv_loop_t *loop, blk_io_done_fn done,
+                     blk_io_batch_fn batch_done, void *opaque, char *err, size_t errlen)
+{
+    memset(ch, 0, sizeof(*ch));
+    ch->done = done;
+    ch->batch_done = batch_done;
+    ch->opaque = opaque;
+    if (blk_io_workers_start(err, errlen) < 0)
+        return -1;
+    ch->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ch->efd < 0) {
+        snprintf(err, errlen, "blk: eventfd: %s", strerror(errno));
+        return -1;
+    }
+    if (uv_poll_init(loop, &ch->poll, ch->efd) != 0 ||
+        uv_poll_start(&ch->poll, UV_READABLE, on_completions) != 0) {
+        snprintf(err, errlen, "blk: cannot watch the completion eventfd");
+        close(ch->efd); /* a failed uv_poll_init leaves no handle behind; a started one is leaked */
+        return -1;
+    }
+    ch->poll.data = ch;
+    pthread_mutex_init(&ch->lock, NULL);
+    pthread_cond_init(&ch->idle, NULL);
+    update_ref(ch);
+    return 0;
+}
+
+void blk_io_submit(struct blk_io_chan *ch, struct blk_io *first)
+{
+    unsigned n = 0;
+    struct blk_io *last = first;
+    for (struct blk_io *io = first; io; io = io->next) {
+        io->chan = ch;
+        last = io;
+        n++;
+    }
+    __atomic_add_fetch(&ch->executing, n, __ATOMIC_ACQ_REL);
+    ch->outstanding += n;
+    update_ref(ch);
+    pthread_mutex_lock(&workers.lock);
+    *workers.tail = first;
+    workers.tail = &last->next;
+    pthread_mutex_unlock(&workers.lock);
+    pthread_cond_signal(&workers.wake); /* after unlocking: the woken worker need not wait for it */
+}
+
+void blk_io_chan_wait_idle(struct blk_io_chan *ch)
+{
+    pthread_mutex_lock(&ch->lock);
+    while (__atomic_load_n(&ch->executing, __ATOMIC_ACQUIRE))
+        pthread_cond_wait(&ch->idle, &ch->lock);
+    pthread_mutex_unlock(&ch->lock);
+}
+
+void blk_io_chan_close(struct blk_io_chan *ch, uv_close_cb closed)
+{
+    blk_io_chan_wait_idle(ch);
+    deliver(ch, take_completions(ch));
+    uv_close((uv_handle_t *)&ch->poll, closed);
+    close(ch->efd);
+    ch->efd = -1;
+    pthread_mutex_destroy(&ch->lock);
+    pthread_cond_destroy(&ch->idle);
 }

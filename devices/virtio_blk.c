@@ -1,8 +1,8 @@
-/* virtio_blk.c: virtio-blk device: queues -> parsed requests -> thread-pool I/O -> used ring. */
+/* virtio_blk.c: virtio-blk device: queues -> parsed request batches -> I/O workers -> used ring. */
 #include "devices/virtio_blk.h"
 
 #include <endian.h>
-#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +11,7 @@
 
 /* One request in flight on a worker thread. */
 struct blk_inflight {
-    struct blk_io io;
+    struct blk_io io; /* first member */
     struct virtio_blk *blk;
     unsigned q;
     uint16_t head;
@@ -29,11 +29,11 @@ struct virtio_blk {
     unsigned generation;
     unsigned inflight_q[VIRTIO_MAX_QUEUES]; /* current generation, per queue */
     unsigned inflight_total;                /* every generation; loop thread */
-    bool destroyed;                         /* last completion frees */
+    bool destroyed;                         /* completions are dropped */
 
-    pthread_mutex_t lock; /* guards executing (worker threads <-> loop thread) */
-    pthread_cond_t idle;
-    unsigned executing;
+    struct blk_io_chan chan;    /* batches to the I/O workers, completions back */
+    struct blk_inflight *spare; /* recycled request records (linked by io.next), loop thread */
+    uint32_t to_signal;         /* queues with used entries not yet signalled (bit per queue) */
 
     struct virtq_chain chain; /* scratch for popping */
     struct blk_seg segs[VIRTQ_MAX_SIZE];
@@ -98,21 +98,14 @@ static int blk_activate(struct virtio_device *vdev)
     return 0;
 }
 
-static void wait_workers_idle(struct virtio_blk *blk)
-{
-    pthread_mutex_lock(&blk->lock);
-    while (blk->executing)
-        pthread_cond_wait(&blk->idle, &blk->lock);
-    pthread_mutex_unlock(&blk->lock);
-}
-
 static void blk_reset(struct virtio_device *vdev)
 {
     struct virtio_blk *blk = to_blk(vdev);
     /* No DMA after reset: let running transfers finish, then forget their completions. */
-    wait_workers_idle(blk);
+    blk_io_chan_wait_idle(&blk->chan);
     blk->generation++;
     memset(blk->inflight_q, 0, sizeof(blk->inflight_q));
+    blk->to_signal = 0;
 }
 
 static void process_queue(struct virtio_blk *blk, unsigned q);
@@ -124,85 +117,59 @@ static void complete(struct virtio_blk *blk, unsigned q, uint16_t head, uint32_t
         virtio_device_error(&blk->vdev, "queue %u: %s", q, vq->error ? vq->error : "push failed");
         return;
     }
-    virtio_signal_used(&blk->vdev, q);
+    blk->to_signal |= 1u << q;
 }
 
-static void free_device(struct virtio_blk *blk)
+/* One interrupt per queue for everything completed since the last call (a batch). */
+static void signal_completed(void *opaque)
 {
-    blk_backend_close(&blk->be);
-    pthread_mutex_destroy(&blk->lock);
-    pthread_cond_destroy(&blk->idle);
-    free(blk);
+    struct virtio_blk *blk = opaque;
+    for (unsigned q = 0; blk->to_signal; q++) {
+        if (blk->to_signal & (1u << q))
+            virtio_signal_used(&blk->vdev, q);
+        blk->to_signal &= ~(1u << q);
+    }
 }
 
-static void io_done(struct blk_io *io)
+/* A request record: recycled ones first (no malloc/free churn per request). */
+static struct blk_inflight *inflight_get(struct virtio_blk *blk)
+{
+    struct blk_inflight *in = blk->spare;
+    if (in) {
+        blk->spare = (struct blk_inflight *)in->io.next;
+        return in;
+    }
+    return malloc(sizeof(*in));
+}
+
+static void inflight_put(struct virtio_blk *blk, struct blk_inflight *in)
+{
+    in->io.next = blk->spare ? &blk->spare->io : NULL; /* io is the first member */
+    blk->spare = in;
+}
+
+/* Runs on the loop for every completed request (and for undelivered ones at destroy). */
+static void io_done(struct blk_io *io, void *opaque)
 {
     struct blk_inflight *in = (struct blk_inflight *)io;
-    struct virtio_blk *blk = in->blk;
+    struct virtio_blk *blk = opaque;
     blk->inflight_total--;
-    if (blk->destroyed) {
-        free(in);
-        if (blk->inflight_total == 0)
-            free_device(blk);
-        return;
-    }
-    if (in->generation != blk->generation || blk->vdev.broken) {
-        free(in);
+    if (blk->destroyed || in->generation != blk->generation || blk->vdev.broken) {
+        inflight_put(blk, in);
         return;
     }
     unsigned q = in->q;
     bool was_full = blk->inflight_q[q] >= blk->vdev.vq[q].size;
     blk->inflight_q[q]--;
     complete(blk, q, in->head, blk_req_finish(blk->vdev.gm, &in->io.req));
-    free(in);
+    inflight_put(blk, in);
     if (was_full)
         process_queue(blk, q); /* popping stopped at the in-flight cap */
 }
 
-/* Runs on a worker thread: the I/O itself, then wakes a reset waiting for idle workers. */
-static void worker_done_hook(struct virtio_blk *blk)
-{
-    pthread_mutex_lock(&blk->lock);
-    if (--blk->executing == 0)
-        pthread_cond_broadcast(&blk->idle);
-    pthread_mutex_unlock(&blk->lock);
-}
-
-static void io_work(uv_work_t *work)
-{
-    struct blk_inflight *in = work->data;
-    in->io.req.status = blk_backend_execute(in->io.be, &in->io.req);
-    worker_done_hook(in->blk);
-}
-
-static void io_after(uv_work_t *work, int status)
-{
-    struct blk_inflight *in = work->data;
-    if (status == UV_ECANCELED) {
-        in->io.req.status = VIRTIO_BLK_S_IOERR;
-        worker_done_hook(in->blk);
-    }
-    io_done(&in->io);
-}
-
-static int submit(struct virtio_blk *blk, struct blk_inflight *in)
-{
-    in->io.be = &blk->be;
-    in->io.work.data = in;
-    pthread_mutex_lock(&blk->lock);
-    blk->executing++;
-    pthread_mutex_unlock(&blk->lock);
-    if (uv_queue_work(blk->loop, &in->io.work, io_work, io_after) != 0) {
-        worker_done_hook(blk);
-        return -1;
-    }
-    blk->inflight_total++;
-    blk->inflight_q[in->q]++;
-    return 0;
-}
-
-/* Parses one popped chain and either completes it now or sends it to a worker. */
-static void handle_chain(struct virtio_blk *blk, unsigned q, const struct virtq_chain *c)
+/* Parses one popped chain and either completes it now or returns it for the worker batch. */
+static struct blk_inflight *handle_chain(struct virtio_blk *blk, unsigned q,
+                                         const struct virtq_chain *c)
 {
     unsigned n = (unsigned)c->nr_read + c->nr_write;
     for (unsigned i = 0; i < n; i++) {
@@ -210,23 +177,23 @@ static void handle_chain(struct virtio_blk *blk, unsigned q, const struct virtq_
         blk->segs[i].len = c->seg[i].len;
         blk->segs[i].device_writes = i >= c->nr_read;
     }
-    struct blk_inflight *in = malloc(sizeof(*in));
+    struct blk_inflight *in = inflight_get(blk);
     if (!in) {
         complete(blk, q, c->head, 0);
-        return;
+        return NULL;
     }
     in->blk = blk;
     in->q = q;
     in->head = c->head;
     in->generation = blk->generation;
+    in->io.be = &blk->be;
+    in->io.next = NULL;
     const char *id = blk->id[0] ? blk->id : NULL;
     switch (blk_req_parse(blk->vdev.gm, blk->segs, n, &blk->disk, id, &in->io.req)) {
     case BLK_PARSE_SUBMIT:
-        if (submit(blk, in) == 0)
-            return;
-        in->io.req.status = VIRTIO_BLK_S_IOERR;
-        complete(blk, q, c->head, blk_req_finish(blk->vdev.gm, &in->io.req));
-        break;
+        blk->inflight_total++;
+        blk->inflight_q[q]++;
+        return in;
     case BLK_PARSE_COMPLETE:
         complete(blk, q, c->head, blk_req_finish(blk->vdev.gm, &in->io.req));
         break;
@@ -234,24 +201,35 @@ static void handle_chain(struct virtio_blk *blk, unsigned q, const struct virtq_
         complete(blk, q, c->head, 0);
         break;
     }
-    free(in);
+    inflight_put(blk, in);
+    return NULL;
 }
 
+/* Pops every available chain (up to the in-flight cap) and hands the I/O to the workers as one
+ * batch: one wake-up per notification, not per request. */
 static void process_queue(struct virtio_blk *blk, unsigned q)
 {
     struct virtq *vq = &blk->vdev.vq[q];
+    struct blk_io *first = NULL, **tail = &first;
     /* A driver cannot have more than `size` requests outstanding; one that re-posts heads still
      * in flight is throttled here instead of growing host memory. */
     while (!blk->vdev.broken && blk->inflight_q[q] < vq->size) {
         int rc = virtq_pop(vq, &blk->chain);
         if (rc == 0)
-            return;
+            break;
         if (rc < 0) {
             virtio_device_error(&blk->vdev, "queue %u: %s", q, vq->error ? vq->error : "?");
-            return;
+            break;
         }
-        handle_chain(blk, q, &blk->chain);
+        struct blk_inflight *in = handle_chain(blk, q, &blk->chain);
+        if (in) {
+            *tail = &in->io;
+            tail = &in->io.next;
+        }
     }
+    if (first)
+        blk_io_submit(&blk->chan, first); /* if the device broke meanwhile, io_done drops them */
+    signal_completed(blk);                /* requests completed without I/O */
 }
 
 static void blk_queue_notify(struct virtio_device *vdev, unsigned q)
@@ -292,8 +270,11 @@ int virtio_blk_create(const struct virtio_blk_params *p, const struct guest_mem 
         free(blk);
         return -1;
     }
-    pthread_mutex_init(&blk->lock, NULL);
-    pthread_cond_init(&blk->idle, NULL);
+    if (blk_io_chan_init(&blk->chan, loop, io_done, signal_completed, blk, err, errlen) < 0) {
+        blk_backend_close(&blk->be);
+        free(blk);
+        return -1;
+    }
     blk->loop = loop;
     if (p->id)
         snprintf(blk->id, sizeof(blk->id), "%s", p->id);
@@ -331,14 +312,24 @@ unsigned virtio_blk_inflight(const struct virtio_blk *blk)
     return blk->inflight_total;
 }
 
+/* The completion channel's poll handle is closed: nothing refers to the device any more. */
+static void free_device(uv_handle_t *poll)
+{
+    struct blk_io_chan *ch = poll->data;
+    struct virtio_blk *blk = (struct virtio_blk *)((char *)ch - offsetof(struct virtio_blk, chan));
+    while (blk->spare) {
+        struct blk_inflight *in = blk->spare;
+        blk->spare = (struct blk_inflight *)in->io.next;
+        free(in);
+    }
+    free(blk);
+}
+
 void virtio_blk_destroy(struct virtio_blk *blk)
 {
     if (!blk)
         return;
-    wait_workers_idle(blk);
-    if (blk->inflight_total) {
-        blk->destroyed = true; /* completions still queued on the loop free it */
-        return;
-    }
-    free_device(blk);
+    blk->destroyed = true;
+    blk_io_chan_close(&blk->chan, free_device); /* waits for the workers; drops completions */
+    blk_backend_close(&blk->be);
 }

@@ -36,8 +36,9 @@ int virtio_blk_create(const struct virtio_blk_params *p, const struct guest_mem 
 /* The generic virtio device to hand to the transport. */
 struct virtio_device *virtio_blk_vdev(struct virtio_blk *blk);
 
-/* Waits for requests executing on worker threads, then frees the device (if completions are still
- * queued on the loop, the last one frees it). Detach from the transport first. NULL is fine. */
+/* Waits for requests executing on worker threads and drops their completions; the memory is freed
+ * on the loop's next run (its completion handle closes). Detach from the transport first. NULL is
+ * fine. */
 void virtio_blk_destroy(struct virtio_blk *blk);
 
 /* Requests parsed and not yet completed (for tests). */

@@ -23,6 +23,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "devices/blk_backend.h"
 #include "tee/kvm_tee_uapi.h"
 #include "vmm/log.h"
 
@@ -109,7 +110,7 @@ static const struct sc_rule rules[] = {
     R(getrandom, L, ANY),
     /* discard probing (loop), TEE page conversions (vCPU), discard / write-zeroes (workers) */
     R(fallocate, L | V | W, FALLOC_MODE),
-    /* the thread pool: virtio-blk image I/O */
+    /* the block I/O threads (devices/blk_backend.c): virtio-blk image I/O */
     R(preadv, W, ANY),
     R(pwritev, W, ANY),
     R(fdatasync, W, ANY),
@@ -568,11 +569,38 @@ static void write_report(void)
         close(out);
 }
 
+/* ---- virtio-blk I/O worker threads (devices/blk_backend.c) ----
+ * Image I/O runs on cocoon's own block I/O threads, not on libuv's pool. They take the worker
+ * list (futex, write to the completion eventfd, preadv/pwritev/fdatasync/fallocate). They are
+ * started here even without a disk, because a disk hot-plugged after the lockdown could not
+ * create them (clone is not on the loop's list). */
+static int install_blk_worker_filter(void *unused)
+{
+    (void)unused;
+    char err[160];
+    if (vmm_seccomp_install(VMM_SECCOMP_WORKER, err, sizeof(err)) == 0)
+        return 0;
+    log_err("%s", err);
+    return -1;
+}
+
+static int confine_blk_workers(char *err, size_t errlen)
+{
+    if (blk_io_workers_start(err, errlen) < 0)
+        return -1;
+    if (blk_io_workers_run_on_each(install_blk_worker_filter, NULL) < 0) {
+        snprintf(err, errlen, "seccomp: could not confine the block I/O threads");
+        return -1;
+    }
+    return 0;
+}
+/* ---- end of the virtio-blk I/O worker threads ---- */
+
 int vmm_seccomp_lockdown(uv_loop_t *loop, char *err, size_t errlen)
 {
     if (sc_mode == VMM_SECCOMP_OFF || sc_locked)
         return 0;
-    if (confine_pool(loop, err, errlen) < 0 ||
+    if (confine_pool(loop, err, errlen) < 0 || confine_blk_workers(err, errlen) < 0 ||
         vmm_seccomp_install(VMM_SECCOMP_LOOP, err, errlen) < 0)
         return -1;
     sc_locked = true;

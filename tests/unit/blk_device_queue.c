@@ -1,5 +1,7 @@
-/* blk_device_queue.c: virtio-blk queue handling: thread-pool completions, the in-flight cap for
- * re-posted heads, reset dropping completions of the old activation, destroy with I/O in flight. */
+/* blk_device_queue.c: virtio-blk queue handling: worker-thread completions (a notification's
+ * requests go as one batch and come back with one loop wake-up and one interrupt), the in-flight
+ * cap for re-posted heads, reset dropping completions of the old activation, destroy with I/O in
+ * flight. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -122,6 +124,22 @@ static void completions_arrive_on_the_loop(void **state)
     assert_int_equal(virtio_blk_inflight(blk), 0);
 }
 
+static void a_batch_costs_one_wakeup_and_one_interrupt(void **state)
+{
+    post_read(0, 0, 0);
+    post_read(1, 3, 8);
+    vdev->ops->queue_notify(vdev, 0);
+    assert_int_equal(signals, 0);
+    uv_run(&loop, UV_RUN_ONCE); /* one loop iteration: the whole batch is back */
+    uint32_t id, len;
+    unsigned seen = 0;
+    while (vring_sim_take_used(&sim, &id, &len))
+        seen++;
+    assert_int_equal(seen, 2);
+    assert_int_equal(signals, 1);
+    assert_int_equal(virtio_blk_inflight(blk), 0);
+}
+
 static void reposted_heads_are_capped(void **state)
 {
     /* One chain (descriptors 0..2) published 2 * QSZ times in two rounds: a driver cannot legally
@@ -183,6 +201,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(completions_arrive_on_the_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_batch_costs_one_wakeup_and_one_interrupt, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(reposted_heads_are_capped, setup, teardown),
         cmocka_unit_test_setup_teardown(reset_drops_old_completions, setup, teardown),
         cmocka_unit_test_setup_teardown(destroy_with_io_in_flight, setup, teardown),
