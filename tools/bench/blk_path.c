@@ -2,10 +2,10 @@
  * pread/pwrite on the same file, same offsets, same count; prints nanoseconds per request.
  *
  * usage: bench_blk_path dev|raw read|write FILE COUNT DEPTH [SEED]
- *   dev    the real virtio-blk device (devices/virtio_blk.c) and its backend on libuv's thread
- *          pool, driven through a split virtqueue in simulated guest memory (gm_init_host): DEPTH
- *          requests are posted, the queue is notified, the loop runs until all DEPTH completed
- *          (status and used length checked), and so on
+ *   dev    the real virtio-blk device (devices/virtio_blk.c) and its backend's batching I/O
+ *          threads, driven through a split virtqueue in simulated guest memory (gm_init_host):
+ *          DEPTH requests are posted, the queue is notified, the loop runs until all DEPTH
+ *          completed (status and used length checked), and so on
  *   raw    pread/pwrite of 4 KiB at the same offsets, one after another (DEPTH ignored)
  * FILE is a raw image (a multiple of 4 KiB, e.g. in /dev/shm); offsets are 4 KiB aligned and
  * drawn from SEED (default 1). Output: one line, "<wall ns per request> <CPU ns per request>" (CPU:
