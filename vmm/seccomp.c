@@ -311,11 +311,11 @@ static int add_rule(scmp_filter_ctx ctx, const struct sc_rule *r, enum vmm_secco
                                   SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
             break;
         case UNIX_SOCKET:
-            rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+            rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
             break;
         case SELF_TGKILL:
             rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
-                                  SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+                                  SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
             break;
         default: /* a list of values in the low 32 bits of arg 1 */
             rc = seccomp_rule_add(
