@@ -28,4 +28,7 @@ if(Python3_FOUND)
                    ${CMAKE_SOURCE_DIR}/tests/scripts/measure_hostile_firmware.py
                    $<TARGET_FILE:cocoon-measure>)
   set_tests_properties(measure_hostile_firmware PROPERTIES LABELS measure TIMEOUT 600)
+  if(COCOON_SANITIZE) # hundreds of cocoon-measure runs; ASan start-up and a loaded CI host
+    set_tests_properties(measure_hostile_firmware PROPERTIES TIMEOUT 1800)
+  endif()
 endif()
