@@ -75,6 +75,11 @@ void vsock_conn_consume(struct vsock_conn *c, uint32_t n)
         n = c->buf_len;
     c->buf_head = (c->buf_head + n) % VSOCK_CONN_BUF;
     c->buf_len -= n;
+    vsock_conn_forwarded(c, n);
+}
+
+void vsock_conn_forwarded(struct vsock_conn *c, uint32_t n)
+{
     c->fwd_cnt += n;
     if (c->state == VSOCK_CONN_ESTABLISHED && c->fwd_cnt - c->fwd_cnt_sent >= VSOCK_CONN_BUF / 2)
         c->pending |= VSOCK_PEND_CREDIT;

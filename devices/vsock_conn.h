@@ -74,6 +74,10 @@ void vsock_conn_peek(const struct vsock_conn *c, const uint8_t **data, uint32_t 
  * when the guest has not heard about at least half the buffer being freed. */
 void vsock_conn_consume(struct vsock_conn *c, uint32_t n);
 
+/* Advances fwd_cnt by n bytes written to the host socket without passing through the buffer
+ * (sent straight from guest memory); may queue a CREDIT_UPDATE like vsock_conn_consume. */
+void vsock_conn_forwarded(struct vsock_conn *c, uint32_t n);
+
 /* Fills the connection's fields of a header to the guest (cids, ports, type, credit) and
  * records the advertised fwd_cnt. */
 void vsock_conn_fill_hdr(struct vsock_conn *c, uint64_t guest_cid, struct vsock_hdr *h,

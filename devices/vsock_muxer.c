@@ -16,6 +16,7 @@
 #define MUX_RST_QUEUE  64
 #define MUX_PORT_FIRST (1u << 30)
 #define MUX_PORT_SPAN  (1u << 30)
+#define MUX_IOV_MAX    64 /* guest segments per direct send/receive; more go through bounce */
 
 enum mux_phase {
     MUX_HANDSHAKE, /* host client accepted, reading its CONNECT line */
@@ -463,6 +464,26 @@ static void mux_guest_connect(struct vsock_muxer *mux, const struct vsock_hdr *h
 
 /* ---- guest -> host ---- */
 
+/* With nothing queued ahead of it, sends the packet's payload to the host socket straight from
+ * the guest's buffers (no bounce, no ring copy). Returns the bytes sent (0 when it must be queued
+ * instead, e.g. the socket is full), or -1 when the host side is gone. */
+static int64_t mux_send_direct(struct mux_conn *c, const struct virtq *vq,
+                               const struct virtq_chain *chain, uint32_t len)
+{
+    struct iovec iov[MUX_IOV_MAX];
+    if (c->fd < 0 || c->vc.buf_len || c->ok_off < c->ok_len)
+        return 0;
+    int n = vsock_pkt_iov(vq, chain, false, VSOCK_HDR_SIZE, len, iov, MUX_IOV_MAX);
+    if (n <= 0)
+        return 0;
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+    if (w < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+    vsock_conn_forwarded(&c->vc, (uint32_t)w);
+    return w;
+}
+
 static void mux_guest_data(struct vsock_muxer *mux, struct mux_conn *c, const struct vsock_hdr *h,
                            const struct virtq *vq, const struct virtq_chain *chain)
 {
@@ -472,8 +493,21 @@ static void mux_guest_data(struct vsock_muxer *mux, struct mux_conn *c, const st
     }
     if (h->len == 0)
         return;
-    if (virtq_chain_read(vq, chain, VSOCK_HDR_SIZE, mux->bounce, h->len) != h->len ||
-        vsock_conn_push(&c->vc, mux->bounce, h->len) < 0) {
+    if (h->len > vsock_conn_buf_free(&c->vc)) {
+        log_limited(&mux->rl, LOG_LVL_WARN,
+                    "vsock: guest port %u sent beyond the credit it was given; reset", h->src_port);
+        mux_reset_conn(c);
+        return;
+    }
+    int64_t sent = mux_send_direct(c, vq, chain, h->len);
+    if (sent < 0) {
+        mux_reset_conn(c);
+        return;
+    }
+    uint32_t rest = h->len - (uint32_t)sent;
+    if (rest &&
+        (virtq_chain_read(vq, chain, VSOCK_HDR_SIZE + (uint32_t)sent, mux->bounce, rest) != rest ||
+         vsock_conn_push(&c->vc, mux->bounce, rest) < 0)) {
         log_limited(&mux->rl, LOG_LVL_WARN,
                     "vsock: guest port %u sent beyond the credit it was given; reset", h->src_port);
         mux_reset_conn(c);
@@ -589,7 +623,16 @@ static int64_t mux_write_data(struct vsock_muxer *mux, struct mux_conn *c, const
         n = sizeof(mux->bounce);
     if (n == 0)
         return -1;
-    ssize_t got = recv(c->fd, mux->bounce, n, 0);
+    /* Straight into the guest's buffers when they are plain shared RAM, else through bounce. */
+    struct iovec iov[MUX_IOV_MAX];
+    int niov = vsock_pkt_iov(vq, chain, true, VSOCK_HDR_SIZE, n, iov, MUX_IOV_MAX);
+    ssize_t got;
+    if (niov > 0) {
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
+        got = recvmsg(c->fd, &m, 0);
+    } else {
+        got = recv(c->fd, mux->bounce, n, 0);
+    }
     if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
         c->host_readable = false;
         mux_update_poll(c);
@@ -606,7 +649,8 @@ static int64_t mux_write_data(struct vsock_muxer *mux, struct mux_conn *c, const
     }
     struct vsock_hdr h;
     vsock_conn_fill_hdr(&c->vc, mux->guest_cid, &h, VSOCK_OP_RW);
-    int64_t w = vsock_pkt_write_rx(vq, chain, &h, mux->bounce, (uint32_t)got);
+    int64_t w = niov > 0 ? vsock_pkt_write_rx_hdr(vq, chain, &h, (uint32_t)got)
+                         : vsock_pkt_write_rx(vq, chain, &h, mux->bounce, (uint32_t)got);
     if (w > 0)
         vsock_conn_sent(&c->vc, (uint32_t)got);
     return w;

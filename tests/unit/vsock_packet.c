@@ -114,6 +114,36 @@ static void expect_refused(void)
     assert_non_null(why);
 }
 
+static void payload_iov_views_guest_buffers(void **state)
+{
+    /* Same layout as above: readable part 20 + 29 + 5 bytes; payload = bytes 44..53. */
+    vring_sim_desc(&sim, 0, BUF, 20, 1, 1);
+    vring_sim_desc(&sim, 1, 0x9000, 29, 1, 2);
+    vring_sim_desc(&sim, 2, 0xA000, 5, 1, 3);
+    vring_sim_desc(&sim, 3, 0xB000, 100, 2 /* write */, 0);
+    vring_sim_publish(&sim, 0);
+    pop_one();
+    struct iovec iov[4];
+    assert_int_equal(vsock_pkt_iov(&vq, &chain, false, VSOCK_HDR_SIZE, 10, iov, 4), 2);
+    assert_ptr_equal(iov[0].iov_base, ram + 0x9000 + 24);
+    assert_int_equal(iov[0].iov_len, 5);
+    assert_ptr_equal(iov[1].iov_base, ram + 0xA000);
+    assert_int_equal(iov[1].iov_len, 5);
+    assert_int_equal(vsock_pkt_iov(&vq, &chain, false, VSOCK_HDR_SIZE, 11, iov, 4), -1);
+    assert_int_equal(vsock_pkt_iov(&vq, &chain, false, VSOCK_HDR_SIZE, 10, iov, 1), -1);
+    assert_int_equal(vsock_pkt_iov(&vq, &chain, false, 0, 0, iov, 4), 0);
+    /* the writable part only: 100 bytes at 0xB000 */
+    assert_int_equal(vsock_pkt_iov(&vq, &chain, true, VSOCK_HDR_SIZE, 56, iov, 4), 1);
+    assert_ptr_equal(iov[0].iov_base, ram + 0xB000 + VSOCK_HDR_SIZE);
+    assert_int_equal(vsock_pkt_iov(&vq, &chain, true, VSOCK_HDR_SIZE, 57, iov, 4), -1);
+    struct vsock_hdr h = {.op = VSOCK_OP_RW};
+    assert_int_equal(vsock_pkt_write_rx_hdr(&vq, &chain, &h, 56), VSOCK_HDR_SIZE + 56);
+    assert_int_equal(vsock_pkt_write_rx_hdr(&vq, &chain, &h, 57), -1);
+    struct vsock_hdr back;
+    vsock_hdr_decode(ram + 0xB000, &back);
+    assert_int_equal(back.len, 56);
+}
+
 static void chain_shorter_than_header_refused(void **state)
 {
     put_hdr(BUF, 0, VSOCK_OP_REQUEST);
@@ -200,6 +230,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(wire_layout_is_packed_le, setup),
         cmocka_unit_test_setup(rw_packet_split_across_descriptors, setup),
+        cmocka_unit_test_setup(payload_iov_views_guest_buffers, setup),
         cmocka_unit_test_setup(chain_shorter_than_header_refused, setup),
         cmocka_unit_test_setup(header_only_in_writable_refused, setup),
         cmocka_unit_test_setup(len_above_64k_refused, setup),
