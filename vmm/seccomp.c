@@ -140,10 +140,81 @@ static const struct sc_rule sanitizer_rules[] = {
     R(open, L, ANY),
     R(lseek, L, ANY),
     R(getdents, L, ANY),
+    /* the symbolizer a sanitizer report starts (fork + exec of llvm-symbolizer / addr2line) */
+    R(clone, V | W, ANY),
+    R(fork, L | V | W, ANY),
+    R(vfork, L | V | W, ANY),
+    R(execve, L | V | W, ANY),
+    R(wait4, V | W, ANY),
+    R(pipe2, L | V | W, ANY),
+    R(pipe, L | V | W, ANY),
+    R(dup2, L | V | W, ANY),
+    R(close, V | W, ANY),
+    R(read, V | W, ANY),
 };
 #else
 static const struct sc_rule sanitizer_rules[] = {{-1, "", 0, ANY}};
 #endif
+
+/* The process baseline, installed by vmm_seccomp_init on the main thread before any other thread
+ * exists (so every thread inherits it): allow by default, refuse what cocoon never does at any
+ * point, set-up included — the guard while the control API is served before vm.boot, when the
+ * loop's allow-list is not on yet. */
+static const int baseline_denied[] = {
+    __NR_ptrace,
+    __NR_process_vm_readv,
+    __NR_process_vm_writev,
+    __NR_kexec_load,
+    __NR_kexec_file_load,
+    __NR_mount,
+    __NR_umount2,
+    __NR_pivot_root,
+    __NR_chroot,
+    __NR_unshare,
+    __NR_setns,
+    __NR_setuid,
+    __NR_setgid,
+    __NR_setreuid,
+    __NR_setregid,
+    __NR_setresuid,
+    __NR_setresgid,
+    __NR_setgroups,
+    __NR_init_module,
+    __NR_finit_module,
+    __NR_delete_module,
+    __NR_bpf,
+    __NR_perf_event_open,
+    __NR_keyctl,
+    __NR_add_key,
+    __NR_request_key,
+    __NR_personality,
+    __NR_userfaultfd,
+    __NR_acct,
+    __NR_swapon,
+    __NR_swapoff,
+    __NR_reboot,
+    __NR_iopl,
+    __NR_ioperm,
+    __NR_execve,
+    __NR_execveat,
+    __NR_fork,
+    __NR_vfork,
+};
+/* Sanitizer builds keep ptrace (LeakSanitizer) and fork/exec (the report symbolizer). */
+#ifdef SC_SANITIZER_BUILD
+#define BASELINE_SKIP(nr)                                                                          \
+    ((nr) == __NR_ptrace || (nr) == __NR_execve || (nr) == __NR_fork || (nr) == __NR_vfork)
+#else
+#define BASELINE_SKIP(nr) 0
+#endif
+
+unsigned vmm_seccomp_baseline_count(void)
+{
+    unsigned n = 1; /* socket: AF_UNIX only */
+    for (size_t i = 0; i < sizeof(baseline_denied) / sizeof(baseline_denied[0]); i++)
+        n += !BASELINE_SKIP(baseline_denied[i]);
+    return n;
+}
 
 static const unsigned long loop_ioctls[] = {
     FIONBIO,
@@ -231,6 +302,7 @@ static _Thread_local const char *sc_thread_kind;
  * call (getpgrp, or an ioctl with a request not on its list) right after its filter is on. */
 static int selftest_thread = -1;
 static bool selftest_ioctl;
+static bool selftest_baseline; /* COCOON_SECCOMP_SELFTEST=baseline: unshare(0) at start-up */
 /* Test hook: COCOON_SECCOMP_REPORT=<file> appends, once the loop is locked down, one line per
  * thread of the process: "<tid> <name> seccomp=<mode> filters=<n>" from /proc/self/task. */
 static const char *report_path;
@@ -331,11 +403,41 @@ static int add_rule(scmp_filter_ctx ctx, const struct sc_rule *r, enum vmm_secco
 
 /* Builds thread type t's filter and exports it as a BPF program (through a memfd: libseccomp
  * 2.5 exports to a file descriptor only). */
+/* Exports a built filter as a BPF program (through a memfd: libseccomp 2.5 exports to a file
+ * descriptor only). */
+static int export_filter(scmp_filter_ctx ctx, const char *name, struct sock_fprog *out, char *err,
+                         size_t errlen)
+{
+    struct stat st;
+    int rc = -1;
+    int fd = memfd_create("cocoon-seccomp", MFD_CLOEXEC);
+    if (fd < 0 || seccomp_export_bpf(ctx, fd) < 0 || fstat(fd, &st) < 0 || st.st_size <= 0 ||
+        st.st_size % sizeof(struct sock_filter) ||
+        st.st_size / sizeof(struct sock_filter) > 0xffff) {
+        snprintf(err, errlen, "seccomp: cannot export the %s filter", name);
+        goto out;
+    }
+    struct sock_filter *insns = malloc((size_t)st.st_size);
+    if (!insns || pread(fd, insns, (size_t)st.st_size, 0) != st.st_size) {
+        free(insns);
+        snprintf(err, errlen, "seccomp: cannot read back the %s filter", name);
+        goto out;
+    }
+    out->len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
+    out->filter = insns;
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* Builds thread type t's allow-list filter. */
 static int compile(enum vmm_seccomp_thread t, uint32_t deny, struct sock_fprog *out, char *err,
                    size_t errlen)
 {
     scmp_filter_ctx ctx = seccomp_init(deny);
-    int fd = -1, rc = -1;
+    int rc = -1;
     if (!ctx) {
         snprintf(err, errlen, "seccomp: cannot create a filter");
         return -1;
@@ -348,29 +450,46 @@ static int compile(enum vmm_seccomp_thread t, uint32_t deny, struct sock_fprog *
             goto out;
         }
     }
-    struct stat st;
-    fd = memfd_create("cocoon-seccomp", MFD_CLOEXEC);
-    if (fd < 0 || seccomp_export_bpf(ctx, fd) < 0 || fstat(fd, &st) < 0 || st.st_size <= 0 ||
-        st.st_size % sizeof(struct sock_filter) ||
-        st.st_size / sizeof(struct sock_filter) > 0xffff) {
-        snprintf(err, errlen, "seccomp: cannot export the %s filter", vmm_seccomp_thread_name(t));
-        goto out;
-    }
-    struct sock_filter *insns = malloc((size_t)st.st_size);
-    if (!insns || pread(fd, insns, (size_t)st.st_size, 0) != st.st_size) {
-        free(insns);
-        snprintf(err, errlen, "seccomp: cannot read back the %s filter",
-                 vmm_seccomp_thread_name(t));
-        goto out;
-    }
-    out->len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
-    out->filter = insns;
-    rc = 0;
+    rc = export_filter(ctx, vmm_seccomp_thread_name(t), out, err, errlen);
 out:
-    if (fd >= 0)
-        close(fd);
     seccomp_release(ctx);
     return rc;
+}
+
+/* Builds the process baseline: default allow, the calls above refused with `deny`, and sockets
+ * other than AF_UNIX refused (no IP, netlink or packet sockets, ever). */
+static int compile_baseline(uint32_t deny, struct sock_fprog *out, char *err, size_t errlen)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    int rc = -1;
+    if (!ctx) {
+        snprintf(err, errlen, "seccomp: cannot create a filter");
+        return -1;
+    }
+    for (size_t i = 0; i < N(baseline_denied); i++)
+        if (!BASELINE_SKIP(baseline_denied[i]) &&
+            seccomp_rule_add(ctx, deny, baseline_denied[i], 0) < 0)
+            goto out;
+    if (seccomp_rule_add(ctx, deny, __NR_socket, 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX, 0)) < 0)
+        goto out;
+    rc = export_filter(ctx, "baseline", out, err, errlen);
+out:
+    if (rc < 0 && !err[0])
+        snprintf(err, errlen, "seccomp: cannot build the baseline filter");
+    seccomp_release(ctx);
+    return rc;
+}
+
+/* Puts a compiled filter on the calling thread (unblocking SIGSYS, setting no_new_privs). */
+static int install_prog(const struct sock_fprog *prog)
+{
+    sigset_t sys;
+    sigemptyset(&sys);
+    sigaddset(&sys, SIGSYS); /* a blocked SIGSYS would kill without the message */
+    pthread_sigmask(SIG_UNBLOCK, &sys, NULL);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -1;
+    return syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog) < 0 ? -1 : 0;
 }
 
 static void parse_selftest(void)
@@ -379,6 +498,7 @@ static void parse_selftest(void)
     const char *s = getenv("COCOON_SECCOMP_SELFTEST");
     if (!s)
         return;
+    selftest_baseline = strcmp(s, "baseline") == 0;
     for (int t = 0; t < VMM_SECCOMP_NR_THREADS; t++) {
         size_t n = strlen(vmm_seccomp_thread_name(t));
         if (strncmp(s, vmm_seccomp_thread_name(t), n) == 0 && (s[n] == 0 || s[n] == ':')) {
@@ -416,6 +536,23 @@ int vmm_seccomp_init(enum vmm_seccomp_mode mode, char *err, size_t errlen)
         }
     }
     parse_selftest();
+    /* The baseline goes on now, on this (main) thread, so every thread created later has it. */
+    struct sock_fprog baseline;
+    err[0] = 0;
+    if (compile_baseline(deny, &baseline, err, errlen) < 0)
+        return -1;
+    int rc = install_prog(&baseline);
+    free(baseline.filter);
+    if (rc < 0) {
+        snprintf(err, errlen, "seccomp: cannot install the baseline filter: %s", strerror(errno));
+        return -1;
+    }
+    sc_thread_kind = "main (set-up)";
+    if (selftest_baseline) {
+        long r = syscall(__NR_unshare, 0);
+        log_warn("seccomp self-test on the main thread (baseline): unshare returned %ld (%s)", r,
+                 r < 0 ? strerror(errno) : "ok");
+    }
     return 0;
 }
 
@@ -434,12 +571,7 @@ int vmm_seccomp_install(enum vmm_seccomp_thread t, char *err, size_t errlen)
 {
     if (sc_mode == VMM_SECCOMP_OFF || t >= VMM_SECCOMP_NR_THREADS)
         return 0;
-    sigset_t sys;
-    sigemptyset(&sys);
-    sigaddset(&sys, SIGSYS); /* a blocked SIGSYS would kill without the message */
-    pthread_sigmask(SIG_UNBLOCK, &sys, NULL);
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-        syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &sc_prog[t]) < 0) {
+    if (install_prog(&sc_prog[t]) < 0) {
         snprintf(err, errlen, "seccomp: cannot install the %s filter: %s",
                  vmm_seccomp_thread_name(t), strerror(errno));
         return -1;

@@ -1,7 +1,8 @@
 /* seccomp.h: per-thread seccomp allow-lists (libseccomp) for the loop, vCPU and I/O worker threads.
  *
  * Filters are per thread (no TSYNC) and a thread inherits its creator's filter, so the order is:
- *   1. main(): vmm_seccomp_init(mode) compiles the three filters, before any thread exists;
+ *   1. main(): vmm_seccomp_init(mode) compiles the three filters and installs the process
+ *      baseline deny-list on the main thread, before any thread exists (all threads inherit it);
  *   2. each vCPU thread installs the vCPU filter itself, first thing, before its first KVM_RUN;
  *   3. once the VM has booted, vmm_seccomp_lockdown() starts libuv's whole thread pool, has every
  *      pool thread install the worker filter, and then installs the loop filter on the calling
@@ -55,6 +56,12 @@ bool vmm_seccomp_locked(void);
 /* Distinct system calls and rules (one per allowed argument value) on thread type t's list. */
 unsigned vmm_seccomp_syscall_count(enum vmm_seccomp_thread t);
 unsigned vmm_seccomp_rule_count(enum vmm_seccomp_thread t);
+
+/* Calls the process baseline refuses on every thread from vmm_seccomp_init on (default-allow
+ * filter: exec, fork, ptrace, mount/namespaces, uid changes, modules, bpf, perf, keys, reboot,
+ * ...; sockets other than AF_UNIX). It guards the set-up phase, including a control API served
+ * before vm.boot, until the per-thread allow-lists go on. */
+unsigned vmm_seccomp_baseline_count(void);
 
 /* "loop", "vcpu", "worker". */
 const char *vmm_seccomp_thread_name(enum vmm_seccomp_thread t);

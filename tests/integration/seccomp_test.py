@@ -9,6 +9,7 @@ Usage: seccomp_test.py CASE COCOON_BIN GUEST_DIR
                     refused as configured: --seccomp true kills with exit 148 and a line naming the
                     call, errno fails it with EPERM, log lets it through; seen from /proc, every
                     thread of a running VM is in seccomp mode 2 (0 with --seccomp false); the
+                    process baseline (on from start-up) refuses unshare(0) the same ways; the
                     allow-lists stay within Firecracker's sizes (vCPU 27, loop = vmm+api 50).
   seccomp_guest_run the existing vsock, blk and net harnesses (vsock_test.py vsock_echo,
                     blknet.py blk_flush_durability and net_tap_exchange) pass with --seccomp true
@@ -78,6 +79,20 @@ def selftests(c):
         c.check(f"off_{kind}", rc == 42 and "self-test" not in err, f"exit {rc}")
 
 
+def baseline_selftest(c):
+    """The process baseline (on from start-up, before any allow-list) refuses unshare(0)."""
+    env = {"COCOON_SECCOMP_SELFTEST": "baseline"}
+    rc, err = hello(["--seccomp", "true"], env)
+    want = "the main (set-up) thread made a forbidden system call: unshare (272)"
+    c.check("trap_baseline", rc == 148 and want in err, f"exit {rc}; " + (want if want in err else err[-300:]))
+    rc, err = hello(["--seccomp", "errno"], env)
+    want = "(baseline): unshare returned -1 (Operation not permitted)"
+    c.check("errno_baseline", rc == 42 and want in err, f"exit {rc}; " + (want if want in err else err[-300:]))
+    rc, err = hello(["--seccomp", "log"], env)
+    want = "(baseline): unshare returned 0 (ok)"
+    c.check("log_baseline", rc == 42 and want in err, f"exit {rc}; " + (want if want in err else err[-300:]))
+
+
 def thread_states(pid):
     """{tid: (name, seccomp mode)} of a live process, from /proc."""
     out = {}
@@ -132,6 +147,7 @@ def case_seccomp_filters():
     need_kvm()
     c = Checks()
     selftests(c)
+    baseline_selftest(c)
     proc_view(c, "true", 2)
     proc_view(c, "false", 0)
     return c

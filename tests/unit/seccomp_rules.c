@@ -1,5 +1,6 @@
 /* seccomp_rules.c: each thread type's filter (errno mode, in a forked child) lets the allowed
- * argument values through and refuses altered ones, as Firecracker's test_seccomp_validate. */
+ * argument values through and refuses altered ones, as Firecracker's test_seccomp_validate; the
+ * process baseline refuses what cocoon never calls. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -103,6 +104,24 @@ static void worker_rules(void)
     memory_rules();
 }
 
+/* The process baseline alone (what every thread has from start-up): default allow, the never-used
+ * calls and non-Unix sockets refused. */
+static void baseline_rules(void)
+{
+    expect("getpgrp", syscall(SYS_getpgrp), false);
+    expect("unshare", syscall(SYS_unshare, 0), true);
+    expect("setuid", syscall(SYS_setuid, 0), true);
+    expect("mount", syscall(SYS_mount, "none", "/nonexistent", "tmpfs", 0, NULL), true);
+    expect("bpf", syscall(SYS_bpf, 0, NULL, 0), true);
+    expect("socket inet", syscall(SYS_socket, AF_INET, SOCK_STREAM, 0), true);
+    expect("socket netlink", syscall(SYS_socket, AF_NETLINK, SOCK_RAW, 0), true);
+    long fd = syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+    expect("socket unix", fd, false);
+    if (fd >= 0)
+        close((int)fd);
+    expect("execveat", syscall(SYS_execveat, -1, "", NULL, NULL, 0), true);
+}
+
 /* Runs one thread type's checks in a child that installs that filter (errno mode). */
 static void check_thread(enum vmm_seccomp_thread t, void (*checks)(void))
 {
@@ -123,8 +142,14 @@ static void check_thread(enum vmm_seccomp_thread t, void (*checks)(void))
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     if (WEXITSTATUS(status))
-        fail_msg("%s filter: %d rule check(s) failed (see above)", vmm_seccomp_thread_name(t),
+        fail_msg("%s filter: %d rule check(s) failed (see above)",
+                 t < VMM_SECCOMP_NR_THREADS ? vmm_seccomp_thread_name(t) : "baseline",
                  WEXITSTATUS(status));
+}
+
+static void process_baseline_rules(void **state)
+{
+    check_thread(VMM_SECCOMP_NR_THREADS, baseline_rules); /* no thread list: the baseline only */
 }
 
 static void vcpu_filter_rules(void **state)
@@ -157,9 +182,8 @@ static void allowlist_sizes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(allowlist_sizes),
-        cmocka_unit_test(vcpu_filter_rules),
-        cmocka_unit_test(loop_filter_rules),
+        cmocka_unit_test(allowlist_sizes),     cmocka_unit_test(process_baseline_rules),
+        cmocka_unit_test(vcpu_filter_rules),   cmocka_unit_test(loop_filter_rules),
         cmocka_unit_test(worker_filter_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
