@@ -253,6 +253,35 @@ def kernel_seeds():
         put("kernel_loader", name, bytes([0x10]) + bytes(e))
 
 
+def virtio_pci_seeds():
+    """8-byte ops (op, u16 offset, u32 value, pad) until 0xFF, then guest RAM."""
+    lens = {1: 0, 2: 1, 4: 2, 8: 3}
+
+    def cfg_w(off, val, ln):
+        return struct.pack("<BHIB", 0x11 | lens[ln] << 2, off, val, 0)
+
+    def bar(page, off, val, ln, write=True):
+        return struct.pack("<BHIB", 0x02 | (0x10 if write else 0) | lens[ln] << 2 | page << 5, off,
+                           val, 0)
+
+    ops = [cfg_w(0x04, 6, 2)]  # memory decoding + bus master
+    ops += [bar(0, 0x14, 1, 1), bar(0, 0x14, 3, 1), bar(0, 0x00, 1, 4), bar(0, 0x08, 1, 4),
+            bar(0, 0x0c, 1, 4), bar(0, 0x14, 0xb, 1)]  # ACK, DRIVER, VERSION_1, FEATURES_OK
+    ram = bytearray()
+    r = Ring(ram, 0, 3)
+    r.chain([(0x1000, 64, False), (0x2000, 64, True)])
+    for q, (lo, size) in enumerate(((r.desc, 8),)):
+        ops += [bar(0, 0x16, q, 2), bar(0, 0x18, size, 2), bar(0, 0x20, r.desc, 4),
+                bar(0, 0x28, r.avail, 4), bar(0, 0x30, r.used, 4), bar(0, 0x1a, 0, 2),
+                bar(0, 0x1c, 1, 2)]
+    ops += [bar(4, 0x000, 0xfee00000, 4), bar(4, 0x008, 0x30, 4), bar(4, 0x00c, 0, 4)]  # MSI-X 0
+    ops += [bar(0, 0x14, 0xf, 1), bar(3, 0x000, 0, 2), bar(1, 0x000, 0, 1, False),
+            bar(2, 0x000, 0, 4, False), bar(0, 0x14, 0, 1)]  # DRIVER_OK, notify, ISR, cfg, reset
+    put("virtio_pci", "driver-init", b"".join(ops) + b"\xff" + bytes(ram))
+    put("virtio_pci", "cfg-walk", b"".join(struct.pack("<BHIB", 0x01 | 2 << 2, o, 0, 0)
+                                            for o in range(0, 0x100, 4)) + b"\xff")
+
+
 def main():
     virtq_seeds()
     blk_seeds()
@@ -264,6 +293,7 @@ def main():
     http_seeds()
     firmware_seeds()
     kernel_seeds()
+    virtio_pci_seeds()
     return 0
 
 
