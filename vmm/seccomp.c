@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -229,6 +230,8 @@ static const unsigned long loop_ioctls[] = {
     TUNSETOFFLOAD,
     TUNSETVNETHDRSZ,
     BLKGETSIZE64,
+    TCGETS, /* console input stop: the terminal's settings are restored at exit */
+    TCSETS,
 };
 static const unsigned long vcpu_ioctls[] = {
     KVM_RUN,      KVM_GET_REGS, KVM_SET_REGS,  KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS,

@@ -9,7 +9,8 @@ Usage: seccomp_test.py CASE COCOON_BIN GUEST_DIR
                     refused as configured: --seccomp true kills with exit 148 and a line naming the
                     call, errno fails it with EPERM, log lets it through; seen from /proc, every
                     thread of a running VM is in seccomp mode 2 (0 with --seccomp false); the
-                    process baseline (on from start-up) refuses unshare(0) the same ways; the
+                    process baseline (on from start-up) refuses unshare(0) the same ways; a
+                    terminal on stdin is restored at exit under the filters; the
                     allow-lists stay within Firecracker's sizes (vCPU 27, loop = vmm+api 50).
   seccomp_guest_run the existing vsock, blk and net harnesses (vsock_test.py vsock_echo,
                     blknet.py blk_flush_durability and net_tap_exchange) pass with --seccomp true
@@ -93,6 +94,22 @@ def baseline_selftest(c):
     c.check("log_baseline", rc == 42 and want in err, f"exit {rc}; " + (want if want in err else err[-300:]))
 
 
+def tty_console(c):
+    """With a terminal on stdin cocoon puts it in raw mode and restores it at exit, after the
+    loop's filter is on (TCGETS/TCSETS must be on the list)."""
+    import pty
+    master, slave = pty.openpty()
+    try:
+        cmd = [COCOON, "--kernel", os.path.join(GUESTS, "guest_hello.elf"), "--memory", "size=64M"]
+        p = subprocess.run(cmd, stdin=slave, stdout=slave, stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(slave)
+        os.close(master)
+    err = p.stderr.decode("utf-8", "replace")
+    c.check("tty_console_exit", p.returncode == 42 and "seccomp" not in err,
+            f"exit {p.returncode}" + (f"; {err[-300:]}" if err else ""))
+
+
 def thread_states(pid):
     """{tid: (name, seccomp mode)} of a live process, from /proc."""
     out = {}
@@ -148,6 +165,7 @@ def case_seccomp_filters():
     c = Checks()
     selftests(c)
     baseline_selftest(c)
+    tty_console(c)
     proc_view(c, "true", 2)
     proc_view(c, "false", 0)
     return c
