@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "devices/debug_port.h"
+#include "devices/fw_cfg.h"
 #include "devices/i8042.h"
 #include "devices/uart16550.h"
 #include "tee/tee.h"
@@ -309,6 +310,31 @@ static int vm_console_fd(struct vm *vm, char *err, size_t errlen)
     }
 }
 
+/* The fw_cfg device serving --kernel/--initramfs/--cmdline to the firmware, byte for byte what
+ * the SEV kernel-hashes table hashes. */
+static int vm_attach_fw_cfg(struct vm *vm, char *err, size_t errlen)
+{
+    const struct fw_cfg_config fc = {.kernel = vm->cfg.kernel,
+                                     .initrd = vm->cfg.initramfs,
+                                     .cmdline = vm->cfg.cmdline,
+                                     .ram_size = vm->cfg.memory,
+                                     .nb_cpus = (uint16_t)vm->cfg.cpus,
+                                     .max_cpus = (uint16_t)vm->cfg.max_cpus};
+    struct fw_cfg *fw = fw_cfg_new(&vm->mem, &fc, err, errlen);
+    if (!fw)
+        return -1;
+    if (vm_add_device(vm, "fw_cfg", fw_cfg_free, fw) < 0) { /* it freed fw */
+        snprintf(err, errlen, "too many devices");
+        return -1;
+    }
+    if (bus_register(vm->pio, FW_CFG_PORT_SEL, FW_CFG_PORT_COMB_LEN, fw_cfg_comb_io, fw) < 0 ||
+        bus_register(vm->pio, FW_CFG_PORT_DMA, FW_CFG_PORT_DMA_LEN, fw_cfg_dma_io, fw) < 0) {
+        snprintf(err, errlen, "cannot register the fw_cfg ports");
+        return -1;
+    }
+    return 0;
+}
+
 /* The platform devices every VM has. Later devices (PCI host bridge, virtio) attach here too:
  * register their traps on vm->pio / vm->mmio and their teardown with vm_add_device. */
 static int vm_attach_devices(struct vm *vm, char *err, size_t errlen)
@@ -347,6 +373,10 @@ static int vm_attach_devices(struct vm *vm, char *err, size_t errlen)
             return -1;
         }
     }
+    /* ---- fw_cfg: firmware boot with a kernel (OVMF loads it from here) ---- */
+    if (vm->cfg.firmware && vm->cfg.kernel && vm_attach_fw_cfg(vm, err, errlen) < 0)
+        return -1;
+    /* ---- end fw_cfg ---- */
     /* ---- PCI host bridge and virtio devices (vmm/vm_pci.c) ---- */
     if (vm_attach_pci(vm, err, errlen) < 0 || vm_attach_vsock(vm, err, errlen) < 0 ||
         vm_attach_blknet(vm, err, errlen) < 0) /* virtio-blk, virtio-net: vm_blknet.c */

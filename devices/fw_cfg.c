@@ -1,0 +1,367 @@
+/* fw_cfg.c: the QEMU fw_cfg device (ports 0x510/0x511, DMA at 0x514) serving OVMF the kernel,
+ * initrd and command line exactly as the SEV kernel-hashes table hashes them. */
+#include "devices/fw_cfg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmm/log.h"
+
+#define MAX_FILE_LEN   0xFFFFFFFFULL /* items have 32-bit sizes */
+#define ACPI_DATA_SIZE 0x28000ULL    /* what QEMU's pc machine keeps below the initrd */
+#define NO_ITEM        0xFFFF
+
+static const uint8_t DMA_SIGNATURE[8] = {'Q', 'E', 'M', 'U', ' ', 'C', 'F', 'G'};
+
+struct fw_cfg_item {
+    const uint8_t *data;
+    uint32_t len;
+};
+
+struct fw_cfg {
+    pthread_mutex_t lock;
+    const struct guest_mem *gm;
+    struct fw_cfg_item items[FW_CFG_NR_ITEMS];
+    uint8_t ints[FW_CFG_NR_ITEMS][8]; /* little-endian integer items live here */
+    uint8_t uuid[16];
+    uint16_t cur; /* selected key, NO_ITEM if none valid */
+    uint32_t offset;
+    uint64_t dma_addr;
+    uint64_t dma_errors;
+    uint8_t *kernel_file;
+    uint8_t *initrd;
+    char *cmdline;
+    struct log_ratelimit rl;
+};
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint16_t get_le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* ---- Building the items ---- */
+
+static void set_item(struct fw_cfg *fw, uint16_t key, const void *data, uint32_t len)
+{
+    fw->items[key].data = data;
+    fw->items[key].len = len;
+}
+
+/* An integer item of `width` bytes, little-endian as QEMU's fw_cfg_add_i16/i32/i64 store it. */
+static void set_int(struct fw_cfg *fw, uint16_t key, uint64_t v, uint32_t width)
+{
+    for (uint32_t i = 0; i < width; i++)
+        fw->ints[key][i] = (uint8_t)(v >> (8 * i));
+    set_item(fw, key, fw->ints[key], width);
+}
+
+/* Reads a whole regular file (at most MAX_FILE_LEN bytes) into a malloc'd buffer. */
+static uint8_t *read_file(const char *what, const char *path, uint64_t *len, char *err,
+                          size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "fw_cfg: cannot open the %s %s: %s", what, path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_FILE_LEN) {
+        snprintf(err, errlen, "fw_cfg: the %s %s is not a regular file below 4 GiB", what, path);
+        close(fd);
+        return NULL;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    uint8_t *buf = malloc(size ? size : 1);
+    uint64_t got = 0;
+    while (buf && got < size) {
+        ssize_t r = read(fd, buf + got, size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            snprintf(err, errlen, "fw_cfg: cannot read the %s %s: %s", what, path,
+                     r < 0 ? strerror(errno) : "file shrank");
+            free(buf);
+            close(fd);
+            return NULL;
+        }
+        got += (uint64_t)r;
+    }
+    close(fd);
+    if (!buf)
+        snprintf(err, errlen, "fw_cfg: out of memory for the %s", what);
+    *len = size;
+    return buf;
+}
+
+/* Kernel items as QEMU's x86_load_linux sets them for a bzImage, the file left unmodified. */
+static int add_kernel(struct fw_cfg *fw, const char *path, uint32_t cmdline_len, char *err,
+                      size_t errlen)
+{
+    uint64_t size = 0;
+    fw->kernel_file = read_file("kernel", path, &size, err, errlen);
+    if (!fw->kernel_file)
+        return -1;
+    const uint8_t *h = fw->kernel_file;
+    if (size < 0x240 || memcmp(h + 0x202, "HdrS", 4) != 0 || get_le16(h + 0x206) < 0x200) {
+        snprintf(err, errlen, "fw_cfg: %s is not a bzImage (boot protocol >= 2.00)", path);
+        return -1;
+    }
+    uint16_t protocol = get_le16(h + 0x206);
+    uint64_t setup = h[0x1f1] ? h[0x1f1] : 4;
+    setup = (setup + 1) * 512;
+    if (setup > size) {
+        snprintf(err, errlen, "fw_cfg: %s has an invalid setup header (setup beyond the file)",
+                 path);
+        return -1;
+    }
+    uint64_t real_addr, cmdline_addr, prot_addr;
+    if (!(h[0x211] & 0x01)) { /* not LOADED_HIGH: a zImage */
+        real_addr = 0x90000;
+        cmdline_addr = 0x9a000;
+        prot_addr = 0x10000;
+    } else if (protocol < 0x202) {
+        real_addr = 0x90000;
+        cmdline_addr = 0x9a000 - cmdline_len;
+        prot_addr = 0x100000;
+    } else {
+        real_addr = 0x10000;
+        cmdline_addr = 0x20000;
+        prot_addr = 0x100000;
+    }
+    set_int(fw, FW_CFG_SETUP_ADDR, real_addr, 4);
+    set_int(fw, FW_CFG_SETUP_SIZE, setup, 4);
+    set_item(fw, FW_CFG_SETUP_DATA, fw->kernel_file, (uint32_t)setup);
+    set_int(fw, FW_CFG_KERNEL_ADDR, prot_addr, 4);
+    set_int(fw, FW_CFG_KERNEL_SIZE, size - setup, 4);
+    set_item(fw, FW_CFG_KERNEL_DATA, fw->kernel_file + setup, (uint32_t)(size - setup));
+    set_int(fw, FW_CFG_CMDLINE_ADDR, cmdline_addr, 4);
+    return 0;
+}
+
+/* Initrd items; the address is QEMU's: below initrd_addr_max and the ACPI reserve, 4K aligned. */
+static int add_initrd(struct fw_cfg *fw, const char *path, uint64_t ram_size, char *err,
+                      size_t errlen)
+{
+    uint64_t size = 0;
+    fw->initrd = read_file("initrd", path, &size, err, errlen);
+    if (!fw->initrd)
+        return -1;
+    const uint8_t *h = fw->kernel_file;
+    uint64_t max = get_le16(h + 0x206) >= 0x203 ? get_le32(h + 0x22c) : 0x37ffffff;
+    uint64_t below_4g = ram_size < GM_LOW_RAM_END ? ram_size : GM_LOW_RAM_END;
+    if (below_4g <= ACPI_DATA_SIZE) {
+        snprintf(err, errlen, "fw_cfg: too little memory for an initrd");
+        return -1;
+    }
+    if (max >= below_4g - ACPI_DATA_SIZE)
+        max = below_4g - ACPI_DATA_SIZE - 1;
+    if (size > max) {
+        snprintf(err, errlen, "fw_cfg: the initrd %s (%llu bytes) does not fit below %#llx", path,
+                 (unsigned long long)size, (unsigned long long)max);
+        return -1;
+    }
+    set_int(fw, FW_CFG_INITRD_ADDR, (max - size) & ~0xfffULL, 4);
+    set_int(fw, FW_CFG_INITRD_SIZE, size, 4);
+    set_item(fw, FW_CFG_INITRD_DATA, fw->initrd, (uint32_t)size);
+    return 0;
+}
+
+struct fw_cfg *fw_cfg_new(const struct guest_mem *gm, const struct fw_cfg_config *cfg, char *err,
+                          size_t errlen)
+{
+    if (!cfg->kernel) {
+        snprintf(err, errlen, "fw_cfg: no kernel to serve");
+        return NULL;
+    }
+    struct fw_cfg *fw = calloc(1, sizeof(*fw));
+    const char *cmdline = cfg->cmdline ? cfg->cmdline : "";
+    size_t cmdline_len = strlen(cmdline) + 1; /* served and hashed with its NUL */
+    if (!fw || cmdline_len > 0x100000 || !(fw->cmdline = strdup(cmdline))) {
+        snprintf(err, errlen, "fw_cfg: out of memory or command line too long");
+        free(fw);
+        return NULL;
+    }
+    pthread_mutex_init(&fw->lock, NULL);
+    fw->gm = gm;
+    fw->cur = NO_ITEM;
+    fw->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT;
+    set_item(fw, FW_CFG_SIGNATURE, "QEMU", 4);
+    set_int(fw, FW_CFG_ID, FW_CFG_ID_TRADITIONAL | FW_CFG_ID_DMA, 4);
+    set_item(fw, FW_CFG_UUID, fw->uuid, sizeof(fw->uuid));
+    set_int(fw, FW_CFG_RAM_SIZE, cfg->ram_size, 8);
+    set_int(fw, FW_CFG_NB_CPUS, cfg->nb_cpus, 2);
+    set_int(fw, FW_CFG_MAX_CPUS, cfg->max_cpus ? cfg->max_cpus : cfg->nb_cpus, 2);
+    set_item(fw, FW_CFG_FILE_DIR, fw->ints[FW_CFG_FILE_DIR], 4); /* be32 count = 0 */
+    set_int(fw, FW_CFG_CMDLINE_SIZE, cmdline_len, 4);
+    set_item(fw, FW_CFG_CMDLINE_DATA, fw->cmdline, (uint32_t)cmdline_len);
+    if (add_kernel(fw, cfg->kernel, (uint32_t)cmdline_len, err, errlen) < 0 ||
+        (cfg->initrd && add_initrd(fw, cfg->initrd, cfg->ram_size, err, errlen) < 0)) {
+        fw_cfg_free(fw);
+        return NULL;
+    }
+    return fw;
+}
+
+void fw_cfg_free(void *opaque)
+{
+    struct fw_cfg *fw = opaque;
+    if (!fw)
+        return;
+    pthread_mutex_destroy(&fw->lock);
+    free(fw->kernel_file);
+    free(fw->initrd);
+    free(fw->cmdline);
+    free(fw);
+}
+
+uint64_t fw_cfg_dma_errors(struct fw_cfg *fw)
+{
+    pthread_mutex_lock(&fw->lock);
+    uint64_t n = fw->dma_errors;
+    pthread_mutex_unlock(&fw->lock);
+    return n;
+}
+
+/* ---- Selector and data port ---- */
+
+static void select_item(struct fw_cfg *fw, uint16_t key)
+{
+    fw->offset = 0;
+    fw->cur = key < FW_CFG_NR_ITEMS && fw->items[key].data ? key : NO_ITEM;
+}
+
+static const struct fw_cfg_item *current(const struct fw_cfg *fw)
+{
+    return fw->cur == NO_ITEM ? NULL : &fw->items[fw->cur];
+}
+
+void fw_cfg_comb_io(void *opaque, uint64_t offset, void *data, uint32_t len, bool is_write)
+{
+    struct fw_cfg *fw = opaque;
+    uint8_t *d = data;
+    pthread_mutex_lock(&fw->lock);
+    if (is_write) {
+        if (offset == 0 && len == 2) /* selector; 8-bit data writes are ignored, as in QEMU */
+            select_item(fw, (uint16_t)(d[0] | d[1] << 8));
+    } else {
+        memset(d, 0, len);
+        const struct fw_cfg_item *it = current(fw);
+        if (len == 1 && it && fw->offset < it->len)
+            d[0] = it->data[fw->offset++];
+    }
+    pthread_mutex_unlock(&fw->lock);
+}
+
+/* ---- DMA ---- */
+
+/* Zero-fills or copies item bytes into guest memory; 0, or -1 if the range is refused. */
+static int dma_to_guest(const struct fw_cfg *fw, uint64_t gpa, const uint8_t *src, uint32_t len)
+{
+    if (src)
+        return gm_write(fw->gm, gpa, src, len);
+    uint8_t *p = gm_span(fw->gm, gpa, len);
+    if (!p)
+        return -1;
+    memset(p, 0, len);
+    return 0;
+}
+
+/* One FWCfgDmaAccess: returns the control word to write back (0 or ERROR). */
+static uint32_t dma_transfer(struct fw_cfg *fw, uint32_t control, uint32_t length, uint64_t addr)
+{
+    if (control & FW_CFG_DMA_CTL_SELECT)
+        select_item(fw, (uint16_t)(control >> 16));
+    bool read = control & FW_CFG_DMA_CTL_READ;
+    if (!read && (control & FW_CFG_DMA_CTL_WRITE))
+        return FW_CFG_DMA_CTL_ERROR; /* no item is writable */
+    if (!read && !(control & FW_CFG_DMA_CTL_SKIP))
+        return 0;
+    const struct fw_cfg_item *it = current(fw);
+    while (length > 0) {
+        uint32_t n = length;
+        const uint8_t *src = NULL; /* past the item's end: zeros */
+        if (it && fw->offset < it->len) {
+            uint32_t left = it->len - fw->offset;
+            n = length < left ? length : left;
+            src = it->data + fw->offset;
+            fw->offset += n;
+        }
+        if (read && dma_to_guest(fw, addr, src, n) < 0)
+            return FW_CFG_DMA_CTL_ERROR;
+        if (addr + n < addr) /* the next chunk would wrap: refuse */
+            return length == n ? 0 : FW_CFG_DMA_CTL_ERROR;
+        addr += n;
+        length -= n;
+    }
+    return 0;
+}
+
+/* The guest wrote the descriptor's low half: copy the descriptor once, run it, report. */
+static void dma_kick(struct fw_cfg *fw)
+{
+    uint8_t desc[FW_CFG_DMA_DESC_LEN];
+    uint64_t at = fw->dma_addr;
+    fw->dma_addr = 0;
+    if (gm_read(fw->gm, at, desc, sizeof(desc)) < 0) {
+        fw->dma_errors++;
+        log_limited(&fw->rl, LOG_LVL_WARN,
+                    "fw_cfg: DMA descriptor at %#llx is not in shared guest RAM; ignored",
+                    (unsigned long long)at);
+        return;
+    }
+    uint64_t addr = (uint64_t)get_be32(desc + 8) << 32 | get_be32(desc + 12);
+    uint32_t status = dma_transfer(fw, get_be32(desc), get_be32(desc + 4), addr);
+    if (status)
+        fw->dma_errors++;
+    uint8_t out[4];
+    put_be32(out, status);
+    if (gm_write(fw->gm, at, out, sizeof(out)) < 0)
+        log_limited(&fw->rl, LOG_LVL_WARN, "fw_cfg: cannot write the DMA status at %#llx",
+                    (unsigned long long)at);
+}
+
+void fw_cfg_dma_io(void *opaque, uint64_t offset, void *data, uint32_t len, bool is_write)
+{
+    struct fw_cfg *fw = opaque;
+    uint8_t *d = data;
+    pthread_mutex_lock(&fw->lock);
+    if (!is_write) { /* reads give the "QEMU CFG" signature bytes */
+        for (uint32_t i = 0; i < len; i++)
+            d[i] = offset + i < sizeof(DMA_SIGNATURE) ? DMA_SIGNATURE[offset + i] : 0;
+    } else if (offset == 0 && len == 4) {
+        fw->dma_addr = (uint64_t)get_be32(d) << 32;
+    } else if (offset == 4 && len == 4) {
+        fw->dma_addr |= get_be32(d);
+        dma_kick(fw);
+    } else if (offset == 0 && len == 8) {
+        fw->dma_addr = (uint64_t)get_be32(d) << 32 | get_be32(d + 4);
+        dma_kick(fw);
+    }
+    pthread_mutex_unlock(&fw->lock);
+}

@@ -1,0 +1,85 @@
+/* fw_cfg.h: a QEMU-compatible fw_cfg device that hands OVMF the kernel, initrd and command line
+ * (selector/data ports and the DMA interface), for firmware boot with --kernel. */
+#ifndef COCOON_FW_CFG_H
+#define COCOON_FW_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmm/memory.h"
+
+/* x86 I/O ports, as QEMU places them. */
+#define FW_CFG_PORT_SEL      0x510 /* 16-bit selector write; 8-bit reads here read data too */
+#define FW_CFG_PORT_DATA     0x511 /* 8-bit data */
+#define FW_CFG_PORT_COMB_LEN 2
+#define FW_CFG_PORT_DMA      0x514 /* big-endian 64-bit descriptor address: high half, low half */
+#define FW_CFG_PORT_DMA_LEN  8
+
+/* Item selectors (QEMU's standard keys). */
+enum {
+    FW_CFG_SIGNATURE = 0x00,
+    FW_CFG_ID = 0x01,
+    FW_CFG_UUID = 0x02,
+    FW_CFG_RAM_SIZE = 0x03,
+    FW_CFG_NB_CPUS = 0x05,
+    FW_CFG_KERNEL_ADDR = 0x07,
+    FW_CFG_KERNEL_SIZE = 0x08,
+    FW_CFG_INITRD_ADDR = 0x0a,
+    FW_CFG_INITRD_SIZE = 0x0b,
+    FW_CFG_MAX_CPUS = 0x0f,
+    FW_CFG_KERNEL_DATA = 0x11,
+    FW_CFG_INITRD_DATA = 0x12,
+    FW_CFG_CMDLINE_ADDR = 0x13,
+    FW_CFG_CMDLINE_SIZE = 0x14,
+    FW_CFG_CMDLINE_DATA = 0x15,
+    FW_CFG_SETUP_ADDR = 0x16,
+    FW_CFG_SETUP_SIZE = 0x17,
+    FW_CFG_SETUP_DATA = 0x18,
+    FW_CFG_FILE_DIR = 0x19,
+    FW_CFG_NR_ITEMS = 0x20, /* no named files are offered: FILE_DIR lists none */
+};
+
+#define FW_CFG_ID_TRADITIONAL 0x01
+#define FW_CFG_ID_DMA         0x02
+
+/* FWCfgDmaAccess: {be32 control, be32 length, be64 address}; control bits. */
+#define FW_CFG_DMA_DESC_LEN   16
+#define FW_CFG_DMA_CTL_ERROR  0x01
+#define FW_CFG_DMA_CTL_READ   0x02
+#define FW_CFG_DMA_CTL_SKIP   0x04
+#define FW_CFG_DMA_CTL_SELECT 0x08
+#define FW_CFG_DMA_CTL_WRITE  0x10
+
+/* What the device serves. kernel must be a bzImage (boot protocol >= 2.00): it is split as QEMU
+ * does, setup = (setup_sects + 1) * 512 bytes (4 sectors if 0), and served unmodified, so
+ * setup || kernel is the whole file (the bytes the SEV kernel-hashes table hashes). The command
+ * line is served with its NUL (NULL = ""); initrd may be NULL. */
+struct fw_cfg_config {
+    const char *kernel;
+    const char *initrd;
+    const char *cmdline;
+    uint64_t ram_size;
+    uint16_t nb_cpus;
+    uint16_t max_cpus;
+};
+
+struct fw_cfg;
+
+/* Reads the files and builds the items; DMA goes through `gm` (share-checked). NULL with a
+ * message in err if a file cannot be read or the kernel is not a bzImage. */
+struct fw_cfg *fw_cfg_new(const struct guest_mem *gm, const struct fw_cfg_config *cfg, char *err,
+                          size_t errlen);
+
+/* Frees the device (takes void * to serve as a vm_add_device destructor). NULL is fine. */
+void fw_cfg_free(void *fw);
+
+/* Bus handlers: register fw_cfg_comb_io at FW_CFG_PORT_SEL (FW_CFG_PORT_COMB_LEN ports) and
+ * fw_cfg_dma_io at FW_CFG_PORT_DMA (FW_CFG_PORT_DMA_LEN ports). */
+void fw_cfg_comb_io(void *fw, uint64_t offset, void *data, uint32_t len, bool is_write);
+void fw_cfg_dma_io(void *fw, uint64_t offset, void *data, uint32_t len, bool is_write);
+
+/* DMA requests refused so far (descriptor unreachable or ERROR reported); for tests and logs. */
+uint64_t fw_cfg_dma_errors(struct fw_cfg *fw);
+
+#endif
