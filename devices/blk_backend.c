@@ -185,6 +185,8 @@ static struct {
     struct blk_io *head; /* queued requests, FIFO */
     struct blk_io **tail;
     unsigned nthreads;
+    pthread_t threads[BLK_IO_THREADS];
+    bool stopping;             /* blk_io_workers_stop: finish the queue, then exit */
     int (*each_fn)(void *arg); /* the pending run-on-each call */
     void *each_arg;
     unsigned each_gen, each_done, each_failed;
@@ -263,6 +265,8 @@ static void *worker_main(void *unused)
             continue;
         }
         if (!workers.head) {
+            if (workers.stopping)
+                break;
             pthread_cond_wait(&workers.wake, &workers.lock);
             continue;
         }
@@ -273,6 +277,7 @@ static void *worker_main(void *unused)
         execute_list(list);
         pthread_mutex_lock(&workers.lock);
     }
+    pthread_mutex_unlock(&workers.lock);
     return NULL;
 }
 
@@ -292,7 +297,6 @@ int blk_io_workers_start(char *err, size_t errlen)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 1u << 20);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     while (workers.nthreads < BLK_IO_THREADS) {
         pthread_t t;
         rc = pthread_create(&t, &attr, worker_main, NULL);
@@ -301,13 +305,28 @@ int blk_io_workers_start(char *err, size_t errlen)
             break;
         }
         pthread_setname_np(t, "blk-io");
-        workers.nthreads++;
+        workers.threads[workers.nthreads++] = t;
     }
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     bool ok = workers.nthreads > 0;
     pthread_mutex_unlock(&workers.lock);
     return ok ? 0 : -1;
+}
+
+void blk_io_workers_stop(void)
+{
+    pthread_mutex_lock(&workers.lock);
+    workers.stopping = true;
+    pthread_cond_broadcast(&workers.wake);
+    unsigned n = workers.nthreads;
+    pthread_mutex_unlock(&workers.lock);
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(workers.threads[i], NULL);
+    pthread_mutex_lock(&workers.lock);
+    workers.nthreads = 0;
+    workers.stopping = false;
+    pthread_mutex_unlock(&workers.lock);
 }
 
 int blk_io_workers_run_on_each(int (*fn)(void *arg), void *arg)

@@ -74,6 +74,10 @@ struct blk_io_chan {
  * They block every signal. Returns 0, or -1 with err. */
 int blk_io_workers_start(char *err, size_t errlen);
 
+/* Lets the block I/O threads finish what is queued, then joins them (process shutdown, after
+ * every disk is gone). blk_io_workers_start may start them again afterwards. */
+void blk_io_workers_stop(void);
+
 /* Runs fn(arg) once on every worker thread, all at the same time, and returns when each has run
  * it: 0 if every call returned 0, else -1 (used to install the workers' seccomp filter). */
 int blk_io_workers_run_on_each(int (*fn)(void *arg), void *arg);
