@@ -25,6 +25,7 @@ struct tdx_state {
     uint64_t xfam;
     uint64_t notify_vector;
     struct tdx_quote_service *quote;
+    struct kvm_cpuid2 *td_cpuid; /* exactly the CPUID INIT_VM was given; every vCPU gets it too */
 };
 
 static struct tdx_state *tdx(struct tee_vm *t)
@@ -136,6 +137,14 @@ static int tdx_init_vm(struct tee_vm *t, char *err, size_t errlen)
     }
     iv->cpuid.nent = out;
     free(sup);
+    size_t td_size = sizeof(*s->td_cpuid) + out * sizeof(struct kvm_cpuid_entry2);
+    s->td_cpuid = malloc(td_size);
+    if (!s->td_cpuid) {
+        free(iv);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(s->td_cpuid, &iv->cpuid, td_size);
     int rc = -1;
     uint64_t hw = 0;
     for (unsigned tries = 0; tries < TDX_RETRIES; tries++) {
@@ -309,6 +318,14 @@ static int tdx_launch(struct tee_vm *t, char *err, size_t errlen)
     }
     for (unsigned i = 0; rc == 0 && i < t->nr_vcpus; i++) {
         uint64_t hw = 0;
+        /* The vCPU's CPUID as KVM sees it: the same filtered leaves INIT_VM was given (this
+         * replaces the VMM's full CPUID that vcpu_init set; allowed before the first KVM_RUN). */
+        if (kvm_ioctl(t->kvm, t->vcpu[i].fd, KVM_SET_CPUID2, tdx(t)->td_cpuid) < 0) {
+            snprintf(err, errlen, "TDX: KVM_SET_CPUID2 on vCPU %u (INIT_VM's CPUID) failed: %s", i,
+                     strerror(errno));
+            rc = -1;
+            break;
+        }
         if (tdx_vm_cmd(t, t->vcpu[i].fd, TEE_TDX_INIT_VCPU, 0, hob_gpa, &hw) < 0) {
             snprintf(err, errlen, "TDX: KVM_TDX_INIT_VCPU on vCPU %u failed: %s (hw 0x%llx)", i,
                      strerror(errno), (unsigned long long)hw);
@@ -434,6 +451,7 @@ static void tdx_destroy(struct tee_vm *t)
         return;
     tdx_quote_service_free(s->quote);
     free(s->caps);
+    free(s->td_cpuid);
     free(s);
     t->backend = NULL;
 }

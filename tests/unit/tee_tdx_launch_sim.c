@@ -21,6 +21,28 @@ static char default_fw[4096]; /* the vector file, else Debian's OVMF.fd, else th
 static char synthetic[4096];  /* always the synthetic TDVF image */
 static enum harness_fw_source fw_src, synthetic_src;
 
+/* A vCPU CPUID that differs from INIT_VM's (one bit of one configured leaf, or a leaf missing)
+ * is refused by the simulated module once INIT_VCPU is done; the launched state is kept. */
+static void cpuid_mismatch_refused(struct sim_tee *s)
+{
+    size_t n = s->tdx_cpuid_n;
+    struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+    assert_non_null(c);
+    c->nent = (uint32_t)n;
+    memcpy(c->entries, s->tdx_cpuid, n * sizeof(c->entries[0]));
+    assert_int_equal(kvm_ioctl(&s->handle, s->vcpu[0].fd, KVM_SET_CPUID2, c), 0); /* same: ok */
+    unsigned before = s->violations;
+    c->entries[0].eax ^= 1;
+    assert_int_equal(kvm_ioctl(&s->handle, s->vcpu[0].fd, KVM_SET_CPUID2, c), -1);
+    c->entries[0].eax ^= 1;
+    c->nent--;
+    assert_int_equal(kvm_ioctl(&s->handle, s->vcpu[0].fd, KVM_SET_CPUID2, c), -1);
+    assert_int_equal(s->violations, before + 2);
+    assert_true(s->vcpu[0].tdx_cpuid_ok);
+    s->violations = before;
+    free(c);
+}
+
 static void launch_on(const char *firmware, enum harness_fw_source src, unsigned vcpus,
                       const char *kernel, const char *initrd)
 {
@@ -60,8 +82,12 @@ static void launch_on(const char *firmware, enum harness_fw_source src, unsigned
     assert_true(tee_guest_state_protected(t));
     assert_memory_equal(s->mrconfigid, cfg.platform.mrconfigid, 48);
     assert_true(s->tdx_attributes & TEE_TDX_ATTR_SEPT_VE_DISABLE);
-    for (unsigned i = 0; i < vcpus; i++)
+    for (unsigned i = 0; i < vcpus; i++) {
         assert_true(s->vcpu[i].tdx_init);
+        assert_true(s->vcpu[i].tdx_cpuid_ok); /* KVM_SET_CPUID2 == INIT_VM's CPUID */
+    }
+    assert_true(s->tdx_cpuid_n > 0);
+    cpuid_mismatch_refused(s);
     /* The TD HOB went into its section, well formed, and every vCPU was pointed at it. */
     assert_true(s->tdx_hob_seen);
     assert_true(s->tdx_hob_valid);

@@ -76,6 +76,13 @@ static int sim_tdx_init_vm(struct sim_tee *s, const struct kvm_tdx_init_vm *iv)
         errno = EAGAIN;
         return -1;
     }
+    if (iv->cpuid.nent > SIM_TDX_MAX_CPUID) {
+        sim_violation(s, "INIT_VM with %u CPUID entries", iv->cpuid.nent);
+        errno = EINVAL;
+        return -1;
+    }
+    memcpy(s->tdx_cpuid, iv->cpuid.entries, iv->cpuid.nent * sizeof(s->tdx_cpuid[0]));
+    s->tdx_cpuid_n = iv->cpuid.nent;
     s->tdx_attributes = iv->attributes;
     s->tdx_xfam = iv->xfam;
     memcpy(s->mrconfigid, iv->mrconfigid, sizeof(s->mrconfigid));
@@ -214,6 +221,37 @@ static int sim_tdx_mem_region(struct sim_tee *s, struct kvm_tdx_cmd *c)
     return 0;
 }
 
+static bool same_as_init_vm(const struct sim_tee *s, const struct kvm_cpuid2 *c)
+{
+    if (c->nent != s->tdx_cpuid_n)
+        return false;
+    for (uint32_t i = 0; i < c->nent; i++) {
+        const struct kvm_cpuid_entry2 *e = &c->entries[i];
+        bool found = false;
+        for (uint32_t j = 0; j < s->tdx_cpuid_n && !found; j++) {
+            const struct kvm_cpuid_entry2 *w = &s->tdx_cpuid[j];
+            found = w->function == e->function && w->index == e->index && w->eax == e->eax &&
+                    w->ebx == e->ebx && w->ecx == e->ecx && w->edx == e->edx;
+        }
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+int sim_tdx_set_cpuid(struct sim_tee *s, unsigned vcpu, const struct kvm_cpuid2 *c)
+{
+    struct sim_vcpu *v = &s->vcpu[vcpu];
+    bool same = s->tdx_init_vm && same_as_init_vm(s, c);
+    if (!same && v->tdx_init) { /* after INIT_VCPU the TD's CPUID is fixed */
+        sim_violation(s, "KVM_SET_CPUID2 on TD vCPU %u differs from INIT_VM's CPUID", vcpu);
+        errno = EINVAL;
+        return -1;
+    }
+    v->tdx_cpuid_ok = same; /* before INIT_VCPU a later call may still replace it */
+    return 0;
+}
+
 int sim_tdx_vcpu_cmd(struct sim_tee *s, unsigned vcpu, void *arg)
 {
     struct kvm_tdx_cmd *c = arg;
@@ -222,6 +260,11 @@ int sim_tdx_vcpu_cmd(struct sim_tee *s, unsigned vcpu, void *arg)
     case TEE_TDX_INIT_VCPU:
         if (v->tdx_init || s->tdx_finalized || c->flags) {
             sim_violation(s, "INIT_VCPU repeated, late or malformed");
+            errno = EINVAL;
+            return -1;
+        }
+        if (!v->tdx_cpuid_ok) {
+            sim_violation(s, "INIT_VCPU on vCPU %u whose CPUID differs from INIT_VM's", vcpu);
             errno = EINVAL;
             return -1;
         }

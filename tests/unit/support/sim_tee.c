@@ -479,6 +479,8 @@ static int sim_vcpu_ioctl(struct sim_tee *s, struct sim_vcpu *v, unsigned idx, u
         return (int)m->nmsrs;
     }
     case KVM_SET_CPUID2:
+        if (s->vm_type == KVM_X86_TDX_VM)
+            return sim_tdx_set_cpuid(s, idx, arg);
         return 0;
     case KVM_GET_LAPIC:
         memset(arg, 0, sizeof(struct kvm_lapic_state));

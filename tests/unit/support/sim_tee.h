@@ -3,6 +3,7 @@
 #ifndef COCOON_TEST_SIM_TEE_H
 #define COCOON_TEST_SIM_TEE_H
 
+#include <linux/kvm.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -12,10 +13,11 @@
 
 enum sim_tee_kind { SIM_HOST_PLAIN = 0, SIM_HOST_SNP, SIM_HOST_TDX };
 
-#define SIM_MAX_SLOTS  8
-#define SIM_MAX_VCPUS  16
-#define SIM_MAX_SCRIPT 16
-#define SIM_MAX_PAGES  (3ULL << 20) /* pages tracked: GPAs below 12 GiB */
+#define SIM_MAX_SLOTS     8
+#define SIM_MAX_VCPUS     16
+#define SIM_TDX_MAX_CPUID 32
+#define SIM_MAX_SCRIPT    16
+#define SIM_MAX_PAGES     (3ULL << 20) /* pages tracked: GPAs below 12 GiB */
 
 /* One scripted KVM_RUN result (conversion tests). */
 struct sim_exit {
@@ -61,6 +63,7 @@ struct sim_tee {
         uint64_t xcr0, pat, dr6, dr7;
         bool tdx_init;
         uint64_t tdx_rcx;
+        bool tdx_cpuid_ok; /* its last KVM_SET_CPUID2 equals the CPUID INIT_VM was given */
     } vcpu[SIM_MAX_VCPUS];
     unsigned nr_vcpus;
 
@@ -72,6 +75,8 @@ struct sim_tee {
     bool tdx_caps, tdx_init_vm, tdx_finalized;
     uint8_t mrconfigid[48];
     uint64_t tdx_attributes, tdx_xfam;
+    struct kvm_cpuid_entry2 tdx_cpuid[SIM_TDX_MAX_CPUID]; /* what INIT_VM was given */
+    uint32_t tdx_cpuid_n;
     uint64_t tdx_hob_gpa;
     bool tdx_hob_seen, tdx_hob_valid;
 
@@ -117,6 +122,8 @@ int sim_check_private(struct sim_tee *s, uint64_t gpa, uint64_t len, const char 
 int sim_snp_cmd(struct sim_tee *s, void *arg);
 int sim_tdx_vm_cmd(struct sim_tee *s, void *arg);
 int sim_tdx_vcpu_cmd(struct sim_tee *s, unsigned vcpu, void *arg);
+/* KVM_SET_CPUID2 on a TD vCPU: must equal INIT_VM's CPUID by INIT_VCPU; refused after it. */
+int sim_tdx_set_cpuid(struct sim_tee *s, unsigned vcpu, const struct kvm_cpuid2 *c);
 /* true if launch commands should fail with EAGAIN this time (knob eagain_every). */
 bool sim_eagain(struct sim_tee *s);
 void sim_tdx_free_md(void *md);
