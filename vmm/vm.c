@@ -373,8 +373,9 @@ static int vm_attach_devices(struct vm *vm, char *err, size_t errlen)
             return -1;
         }
     }
-    /* ---- fw_cfg: firmware boot with a kernel (OVMF loads it from here) ---- */
-    if (vm->cfg.firmware && vm->cfg.kernel && vm_attach_fw_cfg(vm, err, errlen) < 0)
+    /* ---- fw_cfg: firmware boot with a kernel (OVMF loads it from here). Only a TEE launch
+     * boots the firmware; with tee=none --firmware is unused and the kernel is direct-booted. */
+    if (vm->tee && vm->cfg.firmware && vm->cfg.kernel && vm_attach_fw_cfg(vm, err, errlen) < 0)
         return -1;
     /* ---- end fw_cfg ---- */
     /* ---- PCI host bridge and virtio devices (vmm/vm_pci.c) ---- */

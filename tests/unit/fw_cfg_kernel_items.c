@@ -13,6 +13,9 @@
 #include <openssl/evp.h>
 
 #include "devices/fw_cfg.h"
+#include "tests/unit/support/tee_harness.h"
+#include "vmm/bus.h"
+#include "vmm/vm_internal.h"
 #include "tee/launch_plan.h"
 #include "tee/sev_hashes.h"
 #include "vmm/memory.h"
@@ -390,12 +393,91 @@ static void kernel_header_checks(void **state)
     free(k);
 }
 
+/* vm_create on a simulated SNP host: --firmware with --kernel claims the fw_cfg ports (serving
+ * the files), without a kernel they stay unclaimed, and a kernel OVMF could not load is refused. */
+static struct vm *create_snp(const char *kernel, char *err, size_t errlen, uv_loop_t *loop,
+                             struct sim_tee **sim)
+{
+    static char fw[4096];
+    if (harness_fw_snp(COCOON_SOURCE_DIR, fw, sizeof(fw)) == HARNESS_FW_NONE)
+        fail_msg("cannot write the synthetic firmware");
+    struct vm_config cfg;
+    vm_config_init(&cfg);
+    cfg.cpus = 1;
+    cfg.memory = 64ULL << 20;
+    cfg.serial = SERIAL_OFF;
+    cfg.platform.tee = TEE_SNP;
+    cfg.firmware = fw;
+    cfg.kernel = (char *)kernel;
+    cfg.initramfs = kernel ? (char *)fx.initrd_path : NULL;
+    cfg.cmdline = kernel ? (char *)CMDLINE : NULL;
+    *sim = sim_tee_new(SIM_HOST_SNP);
+    assert_non_null(*sim);
+    struct vm *vm = NULL;
+    if (vm_create_with(&(*sim)->handle, &cfg, loop, NULL, NULL, &vm, err, errlen) < 0)
+        return NULL;
+    return vm;
+}
+
+static void finish(struct vm *vm, uv_loop_t *loop, struct sim_tee *s)
+{
+    if (vm)
+        vm_destroy(vm);
+    uv_run(loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(loop), 0);
+    sim_tee_free(s);
+}
+
+static void attached_for_tee_firmware_with_kernel(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    uv_loop_t loop;
+    struct sim_tee *s;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct vm *vm = create_snp(fx.kernel_path, err, sizeof(err), &loop, &s);
+    if (!vm)
+        fail_msg("vm_create: %s", err);
+    uint8_t sel[2] = {FW_CFG_SIGNATURE, 0}, sig[4], dsig[4];
+    assert_true(bus_dispatch(vm->pio, FW_CFG_PORT_SEL, sel, 2, true));
+    for (int i = 0; i < 4; i++)
+        assert_true(bus_dispatch(vm->pio, FW_CFG_PORT_DATA, &sig[i], 1, false));
+    assert_memory_equal(sig, "QEMU", 4);
+    assert_true(bus_dispatch(vm->pio, FW_CFG_PORT_DMA, dsig, 4, false));
+    assert_memory_equal(dsig, "QEMU", 4);
+    sel[0] = FW_CFG_INITRD_SIZE;
+    assert_true(bus_dispatch(vm->pio, FW_CFG_PORT_SEL, sel, 2, true));
+    for (int i = 0; i < 4; i++)
+        assert_true(bus_dispatch(vm->pio, FW_CFG_PORT_DATA, &sig[i], 1, false));
+    assert_int_equal(lt_get32(sig), INITRD_SZ);
+    finish(vm, &loop, s);
+
+    /* no kernel: no fw_cfg */
+    assert_int_equal(uv_loop_init(&loop), 0);
+    vm = create_snp(NULL, err, sizeof(err), &loop, &s);
+    if (!vm)
+        fail_msg("vm_create: %s", err);
+    assert_false(bus_dispatch(vm->pio, FW_CFG_PORT_SEL, sel, 2, true));
+    finish(vm, &loop, s);
+
+    /* a kernel that is not a bzImage: refused before anything runs */
+    assert_int_equal(uv_loop_init(&loop), 0);
+    vm = create_snp(fx.initrd_path, err, sizeof(err), &loop, &s);
+    assert_null(vm);
+    assert_non_null(strstr(err, "bzImage"));
+    finish(NULL, &loop, s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(identity_items),        cmocka_unit_test(kernel_items_match_files),
-        cmocka_unit_test(bad_dma_sets_error),    cmocka_unit_test(served_bytes_match_sev_hashes),
-        cmocka_unit_test(private_pages_refused), cmocka_unit_test(kernel_header_checks),
+        cmocka_unit_test(identity_items),
+        cmocka_unit_test(kernel_items_match_files),
+        cmocka_unit_test(bad_dma_sets_error),
+        cmocka_unit_test(served_bytes_match_sev_hashes),
+        cmocka_unit_test(private_pages_refused),
+        cmocka_unit_test(kernel_header_checks),
+        cmocka_unit_test(attached_for_tee_firmware_with_kernel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
