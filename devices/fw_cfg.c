@@ -83,7 +83,7 @@ static void set_int(struct fw_cfg *fw, uint16_t key, uint64_t v, uint32_t width)
 static uint8_t *read_file(const char *what, const char *path, uint64_t *len, char *err,
                           size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the open */
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
         snprintf(err, errlen, "fw_cfg: cannot open the %s %s: %s", what, path, strerror(errno));

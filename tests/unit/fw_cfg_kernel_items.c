@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <openssl/evp.h>
@@ -377,6 +379,16 @@ static void kernel_header_checks(void **state)
     assert_non_null(strstr(err, "bzImage"));
     const struct fw_cfg_config missing = {.kernel = "/nonexistent/k", .ram_size = RAM_SIZE};
     assert_null(fw_cfg_new(&fx.gm, &missing, err, sizeof(err)));
+    char fifo[] = "/tmp/cocoon-fwcfg-fifo-XXXXXX"; /* refused without blocking the open */
+    assert_non_null(mkdtemp(fifo));
+    char fifo_path[64];
+    snprintf(fifo_path, sizeof(fifo_path), "%s/k", fifo);
+    assert_int_equal(mkfifo(fifo_path, 0600), 0);
+    const struct fw_cfg_config pipe_kernel = {.kernel = fifo_path, .ram_size = RAM_SIZE};
+    assert_null(fw_cfg_new(&fx.gm, &pipe_kernel, err, sizeof(err)));
+    assert_non_null(strstr(err, "regular file"));
+    unlink(fifo_path);
+    rmdir(fifo);
     uint8_t *k = malloc(fx.kernel_len);
     assert_non_null(k);
     memcpy(k, fx.kernel, fx.kernel_len);
