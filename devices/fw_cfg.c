@@ -147,7 +147,7 @@ static int add_kernel(struct fw_cfg *fw, const char *path, uint32_t cmdline_len,
         prot_addr = 0x10000;
     } else if (protocol < 0x202) {
         real_addr = 0x90000;
-        cmdline_addr = 0x9a000 - cmdline_len;
+        cmdline_addr = 0x9a000 - ((cmdline_len - 1 + 16) & ~15u); /* QEMU rounds to 16 */
         prot_addr = 0x100000;
     } else {
         real_addr = 0x10000;

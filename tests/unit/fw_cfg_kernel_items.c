@@ -399,6 +399,15 @@ static void kernel_header_checks(void **state)
     assert_non_null(fw);
     assert_int_equal(port_u32(fw, FW_CFG_SETUP_SIZE), 5 * 512);
     fw_cfg_free(fw);
+    lt_put16(k + LT_VERSION, 0x0201); /* boot protocol 2.01: setup at 0x90000, cmdline below */
+    const struct fw_cfg_config old_proto = {
+        .kernel = lt_temp_file(3, k, fx.kernel_len), .cmdline = CMDLINE, .ram_size = RAM_SIZE};
+    fw = fw_cfg_new(&fx.gm, &old_proto, err, sizeof(err));
+    assert_non_null(fw);
+    assert_int_equal(port_u32(fw, FW_CFG_SETUP_ADDR), 0x90000);
+    assert_int_equal(port_u32(fw, FW_CFG_CMDLINE_ADDR), 0x9a000 - ((strlen(CMDLINE) + 16) & ~15u));
+    assert_int_equal(port_u32(fw, FW_CFG_KERNEL_ADDR), 0x100000);
+    fw_cfg_free(fw);
     k[LT_SETUP_SECTS] = 250; /* setup beyond the file */
     const struct fw_cfg_config big = {.kernel = lt_temp_file(3, k, 4096), .ram_size = RAM_SIZE};
     assert_null(fw_cfg_new(&fx.gm, &big, err, sizeof(err)));
