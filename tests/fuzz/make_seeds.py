@@ -282,6 +282,22 @@ def virtio_pci_seeds():
                                             for o in range(0, 0x100, 4)) + b"\xff")
 
 
+def fw_cfg_seeds():
+    """8-byte port accesses (op, 7 data bytes) until 0xFF, then guest RAM."""
+    def port(op, data):
+        return bytes([op]) + data + bytes(7 - len(data))
+
+    sel = lambda key: port(0x08 | 1 << 1, struct.pack("<H", key))  # 16-bit selector write
+    rd = port(0x00, b"")  # 8-bit data read
+    ram = bytearray(0x200)
+    struct.pack_into(">IIQ", ram, 0x100, 0x0A | 0x17 << 16, 4, 0x180)  # SELECT|READ SETUP_SIZE
+    struct.pack_into(">IIQ", ram, 0x140, 0x02, 64, 0x1000)  # READ 64 bytes more
+    dma = lambda desc: (port(0x01 | 0x08 | 2 << 1, struct.pack(">I", 0)) +
+                        port(0x01 | 0x08 | 2 << 1 | 4 << 4, struct.pack(">I", desc)))
+    put("fw_cfg", "ports", sel(0) + rd * 4 + sel(0x17) + rd * 4 + sel(0x18) + rd * 8 + b"\xff")
+    put("fw_cfg", "dma", sel(0x01) + rd + dma(0x100) + dma(0x140) + b"\xff" + bytes(ram))
+
+
 def main():
     virtq_seeds()
     blk_seeds()
@@ -294,6 +310,7 @@ def main():
     firmware_seeds()
     kernel_seeds()
     virtio_pci_seeds()
+    fw_cfg_seeds()
     return 0
 
 
