@@ -1,8 +1,10 @@
-/* tee_tdx_quote.c: TDX GetQuote forwarding to a QGS Unix socket on worker threads. */
+/* tee_tdx_quote.c: TDX GetQuote forwarding to a QGS Unix socket on one service thread. */
 #include "tee/tee_tdx_quote.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,20 +33,30 @@
 #define QGS_GET_QUOTE_RESP 1
 #define QGS_MAX_MSG        (1u << 20)
 
+/* The service thread is started with the service, at VM creation: vCPU threads run under a
+ * seccomp filter that forbids creating threads and opening sockets, so a GetQuote exit only
+ * queues the job and the service thread (created before the lockdown) talks to the QGS. */
 struct tdx_quote_service {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     pthread_mutex_t lock;
-    pthread_cond_t idle;
+    pthread_cond_t work; /* service thread: a job was queued or stopping was set */
+    pthread_cond_t idle; /* free: the last job in flight finished */
+    struct quote_job *head, **tail;
     unsigned in_flight;
+    bool stopping;
+    pthread_t thread;
 };
 
 struct quote_job {
+    struct quote_job *next;
     struct tdx_quote_service *q;
     const struct guest_mem *gm;
     uint64_t gpa, size;
     uint32_t in_len;
     uint8_t report[];
 };
+
+static void *service_thread(void *arg);
 
 struct tdx_quote_service *tdx_quote_service_new(const char *path)
 {
@@ -55,7 +67,23 @@ struct tdx_quote_service *tdx_quote_service_new(const char *path)
         return NULL;
     strcpy(q->path, path);
     pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->work, NULL);
     pthread_cond_init(&q->idle, NULL);
+    q->tail = &q->head;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* inherited: signals stay with the loop thread */
+    int rc = pthread_create(&q->thread, NULL, service_thread, q);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        log_err("tdx: cannot start the GetQuote service thread: %s", strerror(rc));
+        pthread_mutex_destroy(&q->lock);
+        pthread_cond_destroy(&q->work);
+        pthread_cond_destroy(&q->idle);
+        free(q);
+        return NULL;
+    }
+    pthread_setname_np(q->thread, "tdx-quote");
     return q;
 }
 
@@ -160,15 +188,28 @@ static void job_finish(struct quote_job *j)
     free(quote);
 }
 
-static void *job_thread(void *arg)
+static void *service_thread(void *arg)
 {
-    struct quote_job *j = arg;
-    struct tdx_quote_service *q = j->q;
-    job_finish(j);
-    free(j);
+    struct tdx_quote_service *q = arg;
     pthread_mutex_lock(&q->lock);
-    if (--q->in_flight == 0)
-        pthread_cond_broadcast(&q->idle);
+    for (;;) {
+        if (!q->head) {
+            if (q->stopping)
+                break;
+            pthread_cond_wait(&q->work, &q->lock);
+            continue;
+        }
+        struct quote_job *j = q->head;
+        q->head = j->next;
+        if (!q->head)
+            q->tail = &q->head;
+        pthread_mutex_unlock(&q->lock);
+        job_finish(j);
+        free(j);
+        pthread_mutex_lock(&q->lock);
+        if (--q->in_flight == 0)
+            pthread_cond_broadcast(&q->idle);
+    }
     pthread_mutex_unlock(&q->lock);
     return NULL;
 }
@@ -202,25 +243,15 @@ uint64_t tdx_quote_request(struct tdx_quote_service *q, const struct guest_mem *
         free(j);
         return TEE_TDVMCALL_STATUS_RETRY;
     }
-    q->in_flight++;
-    pthread_mutex_unlock(&q->lock);
+    /* In flight before the job is visible, so the service thread cannot overwrite a final
+     * status with this one. */
     uint64_t st = QSTATUS_IN_FLIGHT;
     gm_write(gm, gpa + 8, &st, 8);
-    pthread_t th;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&th, &attr, job_thread, j);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
-        pthread_mutex_lock(&q->lock);
-        q->in_flight--;
-        pthread_mutex_unlock(&q->lock);
-        free(j);
-        st = QSTATUS_ERROR;
-        gm_write(gm, gpa + 8, &st, 8);
-        return TEE_TDVMCALL_STATUS_RETRY;
-    }
+    q->in_flight++;
+    *q->tail = j;
+    q->tail = &j->next;
+    pthread_cond_signal(&q->work);
+    pthread_mutex_unlock(&q->lock);
     return TEE_TDVMCALL_STATUS_SUCCESS;
 }
 
@@ -231,8 +262,12 @@ void tdx_quote_service_free(struct tdx_quote_service *q)
     pthread_mutex_lock(&q->lock);
     while (q->in_flight)
         pthread_cond_wait(&q->idle, &q->lock);
+    q->stopping = true;
+    pthread_cond_signal(&q->work);
     pthread_mutex_unlock(&q->lock);
+    pthread_join(q->thread, NULL);
     pthread_mutex_destroy(&q->lock);
+    pthread_cond_destroy(&q->work);
     pthread_cond_destroy(&q->idle);
     free(q);
 }

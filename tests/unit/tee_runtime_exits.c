@@ -3,6 +3,7 @@
  * cleanly) / ReportFatalError, and the SEV-SNP termination request. */
 #include <errno.h>
 #include <pthread.h>
+#include <seccomp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -219,6 +220,70 @@ static void quote_forwarded_to_socket(void **state)
     unlink(sock_path);
 }
 
+/* GetQuote as a vCPU thread makes it: under a seccomp filter that refuses creating threads and
+ * opening sockets. The request must still complete (the QGS exchange happens on the service
+ * thread, which exists before any filter); a thread per request would fail with EPERM here. */
+struct confined_call {
+    struct vmctx *v;
+    uint64_t ret;
+};
+
+static void *confined_get_quote(void *arg)
+{
+    struct confined_call *c = arg;
+    scmp_filter_ctx f = seccomp_init(SCMP_ACT_ALLOW);
+    if (!f || seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 0) < 0 ||
+        seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) < 0 ||
+        seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 0) < 0 ||
+        seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(connect), 0) < 0 ||
+        seccomp_load(f) < 0) {
+        c->ret = UINT64_MAX - 1;
+    } else {
+        c->ret = get_quote(c->v, QBUF, 2 * 4096);
+    }
+    seccomp_release(f);
+    return NULL;
+}
+
+static void quote_from_confined_vcpu_thread(void **state)
+{
+    snprintf(sock_path, sizeof(sock_path), "/tmp/cocoon-qgs-c-%d.sock", (int)getpid());
+    unlink(sock_path);
+    int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, sock_path);
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(ls, 1), 0);
+    pthread_t qgs;
+    assert_int_equal(pthread_create(&qgs, NULL, fake_qgs, &ls), 0);
+
+    struct vmctx v;
+    up(&v, TEE_TDX, sock_path);
+    share(&v, QBUF, 2);
+    uint8_t hdr[24 + 64] = {1};
+    hdr[16] = 64;
+    memset(hdr + 24, 0xa5, 64);
+    assert_int_equal(gm_write(&v.gm, QBUF, hdr, sizeof(hdr)), 0);
+    struct confined_call call = {.v = &v};
+    pthread_t vcpu;
+    assert_int_equal(pthread_create(&vcpu, NULL, confined_get_quote, &call), 0);
+    pthread_join(vcpu, NULL);
+    assert_int_equal(call.ret, TEE_TDVMCALL_STATUS_SUCCESS);
+    uint64_t status = UINT64_MAX;
+    for (int i = 0; i < 500 && status == UINT64_MAX; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        assert_int_equal(gm_read(&v.gm, QBUF + 8, &status, 8), 0);
+    }
+    assert_int_equal(status, 0);
+    void *ok;
+    pthread_join(qgs, &ok);
+    assert_true(ok != NULL);
+    down(&v);
+    close(ls);
+    unlink(sock_path);
+}
+
 /* A QGS that answers with a selected-id size running past its own message (the quote size is then
  * what remains after a wrapped subtraction): one request read, that reply sent. */
 static void *lying_qgs(void *arg)
@@ -324,6 +389,7 @@ int main(void)
         cmocka_unit_test(tdvmcall_info),
         cmocka_unit_test(quote_without_socket_fails_cleanly),
         cmocka_unit_test(quote_forwarded_to_socket),
+        cmocka_unit_test(quote_from_confined_vcpu_thread),
         cmocka_unit_test(quote_reply_with_bad_sizes_is_an_error),
         cmocka_unit_test(tdx_fatal_error_stops_the_vm),
         cmocka_unit_test(snp_termination_stops_the_vm),
