@@ -187,27 +187,6 @@ int tee_check_cap(const struct kvm_handle *kvm, int fd, long cap)
     return kvm_ioctl(kvm, fd, KVM_CHECK_EXTENSION, (void *)cap);
 }
 
-struct kvm_cpuid2 *tee_supported_cpuid(const struct kvm_handle *kvm, int kvm_fd, char *err,
-                                       size_t errlen)
-{
-    for (unsigned nent = 64; nent <= 1024; nent *= 2) {
-        struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(struct kvm_cpuid_entry2));
-        if (!c)
-            break;
-        c->nent = nent;
-        if (kvm_ioctl(kvm, kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
-            return c;
-        int e = errno;
-        free(c);
-        if (e != E2BIG) {
-            snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(e));
-            return NULL;
-        }
-    }
-    snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: no buffer size accepted");
-    return NULL;
-}
-
 void tee_append(char *buf, size_t len, const char *what)
 {
     size_t used = strlen(buf);

@@ -66,11 +66,6 @@ int tee_read_file(const char *path, size_t max, uint8_t **out, size_t *len, char
 /* KVM_CHECK_EXTENSION on fd; negative on error. */
 int tee_check_cap(const struct kvm_handle *kvm, int fd, long cap);
 
-/* Fetches KVM_GET_SUPPORTED_CPUID from the /dev/kvm fd (growing the buffer on E2BIG). Returns a
- * malloc'd struct or NULL + err. */
-struct kvm_cpuid2 *tee_supported_cpuid(const struct kvm_handle *kvm, int kvm_fd, char *err,
-                                       size_t errlen);
-
 /* Appends what to the "; "-separated list in buf (a probe's "missing" list). */
 void tee_append(char *buf, size_t len, const char *what);
 

@@ -170,7 +170,7 @@ static void snp_mask_cpuid(struct tee_snp_cpuid_entry *e)
 
 static int snp_build_cpuid_page(struct tee_vm *t, uint8_t *page, char *err, size_t errlen)
 {
-    struct kvm_cpuid2 *c = tee_supported_cpuid(t->kvm, t->kvm_fd, err, errlen);
+    struct kvm_cpuid2 *c = kvm_supported_cpuid(t->kvm, t->kvm_fd, err, errlen);
     if (!c)
         return -1;
     struct tee_snp_cpuid_page *p = (struct tee_snp_cpuid_page *)page;

@@ -99,7 +99,7 @@ static const struct kvm_cpuid_entry2 *find_cpuid(const struct kvm_cpuid2 *c, uin
 static int tdx_init_vm(struct tee_vm *t, char *err, size_t errlen)
 {
     struct tdx_state *s = tdx(t);
-    struct kvm_cpuid2 *sup = tee_supported_cpuid(t->kvm, t->kvm_fd, err, errlen);
+    struct kvm_cpuid2 *sup = kvm_supported_cpuid(t->kvm, t->kvm_fd, err, errlen);
     if (!sup)
         return -1;
     const struct kvm_cpuid_entry2 *d0 = find_cpuid(sup, 0xd, 0), *d1 = find_cpuid(sup, 0xd, 1);

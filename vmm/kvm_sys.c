@@ -1,7 +1,12 @@
 /* kvm_sys.c: the host implementation of the KVM function table (plain system calls). */
 #include "vmm/kvm_sys.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -44,3 +49,24 @@ const struct kvm_sys kvm_sys_host = {
     .close = host_close,
     .fallocate = host_fallocate,
 };
+
+struct kvm_cpuid2 *kvm_supported_cpuid(const struct kvm_handle *kvm, int kvm_fd, char *err,
+                                       size_t errlen)
+{
+    for (unsigned nent = 64; nent <= 4096; nent *= 2) {
+        struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(struct kvm_cpuid_entry2));
+        if (!c)
+            break;
+        c->nent = nent;
+        if (kvm_ioctl(kvm, kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+            return c;
+        int e = errno;
+        free(c);
+        if (e != E2BIG) {
+            snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(e));
+            return NULL;
+        }
+    }
+    snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: no buffer size accepted (or out of memory)");
+    return NULL;
+}

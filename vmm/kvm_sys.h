@@ -28,6 +28,13 @@ struct kvm_handle {
 /* The real host: open(2), ioctl(2), mmap(2), munmap(2), close(2). */
 extern const struct kvm_sys kvm_sys_host;
 
+struct kvm_cpuid2;
+
+/* KVM_GET_SUPPORTED_CPUID on the /dev/kvm fd, growing the buffer on E2BIG. Returns a malloc'd
+ * struct the caller frees, or NULL with one line in err. */
+struct kvm_cpuid2 *kvm_supported_cpuid(const struct kvm_handle *kvm, int kvm_fd, char *err,
+                                       size_t errlen);
+
 static inline int kvm_ioctl(const struct kvm_handle *h, int fd, unsigned long req, void *arg)
 {
     return h->sys->ioctl(h->ctx, fd, req, arg);

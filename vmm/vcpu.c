@@ -53,26 +53,6 @@ static void vcpu_install_kick_handler(void)
 
 /* ---- Creation. ---- */
 
-struct kvm_cpuid2 *vcpu_supported_cpuid(struct vm *vm, char *err, size_t errlen)
-{
-    for (unsigned n = 64; n <= 4096; n *= 2) {
-        struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
-        if (!c)
-            break;
-        c->nent = n;
-        if (kvm_ioctl(&vm->kvm, vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
-            return c;
-        int e = errno;
-        free(c);
-        if (e != E2BIG) {
-            snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(e));
-            return NULL;
-        }
-    }
-    snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: out of memory");
-    return NULL;
-}
-
 /* Per-vCPU CPUID: APIC IDs, topology count, and the hypervisor bit. */
 static int vcpu_set_cpuid(struct vcpu *v, const struct kvm_cpuid2 *base, char *err, size_t errlen)
 {

@@ -261,7 +261,8 @@ static int vm_setup_irqchip(struct vm *vm, char *err, size_t errlen)
 
 static int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
 {
-    struct kvm_cpuid2 *cpuid = vcpu_supported_cpuid(vm, err, errlen);
+    /* the host's supported CPUID, adjusted per vCPU by vcpu_init */
+    struct kvm_cpuid2 *cpuid = kvm_supported_cpuid(&vm->kvm, vm->kvm_fd, err, errlen);
     if (!cpuid)
         return -1;
     vm->vcpus = calloc(vm->cfg.cpus, sizeof(*vm->vcpus));

@@ -101,9 +101,6 @@ void vcpu_kick(struct vcpu *v); /* forces a return from KVM_RUN; any thread */
 void vcpu_join(struct vcpu *v);
 void vcpu_close(struct vcpu *v);
 
-/* The host's supported CPUID, adjusted per vCPU by vcpu_init. Caller frees. NULL on error. */
-struct kvm_cpuid2 *vcpu_supported_cpuid(struct vm *vm, char *err, size_t errlen);
-
 /* mptable.c: writes an Intel MP table (floating pointer at LAYOUT_EBDA) describing nr_cpus
  * processors (APIC IDs 0..nr_cpus-1), the ISA bus, the IOAPIC and ISA interrupt routing. */
 int mptable_write(const struct guest_mem *gm, unsigned nr_cpus, char *err, size_t errlen);
