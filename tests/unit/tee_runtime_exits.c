@@ -168,56 +168,79 @@ static void *fake_qgs(void *arg)
     return (void *)ok;
 }
 
-static void quote_forwarded_to_socket(void **state)
+/* Listens on a fresh socket path (named after tag) and serves one connection with fn. */
+static int qgs_listener;
+
+static pthread_t qgs_start(const char *tag, void *(*fn)(void *))
 {
-    snprintf(sock_path, sizeof(sock_path), "/tmp/cocoon-qgs-%d.sock", (int)getpid());
+    snprintf(sock_path, sizeof(sock_path), "/tmp/cocoon-qgs-%s-%d.sock", tag, (int)getpid());
     unlink(sock_path);
-    int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    qgs_listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     strcpy(sa.sun_path, sock_path);
-    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(ls, 1), 0);
+    assert_int_equal(bind(qgs_listener, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(qgs_listener, 1), 0);
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, fake_qgs, &ls), 0);
+    assert_int_equal(pthread_create(&th, NULL, fn, &qgs_listener), 0);
+    return th;
+}
 
+/* Joins the fake QGS (it must have seen a well-formed request) and removes its socket. */
+static void qgs_stop(pthread_t th)
+{
+    void *ok;
+    pthread_join(th, &ok);
+    assert_true(ok != NULL);
+    close(qgs_listener);
+    unlink(sock_path);
+}
+
+/* Writes a version-1 quote request with a 64-byte report of fill bytes at QBUF. */
+static void write_quote_request(struct vmctx *v, uint8_t fill)
+{
+    uint8_t hdr[24 + 64] = {1};
+    hdr[16] = 64;
+    memset(hdr + 24, fill, 64);
+    assert_int_equal(gm_write(&v->gm, QBUF, hdr, sizeof(hdr)), 0);
+}
+
+/* Polls the status word until the service has answered (or ~5 s pass). */
+static uint64_t wait_quote_status(struct vmctx *v)
+{
+    uint64_t status = UINT64_MAX;
+    for (int i = 0; i < 500 && status == UINT64_MAX; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        assert_int_equal(gm_read(&v->gm, QBUF + 8, &status, 8), 0);
+    }
+    return status;
+}
+
+static void quote_forwarded_to_socket(void **state)
+{
+    pthread_t qgs = qgs_start("ok", fake_qgs);
     struct vmctx v;
     up(&v, TEE_TDX, sock_path);
     /* hostile requests first: misaligned, private buffer */
     assert_int_equal(get_quote(&v, QBUF + 8, 4096), TEE_TDVMCALL_STATUS_ALIGN_ERROR);
     assert_int_equal(get_quote(&v, QBUF, 4096), TEE_TDVMCALL_STATUS_INVALID_OPERAND);
     share(&v, QBUF, 2);
-    uint8_t hdr[24 + 64] = {1}; /* version 1, status 0, in_len 64, out_len 0, report */
-    hdr[16] = 64;
-    memset(hdr + 24, 0xa5, 64);
-    assert_int_equal(gm_write(&v.gm, QBUF, hdr, sizeof(hdr)), 0);
-    hdr[16] = 0xff; /* in_len beyond the buffer: refused, nothing sent */
-    hdr[17] = 0xff;
-    hdr[18] = 0xff;
-    assert_int_equal(gm_write(&v.gm, QBUF + 16, hdr + 16, 4), 0);
+    write_quote_request(&v, 0xa5);
+    uint8_t in_len[4] = {0xff, 0xff, 0xff, 0}; /* beyond the buffer: refused, nothing sent */
+    assert_int_equal(gm_write(&v.gm, QBUF + 16, in_len, 4), 0);
     assert_int_equal(get_quote(&v, QBUF, 2 * 4096), TEE_TDVMCALL_STATUS_INVALID_OPERAND);
-    hdr[16] = 64, hdr[17] = hdr[18] = 0;
-    assert_int_equal(gm_write(&v.gm, QBUF + 16, hdr + 16, 4), 0);
+    write_quote_request(&v, 0xa5);
 
     assert_int_equal(get_quote(&v, QBUF, 2 * 4096), TEE_TDVMCALL_STATUS_SUCCESS);
-    uint64_t status = UINT64_MAX;
-    for (int i = 0; i < 500 && status == UINT64_MAX; i++) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        assert_int_equal(gm_read(&v.gm, QBUF + 8, &status, 8), 0);
-    }
-    assert_int_equal(status, 0);
+    assert_int_equal(wait_quote_status(&v), 0);
     uint32_t out_len = 0;
     char quote[64] = "";
     assert_int_equal(gm_read(&v.gm, QBUF + 20, &out_len, 4), 0);
     assert_int_equal(out_len, sizeof(QUOTE) - 1);
     assert_int_equal(gm_read(&v.gm, QBUF + 24, quote, out_len), 0);
     assert_memory_equal(quote, QUOTE, out_len);
-    void *ok;
-    pthread_join(th, &ok);
-    assert_true(ok != NULL);
+    qgs_stop(qgs);
     down(&v);
-    close(ls);
-    unlink(sock_path);
 }
 
 /* GetQuote as a vCPU thread makes it: under a seccomp filter that refuses creating threads and
@@ -247,41 +270,19 @@ static void *confined_get_quote(void *arg)
 
 static void quote_from_confined_vcpu_thread(void **state)
 {
-    snprintf(sock_path, sizeof(sock_path), "/tmp/cocoon-qgs-c-%d.sock", (int)getpid());
-    unlink(sock_path);
-    int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    strcpy(sa.sun_path, sock_path);
-    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(ls, 1), 0);
-    pthread_t qgs;
-    assert_int_equal(pthread_create(&qgs, NULL, fake_qgs, &ls), 0);
-
+    pthread_t qgs = qgs_start("confined", fake_qgs);
     struct vmctx v;
     up(&v, TEE_TDX, sock_path);
     share(&v, QBUF, 2);
-    uint8_t hdr[24 + 64] = {1};
-    hdr[16] = 64;
-    memset(hdr + 24, 0xa5, 64);
-    assert_int_equal(gm_write(&v.gm, QBUF, hdr, sizeof(hdr)), 0);
+    write_quote_request(&v, 0xa5);
     struct confined_call call = {.v = &v};
     pthread_t vcpu;
     assert_int_equal(pthread_create(&vcpu, NULL, confined_get_quote, &call), 0);
     pthread_join(vcpu, NULL);
     assert_int_equal(call.ret, TEE_TDVMCALL_STATUS_SUCCESS);
-    uint64_t status = UINT64_MAX;
-    for (int i = 0; i < 500 && status == UINT64_MAX; i++) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        assert_int_equal(gm_read(&v.gm, QBUF + 8, &status, 8), 0);
-    }
-    assert_int_equal(status, 0);
-    void *ok;
-    pthread_join(qgs, &ok);
-    assert_true(ok != NULL);
+    assert_int_equal(wait_quote_status(&v), 0);
+    qgs_stop(qgs);
     down(&v);
-    close(ls);
-    unlink(sock_path);
 }
 
 /* A QGS that answers with a selected-id size running past its own message (the quote size is then
@@ -310,36 +311,16 @@ static void *lying_qgs(void *arg)
 
 static void quote_reply_with_bad_sizes_is_an_error(void **state)
 {
-    snprintf(sock_path, sizeof(sock_path), "/tmp/cocoon-qgs-bad-%d.sock", (int)getpid());
-    unlink(sock_path);
-    int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    strcpy(sa.sun_path, sock_path);
-    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(ls, 1), 0);
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, lying_qgs, &ls), 0);
-
+    pthread_t qgs = qgs_start("bad", lying_qgs);
     struct vmctx v;
     up(&v, TEE_TDX, sock_path);
     share(&v, QBUF, 2);
-    uint8_t hdr[24 + 64] = {1};
-    hdr[16] = 64;
-    assert_int_equal(gm_write(&v.gm, QBUF, hdr, sizeof(hdr)), 0);
+    write_quote_request(&v, 0);
     assert_int_equal(get_quote(&v, QBUF, 2 * 4096), TEE_TDVMCALL_STATUS_SUCCESS);
-    uint64_t status = UINT64_MAX;
-    for (int i = 0; i < 500 && status == UINT64_MAX; i++) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        assert_int_equal(gm_read(&v.gm, QBUF + 8, &status, 8), 0);
-    }
-    assert_int_equal(status, 0x8000000000000000ULL); /* error, no quote taken from the reply */
-    void *ok;
-    pthread_join(th, &ok);
-    assert_true(ok != NULL);
+    /* error, no quote taken from the reply */
+    assert_int_equal(wait_quote_status(&v), 0x8000000000000000ULL);
+    qgs_stop(qgs);
     down(&v);
-    close(ls);
-    unlink(sock_path);
 }
 
 static void tdx_fatal_error_stops_the_vm(void **state)
