@@ -91,12 +91,19 @@ void *gm_span_loader(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
     return r ? r->host + (gpa - r->gpa) : NULL;
 }
 
+/* vCPU threads convert pages concurrently and 64 pages share a word: every access is atomic so a
+ * conversion never rewrites a neighbour's bit with a stale value. */
+static bool private_bit(const struct guest_mem *gm, uint64_t pfn)
+{
+    return __atomic_load_n(&gm->private_bits[pfn / 64], __ATOMIC_ACQUIRE) & (1ULL << (pfn % 64));
+}
+
 static bool gm_range_shared(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 {
     if (!gm->private_bits)
         return true;
     for (uint64_t pfn = gpa / GM_PAGE_SIZE; pfn <= (gpa + len - 1) / GM_PAGE_SIZE; pfn++)
-        if (gm->private_bits[pfn / 64] & (1ULL << (pfn % 64)))
+        if (private_bit(gm, pfn))
             return false;
     return true;
 }
@@ -145,9 +152,10 @@ int gm_set_private(struct guest_mem *gm, uint64_t gpa, uint64_t len, bool is_pri
         return -1;
     for (uint64_t pfn = gpa / GM_PAGE_SIZE; pfn <= (gpa + len - 1) / GM_PAGE_SIZE; pfn++) {
         if (is_private)
-            gm->private_bits[pfn / 64] |= 1ULL << (pfn % 64);
+            __atomic_fetch_or(&gm->private_bits[pfn / 64], 1ULL << (pfn % 64), __ATOMIC_ACQ_REL);
         else
-            gm->private_bits[pfn / 64] &= ~(1ULL << (pfn % 64));
+            __atomic_fetch_and(&gm->private_bits[pfn / 64], ~(1ULL << (pfn % 64)),
+                               __ATOMIC_ACQ_REL);
     }
     return 0;
 }
@@ -156,6 +164,5 @@ bool gm_is_private(const struct guest_mem *gm, uint64_t gpa)
 {
     if (!gm->private_bits || gpa >= gm->gpa_end)
         return false;
-    uint64_t pfn = gpa / GM_PAGE_SIZE;
-    return gm->private_bits[pfn / 64] & (1ULL << (pfn % 64));
+    return private_bit(gm, gpa / GM_PAGE_SIZE);
 }
