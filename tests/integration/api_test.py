@@ -25,6 +25,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import skip, need_kvm  # noqa: E402
+
 COCOON = ""
 GUESTS = ""
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer")
@@ -47,18 +50,8 @@ def check(cond, msg):
         raise Fail(msg)
 
 
-def skip(msg):
-    print("SKIP: " + msg)
-    sys.exit(77)
-
-
 def step(msg):
     print("-- " + msg, flush=True)
-
-
-def need_kvm():
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        skip("/dev/kvm is missing or not accessible")
 
 
 # ---- the cocoon process ----

@@ -25,15 +25,12 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import need_kvm  # noqa: E402
+
 SKIP = 77
 COCOON = GUESTS = None
 FC_LIMITS = {"loop": 50, "vcpu": 27, "worker": 50}  # Firecracker: vmm 50, api 31, vcpu 27
-
-
-def need_kvm():
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        print("SKIP: /dev/kvm is not available")
-        sys.exit(SKIP)
 
 
 class Checks:

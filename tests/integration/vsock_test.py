@@ -18,6 +18,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import fail, need_kvm  # noqa: E402
+
 COCOON = ""
 GUESTS = ""
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer")
@@ -31,17 +34,6 @@ def kill_leftovers():
         if p.poll() is None:
             p.kill()
             p.wait()
-
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def need_kvm():
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        print("SKIP: /dev/kvm is missing or not accessible")
-        sys.exit(77)
 
 
 class Cocoon:

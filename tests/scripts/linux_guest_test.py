@@ -34,6 +34,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from harness import kvm_problem  # noqa: E402
+
 SKIP = 77
 
 # Shared with tests/linux-guest/init.c.
@@ -98,20 +101,6 @@ def skip(reason):
     sys.exit(SKIP)
 
 
-def kvm_usable():
-    try:
-        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
-    except OSError as e:
-        return f"/dev/kvm is not usable ({e.strerror})"
-    try:
-        version = fcntl.ioctl(fd, 0xAE00)  # KVM_GET_API_VERSION
-    except OSError as e:
-        version = f"error {e.strerror}"
-    finally:
-        os.close(fd)
-    return None if version == 12 else f"/dev/kvm does not answer KVM_GET_API_VERSION ({version})"
-
-
 # ---- outer: the network namespace around everything ----
 
 
@@ -128,7 +117,7 @@ def remove_stale_namespaces():
 
 
 def run_outer(args):
-    why = kvm_usable()
+    why = kvm_problem()
     if why:
         skip(why + ": the Linux guest test needs KVM")
     if os.geteuid() != 0 or not shutil.which("ip"):
