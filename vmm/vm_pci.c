@@ -67,10 +67,12 @@ int vm_attach_vsock(struct vm *vm, char *err, size_t errlen)
     if (v->dev)
         v->vp =
             virtio_pci_new(vm->pci, vsock_virtio(v->dev), vm->loop, bdf, sizeof(bdf), err, errlen);
-    if (!v->dev || !v->vp || vm_add_device(vm, "vsock", vm_vsock_destroy, v) < 0) {
-        if (v->dev && v->vp)
-            snprintf(err, errlen, "too many devices");
+    if (!v->dev || !v->vp) {
         vm_vsock_destroy(v);
+        return -1;
+    }
+    if (vm_add_device(vm, "vsock", vm_vsock_destroy, v) < 0) { /* it destroyed v */
+        snprintf(err, errlen, "too many devices");
         return -1;
     }
     log_info("vsock: guest cid %llu at %s, socket %s", (unsigned long long)vc->cid, bdf,
