@@ -259,12 +259,9 @@ static void vcpu_pio(struct vcpu *v)
     if (run->io.data_offset + (uint64_t)size * run->io.count > v->run_size)
         return;
     for (uint32_t i = 0; i < run->io.count; i++, data += size) {
-        if (!bus_dispatch(v->vm->pio, run->io.port, data, size, is_write)) {
-            if (!is_write)
-                memset(data, 0xFF, size);
+        if (!bus_dispatch(v->vm->pio, run->io.port, data, size, is_write)) /* reads: all-ones */
             log_limited(&unclaimed_rl, LOG_LVL_DEBUG, "unclaimed port %s 0x%x (size %u)",
                         is_write ? "write" : "read", run->io.port, size);
-        }
     }
 }
 
@@ -274,13 +271,10 @@ static void vcpu_mmio(struct vcpu *v)
     uint32_t len = run->mmio.len;
     if (len == 0 || len > sizeof(run->mmio.data))
         return;
-    if (!bus_dispatch(v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write)) {
-        if (!run->mmio.is_write)
-            memset(run->mmio.data, 0xFF, len);
+    if (!bus_dispatch(v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write))
         log_limited(&unclaimed_rl, LOG_LVL_DEBUG, "unclaimed MMIO %s 0x%llx (size %u)",
                     run->mmio.is_write ? "write" : "read", (unsigned long long)run->mmio.phys_addr,
                     len);
-    }
 }
 
 static uint64_t vcpu_rip(struct vcpu *v)
