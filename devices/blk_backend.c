@@ -197,7 +197,8 @@ static struct {
 /* Worker side: pushes the executed run (rev: newest first, oldest = its last element; n
  * requests of one channel) onto the channel's completion stack without a lock, writes the eventfd
  * if the loop has not been woken since it last looked (one wake-up per batch), and only then
- * releases the requests, so a reset or destroy waiting for idle never races the eventfd write. */
+ * releases the requests under ch->lock, so a reset or destroy waiting for idle races neither the
+ * eventfd write nor the worker's last touch of the channel. */
 static void post_completions(struct blk_io *rev, struct blk_io *oldest, unsigned n)
 {
     struct blk_io_chan *ch = rev->chan;
@@ -211,11 +212,12 @@ static void post_completions(struct blk_io *rev, struct blk_io *oldest, unsigned
         while (write(ch->efd, &one, sizeof(one)) < 0 && errno == EINTR) {
         }
     }
-    if (__atomic_sub_fetch(&ch->executing, n, __ATOMIC_ACQ_REL) == 0) {
-        pthread_mutex_lock(&ch->lock); /* a reset may go on: no request touches guest RAM */
-        pthread_cond_broadcast(&ch->idle);
-        pthread_mutex_unlock(&ch->lock);
-    }
+    /* Under the lock: a waiter that sees executing == 0 may destroy the channel (and free its
+     * device) at once, so the worker must be done with ch before the count can read zero. */
+    pthread_mutex_lock(&ch->lock);
+    if (__atomic_sub_fetch(&ch->executing, n, __ATOMIC_ACQ_REL) == 0)
+        pthread_cond_broadcast(&ch->idle); /* a reset may go on: no request touches guest RAM */
+    pthread_mutex_unlock(&ch->lock);
 }
 
 /* Executes a taken list in order; each run of requests of one channel is posted back at once. */
