@@ -432,8 +432,10 @@ void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, int status)
         vm->exit_reason = reason;
         vm->exit_status = status;
     }
-    pthread_mutex_unlock(&vm->lock);
+    /* Under the lock, with a broadcast: a vm_pause waiting for vCPUs to park must see it. */
     atomic_store(&vm->stopping, true);
+    pthread_cond_broadcast(&vm->cond);
+    pthread_mutex_unlock(&vm->lock);
     for (unsigned i = 0; i < vm->nr_vcpus; i++)
         vcpu_kick(&vm->vcpus[i]);
     uv_async_send(vm->exit_async);
