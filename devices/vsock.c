@@ -17,6 +17,7 @@ struct vsock_dev {
     struct virtq_chain tx_chain, rx_chain; /* host copies of the chains being worked on */
     bool rx_held;                          /* rx_chain popped but not filled yet */
     bool in_rx;
+    bool in_tx; /* the tx loop fills rx once at its end: muxer kicks meanwhile are deferred */
     bool active;
     struct log_ratelimit rl;
 };
@@ -81,6 +82,7 @@ static void vsock_process_tx(struct vsock_dev *dev)
 {
     struct virtq *vq = &dev->vdev.vq[VSOCK_Q_TX];
     bool pushed = false;
+    dev->in_tx = true;
     while (vsock_running(dev)) {
         int rc = virtq_pop(vq, &dev->tx_chain);
         if (rc < 0) {
@@ -101,6 +103,7 @@ static void vsock_process_tx(struct vsock_dev *dev)
         }
         pushed = true;
     }
+    dev->in_tx = false;
     if (pushed)
         virtio_signal_used(&dev->vdev, VSOCK_Q_TX);
     vsock_process_rx(dev);
@@ -134,7 +137,9 @@ static void vsock_reset(struct virtio_device *vdev)
 
 static void vsock_kick(void *opaque)
 {
-    vsock_process_rx(opaque);
+    struct vsock_dev *dev = opaque;
+    if (!dev->in_tx) /* vsock_process_tx ends with an rx pass: one batch, one interrupt */
+        vsock_process_rx(dev);
 }
 
 static const struct virtio_device_ops vsock_ops = {
