@@ -79,7 +79,17 @@ static void wire_layout_is_packed_le(void **state)
     assert_int_equal(raw[40], 9);
     struct vsock_hdr back;
     vsock_hdr_decode(raw, &back);
-    assert_memory_equal(&back, &h, sizeof(h));
+    /* Field by field: the struct has padding after `op`, which neither side initialises. */
+    assert_int_equal(back.src_cid, h.src_cid);
+    assert_int_equal(back.dst_cid, h.dst_cid);
+    assert_int_equal(back.src_port, h.src_port);
+    assert_int_equal(back.dst_port, h.dst_port);
+    assert_int_equal(back.len, h.len);
+    assert_int_equal(back.type, h.type);
+    assert_int_equal(back.op, h.op);
+    assert_int_equal(back.flags, h.flags);
+    assert_int_equal(back.buf_alloc, h.buf_alloc);
+    assert_int_equal(back.fwd_cnt, h.fwd_cnt);
 }
 
 static void rw_packet_split_across_descriptors(void **state)
