@@ -295,7 +295,7 @@ static int write_start_info(const struct guest_mem *gm, uint64_t initrd_gpa, uin
 int pvh_load(const struct guest_mem *gm, const struct loader_input *in, struct boot_entry *out,
              char *err, size_t errlen)
 {
-    struct elf_image img;
+    struct elf_image img = {0}; /* gcc -O1 cannot see parse_elf fill it on success */
     uint64_t entry = 0;
     if (parse_elf(in, &img, err, errlen) || check_segments(gm, in, &img, err, errlen) ||
         find_pvh_entry(in, &img, &entry, err, errlen))

@@ -391,7 +391,9 @@ static void *vcpu_thread(void *arg)
         }
         if (rc < 0) {
             if (errno == EINTR || errno == EAGAIN) {
-                v->run->immediate_exit = 0;
+                /* Atomic: vcpu_kick stores it from other threads. A kick that lands after this
+                 * store is not lost: its flag (stopping, paused) is checked before KVM_RUN. */
+                __atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
                 continue;
             }
             log_err("vCPU %u: KVM_RUN failed: %s", v->index, strerror(errno));
