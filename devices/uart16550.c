@@ -1,11 +1,9 @@
-/* uart16550.c: 16550A register model: transmit to a host fd, receive FIFO, THRE/RX interrupts. */
+/* uart16550.c: 16550A register model: transmit to a byte sink, receive FIFO, THRE/RX interrupts. */
 #include "devices/uart16550.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define UART_FIFO_SIZE 64
 
@@ -33,7 +31,8 @@
 
 struct uart16550 {
     pthread_mutex_t lock;
-    int out_fd;
+    uart_tx_fn tx;
+    void *tx_opaque;
     uart_irq_fn irq;
     void *irq_opaque;
     uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
@@ -43,13 +42,14 @@ struct uart16550 {
     unsigned rx_head, rx_count;
 };
 
-struct uart16550 *uart16550_new(int out_fd, uart_irq_fn irq, void *irq_opaque)
+struct uart16550 *uart16550_new(uart_tx_fn tx, void *tx_opaque, uart_irq_fn irq, void *irq_opaque)
 {
     struct uart16550 *u = calloc(1, sizeof(*u));
     if (!u)
         return NULL;
     pthread_mutex_init(&u->lock, NULL);
-    u->out_fd = out_fd;
+    u->tx = tx;
+    u->tx_opaque = tx_opaque;
     u->irq = irq;
     u->irq_opaque = irq_opaque;
     u->dll = 12; /* 9600 baud */
@@ -97,11 +97,8 @@ static void uart_transmit(struct uart16550 *u, uint8_t c)
 {
     if (u->mcr & MCR_LOOP) {
         uart_push_rx(u, c);
-    } else if (u->out_fd >= 0) {
-        ssize_t n;
-        do
-            n = write(u->out_fd, &c, 1);
-        while (n < 0 && errno == EINTR);
+    } else if (u->tx) {
+        u->tx(u->tx_opaque, &c, 1); /* buffered, never blocks */
     }
     u->thri_pending = true; /* the byte left at once: THR is empty again */
 }

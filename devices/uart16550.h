@@ -1,4 +1,4 @@
-/* uart16550.h: a 16550A UART (the console at 0x3F8) whose output goes to a host fd. */
+/* uart16550.h: a 16550A UART (the console at 0x3F8) whose output goes to a byte sink. */
 #ifndef COCOON_UART16550_H
 #define COCOON_UART16550_H
 
@@ -14,8 +14,12 @@ typedef void (*uart_irq_fn)(void *opaque, bool level);
 
 struct uart16550;
 
-/* out_fd receives transmitted bytes (-1 discards them; the fd is not owned). */
-struct uart16550 *uart16550_new(int out_fd, uart_irq_fn irq, void *irq_opaque);
+/* Takes transmitted bytes. Called with the UART's lock held on a vCPU thread: it must not block
+ * (vmm/console_out.h buffers them for the loop). */
+typedef void (*uart_tx_fn)(void *opaque, const uint8_t *buf, size_t len);
+
+/* tx receives transmitted bytes (NULL discards them). */
+struct uart16550 *uart16550_new(uart_tx_fn tx, void *tx_opaque, uart_irq_fn irq, void *irq_opaque);
 void uart16550_free(void *uart);
 
 /* The bus handler for the 8 ports at the base (register offsets 0..7). vCPU threads. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "devices/debug_port.h"
@@ -15,6 +16,7 @@
 #include "devices/uart16550.h"
 #include "tee/tee.h"
 #include "vmm/console.h"
+#include "vmm/console_out.h"
 #include "vmm/log.h"
 #include "vmm/vm_internal.h"
 #include "vmm/vm_blknet.h"
@@ -295,17 +297,39 @@ static void vm_guest_reset(void *opaque)
     vm_request_exit(opaque, VM_EXIT_RESET, 0);
 }
 
+/* Opens --serial file=PATH without ever waiting: O_NONBLOCK makes a FIFO with no reader fail at
+ * once (ENXIO) instead of hanging the loop in open(); the type is checked on the opened fd. */
+static int vm_open_serial_file(struct vm *vm, char *err, size_t errlen)
+{
+    const char *path = vm->cfg.serial_file;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open serial file '%s': %s", path,
+                 errno == ENXIO ? "it is a FIFO that nobody has open for reading"
+                                : strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 ||
+        !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
+        snprintf(err, errlen, "serial file '%s' is not a regular file, character device or FIFO",
+                 path);
+        close(fd);
+        return -1;
+    }
+    if (S_ISREG(st.st_mode)) /* a regular file's writes are not non-blocking anyway */
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    vm->console_fd = fd;
+    return fd;
+}
+
 static int vm_console_fd(struct vm *vm, char *err, size_t errlen)
 {
     switch (vm->cfg.serial) {
     case SERIAL_TTY:
         return STDOUT_FILENO;
     case SERIAL_FILE:
-        vm->console_fd = open(vm->cfg.serial_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (vm->console_fd < 0)
-            snprintf(err, errlen, "cannot open serial file '%s': %s", vm->cfg.serial_file,
-                     strerror(errno));
-        return vm->console_fd < 0 ? -2 : vm->console_fd;
+        return vm_open_serial_file(vm, err, errlen) < 0 ? -2 : vm->console_fd;
     default:
         return -1;
     }
@@ -338,12 +362,24 @@ static int vm_attach_fw_cfg(struct vm *vm, char *err, size_t errlen)
 
 /* The platform devices every VM has. Later devices (PCI host bridge, virtio) attach here too:
  * register their traps on vm->pio / vm->mmio and their teardown with vm_add_device. */
+static void vm_console_tx(void *opaque, const uint8_t *buf, size_t len)
+{
+    console_out_put(opaque, buf, len);
+}
+
 static int vm_attach_devices(struct vm *vm, char *err, size_t errlen)
 {
     int out = vm_console_fd(vm, err, errlen);
     if (out == -2)
         return -1;
-    struct uart16550 *uart = uart16550_new(out, vm_uart_irq, vm);
+    /* Console output: buffered on the vCPU thread, written by the loop (vmm/console_out.h). */
+    struct console_out *co = console_out_start(vm->loop, out, err, errlen);
+    if (!co || vm_add_device(vm, "console-output", console_out_stop, co) < 0) {
+        if (co)
+            snprintf(err, errlen, "too many devices");
+        return -1;
+    }
+    struct uart16550 *uart = uart16550_new(vm_console_tx, co, vm_uart_irq, vm);
     struct debug_port *dbg = calloc(1, sizeof(*dbg));
     struct i8042 *kbd = calloc(1, sizeof(*kbd));
     int rc = (uart && dbg && kbd) ? 0 : -1;

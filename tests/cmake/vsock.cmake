@@ -2,6 +2,8 @@
 
 cocoon_add_guest(guest_vsock_echo ${COCOON_GUEST_DIR}/vsock_echo.c ${COCOON_GUEST_DIR}/rt/virtio.c
                  ${COCOON_GUEST_DIR}/rt/vsock.c)
+cocoon_add_guest(guest_console_flood ${COCOON_GUEST_DIR}/console_flood.c
+                 ${COCOON_GUEST_DIR}/rt/virtio.c ${COCOON_GUEST_DIR}/rt/vsock.c)
 cocoon_add_guest(guest_virtio_hostile ${COCOON_GUEST_DIR}/virtio_hostile.c
                  ${COCOON_GUEST_DIR}/rt/virtio.c)
 
