@@ -1,10 +1,14 @@
 /* main.c: the cocoon executable: parse the launch CLI, boot the VM, run the loop, exit with status.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "api/api.h"
 #include "devices/blk_backend.h"
@@ -20,9 +24,17 @@
 #define EXIT_RUNTIME_ERROR 2
 #define EXIT_GUEST_RESET   3
 
+/* Signals that end cocoon the way SIGTERM does: the VM stops, sockets are removed, threads are
+ * joined, and the status is 128 + the signal. SIGPIPE is ignored instead: a console or client
+ * that goes away must not stop the VM (writes then fail with EPIPE). */
+static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM};
+#define NR_STOP_SIGNALS (sizeof(stop_signals) / sizeof(stop_signals[0]))
+
 struct app {
     uv_loop_t loop;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t signals[NR_STOP_SIGNALS];
+    unsigned nr_signals;
+    bool loop_ok; /* uv_loop_init succeeded: the loop must be closed */
     struct vm *vm;
     int status;
 };
@@ -114,8 +126,78 @@ static int run(struct app *app, struct cli_opts *o)
     return app->status;
 }
 
+/* Makes fds 0-2 valid before anything opens a file: with one of them closed, the next open (a
+ * socket, the epoll fd) would take its number and console output or libuv's checks would hit it.
+ * Returns -1 when /dev/null cannot be opened (nothing can be reported then). */
+static int reserve_stdio(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        int null = open("/dev/null", O_RDWR);
+        if (null != fd) {
+            if (null >= 0)
+                close(null);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Below this many open files libuv cannot even start (it aborts when its signal pipe fails), and
+ * a VM needs KVM, vCPU, memory, eventfd and socket fds on top. */
+#define MIN_OPEN_FILES 64
+
+static int check_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= MIN_OPEN_FILES)
+        return 0;
+    fprintf(stderr,
+            "cocoon: the open-file limit is %llu; cocoon needs at least %d (raise ulimit -n)\n",
+            (unsigned long long)rl.rlim_cur, MIN_OPEN_FILES);
+    return -1;
+}
+
+/* The event loop and its signal handlers; one line on stderr and -1 when the host refuses them
+ * (e.g. out of file descriptors). */
+static int app_init(struct app *app)
+{
+    int rc = uv_loop_init(&app->loop);
+    if (rc < 0) {
+        fprintf(stderr, "cocoon: cannot start the event loop: %s\n", uv_strerror(rc));
+        return -1;
+    }
+    app->loop_ok = true;
+    for (unsigned i = 0; i < NR_STOP_SIGNALS; i++) {
+        uv_signal_t *h = &app->signals[i];
+        if ((rc = uv_signal_init(&app->loop, h)) < 0) {
+            fprintf(stderr, "cocoon: cannot handle signals: %s\n", uv_strerror(rc));
+            return -1;
+        }
+        app->nr_signals++;
+        h->data = app;
+        if ((rc = uv_signal_start(h, on_signal, stop_signals[i])) < 0) {
+            fprintf(stderr, "cocoon: cannot handle signal %d: %s\n", stop_signals[i],
+                    uv_strerror(rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void app_close(struct app *app)
+{
+    uv_walk(&app->loop, close_walk_cb, NULL);
+    uv_run(&app->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&app->loop);
+}
+
 int main(int argc, char **argv)
 {
+    if (reserve_stdio() < 0)
+        return EXIT_BAD_INPUT;
+    signal(SIGPIPE, SIG_IGN);
     struct cli_opts o;
     char err[512] = "";
     if (cli_parse(argc, argv, &o, err, sizeof(err)) < 0) {
@@ -140,26 +222,31 @@ int main(int argc, char **argv)
         [CLI_SECCOMP_LOG] = VMM_SECCOMP_LOG,
         [CLI_SECCOMP_ERRNO] = VMM_SECCOMP_ERRNO,
     };
-    if (vmm_seccomp_init(sc_modes[o.seccomp], err, sizeof(err)) < 0) {
+    enum vmm_seccomp_mode sc_mode = sc_modes[o.seccomp];
+#if defined(__SANITIZE_THREAD__)
+    /* ThreadSanitizer's runtime makes system calls the filters refuse: TSan builds run without. */
+    if (sc_mode != VMM_SECCOMP_OFF)
+        log_info("TSan build: seccomp filters off");
+    sc_mode = VMM_SECCOMP_OFF;
+#endif
+    if (vmm_seccomp_init(sc_mode, err, sizeof(err)) < 0) {
         fprintf(stderr, "cocoon: %s\n", err);
         cli_opts_free(&o);
         return EXIT_RUNTIME_ERROR;
     }
 
     struct app app = {.status = 0};
-    uv_loop_init(&app.loop);
-    uv_signal_init(&app.loop, &app.sigterm);
-    uv_signal_init(&app.loop, &app.sigint);
-    app.sigterm.data = app.sigint.data = &app;
-    uv_signal_start(&app.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&app.sigint, on_signal, SIGINT);
+    if (check_fd_limit() < 0 || app_init(&app) < 0) {
+        if (app.loop_ok)
+            app_close(&app);
+        cli_opts_free(&o);
+        return EXIT_BAD_INPUT;
+    }
 
     int status = run(&app, &o);
 
     vm_destroy(app.vm);
-    uv_walk(&app.loop, close_walk_cb, NULL);
-    uv_run(&app.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&app.loop);
+    app_close(&app);
     blk_io_workers_stop(); /* process-wide block I/O threads, started at the seccomp lockdown */
     uv_library_shutdown();
     cli_opts_free(&o);

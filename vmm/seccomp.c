@@ -109,6 +109,7 @@ static const struct sc_rule rules[] = {
     R(getdents64, L, ANY),
     R(unlink, L, ANY),
     R(getrandom, L, ANY),
+    R(poll, L, ANY), /* the console's last flush at stop waits (bounded) for its reader */
     /* discard probing (loop), TEE page conversions (vCPU), discard / write-zeroes (workers) */
     R(fallocate, L | V | W, FALLOC_MODE),
     /* the block I/O threads (devices/blk_backend.c): virtio-blk image I/O */
@@ -585,80 +586,9 @@ int vmm_seccomp_install(enum vmm_seccomp_thread t, char *err, size_t errlen)
     return 0;
 }
 
-/* libuv's pool size, computed as libuv does (UV_THREADPOOL_SIZE, default 4, 1..1024). */
-static unsigned uv_pool_size(void)
-{
-    const char *v = getenv("UV_THREADPOOL_SIZE");
-    unsigned n = v ? (unsigned)atoi(v) : 4;
-    return n == 0 ? 1 : n > 1024 ? 1024 : n;
-}
-
-/* Every pool thread must take one of these at the same time, so each installs the filter. */
-struct pool_confine {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    unsigned n, arrived, done, failed;
-    char err[160];
-};
-
-static struct timespec deadline_in(int seconds)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += seconds;
-    return ts;
-}
-
-static void confine_work(uv_work_t *w)
-{
-    struct pool_confine *pc = w->data;
-    struct timespec until = deadline_in(5);
-    pthread_mutex_lock(&pc->lock);
-    pc->arrived++;
-    pthread_cond_broadcast(&pc->cond);
-    while (pc->arrived < pc->n && pthread_cond_timedwait(&pc->cond, &pc->lock, &until) == 0) {
-    }
-    pthread_mutex_unlock(&pc->lock);
-    char err[160];
-    int rc = vmm_seccomp_install(VMM_SECCOMP_WORKER, err, sizeof(err));
-    pthread_mutex_lock(&pc->lock);
-    if (rc < 0 && !pc->failed++)
-        snprintf(pc->err, sizeof(pc->err), "%s", err);
-    pc->done++;
-    pthread_cond_broadcast(&pc->cond);
-    pthread_mutex_unlock(&pc->lock);
-}
-
-static void confine_after(uv_work_t *w, int status) {}
-
-static int confine_pool(uv_loop_t *loop, char *err, size_t errlen)
-{
-    static struct pool_confine pc = {.lock = PTHREAD_MUTEX_INITIALIZER,
-                                     .cond = PTHREAD_COND_INITIALIZER};
-    pc.n = uv_pool_size();
-    static uv_work_t *reqs; /* the pool keeps pointers to these until the process ends */
-    reqs = calloc(pc.n, sizeof(*reqs));
-    if (!reqs) {
-        snprintf(err, errlen, "seccomp: out of memory");
-        return -1;
-    }
-    unsigned queued = 0;
-    for (; queued < pc.n; queued++) {
-        reqs[queued].data = &pc;
-        if (uv_queue_work(loop, &reqs[queued], confine_work, confine_after) != 0)
-            break;
-    }
-    struct timespec until = deadline_in(10);
-    pthread_mutex_lock(&pc.lock);
-    while (pc.done < queued && pthread_cond_timedwait(&pc.cond, &pc.lock, &until) == 0) {
-    }
-    bool ok = queued == pc.n && pc.done == pc.n && !pc.failed;
-    if (!ok)
-        snprintf(err, errlen, "seccomp: could not confine libuv's %u pool threads%s%s", pc.n,
-                 pc.failed ? ": " : "", pc.err);
-    pthread_mutex_unlock(&pc.lock);
-    return ok ? 0 : -1;
-}
+/* libuv's thread pool is never started: cocoon queues no work to it (no uv_queue_work, no uv_fs_*
+ * or uv_getaddrinfo calls), so there are no pool threads to confine, and a pool started after the
+ * lockdown would die on the loop's filter (clone is not on it) instead of running unconfined. */
 
 /* Copies one "Key:\tvalue" field of a /proc status file (or "?"). */
 static void status_field(const char *status, const char *key, char *out, size_t cap)
@@ -735,7 +665,7 @@ int vmm_seccomp_lockdown(uv_loop_t *loop, char *err, size_t errlen)
 {
     if (sc_mode == VMM_SECCOMP_OFF || sc_locked)
         return 0;
-    if (confine_pool(loop, err, errlen) < 0 || confine_blk_workers(err, errlen) < 0 ||
+    if (confine_blk_workers(err, errlen) < 0 ||
         vmm_seccomp_install(VMM_SECCOMP_LOOP, err, errlen) < 0)
         return -1;
     sc_locked = true;

@@ -40,3 +40,14 @@ foreach(case vmm_hello vmm_smp vmm_boot_timer vmm_sigterm vmm_reset vmm_console_
                    ${CMAKE_BINARY_DIR}/tests/guest)
   set_tests_properties(${case} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180 LABELS kvm)
 endforeach()
+
+# tests/integration/stall_test.py CASE: nothing a guest, a client or the host's limits do may hang,
+# spin or abort cocoon (console flood with an unread stdout, FIFO serial file, closed stdio,
+# terminating signals, tiny fd / address-space limits). The flood guest is built in vsock.cmake.
+set(STALL_HARNESS ${CMAKE_SOURCE_DIR}/tests/integration/stall_test.py)
+foreach(case console_flood_unread serial_fifo stdio_closed stop_signals startup_limits)
+  add_test(NAME ${case}
+           COMMAND python3 ${STALL_HARNESS} ${case} $<TARGET_FILE:cocoon>
+                   ${CMAKE_BINARY_DIR}/tests/guest)
+  set_tests_properties(${case} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180 LABELS kvm)
+endforeach()
