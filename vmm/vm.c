@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "devices/debug_port.h"
@@ -54,8 +55,7 @@ int vm_create_with(const struct kvm_handle *kvm, const struct vm_config *cfg, uv
     vm->on_exit = on_exit;
     vm->on_exit_opaque = opaque;
     vm->mem.memfd = -1;
-    pthread_mutex_init(&vm->lock, NULL);
-    pthread_cond_init(&vm->cond, NULL);
+    vm_sync_init(vm);
     if (vm_build(vm, cfg, err, errlen) < 0) {
         vm_destroy(vm);
         return -1;
@@ -88,7 +88,8 @@ int vm_boot(struct vm *vm, char *err, size_t errlen)
     atomic_store(&vm->state, VM_STATE_RUNNING);
     for (unsigned i = 0; i < vm->nr_vcpus; i++) {
         if (vcpu_start(&vm->vcpus[i], err, errlen) < 0) {
-            vm_request_exit(vm, VM_EXIT_ERROR, 0);
+            /* Not half running: stop and join the vCPUs already started (state: shut down). */
+            vm_shutdown(vm);
             return -1;
         }
     }
@@ -444,6 +445,16 @@ static int vm_load_payload(struct vm *vm, char *err, size_t errlen)
 
 /* ---- Run control. ---- */
 
+void vm_sync_init(struct vm *vm)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* vm_pause's deadline */
+    pthread_mutex_init(&vm->lock, NULL);
+    pthread_cond_init(&vm->cond, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
 int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *), void *opaque)
 {
     if (vm->nr_devices >= VM_MAX_DEVICES) {
@@ -492,6 +503,27 @@ static void vm_exit_async_cb(uv_async_t *handle)
         vm->on_exit(vm->on_exit_opaque, reason, status);
 }
 
+/* How long vm_pause waits for every vCPU to leave KVM_RUN and park. A vCPU thread never blocks
+ * on guest- or client-controlled I/O, so this is only ever reached by a bug: fail, don't hang. */
+#define VM_PAUSE_TIMEOUT_MS 2000
+
+/* Waits (lock held) until every vCPU parked, the VM stops, or the deadline passes. */
+static int vm_wait_parked(struct vm *vm)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += VM_PAUSE_TIMEOUT_MS / 1000;
+    until.tv_nsec += (VM_PAUSE_TIMEOUT_MS % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (vm->parked < vm->nr_vcpus && !atomic_load(&vm->stopping))
+        if (pthread_cond_timedwait(&vm->cond, &vm->lock, &until) == ETIMEDOUT)
+            break;
+    return vm->parked == vm->nr_vcpus && !atomic_load(&vm->stopping) ? 0 : -1;
+}
+
 int vm_pause(struct vm *vm, char *err, size_t errlen)
 {
     if (atomic_load(&vm->state) != VM_STATE_RUNNING) {
@@ -504,9 +536,20 @@ int vm_pause(struct vm *vm, char *err, size_t errlen)
     for (unsigned i = 0; i < vm->nr_vcpus; i++)
         vcpu_kick(&vm->vcpus[i]);
     pthread_mutex_lock(&vm->lock);
-    while (vm->parked < vm->nr_vcpus && !atomic_load(&vm->stopping))
-        pthread_cond_wait(&vm->cond, &vm->lock);
+    int rc = vm_wait_parked(vm);
+    bool stopping = atomic_load(&vm->stopping);
+    if (rc < 0) { /* let any parked vCPU go again: the VM stays as it was */
+        vm->paused = false;
+        pthread_cond_broadcast(&vm->cond);
+    }
     pthread_mutex_unlock(&vm->lock);
+    if (rc < 0) {
+        snprintf(err, errlen,
+                 stopping ? "the VM stopped while it was being paused"
+                          : "the vCPUs did not stop within %d ms",
+                 VM_PAUSE_TIMEOUT_MS);
+        return -1;
+    }
     atomic_store(&vm->state, VM_STATE_PAUSED);
     return 0;
 }

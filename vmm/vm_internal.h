@@ -82,6 +82,9 @@ struct vm {
 int vm_create_with(const struct kvm_handle *kvm, const struct vm_config *cfg, uv_loop_t *loop,
                    vm_exit_cb on_exit, void *opaque, struct vm **out, char *err, size_t errlen);
 
+/* Initialises vm->lock and vm->cond (the condition variable waits on CLOCK_MONOTONIC). */
+void vm_sync_init(struct vm *vm);
+
 /* Records a device for teardown (reverse order). Returns 0, or -1 when the table is full. */
 int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *), void *opaque);
 
