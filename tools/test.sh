@@ -38,7 +38,7 @@ for stage in ${TEST_STAGES:-plain valgrind asan tsan fuzz}; do
   tsan)
     # Races are fatal; the seccomp tests are left out (this build runs with the filters off).
     (
-      export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+      export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(pwd)/tests/tsan.supp
       build build-tsan -DCOCOON_TSAN=ON
       cd build-tsan && ctest --output-on-failure -j"$jobs" -L "unit|kvm" -E "seccomp" $ctest_args
     )

@@ -19,7 +19,7 @@
 
 #define CONSOLE_CHUNK    (64u * 1024) /* bytes taken from the ring per write */
 #define CONSOLE_RETRY_MS 10           /* EAGAIN on an fd epoll cannot watch: try again later */
-#define CONSOLE_FLUSH_MS 500          /* at stop, how long a slow reader may hold the last bytes */
+#define CONSOLE_FLUSH_MS 300          /* at stop, how long a slow reader may hold the last bytes */
 
 enum console_sink { SINK_DISCARD, SINK_WRITE, SINK_SEND };
 

@@ -290,6 +290,12 @@ def case_startup_limits():
         lines = [line for line in err.splitlines() if line]
         if rc != 1 or len(lines) != 1 or not lines[0].startswith("cocoon:"):
             fail("ulimit -n %d: status %d, stderr %r" % (n, rc, err))
+    with open(COCOON, "rb") as f:
+        image = f.read()
+    if b"__asan_init" in image or b"__tsan_init" in image:
+        print("PASS: tight open-file limits give one line and status 1 (address-space limits not "
+              "tried: a sanitizer runtime cannot start under them)")
+        return
     for kib in (100000, 300000):
         def limit_as(kib=kib):
             resource.setrlimit(resource.RLIMIT_AS, (kib * 1024, resource.RLIM_INFINITY))
