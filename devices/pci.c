@@ -31,7 +31,6 @@ struct pci_root {
     uint32_t config_address;
     struct pci_dev *slot[PCI_MAX_SLOTS];
     struct pci_dev bridge;
-    uint64_t mmio_next;
 };
 
 static uint32_t ld(const uint8_t *p, unsigned len)
@@ -359,7 +358,6 @@ struct pci_root *pci_root_new(struct bus *pio, struct bus *mmio, const struct pc
     root->pio = pio;
     root->mmio = mmio;
     root->irq = *irq;
-    root->mmio_next = PCI_MMIO_START;
     pthread_mutex_init(&root->cfg_lock, NULL);
     /* Host bridge: Intel vendor id, class 06.00.00, like Cloud Hypervisor's. */
     pci_dev_init(&root->bridge, 0x8086, 0x0d57, 0x060000, 0, 0, 0);
@@ -391,6 +389,34 @@ void pci_root_free(struct pci_root *root)
     free(root);
 }
 
+/* Whether [addr, addr+sz) is clear of every BAR attached devices were given and of this
+ * device's BARs placed so far: space is reserved only while its device is attached, so hot-plug
+ * cycles reuse it. */
+static bool bar_space_free(const struct pci_root *root, const struct pci_dev *dev, uint64_t addr,
+                           uint64_t sz)
+{
+    for (int s = 0; s <= PCI_MAX_SLOTS; s++) {
+        const struct pci_dev *d = s < PCI_MAX_SLOTS ? root->slot[s] : dev;
+        if (!d)
+            continue;
+        for (unsigned j = 0; j < 6; j++) {
+            const struct pci_bar *b = &d->bar[j];
+            if (b->assigned && addr < b->assigned + b->size && b->assigned < addr + sz)
+                return false;
+        }
+    }
+    return true;
+}
+
+/* First naturally aligned free place for a BAR of sz bytes in the MMIO hole, or 0. */
+static uint64_t bar_find_space(const struct pci_root *root, const struct pci_dev *dev, uint64_t sz)
+{
+    for (uint64_t a = (PCI_MMIO_START + sz - 1) & ~(sz - 1); a + sz <= PCI_MMIO_END; a += sz)
+        if (bar_space_free(root, dev, a, sz))
+            return a;
+    return 0;
+}
+
 int pci_root_attach(struct pci_root *root, struct pci_dev *dev, char *bdf, size_t bdflen)
 {
     pthread_mutex_lock(&root->cfg_lock);
@@ -398,27 +424,23 @@ int pci_root_attach(struct pci_root *root, struct pci_dev *dev, char *bdf, size_
     for (int s = 1; s < PCI_MAX_SLOTS && slot < 0; s++)
         if (!root->slot[s])
             slot = s;
-    uint64_t next = root->mmio_next;
-    uint32_t addr[6] = {0};
+    for (unsigned i = 0; i < 6; i++)
+        dev->bar[i].assigned = 0;
     for (unsigned i = 0; i < 6 && slot >= 0; i++) {
-        uint64_t sz = dev->bar[i].size;
-        if (!sz)
-            continue;
-        next = (next + sz - 1) & ~(sz - 1);
-        if (next + sz > PCI_MMIO_END)
+        if (dev->bar[i].size &&
+            !(dev->bar[i].assigned = bar_find_space(root, dev, dev->bar[i].size)))
             slot = -1;
-        addr[i] = (uint32_t)next;
-        next += sz;
     }
     if (slot < 0) {
+        for (unsigned i = 0; i < 6; i++)
+            dev->bar[i].assigned = 0;
         pthread_mutex_unlock(&root->cfg_lock);
         return -1;
     }
-    root->mmio_next = next;
     dev->root = root;
     dev->slot = slot;
     for (unsigned i = 0; i < 6; i++)
-        st32(dev->cfg + PCI_BAR0 + 4 * i, addr[i]);
+        st32(dev->cfg + PCI_BAR0 + 4 * i, (uint32_t)dev->bar[i].assigned);
     const struct pci_irq *irq = &root->irq;
     for (unsigned v = 0; v < dev->msix.nr; v++)
         dev->msix.route[v] = irq->ops->msi_alloc(irq->ctx);
@@ -436,6 +458,8 @@ void pci_root_detach(struct pci_root *root, struct pci_dev *dev)
         st16(dev->cfg + PCI_COMMAND, 0);
         pci_update_mappings(root, dev);
         root->slot[dev->slot] = NULL;
+        for (unsigned i = 0; i < 6; i++)
+            dev->bar[i].assigned = 0; /* the space is free for the next device */
         const struct pci_irq *irq = &root->irq;
         for (unsigned v = 0; v < dev->msix.nr; v++) {
             if (dev->msix.route[v] >= 0)

@@ -48,8 +48,9 @@ struct pci_dev_ops {
 };
 
 struct pci_bar {
-    uint64_t size;   /* power of two >= 4 KiB; 0 = BAR absent */
-    uint64_t mapped; /* GPA currently claimed on the MMIO bus, 0 = none */
+    uint64_t size;     /* power of two >= 4 KiB; 0 = BAR absent */
+    uint64_t mapped;   /* GPA currently claimed on the MMIO bus, 0 = none */
+    uint64_t assigned; /* GPA pci_root_attach gave it, reserved until detach (0 = none) */
     bus_handler_fn fn;
     void *opaque;
 };
