@@ -14,9 +14,11 @@
  *   - config_read/config_write run on a vCPU thread, under the transport's lock;
  *   - activate, reset and queue_notify run on the libuv loop thread, never concurrently;
  *   - the device's own back-end callbacks run on the loop thread too, so vq[] needs no lock.
- * Transport services: virtio_signal_used and virtio_signal_config may be called from any thread
- * (they only take the transport's lock); virtio_device_error belongs on the loop thread (it
- * writes vdev->broken, which the loop thread reads). */
+ * Transport services: virtio_signal_used belongs on the loop thread (it reads vq[q], which only
+ * the loop thread writes; every caller is a queue or back-end callback there);
+ * virtio_signal_config may be called from any thread (it only takes the transport's lock);
+ * virtio_device_error belongs on the loop thread (it writes vdev->broken, which the loop thread
+ * reads). */
 
 #define VIRTIO_MAX_QUEUES 16
 
@@ -89,7 +91,8 @@ struct virtio_device {
 
 /* Transport services for the device. */
 
-/* Pushes nothing: raises the used-buffer interrupt for queue q unless the driver suppressed it. */
+/* Pushes nothing: raises the used-buffer interrupt for queue q unless the driver suppressed it.
+ * Loop thread only (see above). */
 void virtio_signal_used(struct virtio_device *vdev, unsigned q);
 
 /* Raises the configuration-change interrupt. */
