@@ -45,6 +45,7 @@ target_include_directories(cocoon_attest_parse PUBLIC ${CMAKE_SOURCE_DIR})
 target_sources(cocoon-measure PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/cocoon_measure_verify.c
                ${CMAKE_CURRENT_SOURCE_DIR}/cocoon_measure_verify_snp.c
                ${CMAKE_CURRENT_SOURCE_DIR}/cocoon_measure_verify_tdx.c
+               ${CMAKE_CURRENT_SOURCE_DIR}/verify_tdx_collateral.c
                ${CMAKE_CURRENT_SOURCE_DIR}/verify_x509.c ${CMAKE_BINARY_DIR}/generated/verify_roots.c)
 target_link_libraries(cocoon-measure PRIVATE cocoon_attest_parse PkgConfig::CRYPTO
                       PkgConfig::JANSSON)
