@@ -403,6 +403,20 @@ static void check_chain(struct vlog *l, const struct snp_opts *o, enum snp_signi
         vlog_add(l, leaf_name, V_PASS, "signed by the %s ASK, ECDSA P-384 key", ch->product->name);
 }
 
+/* Milan/Genoa hwIDs are 64 bytes; Turin's are 8, and its CHIP_ID is those 8 bytes followed by
+ * 56 zero bytes (virtee/sev `chip_id_is_turin_like`; the Turin VCEK fixture has an 8-byte hwID). */
+static bool hwid_matches(const uint8_t *hw, size_t n, const uint8_t chip_id[64])
+{
+    if (n != 64 && n != 8)
+        return false;
+    if (memcmp(hw, chip_id, n))
+        return false;
+    for (size_t i = n; i < 64; i++)
+        if (chip_id[i])
+            return false;
+    return true;
+}
+
 /* VCEK extensions against the report: hwID = CHIP_ID, SPLs = REPORTED_TCB. */
 static void check_leaf_extensions(struct vlog *l, const struct snp_report *r,
                                   enum snp_signing_key key, const struct snp_chain *ch)
@@ -418,10 +432,10 @@ static void check_leaf_extensions(struct vlog *l, const struct snp_report *r,
         size_t n;
         if (vx_ext_octets(ch->leaf, "1.3.6.1.4.1.3704.1.4", &hw, &n) != 0)
             vlog_add(l, "vcek_hwid", V_FAIL, "VCEK has no hwID extension (1.3.6.1.4.1.3704.1.4)");
-        else if (n != 64 || memcmp(hw, r->chip_id, 64))
+        else if (!hwid_matches(hw, n, r->chip_id))
             vlog_add(l, "vcek_hwid", V_FAIL, "VCEK hwID differs from the report's CHIP_ID");
         else
-            vlog_add(l, "vcek_hwid", V_PASS, "VCEK hwID = CHIP_ID");
+            vlog_add(l, "vcek_hwid", V_PASS, "VCEK hwID = CHIP_ID (%zu bytes)", n);
     }
     struct snp_tcb t = snp_tcb_decode(r->reported_tcb, ch->product->turin);
     static const struct {

@@ -72,6 +72,15 @@ def snp():
     run(base + ["--report", write("r.hex", REPORT.hex())], 0, label="hex form passes")
     run(base + ["--report", write("r.b64", base64.b64encode(REPORT).decode() + "\n")], 0,
         label="base64 form passes")
+    run(["snp", "--report", os.path.join(FIX, "snp", "milan2_report.hex"), "--vcek",
+         os.path.join(FIX, "snp", "milan2_vcek.der")], 0, label="second real Milan report passes")
+    # Turin: no public report, but its VCEK must chain to the built-in Turin roots.
+    p = run(["snp", "--report", SNP_REPORT, "--vcek", os.path.join(FIX, "snp", "turin_vcek.der"),
+             "--format", "json"], 1, "vcek_hwid", "Turin VCEK with a Milan report fails: vcek_hwid")
+    checks, doc = checks_of(p)
+    expect(doc["product"] == "Turin" and checks["ark"] == checks["ask"] == checks["vcek"] == "PASS"
+           and checks["signature"] == "FAIL",
+           "Turin VCEK chains to the built-in ARK-Turin; the Milan report's signature fails")
     vcek_pem = os.path.join(FIX, "snp", "milan_vcek.pem")
     run(["snp", "--vcek", vcek_pem, "--report", SNP_REPORT, "--ask",
          os.path.join(ROOTS, "amd_ask_ark_milan.pem"), "--ark",
