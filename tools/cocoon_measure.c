@@ -34,9 +34,10 @@ static const char USAGE[] =
     "                      [--append CMDLINE] [--guest-features VALUE]\n"
     "                      [--output-format {hex,base64}] [--snp-ovmf-hash HASH] [--dump-vmsa]\n"
     "                      [--svsm PATH] [--vars-size SIZE | --vars-file PATH]\n"
-    "                      [--vmsa-mxcsr N] [--vmsa-fcw N] [--format {text,json}]\n"
+    "                      [--vmsa-mxcsr N] [--vmsa-fcw N] [--format {text,json,rvps}]\n"
     "       cocoon-measure tdx --firmware PATH [--page-order {per-page,per-section}]\n"
-    "                      [--format {text,json}]\n";
+    "                      [--format {text,json,rvps}]\n"
+    "       cocoon-measure verify {snp,tdx} ... (see --help)\n";
 
 /* Command-line misuse: usage, one message, exit status 2 (as argparse does). */
 static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const char *fmt, ...)
@@ -394,8 +395,8 @@ void measure_parse_sev_args(int argc, char **argv, struct sev_args *a)
             a->have_fcw = true;
             break;
         case OPT_FORMAT: {
-            static const char *const f[] = {"text", "json"};
-            check_choice("--format", optarg, f, 2);
+            static const char *const f[] = {"text", "json", "rvps"};
+            check_choice("--format", optarg, f, 3);
             a->format = optarg;
             break;
         }
@@ -604,8 +605,11 @@ static void print_sev_json(const struct sev_args *a, const struct launch_plan *p
 
 static int sev_run(const struct sev_args *a, uint8_t *ld_out, struct fw_error *out_err)
 {
-    if (!ld_out && !strcmp(a->mode, "snp:ovmf-hash"))
+    if (!ld_out && !strcmp(a->mode, "snp:ovmf-hash")) {
+        if (!strcmp(a->format, "rvps"))
+            usage_error("--format rvps needs a launch measurement: snp:ovmf-hash is only a seed");
         return run_ovmf_hash(a);
+    }
     if (a->initrd && !a->kernel)
         usage_error("--kernel required when using --initrd");
     if (a->append && *a->append && !a->kernel)
@@ -636,6 +640,9 @@ static int sev_run(const struct sev_args *a, uint8_t *ld_out, struct fw_error *o
         if (!a->svsm)
             usage_error("snp:svsm mode requires --svsm");
     }
+    if (!strcmp(a->format, "rvps") && cfg.tee != LAUNCH_TEE_SNP && cfg.tee != LAUNCH_TEE_SNP_SVSM)
+        usage_error("--format rvps gives Trustee's snp_launch_measurement: use --mode snp or "
+                    "snp:svsm");
     if (a->dump_vmsa && cfg.tee == LAUNCH_TEE_SEV)
         usage_error("--dump-vmsa is not availibe in the selected mode");
     uint8_t seed[SNP_LD_SIZE];
@@ -708,6 +715,8 @@ static int sev_run(const struct sev_args *a, uint8_t *ld_out, struct fw_error *o
             if (!strcmp(a->format, "json"))
                 print_sev_json(a, plan, &cfg, ld, ld_len,
                                cfg.tee == LAUNCH_TEE_SNP ? ovmf_hash : NULL);
+            else if (!strcmp(a->format, "rvps"))
+                measure_print_rvps_digest("snp_launch_measurement", ld, ld_len);
             else
                 print_measurement(a, cfg.tee, ld, ld_len);
             rc = 0;
@@ -763,7 +772,8 @@ int measure_tdx_mrtd(const char *firmware, enum launch_tdx_order order, uint8_t 
 }
 
 static const char TDX_USAGE[] = "usage: cocoon-measure tdx --firmware PATH "
-                                "[--page-order {per-page,per-section}] [--format {text,json}]\n";
+                                "[--page-order {per-page,per-section}] "
+                                "[--format {text,json,rvps}]\n";
 
 static void __attribute__((noreturn, format(printf, 1, 2))) tdx_usage_error(const char *fmt, ...)
 {
@@ -836,9 +846,9 @@ static int run_tdx(int argc, char **argv)
                                 optarg);
             break;
         case OPT_FORMAT:
-            if (strcmp(optarg, "text") && strcmp(optarg, "json"))
+            if (strcmp(optarg, "text") && strcmp(optarg, "json") && strcmp(optarg, "rvps"))
                 tdx_usage_error("argument --format: invalid choice: '%s' (choose from 'text', "
-                                "'json')",
+                                "'json', 'rvps')",
                                 optarg);
             format = optarg;
             break;
@@ -869,6 +879,8 @@ static int run_tdx(int argc, char **argv)
             bool have_cfv = tdx_cfv_digest(&plan->tdvf, cfv, &cfv_err) == 0;
             if (!strcmp(format, "json")) {
                 print_tdx_json(plan, mrtd, cfv, have_cfv);
+            } else if (!strcmp(format, "rvps")) {
+                measure_print_rvps_digest("mr_td", mrtd, sizeof(mrtd));
             } else {
                 printf("MRTD: ");
                 print_hex(stdout, mrtd, sizeof(mrtd));

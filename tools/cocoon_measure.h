@@ -38,6 +38,9 @@ int measure_tdx_mrtd(const char *firmware, enum launch_tdx_order order, uint8_t 
 /* `cocoon-measure verify snp|tdx ...` (argv[0] = "verify"); returns the exit status. */
 int measure_verify_main(int argc, char **argv);
 
+/* Print the Trustee RVPS message registering one digest as reference value `name`. */
+int measure_print_rvps_digest(const char *name, const uint8_t *d, size_t n);
+
 /* Write the manual page text (--help). */
 void measure_print_help(FILE *out);
 

@@ -181,3 +181,12 @@ int vprint_rvps(json_t *values)
     free(prov);
     return 0;
 }
+
+int measure_print_rvps_digest(const char *name, const uint8_t *d, size_t n)
+{
+    json_t *v = json_object();
+    json_object_set_new(v, name, json_pack("[o]", vjson_hex(d, n)));
+    int rc = vprint_rvps(v);
+    json_decref(v);
+    return rc;
+}

@@ -381,7 +381,7 @@ static void check_chain(struct vlog *l, const struct snp_opts *o, enum snp_signi
 
     char fp[65];
     vx_fingerprint_hex(ch->ark, fp);
-    const char *builtin = builtin_ark_name(ch->ark);
+    const char *builtin = o->ark ? builtin_ark_name(ch->ark) : ch->product->name;
     if (vx_check_link(ch->ark, ch->ark, o->at, err, sizeof(err)) != 0)
         vlog_add(l, "ark", V_FAIL, "ARK is not a valid self-signed root: %s", err);
     else if (o->ark)

@@ -207,6 +207,12 @@ def snp_compute():
     checks, _ = checks_of(p)
     expect(checks.get("measurement") == "FAIL",
            f"one-byte-different command line ({one_off!r}): measurement FAIL")
+    # The same flags straight to Trustee's reference value (no evidence involved).
+    p = subprocess.run([TOOL, "--mode", "snp"] + flags + ["--append", want["append"], "--format",
+                        "rvps"], capture_output=True, text=True)
+    prov = json.loads(base64.b64decode(json.loads(p.stdout)["payload"]))
+    expect(p.returncode == 0 and prov == {"snp_launch_measurement": [expected.hex()]},
+           "--mode snp --format rvps registers the predicted snp_launch_measurement")
     # And the real, correctly signed report against computed values: every signature check passes
     # and only the measurement claim fails (the Milan report was not launched with these inputs).
     p = run(["snp", "--vcek", VCEK, "--report", SNP_REPORT] + flags +
@@ -282,6 +288,14 @@ def tdx():
     p = run(["tdx", "--quote", Q4], 0, label="text says TCB status was not evaluated")
     expect("TCB status and QE identity NOT evaluated" in p.stdout,
            "without --collateral the output says TCB status was not evaluated")
+    if os.path.exists(fw):  # prediction straight to a reference value, no evidence involved
+        p = subprocess.run([TOOL, "tdx", "--firmware", fw, "--format", "rvps"], capture_output=True,
+                           text=True)
+        j = subprocess.run([TOOL, "tdx", "--firmware", fw, "--format", "json"], capture_output=True,
+                           text=True)
+        prov = json.loads(base64.b64decode(json.loads(p.stdout)["payload"]))
+        expect(p.returncode == 0 and prov == {"mr_td": [json.loads(j.stdout)["mrtd"]]},
+               "cocoon-measure tdx --format rvps registers the predicted mr_td")
     run(["tdx"], 2, label="missing --quote is misuse (2)")
     run(["tdx", "--quote", Q4, "--expect-rtmr", "4=" + "00" * 48], 2, label="RTMR 4 is misuse")
 
