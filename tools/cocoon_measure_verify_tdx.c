@@ -222,10 +222,17 @@ static void check_qe(struct vlog *l, const struct tdx_quote *q, X509 *pck)
     else
         vlog_add(l, "qe_report_signature", V_PASS, "QE report signed by the PCK key (ECDSA P-256)");
 
-    uint8_t h[32], buf[64 + 65535];
-    memcpy(buf, q->att_key, 64);
-    memcpy(buf + 64, q->qe_auth_data, q->qe_auth_len); /* qe_auth_len is a u16 */
-    EVP_Digest(buf, 64 + q->qe_auth_len, h, NULL, EVP_sha256(), NULL);
+    uint8_t h[32];
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    bool hashed = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+                  EVP_DigestUpdate(md, q->att_key, 64) == 1 &&
+                  EVP_DigestUpdate(md, q->qe_auth_data, q->qe_auth_len) == 1 &&
+                  EVP_DigestFinal_ex(md, h, NULL) == 1;
+    EVP_MD_CTX_free(md);
+    if (!hashed) {
+        vlog_add(l, "qe_report_binding", V_FAIL, "SHA-256 unavailable: %s", vx_ssl_error());
+        return;
+    }
     static const uint8_t zero[32];
     if (memcmp(h, q->qe.report_data, 32) || memcmp(q->qe.report_data + 32, zero, 32))
         vlog_add(l, "qe_report_binding", V_FAIL,

@@ -137,6 +137,8 @@ int snp_tcb_parse_text(const char *s, bool turin, struct snp_tcb *out)
             f = &out->fmc;
         if (!f || parse_u8(eq + 1, vlen, f))
             return -1;
+        if (end && !end[1])
+            return -1; /* trailing comma: a component was probably lost */
         s = end ? end + 1 : eq + 1 + vlen;
     }
     return 0;

@@ -45,3 +45,8 @@ if(Python3_FOUND)
     set_tests_properties(attest_verify_${kind} PROPERTIES SKIP_RETURN_CODE 77 LABELS measure)
   endforeach()
 endif()
+
+# tests/unit/attest_parse.c unit-tests the report / quote decoders, which live in tools/.
+if(TARGET unit_attest_parse)
+  target_link_libraries(unit_attest_parse PRIVATE cocoon_attest_parse)
+endif()
