@@ -345,8 +345,11 @@ static void check_chain(struct vlog *l, const struct snp_opts *o, enum snp_signi
         for (size_t i = 0; i < N_PRODUCTS && !ch->product; i++) {
             STACK_OF(X509) *sk = builtin_chain(&PRODUCTS[i], key);
             X509 *ask = ch->ask ? ch->ask : (sk ? sk_X509_value(sk, 0) : NULL);
-            if (ask && X509_verify(ch->leaf, X509_get0_pubkey(ask)) == 1)
+            if (ask && X509_verify(ch->leaf, X509_get0_pubkey(ask)) == 1) {
                 ch->product = &PRODUCTS[i];
+                ch->sk_builtin = sk; /* kept: parsing the roots again costs as much as a check */
+                sk = NULL;
+            }
             if (sk)
                 sk_X509_pop_free(sk, X509_free);
         }
@@ -369,7 +372,8 @@ static void check_chain(struct vlog *l, const struct snp_opts *o, enum snp_signi
                  leaf_name, ch->ask ? "the --ask certificate" : "any built-in AMD ASK");
         return;
     }
-    ch->sk_builtin = builtin_chain(ch->product, key);
+    if (!ch->sk_builtin)
+        ch->sk_builtin = builtin_chain(ch->product, key);
     if (!ch->sk_builtin || sk_X509_num(ch->sk_builtin) < 2) {
         vlog_add(l, "ark", V_FAIL, "built-in %s roots unreadable", ch->product->name);
         return;
