@@ -250,8 +250,8 @@ def tdx():
     run(["tdx", "--quote", write("qa.dat", flip(QUOTE4, auth_off))], 1, "qe_report_binding",
         "bit flipped in the QE authentication data fails: qe_report_binding")
     ak_off = sig_off + 64
-    run(["tdx", "--quote", write("qk.dat", flip(QUOTE4, ak_off + 20))], 1, None,
-        "bit flipped in the attestation key fails")
+    run(["tdx", "--quote", write("qk.dat", flip(QUOTE4, ak_off + 20))], 1, "qe_report_binding",
+        "bit flipped in the attestation key fails: qe_report_binding")
     # The PCK leaf certificate: change one base64 character of its signature area.
     pem = QUOTE4.index(b"-----BEGIN CERTIFICATE-----")
     end = QUOTE4.index(b"-----END CERTIFICATE-----", pem)
