@@ -181,9 +181,14 @@ static void parse_snp_opts(int argc, char **argv, struct snp_opts *o)
                 verify_usage_error(SNP_USAGE, "--policy-min-abi needs MAJOR.MINOR, e.g. 1.51");
             o->have_abi = true;
             break;
-        case O_MIN_TCB:
+        case O_MIN_TCB: {
+            struct snp_tcb t; /* syntax only: the layout (Turin or not) comes from the chain */
+            if (snp_tcb_parse_text(optarg, false, &t) != 0)
+                verify_usage_error(SNP_USAGE, "--min-tcb needs bl=N,tee=N,snp=N,ucode=N[,fmc=N] "
+                                              "(any subset, N in 0..255) or a TCB_VERSION number");
             o->min_tcb = optarg;
             break;
+        }
         case O_AT:
             if (!vparse_time(optarg, &o->at))
                 verify_usage_error(SNP_USAGE, "--at needs seconds since 1970 or "
@@ -404,7 +409,10 @@ static void check_chain(struct vlog *l, const struct snp_opts *o, enum snp_signi
     else if (strcmp(vx_ec_curve(X509_get0_pubkey(ch->leaf)), "secp384r1"))
         vlog_add(l, leaf_name, V_FAIL, "key is not ECDSA P-384");
     else
-        vlog_add(l, leaf_name, V_PASS, "signed by the %s ASK, ECDSA P-384 key", ch->product->name);
+        vlog_add(l, leaf_name, V_PASS, "signed by the %s ASK, ECDSA P-384 key%s", ch->product->name,
+                 sk_X509_num(ch->sk_leaf) > 1 ? " (the first certificate of the --vcek file; the "
+                                                "others were not used)"
+                                              : "");
 }
 
 /* Milan/Genoa hwIDs are 64 bytes; Turin's are 8, and its CHIP_ID is those 8 bytes followed by
@@ -517,12 +525,15 @@ static void check_bytes(struct vlog *l, const char *name, bool have, const uint8
     }
 }
 
-static void check_claims(struct vlog *l, const struct snp_opts *o, const struct snp_report *r,
+/* Returns true when `computed` holds a measurement computed from the --mode snp flags. */
+static bool check_claims(struct vlog *l, const struct snp_opts *o, const struct snp_report *r,
                          const struct snp_chain *ch, uint8_t *computed)
 {
+    bool have_computed = false;
     if (o->compute) {
         struct fw_error err = {{0}};
-        if (measure_sev_digest(&o->sev, computed, &err) != 0)
+        have_computed = measure_sev_digest(&o->sev, computed, &err) == 0;
+        if (!have_computed)
             vlog_add(l, "measurement", V_FAIL, "cannot compute the expected measurement: %s",
                      err.msg);
         else
@@ -559,7 +570,7 @@ static void check_claims(struct vlog *l, const struct snp_opts *o, const struct 
         struct snp_tcb min, t = snp_tcb_decode(r->reported_tcb, turin);
         if (snp_tcb_parse_text(o->min_tcb, turin, &min) != 0) {
             vlog_add(l, "tcb_min", V_FAIL, "cannot parse --min-tcb '%s'", o->min_tcb);
-            return;
+            return have_computed;
         }
         bool ok = t.bootloader >= min.bootloader && t.tee >= min.tee && t.snp >= min.snp &&
                   t.microcode >= min.microcode && t.fmc >= min.fmc;
@@ -569,6 +580,7 @@ static void check_claims(struct vlog *l, const struct snp_opts *o, const struct 
                  t.bootloader, t.tee, t.snp, t.microcode, t.fmc, min.bootloader, min.tee, min.snp,
                  min.microcode, min.fmc);
     }
+    return have_computed;
 }
 
 static json_t *tcb_json(uint64_t v, bool turin)
@@ -746,7 +758,7 @@ int verify_snp_main(int argc, char **argv)
         check_chain(l, &o, key, &ch);
         check_leaf_extensions(l, &r, key, &ch);
         check_signature(l, &r, raw, &ch);
-        check_claims(l, &o, &r, &ch, computed);
+        bool have_computed = check_claims(l, &o, &r, &ch, computed);
         bool turin = ch.product && ch.product->turin;
         if (o.format == VF_TEXT)
             print_text_claims(&r, turin);
@@ -754,7 +766,7 @@ int verify_snp_main(int argc, char **argv)
         json_object_set_new(doc, "product",
                             ch.product ? json_string(ch.product->name) : json_null());
         json_object_set_new(doc, "report", report_json(&r, turin));
-        if (o.compute && l->first_fail < 0)
+        if (have_computed)
             json_object_set_new(doc, "expected_measurement", vjson_hex(computed, 48));
     }
     int rc = vlog_finish(l, o.format, doc);

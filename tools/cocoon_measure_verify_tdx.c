@@ -286,12 +286,15 @@ static void check_field(struct vlog *l, const char *name, bool have, const uint8
     vlog_add(l, name, V_FAIL, "quote %s, expected %s (%s)", g, w, how);
 }
 
-static void check_claims(struct vlog *l, const struct tdx_opts *o, const struct tdx_quote *q,
+/* Returns true when `computed` holds the MRTD computed from --firmware. */
+static bool check_claims(struct vlog *l, const struct tdx_opts *o, const struct tdx_quote *q,
                          uint8_t *computed)
 {
+    bool have_computed = false;
     if (o->firmware) {
         struct fw_error err = {{0}};
-        if (measure_tdx_mrtd(o->firmware, o->order, computed, &err) != 0)
+        have_computed = measure_tdx_mrtd(o->firmware, o->order, computed, &err) == 0;
+        if (!have_computed)
             vlog_add(l, "mrtd", V_FAIL, "cannot compute the expected MRTD: %s", err.msg);
         else
             check_field(l, "mrtd", true, computed, q->td.mr_td, 48,
@@ -311,6 +314,7 @@ static void check_claims(struct vlog *l, const struct tdx_opts *o, const struct 
         vlog_add(l, "td_debug", (q->td.td_attributes & 1) ? V_FAIL : V_PASS, "%s",
                  (q->td.td_attributes & 1) ? "TDATTRIBUTES.DEBUG is set: the TD is debuggable"
                                            : "TDATTRIBUTES.DEBUG clear");
+    return have_computed;
 }
 
 static json_t *quote_json(const struct tdx_quote *q)
@@ -464,14 +468,14 @@ int verify_tdx_main(int argc, char **argv)
         else
             vlog_add(l, "tcb_status", V_SKIP,
                      "TCB status and QE identity NOT evaluated: no --collateral DIR given");
-        check_claims(l, &o, &q, computed);
+        bool have_computed = check_claims(l, &o, &q, computed);
         if (o.format == VF_TEXT)
             print_text_claims(&q);
         json_object_set_new(doc, "tee", json_string("tdx"));
         json_object_set_new(doc, "quote", quote_json(&q));
         if (o.collateral)
             tdx_collateral_json(&col, doc);
-        if (o.firmware && l->first_fail < 0)
+        if (have_computed)
             json_object_set_new(doc, "expected_mrtd", vjson_hex(computed, 48));
     }
     int rc = vlog_finish(l, o.format, doc);

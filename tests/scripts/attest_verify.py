@@ -161,6 +161,7 @@ def snp():
     # Misuse.
     run(["snp", "--report", SNP_REPORT], 2, label="missing --vcek is misuse (2)")
     run(base + ["--report", SNP_REPORT, "--bogus"], 2, label="unknown flag is misuse (2)")
+    run(base + ["--report", SNP_REPORT, "--min-tcb", "bl=1,"], 2, label="bad --min-tcb is misuse")
     run(base + ["--report", SNP_REPORT, "--expect-measurement", "abc"], 2,
         label="short measurement is misuse (2)")
     run(base + ["--report", SNP_REPORT, "--expect-measurement", meas, "--ovmf", "/dev/null"], 2,
@@ -197,15 +198,16 @@ def snp_compute():
     p = run(base + flags + ["--append", want["append"]], 1, "signature",
             "report with the vector's MEASUREMENT: signature fails (expected, it was edited)")
     checks, doc = checks_of(p)
-    expect(checks.get("measurement") == "PASS",
+    expect(checks.get("measurement") == "PASS" and doc.get("expected_measurement") == expected.hex(),
            "computed measurement (--mode snp flags) equals the report's: measurement PASS")
     expect(checks.get("vcek") == "PASS" and checks.get("ask") == "PASS",
            "chain checks are unaffected by the edited body")
     one_off = want["append"][:-1] + chr(ord(want["append"][-1]) + 1)
     p = run(base + flags + ["--append", one_off], 1, "signature",
             "one-byte-different command line: still exit 1")
-    checks, _ = checks_of(p)
-    expect(checks.get("measurement") == "FAIL",
+    checks, doc = checks_of(p)
+    expect(checks.get("measurement") == "FAIL" and len(doc.get("expected_measurement", "")) == 96
+           and doc["expected_measurement"] != expected.hex(),
            f"one-byte-different command line ({one_off!r}): measurement FAIL")
     # The same flags straight to Trustee's reference value (no evidence involved).
     p = subprocess.run([TOOL, "--mode", "snp"] + flags + ["--append", want["append"], "--format",
