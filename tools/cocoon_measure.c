@@ -214,6 +214,8 @@ enum {
     OPT_OVMF,
     OPT_KERNEL,
     OPT_INITRD,
+    OPT_KERNEL_SHA256,
+    OPT_INITRD_SHA256,
     OPT_APPEND,
     OPT_GUEST_FEATURES,
     OPT_OUTPUT_FORMAT,
@@ -274,6 +276,8 @@ static const struct option SEV_OPTS[] = {
     {"ovmf", required_argument, NULL, OPT_OVMF},
     {"kernel", required_argument, NULL, OPT_KERNEL},
     {"initrd", required_argument, NULL, OPT_INITRD},
+    {"kernel-sha256", required_argument, NULL, OPT_KERNEL_SHA256},
+    {"initrd-sha256", required_argument, NULL, OPT_INITRD_SHA256},
     {"append", required_argument, NULL, OPT_APPEND},
     {"guest-features", required_argument, NULL, OPT_GUEST_FEATURES},
     {"output-format", required_argument, NULL, OPT_OUTPUT_FORMAT},
@@ -351,6 +355,12 @@ void measure_parse_sev_args(int argc, char **argv, struct sev_args *a)
             break;
         case OPT_KERNEL:
             a->kernel = optarg;
+            break;
+        case OPT_KERNEL_SHA256:
+            a->kernel_sha256 = optarg;
+            break;
+        case OPT_INITRD_SHA256:
+            a->initrd_sha256 = optarg;
             break;
         case OPT_INITRD:
             a->initrd = optarg;
@@ -610,9 +620,14 @@ static int sev_run(const struct sev_args *a, uint8_t *ld_out, struct fw_error *o
             usage_error("--format rvps needs a launch measurement: snp:ovmf-hash is only a seed");
         return run_ovmf_hash(a);
     }
-    if (a->initrd && !a->kernel)
+    if (a->kernel && a->kernel_sha256)
+        usage_error("argument --kernel-sha256: not allowed with argument --kernel");
+    if (a->initrd && a->initrd_sha256)
+        usage_error("argument --initrd-sha256: not allowed with argument --initrd");
+    bool have_kernel = a->kernel || a->kernel_sha256;
+    if ((a->initrd || a->initrd_sha256) && !have_kernel)
         usage_error("--kernel required when using --initrd");
-    if (a->append && *a->append && !a->kernel)
+    if (a->append && *a->append && !have_kernel)
         usage_error("--kernel required when using --append");
     if (strcmp(a->mode, "sev") && !a->have_vcpus)
         usage_error("missing --vcpus N in guest mode '%s'", a->mode);
@@ -675,9 +690,12 @@ static int sev_run(const struct sev_args *a, uint8_t *ld_out, struct fw_error *o
     }
 
     struct launch_kernel_hashes kh;
-    if (a->kernel) {
-        if (sev_sha256_file(kh.kernel, a->kernel, &err) ||
-            sev_sha256_file(kh.initrd, a->initrd, &err) ||
+    if (have_kernel) {
+        if ((a->kernel_sha256 && !parse_hex(a->kernel_sha256, kh.kernel, 32)) ||
+            (a->initrd_sha256 && !parse_hex(a->initrd_sha256, kh.initrd, 32)))
+            usage_error("--kernel-sha256 / --initrd-sha256 need 64 hex digits (a SHA-256)");
+        if ((!a->kernel_sha256 && sev_sha256_file(kh.kernel, a->kernel, &err)) ||
+            (!a->initrd_sha256 && sev_sha256_file(kh.initrd, a->initrd, &err)) ||
             sev_hash_cmdline(kh.cmdline, a->append, &err))
             return fail(&err);
         cfg.kernel = &kh;

@@ -15,6 +15,7 @@
 struct sev_args {
     const char *mode, *ovmf, *kernel, *initrd, *append, *vcpu_type, *vmm_type, *output_format;
     const char *snp_ovmf_hash, *svsm, *vars_file, *format;
+    const char *kernel_sha256, *initrd_sha256; /* hex digests instead of the files */
     bool have_vcpus, have_sig, have_family, have_model, have_stepping, have_mxcsr, have_fcw;
     bool dump_vmsa, verbose;
     uint64_t vcpus, sig, family, model, stepping, features, vars_size, mxcsr, fcw;

@@ -34,8 +34,8 @@ if(Python3_FOUND)
 endif()
 
 # `cocoon-measure verify`: real public SNP/TDX evidence (tests/fixtures/attest) must verify, and
-# tampered copies, wrong roots and wrong claims must fail naming the right check. snp_compute
-# needs the shared vectors (skips with 77 without them).
+# tampered copies, wrong roots and wrong claims must fail naming the right check. Part of
+# snp_compute uses the shared vectors when present.
 if(Python3_FOUND)
   foreach(kind snp snp_compute tdx tdx_collateral)
     add_test(NAME attest_verify_${kind}
