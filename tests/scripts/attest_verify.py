@@ -298,6 +298,11 @@ def snp_compute():
 def tdx():
     run(["tdx", "--quote", Q4], 0, label="real v4 quote (SPR) passes")
     run(["tdx", "--quote", Q5], 0, label="real v5 quote (TDX 1.5 body) passes")
+    p = run(["tdx", "--quote", os.path.join(FIX, "tdx", "quote_v4_gce_cos113_padded.dat"),
+             "--expect-report-data", "00" * 64, "--format", "json"], 0,
+            label="real GCE quote, zero-padded to 8000 bytes, passes")
+    expect(json.loads(p.stdout)["quote"]["zero_padding_bytes"] == 8000 - 4935,
+           "the padding is reported, not silently dropped")
     run(["tdx", "--quote", write("q.hex", QUOTE4.hex())], 0, label="hex form passes")
     run(["tdx", "--quote", write("q.b64", base64.b64encode(QUOTE4).decode())], 0,
         label="base64 form passes")
