@@ -327,6 +327,14 @@ static void tcb_status(struct vlog *l, struct tdx_collateral *c, const struct td
                  "signer");
         return;
     }
+    if (q->td.tee_tcb_svn[1] > 0) { /* TDX module major version >= 1: TDX 1.5 collateral */
+        c->tcb_status = "NotEvaluated";
+        vlog_add(l, "tcb_status", V_FAIL,
+                 "TEE_TCB_SVN[1] = %u: the TDX module identity (TCB info tdxModuleIdentities, "
+                 "TDX 1.5) is not evaluated by this tool, so no TCB status is claimed",
+                 q->td.tee_tcb_svn[1]);
+        return;
+    }
     json_t *levels = json_object_get(info, "tcbLevels");
     for (size_t i = 0; i < json_array_size(levels); i++) {
         json_t *lv = json_array_get(levels, i), *tcb = json_object_get(lv, "tcb");
