@@ -113,7 +113,9 @@ static void parse_snp_opts(int argc, char **argv, struct snp_opts *o)
         n_sev++;
     struct option *opts = calloc(N_VERIFY_OPTS + n_sev + 1, sizeof(*opts));
     char **fwd = calloc((size_t)argc * 2 + 4, sizeof(char *));
-    if (!opts || !fwd)
+    char **owned = calloc((size_t)argc + 1, sizeof(char *)); /* the "--flag" strings made here */
+    int nowned = 0;
+    if (!opts || !fwd || !owned)
         verify_usage_error(SNP_USAGE, "out of memory");
     size_t n = 0;
     for (size_t i = 0; i < N_VERIFY_OPTS; i++)
@@ -213,6 +215,7 @@ static void parse_snp_opts(int argc, char **argv, struct snp_opts *o)
                     verify_usage_error(SNP_USAGE, "out of memory");
                 snprintf(flag, l, "--%s", opts[idx].name);
                 fwd[nfwd++] = flag;
+                owned[nowned++] = flag;
             }
             if (opts[idx].has_arg)
                 fwd[nfwd++] = optarg;
@@ -240,7 +243,12 @@ static void parse_snp_opts(int argc, char **argv, struct snp_opts *o)
             verify_usage_error(SNP_USAGE, "--mode %s has no SNP MEASUREMENT (snp or snp:svsm)",
                                o->sev.mode);
     }
-    free(opts); /* fwd and its strings stay alive: sev_args points into them */
+    /* sev_args points at option values (argv strings or literals), not at fwd or its flags */
+    for (int i = 0; i < nowned; i++)
+        free(owned[i]);
+    free(owned);
+    free(fwd);
+    free(opts);
 }
 
 static bool snp_is_raw(const uint8_t *d, size_t n)

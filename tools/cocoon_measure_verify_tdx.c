@@ -407,11 +407,9 @@ static json_t *rvps_values(const struct tdx_quote *q)
     json_t *v = json_object();
     json_object_set_new(v, "mr_td", json_pack("[o]", vjson_hex(q->td.mr_td, 48)));
     json_object_set_new(v, "mr_config_id", json_pack("[o]", vjson_hex(q->td.mr_config_id, 48)));
-    for (int i = 0; i < 4; i++) {
-        char k[8];
-        snprintf(k, sizeof(k), "rtmr_%d", i);
-        json_object_set_new(v, k, json_pack("[o]", vjson_hex(q->td.rtmr[i], 48)));
-    }
+    static const char *const names[] = {"rtmr_0", "rtmr_1", "rtmr_2", "rtmr_3"};
+    for (int i = 0; i < 4; i++)
+        json_object_set_new(v, names[i], json_pack("[o]", vjson_hex(q->td.rtmr[i], 48)));
     char x[24];
     snprintf(x, sizeof(x), "%016" PRIx64, q->td.xfam);
     json_object_set_new(v, "xfam", json_pack("[s]", x));
