@@ -34,9 +34,10 @@ static const char USAGE[] =
     "                      [--append CMDLINE] [--guest-features VALUE]\n"
     "                      [--output-format {hex,base64}] [--snp-ovmf-hash HASH] [--dump-vmsa]\n"
     "                      [--svsm PATH] [--vars-size SIZE | --vars-file PATH]\n"
-    "                      [--vmsa-mxcsr N] [--vmsa-fcw N] [--format {text,json}]\n"
+    "                      [--vmsa-mxcsr N] [--vmsa-fcw N] [--format {text,json,rvps}]\n"
     "       cocoon-measure tdx --firmware PATH [--page-order {per-page,per-section}]\n"
-    "                      [--format {text,json}]\n";
+    "                      [--format {text,json,rvps}]\n"
+    "       cocoon-measure verify {snp,tdx} ... (see --help)\n";
 
 /* Command-line misuse: usage, one message, exit status 2 (as argparse does). */
 static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const char *fmt, ...)
@@ -201,14 +202,6 @@ static bool parse_hex(const char *s, uint8_t *out, size_t n)
 
 /* ---- SEV / SEV-ES / SNP ---- */
 
-struct sev_args {
-    const char *mode, *ovmf, *kernel, *initrd, *append, *vcpu_type, *vmm_type, *output_format;
-    const char *snp_ovmf_hash, *svsm, *vars_file, *format;
-    bool have_vcpus, have_sig, have_family, have_model, have_stepping, have_mxcsr, have_fcw;
-    bool dump_vmsa, verbose;
-    uint64_t vcpus, sig, family, model, stepping, features, vars_size, mxcsr, fcw;
-};
-
 enum {
     OPT_MODE = 256,
     OPT_VCPUS,
@@ -221,6 +214,8 @@ enum {
     OPT_OVMF,
     OPT_KERNEL,
     OPT_INITRD,
+    OPT_KERNEL_SHA256,
+    OPT_INITRD_SHA256,
     OPT_APPEND,
     OPT_GUEST_FEATURES,
     OPT_OUTPUT_FORMAT,
@@ -266,42 +261,52 @@ static void check_vcpu_type(const char *val)
     usage_error("argument --vcpu-type: invalid choice: '%s' (choose from %s)", val, list);
 }
 
-static void parse_sev_args(int argc, char **argv, struct sev_args *a)
+static const struct option SEV_OPTS[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"verbose", no_argument, NULL, 'v'},
+    {"mode", required_argument, NULL, OPT_MODE},
+    {"vcpus", required_argument, NULL, OPT_VCPUS},
+    {"vcpu-type", required_argument, NULL, OPT_VCPU_TYPE},
+    {"vcpu-sig", required_argument, NULL, OPT_VCPU_SIG},
+    {"vcpu-family", required_argument, NULL, OPT_VCPU_FAMILY},
+    {"vcpu-model", required_argument, NULL, OPT_VCPU_MODEL},
+    {"vcpu-stepping", required_argument, NULL, OPT_VCPU_STEPPING},
+    {"vmm-type", required_argument, NULL, OPT_VMM_TYPE},
+    {"ovmf", required_argument, NULL, OPT_OVMF},
+    {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"initrd", required_argument, NULL, OPT_INITRD},
+    {"kernel-sha256", required_argument, NULL, OPT_KERNEL_SHA256},
+    {"initrd-sha256", required_argument, NULL, OPT_INITRD_SHA256},
+    {"append", required_argument, NULL, OPT_APPEND},
+    {"guest-features", required_argument, NULL, OPT_GUEST_FEATURES},
+    {"output-format", required_argument, NULL, OPT_OUTPUT_FORMAT},
+    {"snp-ovmf-hash", required_argument, NULL, OPT_SNP_OVMF_HASH},
+    {"dump-vmsa", no_argument, NULL, OPT_DUMP_VMSA},
+    {"svsm", required_argument, NULL, OPT_SVSM},
+    {"vars-size", required_argument, NULL, OPT_VARS_SIZE},
+    {"vars-file", required_argument, NULL, OPT_VARS_FILE},
+    {"vmsa-mxcsr", required_argument, NULL, OPT_MXCSR},
+    {"vmsa-fcw", required_argument, NULL, OPT_FCW},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {NULL, 0, NULL, 0},
+};
+
+const struct option *measure_sev_options(void)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, OPT_VERSION},
-        {"verbose", no_argument, NULL, 'v'},
-        {"mode", required_argument, NULL, OPT_MODE},
-        {"vcpus", required_argument, NULL, OPT_VCPUS},
-        {"vcpu-type", required_argument, NULL, OPT_VCPU_TYPE},
-        {"vcpu-sig", required_argument, NULL, OPT_VCPU_SIG},
-        {"vcpu-family", required_argument, NULL, OPT_VCPU_FAMILY},
-        {"vcpu-model", required_argument, NULL, OPT_VCPU_MODEL},
-        {"vcpu-stepping", required_argument, NULL, OPT_VCPU_STEPPING},
-        {"vmm-type", required_argument, NULL, OPT_VMM_TYPE},
-        {"ovmf", required_argument, NULL, OPT_OVMF},
-        {"kernel", required_argument, NULL, OPT_KERNEL},
-        {"initrd", required_argument, NULL, OPT_INITRD},
-        {"append", required_argument, NULL, OPT_APPEND},
-        {"guest-features", required_argument, NULL, OPT_GUEST_FEATURES},
-        {"output-format", required_argument, NULL, OPT_OUTPUT_FORMAT},
-        {"snp-ovmf-hash", required_argument, NULL, OPT_SNP_OVMF_HASH},
-        {"dump-vmsa", no_argument, NULL, OPT_DUMP_VMSA},
-        {"svsm", required_argument, NULL, OPT_SVSM},
-        {"vars-size", required_argument, NULL, OPT_VARS_SIZE},
-        {"vars-file", required_argument, NULL, OPT_VARS_FILE},
-        {"vmsa-mxcsr", required_argument, NULL, OPT_MXCSR},
-        {"vmsa-fcw", required_argument, NULL, OPT_FCW},
-        {"format", required_argument, NULL, OPT_FORMAT},
-        {NULL, 0, NULL, 0},
-    };
+    return SEV_OPTS;
+}
+
+void measure_parse_sev_args(int argc, char **argv, struct sev_args *a)
+{
+    const struct option *opts = SEV_OPTS;
     memset(a, 0, sizeof(*a));
     a->vmm_type = "QEMU";
     a->output_format = "hex";
     a->format = "text";
     a->features = 0x1;
     opterr = 0;
+    optind = 0; /* full getopt reset: `verify snp` parses a second argv */
     int c;
     while ((c = getopt_long(argc, argv, ":hv", opts, NULL)) != -1) {
         switch (c) {
@@ -351,6 +356,12 @@ static void parse_sev_args(int argc, char **argv, struct sev_args *a)
         case OPT_KERNEL:
             a->kernel = optarg;
             break;
+        case OPT_KERNEL_SHA256:
+            a->kernel_sha256 = optarg;
+            break;
+        case OPT_INITRD_SHA256:
+            a->initrd_sha256 = optarg;
+            break;
         case OPT_INITRD:
             a->initrd = optarg;
             break;
@@ -394,8 +405,8 @@ static void parse_sev_args(int argc, char **argv, struct sev_args *a)
             a->have_fcw = true;
             break;
         case OPT_FORMAT: {
-            static const char *const f[] = {"text", "json"};
-            check_choice("--format", optarg, f, 2);
+            static const char *const f[] = {"text", "json", "rvps"};
+            check_choice("--format", optarg, f, 3);
             a->format = optarg;
             break;
         }
@@ -602,13 +613,21 @@ static void print_sev_json(const struct sev_args *a, const struct launch_plan *p
     fprintf(o, "\n}\n");
 }
 
-static int run_sev(const struct sev_args *a)
+static int sev_run(const struct sev_args *a, uint8_t *ld_out, struct fw_error *out_err)
 {
-    if (!strcmp(a->mode, "snp:ovmf-hash"))
+    if (!ld_out && !strcmp(a->mode, "snp:ovmf-hash")) {
+        if (!strcmp(a->format, "rvps"))
+            usage_error("--format rvps needs a launch measurement: snp:ovmf-hash is only a seed");
         return run_ovmf_hash(a);
-    if (a->initrd && !a->kernel)
+    }
+    if (a->kernel && a->kernel_sha256)
+        usage_error("argument --kernel-sha256: not allowed with argument --kernel");
+    if (a->initrd && a->initrd_sha256)
+        usage_error("argument --initrd-sha256: not allowed with argument --initrd");
+    bool have_kernel = a->kernel || a->kernel_sha256;
+    if ((a->initrd || a->initrd_sha256) && !have_kernel)
         usage_error("--kernel required when using --initrd");
-    if (a->append && *a->append && !a->kernel)
+    if (a->append && *a->append && !have_kernel)
         usage_error("--kernel required when using --append");
     if (strcmp(a->mode, "sev") && !a->have_vcpus)
         usage_error("missing --vcpus N in guest mode '%s'", a->mode);
@@ -636,6 +655,9 @@ static int run_sev(const struct sev_args *a)
         if (!a->svsm)
             usage_error("snp:svsm mode requires --svsm");
     }
+    if (!strcmp(a->format, "rvps") && cfg.tee != LAUNCH_TEE_SNP && cfg.tee != LAUNCH_TEE_SNP_SVSM)
+        usage_error("--format rvps gives Trustee's snp_launch_measurement: use --mode snp or "
+                    "snp:svsm");
     if (a->dump_vmsa && cfg.tee == LAUNCH_TEE_SEV)
         usage_error("--dump-vmsa is not availibe in the selected mode");
     uint8_t seed[SNP_LD_SIZE];
@@ -668,9 +690,12 @@ static int run_sev(const struct sev_args *a)
     }
 
     struct launch_kernel_hashes kh;
-    if (a->kernel) {
-        if (sev_sha256_file(kh.kernel, a->kernel, &err) ||
-            sev_sha256_file(kh.initrd, a->initrd, &err) ||
+    if (have_kernel) {
+        if ((a->kernel_sha256 && !parse_hex(a->kernel_sha256, kh.kernel, 32)) ||
+            (a->initrd_sha256 && !parse_hex(a->initrd_sha256, kh.initrd, 32)))
+            usage_error("--kernel-sha256 / --initrd-sha256 need 64 hex digits (a SHA-256)");
+        if ((!a->kernel_sha256 && sev_sha256_file(kh.kernel, a->kernel, &err)) ||
+            (!a->initrd_sha256 && sev_sha256_file(kh.initrd, a->initrd, &err)) ||
             sev_hash_cmdline(kh.cmdline, a->append, &err))
             return fail(&err);
         cfg.kernel = &kh;
@@ -701,10 +726,15 @@ static int run_sev(const struct sev_args *a)
         } else {
             drc = snp_digest_plan(plan, ld, ovmf_hash, &err);
         }
-        if (drc == 0 && (!a->dump_vmsa || dump_vmsas(plan) == 0)) {
+        if (drc == 0 && ld_out) {
+            memcpy(ld_out, ld, ld_len);
+            rc = 0;
+        } else if (drc == 0 && (!a->dump_vmsa || dump_vmsas(plan) == 0)) {
             if (!strcmp(a->format, "json"))
                 print_sev_json(a, plan, &cfg, ld, ld_len,
                                cfg.tee == LAUNCH_TEE_SNP ? ovmf_hash : NULL);
+            else if (!strcmp(a->format, "rvps"))
+                measure_print_rvps_digest("snp_launch_measurement", ld, ld_len);
             else
                 print_measurement(a, cfg.tee, ld, ld_len);
             rc = 0;
@@ -718,13 +748,50 @@ static int run_sev(const struct sev_args *a)
     measure_file_free(&svsm);
     if (rc == 2)
         return 1;
+    if (rc && out_err) {
+        *out_err = err;
+        return 1;
+    }
     return rc ? fail(&err) : 0;
+}
+
+static int run_sev(const struct sev_args *a)
+{
+    return sev_run(a, NULL, NULL);
+}
+
+int measure_sev_digest(const struct sev_args *a, uint8_t ld[SNP_LD_SIZE], struct fw_error *err)
+{
+    if (strcmp(a->mode, "snp") && strcmp(a->mode, "snp:svsm"))
+        return fw_fail(err, "mode %s has no SNP MEASUREMENT (use --mode snp or snp:svsm)", a->mode);
+    return sev_run(a, ld, err) ? -1 : 0;
 }
 
 /* ---- TDX ---- */
 
+int measure_tdx_mrtd(const char *firmware, enum launch_tdx_order order, uint8_t mrtd[TDX_MR_SIZE],
+                     struct fw_error *err)
+{
+    struct measure_file fw;
+    if (measure_read_file(firmware, &fw, err))
+        return -1;
+    struct launch_plan *plan = calloc(1, sizeof(*plan));
+    struct launch_tdx_config cfg = {.firmware = fw.data, .firmware_size = fw.size, .order = order};
+    int rc = -1;
+    if (!plan) {
+        fw_fail(err, "out of memory");
+    } else if (launch_plan_build_tdx(plan, &cfg, err) == 0) {
+        rc = tdx_mrtd_plan(plan, mrtd, err);
+        launch_plan_free(plan);
+    }
+    free(plan);
+    measure_file_free(&fw);
+    return rc;
+}
+
 static const char TDX_USAGE[] = "usage: cocoon-measure tdx --firmware PATH "
-                                "[--page-order {per-page,per-section}] [--format {text,json}]\n";
+                                "[--page-order {per-page,per-section}] "
+                                "[--format {text,json,rvps}]\n";
 
 static void __attribute__((noreturn, format(printf, 1, 2))) tdx_usage_error(const char *fmt, ...)
 {
@@ -797,9 +864,9 @@ static int run_tdx(int argc, char **argv)
                                 optarg);
             break;
         case OPT_FORMAT:
-            if (strcmp(optarg, "text") && strcmp(optarg, "json"))
+            if (strcmp(optarg, "text") && strcmp(optarg, "json") && strcmp(optarg, "rvps"))
                 tdx_usage_error("argument --format: invalid choice: '%s' (choose from 'text', "
-                                "'json')",
+                                "'json', 'rvps')",
                                 optarg);
             format = optarg;
             break;
@@ -830,6 +897,8 @@ static int run_tdx(int argc, char **argv)
             bool have_cfv = tdx_cfv_digest(&plan->tdvf, cfv, &cfv_err) == 0;
             if (!strcmp(format, "json")) {
                 print_tdx_json(plan, mrtd, cfv, have_cfv);
+            } else if (!strcmp(format, "rvps")) {
+                measure_print_rvps_digest("mr_td", mrtd, sizeof(mrtd));
             } else {
                 printf("MRTD: ");
                 print_hex(stdout, mrtd, sizeof(mrtd));
@@ -853,9 +922,11 @@ int main(int argc, char **argv)
     int rc;
     if (argc > 1 && !strcmp(argv[1], "tdx")) {
         rc = run_tdx(argc - 1, argv + 1);
+    } else if (argc > 1 && !strcmp(argv[1], "verify")) {
+        rc = measure_verify_main(argc - 1, argv + 1);
     } else {
         struct sev_args a;
-        parse_sev_args(argc, argv, &a);
+        measure_parse_sev_args(argc, argv, &a);
         rc = run_sev(&a);
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {

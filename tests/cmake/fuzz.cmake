@@ -13,6 +13,9 @@ if(COCOON_FUZZ)
     target_compile_options(fuzz_${name} PRIVATE ${COCOON_HOST_CFLAGS})
     target_link_options(fuzz_${name} PRIVATE -fsanitize=fuzzer)
     target_link_libraries(fuzz_${name} PRIVATE cocoon_api cocoon_vmm)
+    if(name MATCHES "^attest_") # report / quote parsers of cocoon-measure verify
+      target_link_libraries(fuzz_${name} PRIVATE cocoon_attest_parse)
+    endif()
     list(APPEND fuzz_targets fuzz_${name})
     # Replaying the seed corpus (and any regression inputs) is a test of its own.
     add_test(NAME fuzz_replay_${name}

@@ -32,3 +32,21 @@ if(Python3_FOUND)
     set_tests_properties(measure_hostile_firmware PROPERTIES TIMEOUT 1800)
   endif()
 endif()
+
+# `cocoon-measure verify`: real public SNP/TDX evidence (tests/fixtures/attest) must verify, and
+# tampered copies, wrong roots and wrong claims must fail naming the right check. Part of
+# snp_compute uses the shared vectors when present.
+if(Python3_FOUND)
+  foreach(kind snp snp_compute tdx tdx_collateral)
+    add_test(NAME attest_verify_${kind}
+             COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/tests/scripts/attest_verify.py
+                     $<TARGET_FILE:cocoon-measure> ${CMAKE_SOURCE_DIR} ${COCOON_VECTORS_DIR}
+                     ${kind})
+    set_tests_properties(attest_verify_${kind} PROPERTIES SKIP_RETURN_CODE 77 LABELS measure)
+  endforeach()
+endif()
+
+# tests/unit/attest_parse.c unit-tests the report / quote decoders, which live in tools/.
+if(TARGET unit_attest_parse)
+  target_link_libraries(unit_attest_parse PRIVATE cocoon_attest_parse)
+endif()
