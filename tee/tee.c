@@ -57,7 +57,7 @@ int tee_vm_create(const struct kvm_handle *kvm, int kvm_fd, const struct vm_conf
     t->gm = gm;
     t->vm_fd = kvm_ioctl(kvm, kvm_fd, KVM_CREATE_VM, (void *)(uintptr_t)ops->vm_type);
     if (t->vm_fd < 0) {
-        snprintf(err, errlen, "%s: KVM_CREATE_VM(type %lu) failed: %s", ops->name, ops->vm_type,
+        snprintf(err, errlen, "cannot create a KVM VM (%s, type %lu): %s", ops->title, ops->vm_type,
                  strerror(errno));
         free(t);
         return -1;
@@ -89,6 +89,16 @@ int tee_add_vcpu(struct tee_vm *t, unsigned index, int vcpu_fd, char *err, size_
     t->vcpu[index].fd = vcpu_fd;
     t->nr_vcpus++;
     return 0;
+}
+
+void tee_set_payload(struct tee_vm *t, const struct tee_payload *p)
+{
+    t->payload = *p;
+}
+
+bool tee_boots_firmware(const struct tee_vm *t)
+{
+    return t->ops->kind != TEE_NONE;
 }
 
 int tee_launch(struct tee_vm *t, char *err, size_t errlen)

@@ -20,8 +20,9 @@ struct tee_vm; /* per-VM backend context (tee/tee_internal.h) */
  *                        LAUNCH_START; TDX: split irqchip, CAPABILITIES, INIT_VM)
  *   tee_map_memory       memslots for gm (TEE: guest_memfd, all private) and the firmware flash
  *   tee_add_vcpu         after each KVM_CREATE_VCPU (index 0 = boot vCPU)
+ *   tee_set_payload      how the VMM loads a payload the backend does not measure
  *   tee_launch           the measured launch (SNP: updates, VMSA registers, FINISH; TDX: TD HOB,
- *                        INIT_VCPU, INIT_MEM_REGION, FINALIZE); none: nothing
+ *                        INIT_VCPU, INIT_MEM_REGION, FINALIZE); none: the VMM's direct boot
  *   tee_handle_exit      every KVM_RUN return, before the VMM's own dispatch
  *   tee_destroy */
 
@@ -49,9 +50,24 @@ int tee_map_memory(struct tee_vm *t, char *err, size_t errlen);
 /* Records a created vCPU's fd (the VMM keeps owning it). 0 or -1 + err. */
 int tee_add_vcpu(struct tee_vm *t, unsigned index, int vcpu_fd, char *err, size_t errlen);
 
-/* Performs the measured launch from the configured firmware, kernel, initrd and command line.
- * Must follow every tee_add_vcpu. 0 or -1 + err. */
+/* The VMM's own payload loading (kernel/initrd/cmdline into guest RAM, boot registers): the
+ * "none" backend's launch runs it; SEV-SNP and TDX launch measured firmware instead. */
+struct tee_payload {
+    int (*direct_boot)(void *opaque, char *err, size_t errlen);
+    void *opaque;
+};
+
+/* Records the payload loader for tee_launch (copied). */
+void tee_set_payload(struct tee_vm *t, const struct tee_payload *p);
+
+/* Performs the launch: measured from the configured firmware, kernel, initrd and command line
+ * (SNP, TDX), or the payload's direct boot (none). Must follow every tee_add_vcpu. 0 or -1 + err.
+ */
 int tee_launch(struct tee_vm *t, char *err, size_t errlen);
+
+/* True if the guest starts in firmware that fetches the kernel itself (SNP and TDX: through
+ * fw_cfg); false when the VMM loads the kernel directly. */
+bool tee_boots_firmware(const struct tee_vm *t);
 
 /* Looks at a KVM_RUN result first: memory conversions, TEE exits. `run_ret`/`run_errno` are what
  * KVM_RUN returned (KVM_EXIT_MEMORY_FAULT comes with -1/EFAULT). */

@@ -49,8 +49,9 @@ struct tee_vm {
     bool launched;
     bool state_protected;
     bool owns_irqchip;
-    struct tee_flash flash; /* SNP and TDX */
-    void *backend;          /* backend-specific state */
+    struct tee_flash flash;     /* SNP and TDX */
+    struct tee_payload payload; /* none: the VMM's direct boot */
+    void *backend;              /* backend-specific state */
 };
 
 extern const struct tee_ops tee_none_ops;

@@ -1,4 +1,4 @@
-/* tee_none.c: the plain-KVM backend: default VM type, ordinary memslots, no measured launch. */
+/* tee_none.c: the plain-KVM backend: default VM type, ordinary memslots, the VMM's direct boot. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,12 +23,22 @@ static int none_map_memory(struct tee_vm *t, char *err, size_t errlen)
             .userspace_addr = (uint64_t)(uintptr_t)r->host,
         };
         if (kvm_ioctl(t->kvm, t->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0) {
-            snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION at 0x%llx failed: %s",
+            snprintf(err, errlen, "cannot register guest memory at 0x%llx with KVM: %s",
                      (unsigned long long)r->gpa, strerror(errno));
             return -1;
         }
     }
     return 0;
+}
+
+/* No measurement: the VMM loads the payload and sets the boot registers itself. */
+static int none_launch(struct tee_vm *t, char *err, size_t errlen)
+{
+    if (!t->payload.direct_boot) {
+        snprintf(err, errlen, "none: no payload loader");
+        return -1;
+    }
+    return t->payload.direct_boot(t->payload.opaque, err, errlen);
 }
 
 const struct tee_ops tee_none_ops = {
@@ -38,4 +48,5 @@ const struct tee_ops tee_none_ops = {
     .vm_type = KVM_X86_DEFAULT_VM,
     .probe = none_probe,
     .map_memory = none_map_memory,
+    .launch = none_launch,
 };

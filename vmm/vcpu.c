@@ -163,7 +163,7 @@ int vcpu_init(struct vm *vm, struct vcpu *v, unsigned index, const struct kvm_cp
     v->run = run;
     v->run_size = (size_t)size;
     /* A TD's register state is never the VMM's (TDX); SNP registers come from the launch. */
-    bool protected_state = vm->tee && tee_guest_state_protected(vm->tee);
+    bool protected_state = tee_guest_state_protected(vm->tee);
     if (vcpu_set_cpuid(v, cpuid, err, errlen) < 0 ||
         (!protected_state &&
          (vcpu_set_lapic(v, err, errlen) < 0 || vcpu_set_fpu(v, err, errlen) < 0)))
@@ -384,7 +384,7 @@ static void *vcpu_thread(void *arg)
     }
     while (confined && vcpu_may_run(v)) {
         int rc = kvm_ioctl(&v->vm->kvm, v->fd, KVM_RUN, NULL);
-        if (v->vm->tee && vcpu_tee_exit(v, rc) != TEE_EXIT_NOT_MINE) {
+        if (vcpu_tee_exit(v, rc) != TEE_EXIT_NOT_MINE) {
             if (!atomic_load(&v->vm->stopping))
                 continue; /* a conversion or TEE call handled; re-enter */
             break;

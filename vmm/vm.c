@@ -35,7 +35,7 @@ static int vm_setup_memory(struct vm *vm, char *err, size_t errlen);
 static int vm_setup_irqchip(struct vm *vm, char *err, size_t errlen);
 static int vm_create_vcpus(struct vm *vm, char *err, size_t errlen);
 static int vm_attach_devices(struct vm *vm, char *err, size_t errlen);
-static int vm_load_payload(struct vm *vm, char *err, size_t errlen);
+static int vm_direct_boot(void *opaque, char *err, size_t errlen);
 static void vm_exit_async_cb(uv_async_t *handle);
 
 /* ---- The life of a VM, top to bottom. ---- */
@@ -78,13 +78,11 @@ int vm_boot(struct vm *vm, char *err, size_t errlen)
         snprintf(err, errlen, "the VM is not in the created state");
         return -1;
     }
-    if (vm->tee) { /* measured launch: firmware, kernel hashes, VMSAs / TD pages, finish */
-        if (tee_launch(vm->tee, err, errlen) < 0)
-            return -1;
-    } else if (vm_load_payload(vm, err, errlen) < 0 ||
-               vcpu_set_boot_state(&vm->vcpus[0], &vm->boot, err, errlen) < 0) {
+    /* The backend's launch: measured firmware (SNP, TDX) or vm_direct_boot (none). */
+    const struct tee_payload payload = {.direct_boot = vm_direct_boot, .opaque = vm};
+    tee_set_payload(vm->tee, &payload);
+    if (tee_launch(vm->tee, err, errlen) < 0)
         return -1;
-    }
     atomic_store(&vm->state, VM_STATE_RUNNING);
     for (unsigned i = 0; i < vm->nr_vcpus; i++) {
         if (vcpu_start(&vm->vcpus[i], err, errlen) < 0) {
@@ -133,13 +131,10 @@ void vm_destroy(struct vm *vm)
     for (unsigned i = 0; i < vm->nr_vcpus; i++)
         vcpu_close(&vm->vcpus[i]);
     free(vm->vcpus);
-    if (vm->tee) { /* owns the VM fd; waits for its workers before guest memory goes */
-        tee_destroy(vm->tee);
-        vm->tee = NULL;
-        vm->vm_fd = -1;
-    }
-    if (vm->vm_fd >= 0)
-        vm->kvm.sys->close(vm->kvm.ctx, vm->vm_fd);
+    /* The backend owns the VM fd and waits for its workers before guest memory goes. */
+    tee_destroy(vm->tee);
+    vm->tee = NULL;
+    vm->vm_fd = -1;
     if (vm->kvm_fd >= 0)
         vm->kvm.sys->close(vm->kvm.ctx, vm->kvm_fd);
     gm_destroy(&vm->mem);
@@ -206,42 +201,22 @@ static int vm_open_kvm(struct vm *vm, char *err, size_t errlen)
         snprintf(err, errlen, "this host's KVM lacks KVM_CAP_IMMEDIATE_EXIT");
         return -1;
     }
-    if (vm->cfg.platform.tee != TEE_NONE) /* the backend creates a VM of its type */
-        return tee_vm_create(&vm->kvm, vm->kvm_fd, &vm->cfg, &vm->mem, &vm->tee, &vm->vm_fd, err,
-                             errlen);
-    vm->vm_fd = kvm_ioctl(&vm->kvm, vm->kvm_fd, KVM_CREATE_VM, (void *)0UL);
-    if (vm->vm_fd < 0) {
-        snprintf(err, errlen, "cannot create a KVM VM: %s", strerror(errno));
-        return -1;
-    }
-    return 0;
+    /* The backend creates a VM of its type (none: the default type). */
+    return tee_vm_create(&vm->kvm, vm->kvm_fd, &vm->cfg, &vm->mem, &vm->tee, &vm->vm_fd, err,
+                         errlen);
 }
 
 static int vm_setup_memory(struct vm *vm, char *err, size_t errlen)
 {
     if (gm_init(&vm->mem, vm->cfg.memory, err, errlen) < 0)
         return -1;
-    if (vm->tee) /* guest_memfd memslots, all private, plus the firmware flash */
-        return tee_map_memory(vm->tee, err, errlen);
-    for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
-        const struct gm_region *r = &vm->mem.region[i];
-        struct kvm_userspace_memory_region slot = {
-            .slot = i,
-            .guest_phys_addr = r->gpa,
-            .memory_size = r->size,
-            .userspace_addr = (uint64_t)(uintptr_t)r->host,
-        };
-        if (kvm_ioctl(&vm->kvm, vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
-            snprintf(err, errlen, "cannot register guest memory with KVM: %s", strerror(errno));
-            return -1;
-        }
-    }
-    return 0;
+    /* none: plain memslots; SNP/TDX: guest_memfd memslots, all private, plus the flash. */
+    return tee_map_memory(vm->tee, err, errlen);
 }
 
 static int vm_setup_irqchip(struct vm *vm, char *err, size_t errlen)
 {
-    if (vm->tee && tee_owns_irqchip(vm->tee))
+    if (tee_owns_irqchip(vm->tee))
         return 0; /* TDX: the backend enabled the split irqchip; no PIC, IOAPIC or PIT */
     uint64_t ident = VM_IDENTITY_MAP_ADDR;
     if (kvm_ioctl(&vm->kvm, vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0 ||
@@ -276,7 +251,7 @@ static int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
         vm->vcpus[i] = (struct vcpu){.vm = vm, .index = i, .fd = -1};
         vm->nr_vcpus++; /* counted before init, so a half-made vCPU is closed too */
         rc = vcpu_init(vm, &vm->vcpus[i], i, cpuid, err, errlen);
-        if (rc == 0 && vm->tee)
+        if (rc == 0)
             rc = tee_add_vcpu(vm->tee, i, vm->vcpus[i].fd, err, errlen);
     }
     free(cpuid);
@@ -411,11 +386,10 @@ static int vm_attach_devices(struct vm *vm, char *err, size_t errlen)
             return -1;
         }
     }
-    /* ---- fw_cfg: firmware boot with a kernel (OVMF loads it from here). Only a TEE launch
-     * boots the firmware; with tee=none --firmware is unused and the kernel is direct-booted. */
-    if (vm->tee && vm->cfg.firmware && vm->cfg.kernel && vm_attach_fw_cfg(vm, err, errlen) < 0)
+    /* fw_cfg: the firmware (OVMF) fetches the kernel the backend measured from here. */
+    if (tee_boots_firmware(vm->tee) && vm->cfg.firmware && vm->cfg.kernel &&
+        vm_attach_fw_cfg(vm, err, errlen) < 0)
         return -1;
-    /* ---- end fw_cfg ---- */
     /* ---- PCI host bridge and virtio devices (vmm/vm_pci.c) ---- */
     if (vm_attach_pci(vm, err, errlen) < 0 || vm_attach_vsock(vm, err, errlen) < 0 ||
         vm_attach_blknet(vm, err, errlen) < 0) /* virtio-blk, virtio-net: vm_blknet.c */
@@ -426,8 +400,11 @@ static int vm_attach_devices(struct vm *vm, char *err, size_t errlen)
 
 /* ---- Steps of vm_boot. ---- */
 
-static int vm_load_payload(struct vm *vm, char *err, size_t errlen)
+/* The "none" backend's launch (tee_payload): kernel, initrd and command line into guest RAM, the
+ * MP table, and vCPU 0's entry registers. */
+static int vm_direct_boot(void *opaque, char *err, size_t errlen)
 {
+    struct vm *vm = opaque;
     if (!vm->cfg.kernel) {
         snprintf(err, errlen, "no kernel to boot");
         return -1;
@@ -437,10 +414,10 @@ static int vm_load_payload(struct vm *vm, char *err, size_t errlen)
         .initramfs = vm->cfg.initramfs,
         .cmdline = vm->cfg.cmdline,
     };
-    if (loader_load(&vm->mem, &req, &vm->boot, err, errlen) < 0)
+    if (loader_load(&vm->mem, &req, &vm->boot, err, errlen) < 0 ||
+        mptable_write(&vm->mem, vm->nr_vcpus, err, errlen) < 0)
         return -1;
-    /* (TEE: measured launch of the loaded image goes here.) */
-    return mptable_write(&vm->mem, vm->nr_vcpus, err, errlen);
+    return vcpu_set_boot_state(&vm->vcpus[0], &vm->boot, err, errlen);
 }
 
 /* ---- Run control. ---- */
