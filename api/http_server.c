@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "devices/unix_socket.h"
 #include "vmm/log.h"
 
 #define READ_CHUNK      16384
@@ -792,64 +793,6 @@ static void on_listen_readable(uv_poll_t *h, int status, int events)
     }
 }
 
-/* Removes a stale socket file at path; refuses if it is not a socket or someone serves it. */
-static int clear_stale_socket(const char *path, char *err, size_t errlen)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : (snprintf(err, errlen, "%s: %s", path, strerror(errno)), -1);
-    if (!S_ISSOCK(st.st_mode)) {
-        snprintf(err, errlen, "%s exists and is not a socket", path);
-        return -1;
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    int rc = fd >= 0 ? connect(fd, (struct sockaddr *)&sa, sizeof(sa)) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (rc == 0) {
-        snprintf(err, errlen, "%s is in use by another process", path);
-        return -1;
-    }
-    unlink(path);
-    return 0;
-}
-
-static int open_listener(const char *path, char *err, size_t errlen)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (!*path || strlen(path) >= sizeof(sa.sun_path)) {
-        snprintf(err, errlen, "API socket path must be 1..%zu bytes", sizeof(sa.sun_path) - 1);
-        return -1;
-    }
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    if (clear_stale_socket(path, err, errlen) < 0)
-        return -1;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return -1;
-    }
-    mode_t old = umask(0177); /* the socket file is born 0600 */
-    int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-    int bind_errno = errno;
-    umask(old);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot create API socket %s: %s%s", path, strerror(bind_errno),
-                 bind_errno == ENOENT ? " (its folder must exist)" : "");
-        close(fd);
-        return -1;
-    }
-    if (chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
-        close(fd);
-        unlink(path);
-        return -1;
-    }
-    return fd;
-}
-
 /* Common tail of the two listen calls. On failure a listener it created (path non-NULL) is
  * closed and its file removed; an inherited fd (path NULL) stays the caller's. */
 static int serve_listener(uv_loop_t *loop, int fd, const char *path, const struct http_limits *lim,
@@ -896,7 +839,7 @@ int http_server_listen(uv_loop_t *loop, const char *path, const struct http_limi
                        api_handler_fn handler, void *opaque, struct http_server **out, char *err,
                        size_t errlen)
 {
-    int fd = open_listener(path, err, errlen);
+    int fd = unix_listen_path(path, "API socket", 16, err, errlen);
     if (fd < 0)
         return -1;
     return serve_listener(loop, fd, path, lim, handler, opaque, out, err, errlen);

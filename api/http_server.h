@@ -51,8 +51,9 @@ void http_limits_default(struct http_limits *lim);
 
 struct http_server;
 
-/* Creates the socket at path (mode 0600; the folder must exist, a stale socket file is
- * replaced, any other file is not), listens, and serves on loop. Returns 0 or -1 + err. */
+/* Creates the socket at path (unix_listen_path: mode 0600 from birth; the folder must exist
+ * and not be writable by others without the sticky bit; a stale socket file is replaced, a live
+ * one or any other file is not), listens, and serves on loop. Returns 0 or -1 + err. */
 int http_server_listen(uv_loop_t *loop, const char *path, const struct http_limits *lim,
                        api_handler_fn handler, void *opaque, struct http_server **out, char *err,
                        size_t errlen);

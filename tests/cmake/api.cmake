@@ -3,6 +3,8 @@
 #   api_confidential_refusals platform.tdx / sev_snp: each refused request 403 + reason, VM as it was
 #   api_kata_replay           Kata's clh driver on the wire (netns + tap, hybrid vsock to the
 #                             vsock_echo guest of vsock.cmake, disk hot-add, vmm.shutdown)
+#   api_idle_connection_kept_70s  runtime-rs's one persistent connection: 70 s idle (past the
+#                             old 60 s idle timeout), then vm.info and vmm.shutdown on it
 # They boot the test guests built by vmm.cmake and vsock.cmake.
 set(API_HARNESS ${CMAKE_SOURCE_DIR}/tests/integration/api_test.py)
 foreach(case api_bad_input api_confidential_refusals api_kata_replay)
@@ -11,3 +13,8 @@ foreach(case api_bad_input api_confidential_refusals api_kata_replay)
                    ${CMAKE_BINARY_DIR}/tests/guest)
   set_tests_properties(${case} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 240 LABELS "api;integration")
 endforeach()
+add_test(NAME api_idle_connection_kept_70s
+         COMMAND python3 ${API_HARNESS} api_idle_connection_kept_70s $<TARGET_FILE:cocoon>
+                 ${CMAKE_BINARY_DIR}/tests/guest)
+set_tests_properties(api_idle_connection_kept_70s PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 150
+                     LABELS "api;integration;slow")

@@ -7,6 +7,8 @@ CASE is one of:
   api_confidential_refusals vm.create with platform.tdx / sev_snp; each refused request gets
                             its 4xx and leaves the VM as it was
   api_kata_replay           Kata's clh driver on the wire, from launch to vmm.shutdown
+  api_idle_connection_kept_70s  one persistent connection, 70 s idle, then vm.info and
+                            vmm.shutdown on it (runtime-rs's pattern)
 Exits 0 on success, 1 on failure, 77 (skip) when a host facility is missing.
 Python 3 standard library only.
 """
@@ -705,7 +707,55 @@ def case_api_kata_replay(work):
         check(mark not in out, "sanitizer report:\n" + out)
 
 
+# ---- api_idle_connection_kept_70s ----
+
+def raw_roundtrip(s, method, route, body=b""):
+    """One request on an existing raw socket; returns the whole response (or b"" at EOF)."""
+    s.sendall(("%s /api/v1/%s HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n"
+               % (method, route, len(body))).encode() + body)
+    out = b""
+    while b"\r\n\r\n" not in out or not response_complete(out):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def case_api_idle_connection_kept_70s(work):
+    """runtime-rs keeps one API connection for the sandbox's life: 70 s of silence on it (longer
+    than the old 60 s idle timeout) and vm.info, then vmm.shutdown, still work on it."""
+    kernel = write_file(os.path.join(work, "vmlinux"), 8192, b"K")
+    c = Cocoon(work)
+    try:
+        c.wait_ready()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(c.sock)
+        body = json.dumps(plain_vm(kernel)).encode()
+        check(status_of(raw_roundtrip(s, "PUT", "vm.create", body)) == 204, "vm.create")
+        step("vm.create on the persistent connection; now 70 s of silence")
+        time.sleep(70)
+        r = raw_roundtrip(s, "GET", "vm.info")
+        check(status_of(r) == 200, "vm.info after 70 s idle answered %r" % r[:80])
+        step("vm.info answered on the same connection after 70 s idle")
+        t0 = time.monotonic()
+        r = raw_roundtrip(s, "PUT", "vmm.shutdown")
+        check(status_of(r) == 204, "vmm.shutdown after idle answered %r" % r[:80])
+        c.proc.wait(timeout=3)
+        check(c.proc.returncode == 0, "exit status %d" % c.proc.returncode)
+        step("vmm.shutdown on the same connection: 204, exit in %.2f s"
+             % (time.monotonic() - t0))
+        s.close()
+    finally:
+        out = c.output()
+        c.stop()
+    for mark in SANITIZER_MARKS:
+        check(mark not in out, "sanitizer report:\n" + out)
+
+
 CASES = {
+    "api_idle_connection_kept_70s": case_api_idle_connection_kept_70s,
     "api_bad_input": case_api_bad_input,
     "api_confidential_refusals": case_api_confidential_refusals,
     "api_kata_replay": case_api_kata_replay,
