@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "devices/tap.h"
+
 void vm_config_init(struct vm_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -47,8 +49,8 @@ void vm_config_free(struct vm_config *cfg)
 
 int parse_size(const char *s, uint64_t *out)
 {
-    if (!s || *s < '0' || *s > '9')
-        return -1;
+    if (!s || *s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
+        return -1; /* decimal only: a leading zero is not taken for octal, nor ignored */
     uint64_t v = 0;
     const char *p = s;
     for (; *p >= '0' && *p <= '9'; p++) {
@@ -265,6 +267,10 @@ static int validate_devices(const struct vm_config *cfg, char *err, size_t errle
             snprintf(err, errlen, "net %u needs exactly one of tap= or fd=", i);
             return -1;
         }
+        char what[48];
+        snprintf(what, sizeof(what), "net %u: fd %d", i, n->fd);
+        if (n->fd >= 0 && tap_check_fd(n->fd, what, err, errlen) < 0)
+            return -1;
     }
     if (cfg->vsock.enabled) {
         if (cfg->vsock.cid < 3 || cfg->vsock.cid > 0xFFFFFFFEULL) {

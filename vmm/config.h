@@ -97,8 +97,8 @@ int vm_config_copy(struct vm_config *dst, const struct vm_config *src);
  * creates it), and that referenced files are readable and non-empty; it creates nothing. */
 int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen);
 
-/* Parses "512M", "1G", "4096", "2GiB" style sizes (K/M/G/T, binary). Returns 0 or -1 on a
- * malformed, zero-suffix-only or overflowing value. */
+/* Parses "512M", "1G", "4096", "2GiB" style sizes (decimal, K/M/G/T binary suffixes). Returns
+ * 0, or -1 on a malformed, suffix-only, leading-zero ("010M") or overflowing value. */
 int parse_size(const char *s, uint64_t *out);
 
 /* Parses exactly 2*n hex digits (either case, nothing else) into out[0..n). Returns 0 or -1. */

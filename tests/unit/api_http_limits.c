@@ -358,6 +358,21 @@ static void malformed_requests_get_400_and_close(void **state)
     assert_int_equal(seen.calls, 0);
 }
 
+static void chunk_size_overflow_is_named(void **state)
+{
+    char buf[4096];
+    int fd = client();
+    int status = roundtrip(fd,
+                           "PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "FFFFFFFFFFFFFFFFFFFF\r\n",
+                           buf, sizeof(buf));
+    assert_int_equal(status, 413);
+    if (!strstr(buf, "chunk size")) /* said "invalid character in content-length header" */
+        fail_msg("%s", buf);
+    assert_true(closed_by_server(fd, 500));
+    close(fd);
+}
+
 static void eleventh_connection_gets_503(void **state)
 {
     int fds[10];
@@ -582,6 +597,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(oversized_body_gets_413, setup, teardown),
         cmocka_unit_test_setup_teardown(oversized_headers_get_431, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_requests_get_400_and_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(chunk_size_overflow_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(eleventh_connection_gets_503, setup, teardown),
         cmocka_unit_test_setup_teardown(half_request_times_out_with_408, setup, teardown),
         cmocka_unit_test_setup_teardown(passed_fds_reach_the_handler_or_are_closed, setup,

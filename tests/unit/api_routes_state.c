@@ -385,6 +385,19 @@ static void add_net_cold_and_hot(void **state)
     assert_int_equal(fcntl(tap1, F_GETFD), -1);
 }
 
+static void vsock_on_the_api_socket_is_refused(void **state)
+{
+    const char *on_api = "{\"payload\":{\"kernel\":\"@KERNEL@\"},"
+                         "\"vsock\":{\"cid\":3,\"socket\":\"/run/cocoon-test/api.sock\"}}";
+    assert_int_equal(call("PUT", "vm.create", on_api), 400);
+    error_body_is_json_reason("is the API socket's path");
+    assert_int_equal(api_router_state(router), API_VM_NONE);
+    assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
+    assert_int_equal(
+        call("PUT", "vm.add-vsock", "{\"cid\":3,\"socket\":\"/run/cocoon-test/api.sock\"}"), 400);
+    assert_false(api_router_config(router)->vsock.enabled);
+}
+
 static void add_disk_and_remove(void **state)
 {
     assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
@@ -591,6 +604,7 @@ int main(void)
         T(methods_and_routes),
         T(bad_create_bodies_leave_no_vm),
         T(add_net_cold_and_hot),
+        T(vsock_on_the_api_socket_is_refused),
         T(add_disk_and_remove),
         T(add_vsock_cold_only),
         T(resize_plain_guest),
