@@ -711,6 +711,13 @@ def case_api_kata_replay(work):
 
 def raw_roundtrip(s, method, route, body=b""):
     """One request on an existing raw socket; returns the whole response (or b"" at EOF)."""
+    try:
+        return raw_roundtrip_once(s, method, route, body)
+    except (BrokenPipeError, ConnectionResetError) as e:
+        raise Fail("%s %s: cocoon closed the connection (%s)" % (method, route, e))
+
+
+def raw_roundtrip_once(s, method, route, body):
     s.sendall(("%s /api/v1/%s HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n"
                % (method, route, len(body))).encode() + body)
     out = b""
