@@ -761,7 +761,9 @@ static void reap_closed_conns(struct http_server *srv)
 {
     for (struct conn *c = srv->conns, *next; c; c = next) {
         next = c->next;
-        if (c->in_request || c->out_off < c->out_len || c->parse_paused)
+        /* Answers still owed may be awaited by a client that only shut down its sending side;
+         * a half-sent request from a closed client can never complete. */
+        if (c->out_off < c->out_len || c->parse_paused)
             continue;
         char b;
         ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
