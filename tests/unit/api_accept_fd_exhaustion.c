@@ -52,6 +52,10 @@ static size_t count_lines_with(const char *path, const char *needle)
 
 static void listener_rests_when_out_of_fds(void **state)
 {
+    /* valgrind virtualises RLIMIT_NOFILE for open() but not for accept4(): no EMFILE there. */
+    const char *preload = getenv("LD_PRELOAD");
+    if (preload && strstr(preload, "vgpreload"))
+        skip();
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
     snprintf(dir, sizeof(dir), "/tmp/cocoon-emfile-XXXXXX");

@@ -438,6 +438,7 @@ static void send_with_fd(int sock, const char *req, int fd)
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } c;
+    memset(&c, 0, sizeof(c)); /* the padding after the fd goes to the kernel too (valgrind) */
     struct iovec iov = {.iov_base = (void *)req, .iov_len = strlen(req)};
     struct msghdr msg = {
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof(c.buf)};

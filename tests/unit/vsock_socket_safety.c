@@ -150,6 +150,10 @@ static void ok_handler(void *opaque, struct api_request *req, struct api_respons
  * user (the socket's folder being theirs to write). */
 static void sockets_are_born_0600_without_chmod(void **state)
 {
+    /* valgrind does not emulate seccomp(2) and counts the attempt as an error. */
+    const char *preload = getenv("LD_PRELOAD");
+    if (preload && strstr(preload, "vgpreload"))
+        skip();
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
