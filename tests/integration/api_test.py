@@ -8,7 +8,8 @@ CASE is one of:
                             its 4xx and leaves the VM as it was
   api_kata_replay           Kata's clh driver on the wire, from launch to vmm.shutdown
   api_hostile_clients       unread pipelined vm.info of a large configuration (RSS bounded,
-                            others answered, the client closed); out of fds (no spin)
+                            others answered, the client closed); out of fds (no spin);
+                            9 threads x 300 connect/ping/close (never 503)
   api_idle_connection_kept_70s  one persistent connection, 70 s idle, then vm.info and
                             vmm.shutdown on it (runtime-rs's pattern)
 Exits 0 on success, 1 on failure, 77 (skip) when a host facility is missing.
@@ -904,10 +905,51 @@ def fd_exhaustion(work):
         check(mark not in out, "sanitizer report:\n" + out)
 
 
+PING = b"GET /api/v1/vmm.ping HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+
+def connection_per_request(work):
+    """Kata's pattern from 9 threads, 300 times each: connect, vmm.ping, close. Never a 503."""
+    import threading
+    wd = os.path.join(work, "burst")
+    os.makedirs(wd)
+    c = Cocoon(wd)
+    counts = {"ok": 0, "busy": 0, "none": 0}
+    lock = threading.Lock()
+
+    def worker():
+        for _ in range(300):
+            try:
+                r = raw_exchange(c.sock, PING)
+                st = status_of(r)
+            except OSError:
+                st = None
+            key = "ok" if st == 200 else "busy" if st == 503 else "none"
+            with lock:
+                counts[key] += 1
+    try:
+        c.wait_ready()
+        threads = [threading.Thread(target=worker) for _ in range(9)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        step("9 threads x 300 connect/ping/close in %.1f s: %d OK, %d x 503, %d unanswered"
+             % (time.monotonic() - t0, counts["ok"], counts["busy"], counts["none"]))
+        check(counts["ok"] == 2700, "well-behaved clients refused: %r" % counts)
+    finally:
+        out = c.output()
+        c.stop()
+    for mark in SANITIZER_MARKS:
+        check(mark not in out, "sanitizer report:\n" + out)
+
+
 def case_api_hostile_clients(work):
     kernel = write_file(os.path.join(work, "vmlinux"), 8192, b"K")
     unread_pipelined_info(work, kernel)
     fd_exhaustion(work)
+    connection_per_request(work)
 
 
 CASES = {
