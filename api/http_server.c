@@ -772,6 +772,20 @@ static void reap_closed_conns(struct http_server *srv)
     }
 }
 
+/* At the limit, a connection whose client pipelined requests and reads none of the answers
+ * (parsing paused on it) gives its slot to the newcomer: such clients cannot lock others out. */
+static bool evict_backed_up_conn(struct http_server *srv)
+{
+    for (struct conn *c = srv->conns; c; c = c->next)
+        if (c->parse_paused) {
+            log_info("api: connection limit reached: closing one that does not read its "
+                     "responses");
+            conn_close(c);
+            return true;
+        }
+    return false;
+}
+
 static void on_listen_readable(uv_poll_t *h, int status, int events)
 {
     struct http_server *srv = h->data;
@@ -786,6 +800,8 @@ static void on_listen_readable(uv_poll_t *h, int status, int events)
         }
         if (srv->nconns >= srv->lim.max_conns)
             reap_closed_conns(srv);
+        if (srv->nconns >= srv->lim.max_conns)
+            evict_backed_up_conn(srv);
         if (srv->nconns >= srv->lim.max_conns) {
             log_info("api: 503: connection limit (%u) reached", srv->lim.max_conns);
             reject_busy(fd);
@@ -878,6 +894,8 @@ void http_server_adopt(struct http_server *srv, int fd)
     }
     if (srv->nconns >= srv->lim.max_conns)
         reap_closed_conns(srv);
+    if (srv->nconns >= srv->lim.max_conns)
+        evict_backed_up_conn(srv);
     if (srv->nconns >= srv->lim.max_conns) {
         reject_busy(fd);
         return;

@@ -194,11 +194,39 @@ static void late_reader_gets_every_answer_in_order(void **state)
     close(fd);
 }
 
+static void ten_non_readers_lock_nobody_out(void **state)
+{
+    /* Ten clients fill every slot with pipelined pings they never read (far above the 64 KiB
+     * at which parsing stops): a newcomer takes one of their slots instead of getting 503. */
+    static char reqs[3000 * 40];
+    size_t off = 0;
+    for (int i = 0; i < 3000; i++)
+        off += (size_t)snprintf(reqs + off, sizeof(reqs) - off,
+                                "GET /api/v1/vmm.ping HTTP/1.1\r\n\r\n");
+    int hog[10];
+    for (int i = 0; i < 10; i++) {
+        hog[i] = apic_connect();
+        apic_send_str(hog[i], reqs);
+    }
+    apic_pump(100);
+    assert_int_equal(http_server_connections(srv), 10);
+    char buf[4096];
+    for (int i = 0; i < 3; i++) {
+        int fd = apic_connect();
+        assert_int_equal(
+            apic_roundtrip(fd, "GET /api/v1/vmm.ping HTTP/1.1\r\n\r\n", buf, sizeof(buf)), 200);
+        close(fd);
+    }
+    for (int i = 0; i < 10; i++)
+        close(hog[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(pipelined_unread_info_stays_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(late_reader_gets_every_answer_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(ten_non_readers_lock_nobody_out, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
