@@ -46,7 +46,8 @@ struct http_limits {
  * timeout: a connection with no request started and nothing queued stays open as long as the
  * client wants (Kata's runtime-rs keeps one for the sandbox's whole life). A client that
  * pipelines without reading is answered until 64 KiB of responses are queued, then neither
- * read nor parsed until it reads; it is closed when it reads nothing for partial_timeout_ms. */
+ * read nor parsed until it reads; it is closed when it reads nothing for partial_timeout_ms, or
+ * at once when the connection limit is reached and a newcomer needs its slot. */
 void http_limits_default(struct http_limits *lim);
 
 struct http_server;
