@@ -43,8 +43,10 @@ int api_run(uv_loop_t *loop, const char *socket_path, int socket_fd, struct vm_c
     struct api_main m = {.loop = loop, .on_guest_exit = guest_exit_cb, .opaque = opaque};
     char err[256] = "";
     struct api_vm_backend *backend = api_vm_backend_new(loop);
-    const struct api_router_hooks hooks = {
-        .vmm_shutdown = on_vmm_shutdown, .guest_exit = on_guest_exit, .opaque = &m};
+    const struct api_router_hooks hooks = {.vmm_shutdown = on_vmm_shutdown,
+                                           .guest_exit = on_guest_exit,
+                                           .opaque = &m,
+                                           .api_socket_path = socket_path};
     struct api_router *router =
         backend ? api_router_new(&api_vm_backend_ops, backend, &hooks) : NULL;
     if (!router) {

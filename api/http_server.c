@@ -16,11 +16,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "devices/unix_socket.h"
 #include "vmm/log.h"
 
-#define READ_CHUNK     16384
-#define OUT_HIGH_WATER (64 * 1024)
-#define MAX_AFTER_SEND 4
+#define READ_CHUNK      16384
+#define OUT_HIGH_WATER  (64 * 1024) /* unsent output beyond this: parse and read nothing more */
+#define MAX_AFTER_SEND  4
+#define ACCEPT_RETRY_MS 200 /* out of fds: how long the listener rests before trying again */
 
 struct after_send {
     void (*fn)(void *opaque);
@@ -59,6 +61,11 @@ struct conn {
     char *out;
     size_t out_len, out_off, out_cap;
     bool close_after_flush;
+    /* Parsing stopped because the peer does not read its responses: the bytes received but not
+     * parsed yet wait here (at most one read's worth) until the output drains. */
+    bool parse_paused;
+    char *in;
+    size_t in_len;
     struct after_send after[MAX_AFTER_SEND];
     unsigned nafter;
 };
@@ -71,10 +78,13 @@ struct http_server {
     char *path;
     int fd;
     uv_poll_t poll;
-    bool poll_open;
+    uv_timer_t retry; /* resumes accepting after running out of fds */
+    int open_handles;
+    bool listen_paused;
     bool closing;
     struct conn *conns;
     unsigned nconns;
+    struct log_ratelimit rl;
 };
 
 void http_limits_default(struct http_limits *lim)
@@ -83,7 +93,6 @@ void http_limits_default(struct http_limits *lim)
     lim->max_header_bytes = 8 * 1024;
     lim->max_headers = 64;
     lim->max_conns = 10;
-    lim->idle_timeout_ms = 60 * 1000;
     lim->partial_timeout_ms = 10 * 1000;
 }
 
@@ -194,6 +203,8 @@ static void run_after_send(struct conn *c)
         list[i].fn(list[i].opaque);
 }
 
+static void listen_resume(struct http_server *srv);
+
 static void conn_close(struct conn *c)
 {
     if (c->closing)
@@ -214,18 +225,23 @@ static void conn_close(struct conn *c)
     free(c->url);
     free(c->body);
     free(c->out);
-    c->url = c->body = c->out = NULL;
+    free(c->in);
+    c->url = c->body = c->out = c->in = NULL;
+    c->in_len = 0;
     uv_close((uv_handle_t *)&c->poll, conn_handle_closed);
     uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
     run_after_send(c);
+    listen_resume(srv); /* a slot (and an fd) is free again */
 }
 
 static void conn_update_poll(struct conn *c);
 static void conn_poll_cb(uv_poll_t *h, int status, int events);
+static void conn_arm_timer(struct conn *c);
 
 /* Writes as much pending output as the socket takes. Returns -1 if the connection closed. */
 static int conn_flush(struct conn *c)
 {
+    size_t before = c->out_off;
     while (c->out_off < c->out_len) {
         ssize_t n =
             send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -239,6 +255,7 @@ static int conn_flush(struct conn *c)
         }
         c->out_off += (size_t)n;
     }
+    bool progress = c->out_off != before;
     if (c->out_off == c->out_len) {
         c->out_off = c->out_len = 0;
         run_after_send(c);
@@ -247,6 +264,8 @@ static int conn_flush(struct conn *c)
             return -1;
         }
     }
+    if (progress && !c->in_request)
+        conn_arm_timer(c); /* the peer reads: its stall clock starts again */
     conn_update_poll(c);
     return 0;
 }
@@ -292,19 +311,30 @@ static void conn_fail(struct conn *c, int status, const char *msg)
 
 /* ---- timers ---- */
 
+/* Every timeout ends the connection: a 408 is offered to a peer that is still reading, but a
+ * peer that reads nothing cannot hold its slot by leaving the 408 unread. */
 static void conn_timeout(uv_timer_t *t)
 {
     struct conn *c = t->data;
     if (c->in_request)
         conn_fail(c, 408, "request not completed in time");
     else
-        conn_close(c);
+        log_info("api: closing a connection that has not read its responses in %llu ms",
+                 (unsigned long long)c->srv->lim.partial_timeout_ms);
+    conn_close(c);
 }
 
+/* One clock, two uses: a started request must complete, and queued responses must be read,
+ * each within partial_timeout_ms. An idle connection (nothing started, nothing queued) has no
+ * timeout: Kata's runtime-rs keeps one connection for the sandbox's whole life. */
 static void conn_arm_timer(struct conn *c)
 {
-    uint64_t ms = c->in_request ? c->srv->lim.partial_timeout_ms : c->srv->lim.idle_timeout_ms;
-    uv_timer_start(&c->timer, conn_timeout, ms, 0);
+    if (c->closing)
+        return;
+    if (c->in_request || c->out_off < c->out_len)
+        uv_timer_start(&c->timer, conn_timeout, c->srv->lim.partial_timeout_ms, 0);
+    else
+        uv_timer_stop(&c->timer);
 }
 
 /* ---- request assembly (http_parser callbacks) ---- */
@@ -446,7 +476,6 @@ static int on_message_complete(http_parser *p)
     struct conn *c = conn_of(p);
     struct http_server *srv = c->srv;
     c->in_request = false;
-    conn_arm_timer(c);
 
     char path[256];
     if (request_path(c, path, sizeof(path)) < 0)
@@ -480,7 +509,14 @@ static int on_message_complete(http_parser *p)
         else
             resp.after_send(resp.after_send_opaque);
     }
-    return keep ? 0 : 1; /* stop parsing pipelined requests on a closing connection */
+    conn_arm_timer(c);
+    if (!keep)
+        return 1; /* stop parsing pipelined requests on a closing connection */
+    /* A peer pipelining requests without reading the answers: answer no more of them until it
+     * reads (each response is bounded by the configuration limits, so this bounds memory). */
+    if (c->out_len - c->out_off > OUT_HIGH_WATER)
+        http_parser_pause(p, 1);
+    return 0;
 }
 
 static const http_parser_settings parser_settings = {
@@ -515,6 +551,23 @@ static void take_fds(struct conn *c, struct msghdr *msg)
         log_info("api: too many fds in one message; the extra ones were discarded");
 }
 
+/* Keeps the bytes the parser has not taken yet (it paused on a backed-up peer). */
+static int conn_hold_input(struct conn *c, const char *rest, size_t len)
+{
+    c->parse_paused = true;
+    if (!len)
+        return 0;
+    char *in = malloc(len);
+    if (!in) {
+        conn_fail(c, 500, "out of memory");
+        return -1;
+    }
+    memcpy(in, rest, len);
+    c->in = in;
+    c->in_len = len;
+    return 0;
+}
+
 /* Feeds received bytes to the parser; returns -1 if the connection was closed. */
 static int conn_feed(struct conn *c, const char *buf, size_t len)
 {
@@ -530,6 +583,15 @@ static int conn_feed(struct conn *c, const char *buf, size_t len)
         conn_flush(c); /* closes once the last response is out */
         return -1;
     }
+    if (e == HPE_PAUSED) {
+        if (conn_hold_input(c, buf + done, len - done) < 0)
+            return -1;
+        return conn_flush(c);
+    }
+    if (e == HPE_INVALID_CONTENT_LENGTH && (c->parser.flags & F_CHUNKED)) {
+        conn_fail(c, 413, "request body is too large: a chunk size does not fit in 64 bits");
+        return -1;
+    }
     if (e != HPE_OK || done != len) {
         char msg[128];
         snprintf(msg, sizeof(msg), "malformed HTTP request: %s", http_errno_description(e));
@@ -537,6 +599,26 @@ static int conn_feed(struct conn *c, const char *buf, size_t len)
         return -1;
     }
     return conn_flush(c);
+}
+
+/* The peer read enough of its responses (or the socket took them at once): parse what was held
+ * back, as long as the output stays below the high-water mark. Returns -1 if closed. */
+static int conn_resume_input(struct conn *c)
+{
+    while (!c->closing && c->parse_paused && c->out_len - c->out_off <= OUT_HIGH_WATER) {
+        c->parse_paused = false;
+        http_parser_pause(&c->parser, 0);
+        char *in = c->in;
+        size_t len = c->in_len;
+        c->in = NULL;
+        c->in_len = 0;
+        int rc = len ? conn_feed(c, in, len) : 0;
+        free(in);
+        if (rc < 0)
+            return -1;
+    }
+    conn_update_poll(c);
+    return 0;
 }
 
 static void conn_read(struct conn *c)
@@ -565,9 +647,9 @@ static void conn_read(struct conn *c)
             conn_close(c);
             return;
         }
-        if (conn_feed(c, buf, (size_t)n) < 0)
+        if (conn_feed(c, buf, (size_t)n) < 0 || conn_resume_input(c) < 0)
             return;
-        if (c->out_len - c->out_off > OUT_HIGH_WATER)
+        if (c->parse_paused || c->out_len - c->out_off > OUT_HIGH_WATER)
             return; /* the peer is not reading its responses: stop reading its requests */
     }
 }
@@ -577,7 +659,7 @@ static void conn_update_poll(struct conn *c)
     if (c->closing)
         return;
     int ev = 0;
-    if (c->out_len - c->out_off <= OUT_HIGH_WATER && !c->close_after_flush)
+    if (c->out_len - c->out_off <= OUT_HIGH_WATER && !c->close_after_flush && !c->parse_paused)
         ev |= UV_READABLE;
     if (c->out_off < c->out_len)
         ev |= UV_WRITABLE;
@@ -597,9 +679,9 @@ static void conn_poll_cb(uv_poll_t *h, int status, int events)
         conn_close(c);
         return;
     }
-    if ((events & UV_WRITABLE) && conn_flush(c) < 0)
+    if ((events & UV_WRITABLE) && (conn_flush(c) < 0 || conn_resume_input(c) < 0))
         return;
-    if (events & UV_READABLE)
+    if ((events & UV_READABLE) && !c->parse_paused)
         conn_read(c);
 }
 
@@ -644,16 +726,82 @@ static void conn_start(struct http_server *srv, int fd)
     conn_update_poll(c);
 }
 
+static void on_listen_readable(uv_poll_t *h, int status, int events);
+
+static void listen_resume(struct http_server *srv)
+{
+    if (!srv->listen_paused || srv->closing)
+        return;
+    srv->listen_paused = false;
+    uv_timer_stop(&srv->retry);
+    uv_poll_start(&srv->poll, UV_READABLE, on_listen_readable);
+}
+
+static void on_accept_retry(uv_timer_t *t)
+{
+    listen_resume(t->data);
+}
+
+/* accept() cannot get an fd (EMFILE and friends): the client stays queued and the listener
+ * stays readable, so polling on would spin the loop. Rest until a connection closes or the
+ * retry timer fires; say so at most once every few seconds. */
+static void listen_pause(struct http_server *srv, int err)
+{
+    log_limited(&srv->rl, LOG_LVL_WARN, "api: accept: %s; not accepting for %d ms", strerror(err),
+                ACCEPT_RETRY_MS);
+    uv_poll_stop(&srv->poll);
+    srv->listen_paused = true;
+    uv_timer_start(&srv->retry, on_accept_retry, ACCEPT_RETRY_MS, 0);
+}
+
+/* Closes the connections whose peer has gone (EOF, error) while nothing is owed to them, so a
+ * client that closed counts no more even before the loop has seen its hang-up (Kata opens a
+ * connection per request; a burst of them must not meet its own dead predecessors). */
+static void reap_closed_conns(struct http_server *srv)
+{
+    for (struct conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        /* Answers still owed may be awaited by a client that only shut down its sending side;
+         * a half-sent request from a closed client can never complete. */
+        if (c->out_off < c->out_len || c->parse_paused)
+            continue;
+        char b;
+        ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            conn_close(c);
+    }
+}
+
+/* At the limit, a connection whose client pipelined requests and reads none of the answers
+ * (parsing paused on it) gives its slot to the newcomer: such clients cannot lock others out. */
+static bool evict_backed_up_conn(struct http_server *srv)
+{
+    for (struct conn *c = srv->conns; c; c = c->next)
+        if (c->parse_paused) {
+            log_info("api: connection limit reached: closing one that does not read its "
+                     "responses");
+            conn_close(c);
+            return true;
+        }
+    return false;
+}
+
 static void on_listen_readable(uv_poll_t *h, int status, int events)
 {
     struct http_server *srv = h->data;
     for (int i = 0; i < 16; i++) {
         int fd = accept4(srv->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                log_warn("api: accept: %s", strerror(errno));
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                listen_pause(srv, errno);
+            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                log_limited(&srv->rl, LOG_LVL_WARN, "api: accept: %s", strerror(errno));
             return;
         }
+        if (srv->nconns >= srv->lim.max_conns)
+            reap_closed_conns(srv);
+        if (srv->nconns >= srv->lim.max_conns)
+            evict_backed_up_conn(srv);
         if (srv->nconns >= srv->lim.max_conns) {
             log_info("api: 503: connection limit (%u) reached", srv->lim.max_conns);
             reject_busy(fd);
@@ -661,64 +809,6 @@ static void on_listen_readable(uv_poll_t *h, int status, int events)
         }
         conn_start(srv, fd);
     }
-}
-
-/* Removes a stale socket file at path; refuses if it is not a socket or someone serves it. */
-static int clear_stale_socket(const char *path, char *err, size_t errlen)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : (snprintf(err, errlen, "%s: %s", path, strerror(errno)), -1);
-    if (!S_ISSOCK(st.st_mode)) {
-        snprintf(err, errlen, "%s exists and is not a socket", path);
-        return -1;
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    int rc = fd >= 0 ? connect(fd, (struct sockaddr *)&sa, sizeof(sa)) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (rc == 0) {
-        snprintf(err, errlen, "%s is in use by another process", path);
-        return -1;
-    }
-    unlink(path);
-    return 0;
-}
-
-static int open_listener(const char *path, char *err, size_t errlen)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (!*path || strlen(path) >= sizeof(sa.sun_path)) {
-        snprintf(err, errlen, "API socket path must be 1..%zu bytes", sizeof(sa.sun_path) - 1);
-        return -1;
-    }
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    if (clear_stale_socket(path, err, errlen) < 0)
-        return -1;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return -1;
-    }
-    mode_t old = umask(0177); /* the socket file is born 0600 */
-    int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-    int bind_errno = errno;
-    umask(old);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot create API socket %s: %s%s", path, strerror(bind_errno),
-                 bind_errno == ENOENT ? " (its folder must exist)" : "");
-        close(fd);
-        return -1;
-    }
-    if (chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
-        close(fd);
-        unlink(path);
-        return -1;
-    }
-    return fd;
 }
 
 /* Common tail of the two listen calls. On failure a listener it created (path non-NULL) is
@@ -748,7 +838,10 @@ static int serve_listener(uv_loop_t *loop, int fd, const char *path, const struc
         goto fail;
     }
     srv->poll.data = srv;
-    srv->poll_open = true;
+    uv_timer_init(loop, &srv->retry);
+    srv->retry.data = srv;
+    srv->open_handles = 2;
+    srv->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT;
     uv_poll_start(&srv->poll, UV_READABLE, on_listen_readable);
     *out = srv;
     return 0;
@@ -764,7 +857,7 @@ int http_server_listen(uv_loop_t *loop, const char *path, const struct http_limi
                        api_handler_fn handler, void *opaque, struct http_server **out, char *err,
                        size_t errlen)
 {
-    int fd = open_listener(path, err, errlen);
+    int fd = unix_listen_path(path, "API socket", 16, err, errlen);
     if (fd < 0)
         return -1;
     return serve_listener(loop, fd, path, lim, handler, opaque, out, err, errlen);
@@ -799,6 +892,10 @@ void http_server_adopt(struct http_server *srv, int fd)
         close(fd);
         return;
     }
+    if (srv->nconns >= srv->lim.max_conns)
+        reap_closed_conns(srv);
+    if (srv->nconns >= srv->lim.max_conns)
+        evict_backed_up_conn(srv);
     if (srv->nconns >= srv->lim.max_conns) {
         reject_busy(fd);
         return;
@@ -806,9 +903,11 @@ void http_server_adopt(struct http_server *srv, int fd)
     conn_start(srv, fd);
 }
 
-static void server_poll_closed(uv_handle_t *h)
+static void server_handle_closed(uv_handle_t *h)
 {
     struct http_server *srv = h->data;
+    if (--srv->open_handles > 0)
+        return;
     free(srv->path);
     free(srv);
 }
@@ -824,7 +923,8 @@ void http_server_close(struct http_server *srv)
     close(srv->fd);
     if (srv->path)
         unlink(srv->path);
-    uv_close((uv_handle_t *)&srv->poll, server_poll_closed);
+    uv_close((uv_handle_t *)&srv->poll, server_handle_closed);
+    uv_close((uv_handle_t *)&srv->retry, server_handle_closed);
 }
 
 unsigned http_server_connections(const struct http_server *srv)

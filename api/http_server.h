@@ -37,18 +37,24 @@ struct http_limits {
     size_t max_body;             /* 413 beyond */
     size_t max_header_bytes;     /* request line + headers; 431 beyond */
     unsigned max_headers;        /* 431 beyond */
-    unsigned max_conns;          /* 503 beyond */
-    uint64_t idle_timeout_ms;    /* keep-alive connection with nothing pending: closed */
-    uint64_t partial_timeout_ms; /* a started request must complete within this: 408 */
+    unsigned max_conns;          /* 503 beyond (connections whose peer closed do not count) */
+    uint64_t partial_timeout_ms; /* a started request must complete within this (408 and
+                                    close), and queued responses must be read within it (close) */
 };
 
-/* Defaults: 64 KiB body, 8 KiB / 64 headers, 10 connections, 60 s idle, 10 s partial. */
+/* Defaults: 64 KiB body, 8 KiB / 64 headers, 10 connections, 10 s partial. There is no idle
+ * timeout: a connection with no request started and nothing queued stays open as long as the
+ * client wants (Kata's runtime-rs keeps one for the sandbox's whole life). A client that
+ * pipelines without reading is answered until 64 KiB of responses are queued, then neither
+ * read nor parsed until it reads; it is closed when it reads nothing for partial_timeout_ms, or
+ * at once when the connection limit is reached and a newcomer needs its slot. */
 void http_limits_default(struct http_limits *lim);
 
 struct http_server;
 
-/* Creates the socket at path (mode 0600; the folder must exist, a stale socket file is
- * replaced, any other file is not), listens, and serves on loop. Returns 0 or -1 + err. */
+/* Creates the socket at path (unix_listen_path: mode 0600 from birth; the folder must exist
+ * and not be writable by others without the sticky bit; a stale socket file is replaced, a live
+ * one or any other file is not), listens, and serves on loop. Returns 0 or -1 + err. */
 int http_server_listen(uv_loop_t *loop, const char *path, const struct http_limits *lim,
                        api_handler_fn handler, void *opaque, struct http_server **out, char *err,
                        size_t errlen);

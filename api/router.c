@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api/json_config.h"
+#include "devices/tap.h"
 #include "version.h"
 #include "vmm/log.h"
 
@@ -119,6 +120,20 @@ static int assign_all_ids(struct api_router *r)
     return 0;
 }
 
+/* The configuration must not put the vsock socket on the control socket's path (its boot would
+ * replace the socket this very request came in on). */
+static int check_api_socket_clash(const struct api_router *r, const struct vm_config *cfg,
+                                  char *err, size_t errlen)
+{
+    const char *api = r->hooks.api_socket_path;
+    if (api && cfg->vsock.enabled && cfg->vsock.socket && strcmp(api, cfg->vsock.socket) == 0) {
+        snprintf(err, errlen, "vsock socket '%.200s' is the API socket's path; choose another",
+                 api);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- state transitions ---- */
 
 /* 404 when there is no VM; 409 when the VM is not in one of the allowed states. */
@@ -176,7 +191,8 @@ static void do_create(struct api_router *r, struct api_request *req, struct api_
         reply_error(resp, 400, "vm.create: %s", err);
         return;
     }
-    if (vm_config_validate(&cfg, err, sizeof(err)) < 0) {
+    if (vm_config_validate(&cfg, err, sizeof(err)) < 0 ||
+        check_api_socket_clash(r, &cfg, err, sizeof(err)) < 0) {
         vm_config_free(&cfg);
         reply_error(resp, 400, "vm.create: %s", err);
         return;
@@ -385,6 +401,11 @@ static int take_tap_fd(struct api_request *req, struct net_config *n, char *err,
         snprintf(err, errlen, "needs a tap fd passed with SCM_RIGHTS (or a tap name)");
         return -1;
     }
+    /* Checked here, not at vm.boot: a pipe or a file kept in the configuration would make every
+     * later vm.boot fail, naming an fd number that is cocoon's, not the client's. */
+    if (req->nfds == 1 &&
+        tap_check_fd(req->fds[0], "the fd passed with SCM_RIGHTS", err, errlen) < 0)
+        return -1;
     if (req->nfds == 1) {
         n->fd = req->fds[0];
         req->fds[0] = -1;
@@ -529,7 +550,8 @@ static void do_add_vsock(struct api_router *r, struct api_request *req, struct a
         return;
     }
     r->cfg.vsock = v;
-    if (vm_config_validate(&r->cfg, err, sizeof(err)) < 0) {
+    if (vm_config_validate(&r->cfg, err, sizeof(err)) < 0 ||
+        check_api_socket_clash(r, &r->cfg, err, sizeof(err)) < 0) {
         api_vsock_config_clear(&r->cfg.vsock);
         reply_error(resp, 400, "vm.add-vsock: %s", err);
         return;
@@ -771,6 +793,8 @@ int api_router_create_and_boot(struct api_router *r, struct vm_config *cfg, char
         snprintf(err, errlen, "a VM is already created");
         return -1;
     }
+    if (check_api_socket_clash(r, cfg, err, errlen) < 0)
+        return -1;
     r->cfg = *cfg;
     vm_config_init(cfg);
     r->state = API_VM_CREATED;

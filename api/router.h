@@ -44,6 +44,8 @@ struct api_router_hooks {
     /* The guest stopped by itself (power-off, reset, error): Cloud Hypervisor then exits. */
     void (*guest_exit)(void *opaque, enum vm_exit_reason reason, int status);
     void *opaque;
+    /* The control socket's path (NULL if unknown): a vsock socket there is refused (400). */
+    const char *api_socket_path;
 };
 
 struct api_router;

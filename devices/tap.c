@@ -56,6 +56,29 @@ int tap_open_name(struct tap *tap, const char *name, char *err, size_t errlen)
     return 0;
 }
 
+int tap_check_fd(int fd, const char *what, char *err, size_t errlen)
+{
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    if (fd < 0 || fcntl(fd, F_GETFD) < 0) {
+        snprintf(err, errlen, "%s: not an open file descriptor", what);
+        return -1;
+    }
+    if (ioctl(fd, TUNGETIFF, &ifr) < 0) {
+        snprintf(err, errlen, "%s is not a tap device (TUNGETIFF: %s)", what, strerror(errno));
+        return -1;
+    }
+    if (!(ifr.ifr_flags & IFF_TAP)) {
+        snprintf(err, errlen, "%s is a tun device, not a tap", what);
+        return -1;
+    }
+    if (!(ifr.ifr_flags & IFF_NO_PI)) {
+        snprintf(err, errlen, "%s: the tap was opened without IFF_NO_PI", what);
+        return -1;
+    }
+    return 0;
+}
+
 int tap_adopt_fd(struct tap *tap, int fd, char *err, size_t errlen)
 {
     tap_reset(tap);

@@ -30,6 +30,11 @@ int tap_open_name(struct tap *tap, const char *name, char *err, size_t errlen);
  * and, if it has IFF_VNET_HDR, sets the 12-byte header size. Returns 0 or -1 with err. */
 int tap_adopt_fd(struct tap *tap, int fd, char *err, size_t errlen);
 
+/* Checks, without changing anything, that fd is a tap cocoon can use (TUNGETIFF: IFF_TAP
+ * with IFF_NO_PI). what names the fd in the message ("the fd passed with vm.add-net",
+ * "--net fd=3"). Returns 0, or -1 with one line in err. */
+int tap_check_fd(int fd, const char *what, char *err, size_t errlen);
+
 /* Tells the kernel which offloads the guest accepts on receive (TAP_OFFLOAD_* bits). A no-op
  * returning 0 on a stand-in socket. Returns 0 or -1 (errno set). */
 int tap_set_offload(const struct tap *tap, unsigned offloads);

@@ -6,10 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "devices/unix_socket.h"
 #include "devices/vsock_conn.h"
 #include "vmm/log.h"
 
@@ -435,17 +434,19 @@ static void mux_accept_cb(uv_poll_t *h, int status, int events)
     }
 }
 
-/* Guest-initiated connection to host port P: dial "<path>_P". */
+/* Guest-initiated connection to host port P: dial "<path>_P" (Kata's convention). Whoever may
+ * write in the socket's folder may create that name, so only a real socket there is dialled:
+ * a symlink planted at it (towards another VMM's API socket, say) gets the guest an RST. */
 static void mux_guest_connect(struct vsock_muxer *mux, const struct vsock_hdr *h)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int len = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", mux->path, h->dst_port);
+    char path[UNIX_SOCKET_PATH_MAX + 1];
+    int len = snprintf(path, sizeof(path), "%s_%u", mux->path, h->dst_port);
     int fd = -1;
-    if (len > 0 && (size_t)len < sizeof(sa.sun_path))
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        close(fd);
-        fd = -1;
+    if (len > 0 && (size_t)len < sizeof(path)) {
+        fd = unix_connect_socket_only(path);
+        if (fd < 0 && errno == ELOOP)
+            log_limited(&mux->rl, LOG_LVL_WARN,
+                        "vsock: %s is a symlink, not a socket: guest connection refused", path);
     }
     struct mux_conn *c = fd >= 0 ? mux_conn_new(mux, fd) : NULL;
     if (!c || vsock_conn_init(&c->vc, VSOCK_CONN_ESTABLISHED, h->dst_port, h->src_port) < 0) {
@@ -745,23 +746,16 @@ void vsock_muxer_reset(struct vsock_muxer *mux)
 
 static int mux_listen(struct vsock_muxer *mux, char *err, size_t errlen)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    /* Leave room for "_<port>" so guest-initiated connections can be dialled. */
-    if (strlen(mux->path) + 12 > sizeof(sa.sun_path)) {
-        snprintf(err, errlen, "vsock socket path too long: %s", mux->path);
+    /* vm_config_validate refuses these first (400 at vm.create); kept for other callers. */
+    if (strlen(mux->path) > VSOCK_SOCKET_PATH_MAX) {
+        snprintf(err, errlen,
+                 "vsock socket path is %zu bytes; at most %d, so that \"<path>_<port>\" of a "
+                 "guest-initiated connection fits in a Unix socket address",
+                 strlen(mux->path), VSOCK_SOCKET_PATH_MAX);
         return -1;
     }
-    strcpy(sa.sun_path, mux->path);
-    struct stat st;
-    if (lstat(mux->path, &st) == 0 && S_ISSOCK(st.st_mode))
-        unlink(mux->path);
-    mux->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (mux->listen_fd < 0 || bind(mux->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        chmod(mux->path, 0600) < 0 || listen(mux->listen_fd, 128) < 0) {
-        snprintf(err, errlen, "vsock socket %s: %s", mux->path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    mux->listen_fd = unix_listen_path(mux->path, "vsock socket", 128, err, errlen);
+    return mux->listen_fd < 0 ? -1 : 0;
 }
 
 struct vsock_muxer *vsock_muxer_new(uv_loop_t *loop, const char *path, uint64_t guest_cid,
@@ -773,6 +767,7 @@ struct vsock_muxer *vsock_muxer_new(uv_loop_t *loop, const char *path, uint64_t 
         free(mux);
         return NULL;
     }
+    mux->listen_fd = -1;
     mux->loop = loop;
     mux->guest_cid = guest_cid;
     mux->kick = kick;

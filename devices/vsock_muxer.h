@@ -13,6 +13,9 @@
 #define VSOCK_MAX_CONNS        1023
 #define VSOCK_CONNECT_LINE_MAX 32
 #define VSOCK_CONNECT_TIMEOUT  5.0 /* seconds a host connect waits for the guest's answer */
+/* Longest vsock socket path: 107 (sun_path less its NUL) less "_4294967295", the suffix of the
+ * socket a guest-initiated connection to a port dials. */
+#define VSOCK_SOCKET_PATH_MAX 96
 
 /* Accumulates the `CONNECT <port>\n` line a host client sends first. */
 struct vsock_connect_line {
@@ -34,8 +37,9 @@ struct vsock_muxer;
  * with vsock_muxer_recv. */
 typedef void (*vsock_kick_fn)(void *opaque);
 
-/* Listens on the Unix socket `path` (a stale socket file there is replaced, mode 0600).
- * Returns NULL with a reason in err. */
+/* Listens on the Unix socket `path` (unix_listen_path: born 0600; a stale socket is replaced,
+ * a live one, a symlink or another file refused; the folder must not be writable by others
+ * without the sticky bit). Returns NULL with a reason in err. */
 struct vsock_muxer *vsock_muxer_new(uv_loop_t *loop, const char *path, uint64_t guest_cid,
                                     vsock_kick_fn kick, void *opaque, char *err, size_t errlen);
 

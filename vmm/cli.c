@@ -12,6 +12,7 @@
 struct kv {
     char *key;
     char *val; /* never NULL; "" when the item had no '=' */
+    bool has_eq;
 };
 
 #define KV_MAX 16
@@ -27,6 +28,7 @@ static int kv_split(char *s, struct kv *out)
         char *eq = strchr(tok, '=');
         out[n].key = tok;
         out[n].val = eq ? eq + 1 : tok + strlen(tok);
+        out[n].has_eq = eq != NULL;
         if (eq)
             *eq = '\0';
         n++;
@@ -34,13 +36,32 @@ static int kv_split(char *s, struct kv *out)
     return n;
 }
 
+/* Counts, sizes and fds are decimal only, and a leading zero is refused rather than read as
+ * octal ("010" would be 8 to strtoul with base 0, 10 to a person): one rule for every number. */
 static int parse_uint(const char *s, uint64_t max, uint64_t *out)
 {
-    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+    if (!s || *s < '0' || *s > '9' || (s[0] == '0' && s[1] != '\0'))
         return -1;
     char *end = NULL;
     errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Bit masks and signatures: decimal as above, or hexadecimal with an explicit 0x prefix. */
+static int parse_uint_or_hex(const char *s, uint64_t max, uint64_t *out)
+{
+    if (!s || !(s[0] == '0' && (s[1] == 'x' || s[1] == 'X')))
+        return parse_uint(s, max, out);
+    const char *h = s + 2;
+    if (!((*h >= '0' && *h <= '9') || (*h >= 'a' && *h <= 'f') || (*h >= 'A' && *h <= 'F')))
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(h, &end, 16);
     if (errno || *end || v > max)
         return -1;
     *out = v;
@@ -85,7 +106,7 @@ static int opt_cpus(struct vm_config *cfg, struct kv *kv, int n, char *err, size
         if (!is_boot && strcmp(kv[i].key, "max"))
             BAD("--cpus: unknown option '%s' (expected boot=N[,max=N])", kv[i].key);
         if (parse_uint(kv[i].val, 100000, &v) < 0)
-            BAD("--cpus: '%s' is not a vCPU count", kv[i].val);
+            BAD("--cpus: '%s' is not a vCPU count (decimal, no leading zeros)", kv[i].val);
         if (is_boot)
             cfg->cpus = (unsigned)v;
         else
@@ -99,7 +120,9 @@ static int opt_memory(struct vm_config *cfg, struct kv *kv, int n, char *err, si
     for (int i = 0; i < n; i++) {
         if (!strcmp(kv[i].key, "size")) {
             if (parse_size(kv[i].val, &cfg->memory) < 0)
-                BAD("--memory: '%s' is not a size (e.g. 512M, 1G)", kv[i].val);
+                BAD("--memory: '%s' is not a size (decimal, no leading zeros, optional K/M/G/T: "
+                    "512M, 1G)",
+                    kv[i].val);
         } else if (!strcmp(kv[i].key, "shared") || !strcmp(kv[i].key, "hugepages")) {
             bool b;
             if (parse_bool(kv[i].val, &b) < 0)
@@ -172,7 +195,7 @@ static int opt_net(struct vm_config *cfg, struct kv *kv, int n, char *err, size_
                 BAD("out of memory");
         } else if (!strcmp(k, "fd")) {
             if (parse_uint(kv[i].val, 1 << 20, &v) < 0)
-                BAD("--net: '%s' is not a file descriptor", kv[i].val);
+                BAD("--net: '%s' is not a file descriptor number", kv[i].val);
             c->fd = (int)v;
         } else if (!strcmp(k, "mac")) {
             if (parse_mac(kv[i].val, c->mac) < 0)
@@ -242,7 +265,7 @@ static int opt_platform(struct vm_config *cfg, struct kv *kv, int n, char *err, 
             if (b)
                 p->tee = k[0] == 's' ? TEE_SNP : TEE_TDX;
         } else if (!strcmp(k, "policy")) {
-            if (parse_uint(val, UINT64_MAX, &p->snp_policy) < 0)
+            if (parse_uint_or_hex(val, UINT64_MAX, &p->snp_policy) < 0)
                 BAD("--platform: policy '%s' is not a number", val);
         } else if (!strcmp(k, "host_data")) {
             if (parse_hex_bytes(val, p->host_data, sizeof(p->host_data)) < 0)
@@ -257,11 +280,11 @@ static int opt_platform(struct vm_config *cfg, struct kv *kv, int n, char *err, 
                 BAD("--platform: unknown vcpu_type '%s' (e.g. EPYC-v4, EPYC-Milan)", val);
         } else if (!strcmp(k, "vcpu_sig")) {
             uint64_t sig;
-            if (parse_uint(val, UINT32_MAX, &sig) < 0 || sig == 0)
+            if (parse_uint_or_hex(val, UINT32_MAX, &sig) < 0 || sig == 0)
                 BAD("--platform: vcpu_sig '%s' is not a CPUID signature", val);
             p->snp_vcpu_sig = (uint32_t)sig;
         } else if (!strcmp(k, "guest_features")) {
-            if (parse_uint(val, UINT64_MAX, &p->snp_guest_features) < 0 ||
+            if (parse_uint_or_hex(val, UINT64_MAX, &p->snp_guest_features) < 0 ||
                 !(p->snp_guest_features & 1))
                 BAD("--platform: guest_features '%s' must be a number with bit 0 (SNPActive)", val);
         } else if (!strcmp(k, "quote_socket") && *val) {
@@ -349,11 +372,36 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
+static const char *opt_name(int opt)
+{
+    for (const struct option *lo = long_opts; lo->name; lo++)
+        if (lo->val == opt)
+            return lo->name;
+    return "?";
+}
+
 /* Options whose argument is a "k=v,..." list. */
 static bool takes_kv(int opt)
 {
     return opt == OPT_CPUS || opt == OPT_MEMORY || opt == OPT_VSOCK || opt == OPT_DISK ||
            opt == OPT_NET || opt == OPT_PLATFORM || opt == OPT_API_SOCKET;
+}
+
+static const char *opt_name(int opt);
+
+/* Every key of a "k=v" list needs a value; "path=" is named as such, not as a bad option. */
+static int check_values(int opt, const struct kv *kv, int n, const char *raw, char *err,
+                        size_t errlen)
+{
+    if (opt == OPT_API_SOCKET && n == 1 && !strchr(raw, '='))
+        return 0; /* --api-socket PATH */
+    for (int i = 0; i < n; i++)
+        if (!*kv[i].val) {
+            if (kv[i].has_eq)
+                BAD("--%s: %s= needs a value", opt_name(opt), kv[i].key);
+            BAD("--%s: '%s' needs a value (%s=...)", opt_name(opt), kv[i].key, kv[i].key);
+        }
+    return 0;
 }
 
 static int apply_opt(struct cli_opts *o, int opt, char *arg, char *err, size_t errlen)
@@ -370,6 +418,10 @@ static int apply_opt(struct cli_opts *o, int opt, char *arg, char *err, size_t e
         if (n <= 0) {
             free(copy);
             BAD("option value '%s' is empty or has too many items", arg);
+        }
+        if (check_values(opt, kv, n, arg, err, errlen) < 0) {
+            free(copy);
+            return -1;
         }
     }
     int rc = 0;

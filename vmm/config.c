@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "devices/tap.h"
+
 void vm_config_init(struct vm_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -47,8 +49,8 @@ void vm_config_free(struct vm_config *cfg)
 
 int parse_size(const char *s, uint64_t *out)
 {
-    if (!s || *s < '0' || *s > '9')
-        return -1;
+    if (!s || *s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
+        return -1; /* decimal only: a leading zero is not taken for octal, nor ignored */
     uint64_t v = 0;
     const char *p = s;
     for (; *p >= '0' && *p <= '9'; p++) {
@@ -218,13 +220,17 @@ static int validate_payload(const struct vm_config *cfg, char *err, size_t errle
         snprintf(err, errlen, "kernel '%s' is empty", cfg->kernel);
         return -1;
     }
+    if (isize == 0 && cfg->initramfs) {
+        snprintf(err, errlen, "initramfs '%s' is empty", cfg->initramfs);
+        return -1;
+    }
     if (ksize > cfg->memory || isize > cfg->memory || ksize + isize > cfg->memory) {
         snprintf(err, errlen, "kernel and initramfs (%llu bytes) do not fit in guest memory",
                  (unsigned long long)(ksize + isize));
         return -1;
     }
-    if (cfg->cmdline && strlen(cfg->cmdline) >= 0x10000) {
-        snprintf(err, errlen, "kernel command line is longer than 65535 bytes");
+    if (cfg->cmdline && strlen(cfg->cmdline) > CFG_MAX_CMDLINE_LEN) {
+        snprintf(err, errlen, "kernel command line is longer than %d bytes", CFG_MAX_CMDLINE_LEN);
         return -1;
     }
     return 0;
@@ -261,6 +267,10 @@ static int validate_devices(const struct vm_config *cfg, char *err, size_t errle
             snprintf(err, errlen, "net %u needs exactly one of tap= or fd=", i);
             return -1;
         }
+        char what[48];
+        snprintf(what, sizeof(what), "net %u: fd %d", i, n->fd);
+        if (n->fd >= 0 && tap_check_fd(n->fd, what, err, errlen) < 0)
+            return -1;
     }
     if (cfg->vsock.enabled) {
         if (cfg->vsock.cid < 3 || cfg->vsock.cid > 0xFFFFFFFEULL) {
@@ -276,10 +286,89 @@ static int validate_devices(const struct vm_config *cfg, char *err, size_t errle
     return 0;
 }
 
+/* A string no longer than max bytes (NULL is fine). */
+static int check_len(const char *what, const char *s, size_t max, char *err, size_t errlen)
+{
+    size_t len = s ? strlen(s) : 0;
+    if (len <= max)
+        return 0;
+    snprintf(err, errlen, "%s is %zu bytes long; at most %zu are accepted", what, len, max);
+    return -1;
+}
+
+static int validate_lengths(const struct vm_config *cfg, char *err, size_t errlen)
+{
+    if (check_len("kernel path", cfg->kernel, CFG_MAX_PATH_LEN, err, errlen) < 0 ||
+        check_len("initramfs path", cfg->initramfs, CFG_MAX_PATH_LEN, err, errlen) < 0 ||
+        check_len("firmware path", cfg->firmware, CFG_MAX_PATH_LEN, err, errlen) < 0 ||
+        check_len("serial file path", cfg->serial_file, CFG_MAX_PATH_LEN, err, errlen) < 0 ||
+        check_len("vsock id", cfg->vsock.id, CFG_MAX_ID_LEN, err, errlen) < 0 ||
+        check_len("quote_socket path", cfg->platform.quote_socket, CFG_MAX_SOCKET_PATH, err,
+                  errlen) < 0)
+        return -1;
+    if (cfg->vsock.enabled &&
+        check_len("vsock socket path (its \"_<port>\" suffix for guest-initiated connections "
+                  "must fit in the 107 bytes of a Unix socket address)",
+                  cfg->vsock.socket, CFG_MAX_VSOCK_SOCKET, err, errlen) < 0)
+        return -1;
+    for (unsigned i = 0; i < cfg->nr_disks && i < CFG_MAX_DISKS; i++)
+        if (check_len("disk path", cfg->disks[i].path, CFG_MAX_PATH_LEN, err, errlen) < 0 ||
+            check_len("disk id", cfg->disks[i].id, CFG_MAX_ID_LEN, err, errlen) < 0)
+            return -1;
+    for (unsigned i = 0; i < cfg->nr_nets && i < CFG_MAX_NETS; i++)
+        if (check_len("net id", cfg->nets[i].id, CFG_MAX_ID_LEN, err, errlen) < 0 ||
+            check_len("tap name", cfg->nets[i].tap, 15, err, errlen) < 0)
+            return -1;
+    return 0;
+}
+
+/* The largest configuration these limits let through, with room to spare. */
+_Static_assert(4 * CFG_MAX_PATH_LEN + CFG_MAX_CMDLINE_LEN +
+                       CFG_MAX_DISKS * (CFG_MAX_PATH_LEN + CFG_MAX_ID_LEN) +
+                       CFG_MAX_NETS * (15 + CFG_MAX_ID_LEN) + CFG_MAX_VSOCK_SOCKET +
+                       CFG_MAX_ID_LEN + CFG_MAX_SOCKET_PATH <
+                   CFG_MAX_CONFIG_BYTES,
+               "the per-string limits bound the configuration size");
+
+struct named_path {
+    const char *what;
+    const char *path;
+    bool written; /* cocoon writes or creates it */
+    bool is_disk; /* one image twice is the block layer's to judge (it locks images) */
+};
+
+/* Refuses a path named twice where cocoon writes or creates one of them: a vsock socket over
+ * the serial file or the kernel, the console written into a disk image, ... */
+static int validate_distinct_paths(const struct vm_config *cfg, char *err, size_t errlen)
+{
+    struct named_path p[6 + CFG_MAX_DISKS];
+    unsigned n = 0;
+    p[n++] = (struct named_path){"kernel", cfg->kernel, false, false};
+    p[n++] = (struct named_path){"initramfs", cfg->initramfs, false, false};
+    p[n++] = (struct named_path){"firmware", cfg->firmware, false, false};
+    if (cfg->serial == SERIAL_FILE)
+        p[n++] = (struct named_path){"serial file", cfg->serial_file, true, false};
+    if (cfg->vsock.enabled)
+        p[n++] = (struct named_path){"vsock socket", cfg->vsock.socket, true, false};
+    p[n++] = (struct named_path){"quote_socket", cfg->platform.quote_socket, false, false};
+    for (unsigned i = 0; i < cfg->nr_disks && i < CFG_MAX_DISKS; i++)
+        p[n++] = (struct named_path){"disk", cfg->disks[i].path, !cfg->disks[i].readonly, true};
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned j = i + 1; j < n; j++)
+            if (p[i].path && p[j].path && (p[i].written || p[j].written) &&
+                !(p[i].is_disk && p[j].is_disk) && strcmp(p[i].path, p[j].path) == 0) {
+                snprintf(err, errlen, "%s and %s name the same path '%.200s'", p[i].what, p[j].what,
+                         p[i].path);
+                return -1;
+            }
+    return 0;
+}
+
 int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 {
-    if (validate_machine(cfg, err, errlen) < 0 || validate_payload(cfg, err, errlen) < 0 ||
-        validate_devices(cfg, err, errlen) < 0)
+    if (validate_lengths(cfg, err, errlen) < 0 || validate_machine(cfg, err, errlen) < 0 ||
+        validate_payload(cfg, err, errlen) < 0 || validate_devices(cfg, err, errlen) < 0 ||
+        validate_distinct_paths(cfg, err, errlen) < 0)
         return -1;
     if (cfg->platform.tee != TEE_NONE && !cfg->firmware && !cfg->kernel) {
         snprintf(err, errlen, "a confidential guest needs --firmware or --kernel");

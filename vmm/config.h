@@ -12,6 +12,14 @@
 #define CFG_MIN_MEMORY        (16ULL << 20)
 #define CFG_MAX_MEMORY        (1ULL << 40)
 #define CFG_DEFAULT_VSOCK_CID 3
+/* Client-input limits (vm.create, vm.add-*, the CLI), so no configuration (and no vm.info) is
+ * larger than the sum of these: about 160 KiB at most (CFG_MAX_CONFIG_BYTES). */
+#define CFG_MAX_ID_LEN       256   /* device ids */
+#define CFG_MAX_PATH_LEN     4095  /* file paths (PATH_MAX less the NUL) */
+#define CFG_MAX_CMDLINE_LEN  65535 /* kernel command line */
+#define CFG_MAX_SOCKET_PATH  107   /* Unix socket paths (sun_path less the NUL) */
+#define CFG_MAX_VSOCK_SOCKET 96    /* 107 less "_4294967295", the guest-initiated suffix */
+#define CFG_MAX_CONFIG_BYTES (256 * 1024)
 
 enum serial_mode { SERIAL_OFF = 0, SERIAL_TTY, SERIAL_FILE, SERIAL_NULL };
 enum tee_kind { TEE_NONE = 0, TEE_SNP, TEE_TDX };
@@ -84,12 +92,13 @@ void vm_config_free(struct vm_config *cfg);
  * with dst left freeable. */
 int vm_config_copy(struct vm_config *dst, const struct vm_config *src);
 
-/* The one validator: returns 0, or -1 with one clear line in err. Checks ranges, combinations
- * and that referenced files are readable; it does not create anything. */
+/* The one validator: returns 0, or -1 with one clear line in err. Checks ranges, string
+ * lengths (the CFG_MAX_* limits), combinations (no path named twice where cocoon writes or
+ * creates it), and that referenced files are readable and non-empty; it creates nothing. */
 int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen);
 
-/* Parses "512M", "1G", "4096", "2GiB" style sizes (K/M/G/T, binary). Returns 0 or -1 on a
- * malformed, zero-suffix-only or overflowing value. */
+/* Parses "512M", "1G", "4096", "2GiB" style sizes (decimal, K/M/G/T binary suffixes). Returns
+ * 0, or -1 on a malformed, suffix-only, leading-zero ("010M") or overflowing value. */
 int parse_size(const char *s, uint64_t *out);
 
 /* Parses exactly 2*n hex digits (either case, nothing else) into out[0..n). Returns 0 or -1. */

@@ -104,7 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > 16384)
         return 0;
-    const struct api_router_hooks hooks = {hook_shutdown, hook_exit, NULL};
+    const struct api_router_hooks hooks = {.vmm_shutdown = hook_shutdown, .guest_exit = hook_exit};
     router = api_router_new(&fake_ops, NULL, &hooks);
     if (!router)
         return 0;

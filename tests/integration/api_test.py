@@ -7,6 +7,11 @@ CASE is one of:
   api_confidential_refusals vm.create with platform.tdx / sev_snp; each refused request gets
                             its 4xx and leaves the VM as it was
   api_kata_replay           Kata's clh driver on the wire, from launch to vmm.shutdown
+  api_hostile_clients       unread pipelined vm.info of a large configuration (RSS bounded,
+                            others answered, the client closed); out of fds (no spin);
+                            9 threads x 300 connect/ping/close (never 503)
+  api_idle_connection_kept_70s  one persistent connection, 70 s idle, then vm.info and
+                            vmm.shutdown on it (runtime-rs's pattern)
 Exits 0 on success, 1 on failure, 77 (skip) when a host facility is missing.
 Python 3 standard library only.
 """
@@ -17,6 +22,8 @@ import http.client
 import json
 import os
 import re
+import resource
+import select
 import shutil
 import socket
 import struct
@@ -59,16 +66,18 @@ def step(msg):
 class Cocoon:
     """One `cocoon --api-socket` process, started the way Kata's launchClh does."""
 
-    def __init__(self, workdir, extra=()):
+    def __init__(self, workdir, extra=(), nofile=None):
         self.dir = os.path.join(workdir, "vm")
         os.makedirs(self.dir, mode=0o750, exist_ok=True)
         self.sock = os.path.join(self.dir, "clh-api.sock")
         self.log_path = os.path.join(workdir, "cocoon.log")
         self.log = open(self.log_path, "wb")
         self.t0 = time.monotonic()
+        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) \
+            if nofile else None
         self.proc = subprocess.Popen([COCOON, "--api-socket", self.sock, "-v"] + list(extra),
                                      stdin=subprocess.DEVNULL, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, preexec_fn=limit)
 
     def alive(self):
         return self.proc.poll() is None
@@ -705,7 +714,247 @@ def case_api_kata_replay(work):
         check(mark not in out, "sanitizer report:\n" + out)
 
 
+# ---- api_idle_connection_kept_70s ----
+
+def raw_roundtrip(s, method, route, body=b""):
+    """One request on an existing raw socket; returns the whole response (or b"" at EOF)."""
+    try:
+        return raw_roundtrip_once(s, method, route, body)
+    except (BrokenPipeError, ConnectionResetError) as e:
+        raise Fail("%s %s: cocoon closed the connection (%s)" % (method, route, e))
+
+
+def raw_roundtrip_once(s, method, route, body):
+    s.sendall(("%s /api/v1/%s HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n"
+               % (method, route, len(body))).encode() + body)
+    out = b""
+    while b"\r\n\r\n" not in out or not response_complete(out):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def case_api_idle_connection_kept_70s(work):
+    """runtime-rs keeps one API connection for the sandbox's life: 70 s of silence on it (longer
+    than the old 60 s idle timeout) and vm.info, then vmm.shutdown, still work on it."""
+    kernel = write_file(os.path.join(work, "vmlinux"), 8192, b"K")
+    c = Cocoon(work)
+    try:
+        c.wait_ready()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(c.sock)
+        body = json.dumps(plain_vm(kernel)).encode()
+        check(status_of(raw_roundtrip(s, "PUT", "vm.create", body)) == 204, "vm.create")
+        step("vm.create on the persistent connection; now 70 s of silence")
+        time.sleep(70)
+        r = raw_roundtrip(s, "GET", "vm.info")
+        check(status_of(r) == 200, "vm.info after 70 s idle answered %r" % r[:80])
+        step("vm.info answered on the same connection after 70 s idle")
+        t0 = time.monotonic()
+        r = raw_roundtrip(s, "PUT", "vmm.shutdown")
+        check(status_of(r) == 204, "vmm.shutdown after idle answered %r" % r[:80])
+        c.proc.wait(timeout=3)
+        check(c.proc.returncode == 0, "exit status %d" % c.proc.returncode)
+        step("vmm.shutdown on the same connection: 204, exit in %.2f s"
+             % (time.monotonic() - t0))
+        s.close()
+    finally:
+        out = c.output()
+        c.stop()
+    for mark in SANITIZER_MARKS:
+        check(mark not in out, "sanitizer report:\n" + out)
+
+
+# ---- api_hostile_clients ----
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def closed_by_peer(s, timeout):
+    """Waits for the server to close s without reading what it queued (POLLRDHUP/POLLHUP)."""
+    p = select.poll()
+    p.register(s, select.POLLRDHUP | select.POLLHUP)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if p.poll(100):
+            return True
+    return False
+
+
+def ping_time(sock):
+    t = time.monotonic()
+    st, _, _ = request(sock, "GET", "vmm.ping", timeout=5)
+    check(st == 200, "vmm.ping answered %d" % st)
+    return time.monotonic() - t
+
+
+def unread_pipelined_info(work, kernel):
+    """A configuration as large as the limits allow, and a client that pipelines vm.info without
+    reading: cocoon's memory stays bounded, others are answered, the client is closed."""
+    os.makedirs(os.path.join(work, "d"), exist_ok=True)
+    disk = write_file(os.path.join(work, "d", "disk.img"), 1 << 20)
+    c = Cocoon(work)
+    try:
+        c.wait_ready()
+        body = plain_vm(kernel)
+        body["payload"]["cmdline"] = "c" * 50000
+        api(c.sock, "PUT", "vm.create", body, want=204)
+        long_path = os.path.join(work, "d") + "/" + "./" * ((3900 - len(work)) // 2) + "disk.img"
+        for i in range(16):
+            api(c.sock, "PUT", "vm.add-disk", {"path": long_path, "id": "disk-%d" % i,
+                                                "readonly": True}, want=204)
+        _, raw, _ = request(c.sock, "GET", "vm.info")
+        step("vm.info of the large configuration: %d bytes" % len(raw))
+        check(len(raw) > 100000, "configuration not large: %d bytes" % len(raw))
+        rss0 = rss_kib(c.proc.pid)
+        hostile = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        hostile.connect(c.sock)
+        hostile.setblocking(False)
+        reqs = b"GET /api/v1/vm.info HTTP/1.1\r\nHost: localhost\r\n\r\n" * 600
+        sent = 0
+        t0 = time.monotonic()
+        while sent < len(reqs) and time.monotonic() - t0 < 2:
+            try:
+                sent += hostile.send(reqs[sent:])
+            except BlockingIOError:
+                time.sleep(0.01)
+        time.sleep(0.5)
+        worst = max(ping_time(c.sock) for _ in range(5))
+        grown = rss_kib(c.proc.pid) - rss0
+        step("600 unread pipelined vm.info (%d bytes sent): RSS +%d KiB, vmm.ping %.0f ms"
+             % (sent, grown, worst * 1000))
+        check(grown < 32 * 1024, "cocoon's RSS grew by %d KiB" % grown)
+        check(worst < 1.0, "vmm.ping took %.2f s meanwhile" % worst)
+        check(closed_by_peer(hostile, 15), "the client that reads nothing was never closed")
+        step("the client that reads nothing was closed after %.1f s" % (time.monotonic() - t0))
+        hostile.close()
+        ping_time(c.sock)
+        api(c.sock, "PUT", "vm.remove-device", {"id": "disk-0"}, want=204)
+        st, raw, _ = request(c.sock, "PUT", "vm.add-disk", {"path": disk, "id": "x" * 257})
+        check(st == 400 and b"at most 256" in raw, "a 257-byte id answered %d %r" % (st, raw))
+    finally:
+        out = c.output()
+        c.stop()
+    for mark in SANITIZER_MARKS:
+        check(mark not in out, "sanitizer report:\n" + out)
+
+
+def fd_exhaustion(work):
+    """Out of fds (RLIMIT_NOFILE 64, clients holding fds passed with SCM_RIGHTS): the listener
+    rests instead of spinning and logging, and serves again once fds are back."""
+    wd = os.path.join(work, "fds")
+    os.makedirs(wd)
+    c = Cocoon(wd, nofile=64)
+    held = []
+    try:
+        c.wait_ready()
+        rd, wr = os.pipe()
+        for _ in range(9):  # 9 partial requests x 8 fds: more than cocoon may hold
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(c.sock)
+            s.sendmsg([b"PUT /api/v1/vm.add-net HTTP/1.1\r\nContent-Length: 100\r\n\r\n{"],
+                      [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [rd] * 8))])
+            held.append(s)
+        time.sleep(0.3)
+        waiting = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        waiting.settimeout(10)
+        waiting.connect(c.sock)  # queued in the backlog: accept() gets EMFILE
+        waiting.sendall(b"GET /api/v1/vmm.ping HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        cpu0, t0 = cpu_seconds(c.proc.pid), time.monotonic()
+        time.sleep(2)
+        cpu = cpu_seconds(c.proc.pid) - cpu0
+        lines = c.output().count("accept:")
+        step("2 s out of fds: %.2f s CPU, %d 'accept:' log lines" % (cpu, lines))
+        check(lines >= 1, "no accept failure was logged (not out of fds?)")
+        check(cpu < 0.3, "cocoon used %.2f s of CPU in 2 s while out of fds" % cpu)
+        check(lines <= 2, "%d accept log lines in 2 s" % lines)
+        for s in held:
+            s.close()
+        r = b""
+        while not response_complete(r) or b"\r\n\r\n" not in r:
+            chunk = waiting.recv(4096)
+            if not chunk:
+                break
+            r += chunk
+        check(status_of(r) == 200, "the waiting client got %r" % r[:60])
+        step("fds back: the waiting client answered %.1f s after it connected"
+             % (time.monotonic() - t0))
+        waiting.close()
+        os.close(rd)
+        os.close(wr)
+    finally:
+        for s in held:
+            s.close()
+        out = c.output()
+        c.stop()
+    for mark in SANITIZER_MARKS:
+        check(mark not in out, "sanitizer report:\n" + out)
+
+
+PING = b"GET /api/v1/vmm.ping HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+
+def connection_per_request(work):
+    """Kata's pattern from 9 threads, 300 times each: connect, vmm.ping, close. Never a 503."""
+    import threading
+    wd = os.path.join(work, "burst")
+    os.makedirs(wd)
+    c = Cocoon(wd)
+    counts = {"ok": 0, "busy": 0, "none": 0}
+    lock = threading.Lock()
+
+    def worker():
+        for _ in range(300):
+            try:
+                r = raw_exchange(c.sock, PING)
+                st = status_of(r)
+            except OSError:
+                st = None
+            key = "ok" if st == 200 else "busy" if st == 503 else "none"
+            with lock:
+                counts[key] += 1
+    try:
+        c.wait_ready()
+        threads = [threading.Thread(target=worker) for _ in range(9)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        step("9 threads x 300 connect/ping/close in %.1f s: %d OK, %d x 503, %d unanswered"
+             % (time.monotonic() - t0, counts["ok"], counts["busy"], counts["none"]))
+        check(counts["ok"] == 2700, "well-behaved clients refused: %r" % counts)
+    finally:
+        out = c.output()
+        c.stop()
+    for mark in SANITIZER_MARKS:
+        check(mark not in out, "sanitizer report:\n" + out)
+
+
+def case_api_hostile_clients(work):
+    kernel = write_file(os.path.join(work, "vmlinux"), 8192, b"K")
+    unread_pipelined_info(work, kernel)
+    fd_exhaustion(work)
+    connection_per_request(work)
+
+
 CASES = {
+    "api_hostile_clients": case_api_hostile_clients,
+    "api_idle_connection_kept_70s": case_api_idle_connection_kept_70s,
     "api_bad_input": case_api_bad_input,
     "api_confidential_refusals": case_api_confidential_refusals,
     "api_kata_replay": case_api_kata_replay,

@@ -190,6 +190,8 @@ def case_cli_errors():
         big = os.path.join(d, "big")
         with open(big, "wb") as f:
             f.truncate(40 << 20)
+        empty = os.path.join(d, "empty")
+        open(empty, "wb").close()
         cases = [
             ([], "--kernel is required"),
             (["--kernel", "/nonexistent/vmlinux"], "cannot open kernel"),
@@ -201,7 +203,7 @@ def case_cli_errors():
             (["--kernel", hello, "--initramfs", big, "--memory", "size=32M"], "do not fit"),
             (["--kernel", hello, "--memory", "size=abc"], "not a size"),
             (["--kernel", hello, "--memory", "size=12Q"], "not a size"),
-            (["--kernel", hello, "--memory", "size="], "not a size"),
+            (["--kernel", hello, "--memory", "size="], "size= needs a value"),
             (["--kernel", hello, "--memory", "size=99999999999999999999G"], "not a size"),
             (["--kernel", hello, "--memory", "size=1M"], "out of range"),
             (["--kernel", hello, "--memory", "size=4T"], "out of range"),
@@ -221,6 +223,13 @@ def case_cli_errors():
             (["--kernel", hello, "--platform", "tee=sev"], "tee"),
             (["--kernel", hello, "--vsock", "cid=2,socket=/tmp/v"], "cid"),
             (["--kernel", hello, "--seccomp", "maybe"], "--seccomp"),
+            # One number rule (decimal, no leading zero), and errors that name what is wrong.
+            (["--kernel", hello, "--cpus", "boot=010"], "not a vCPU count (decimal"),
+            (["--kernel", hello, "--memory", "size=0x1000000"], "not a size (decimal"),
+            (["--kernel", hello, "--disk", "path="], "--disk: path= needs a value"),
+            (["--kernel", hello, "--net", "fd=99"], "fd 99: not an open file descriptor"),
+            (["--kernel", hello, "--net", "fd=0"], "net 0: fd 0"),
+            (["--kernel", hello, "--initramfs", empty], "initramfs '%s' is empty" % empty),
         ]
         for args, want in cases:
             one_line_error(args, want)

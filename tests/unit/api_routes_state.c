@@ -1,7 +1,11 @@
 /* api_routes_state.c: the API's routes, VM state machine and confidential refusals (fake backend).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
 #include <regex.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -10,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -105,7 +110,9 @@ static int setup(void **state)
 {
     memset(&fk, 0, sizeof(fk));
     fk.last_net_fd = -1;
-    const struct api_router_hooks hooks = {hook_vmm_shutdown, hook_guest_exit, NULL};
+    const struct api_router_hooks hooks = {.vmm_shutdown = hook_vmm_shutdown,
+                                           .guest_exit = hook_guest_exit,
+                                           .api_socket_path = "/run/cocoon-test/api.sock"};
     router = api_router_new(&fake_ops, NULL, &hooks);
     return router ? 0 : -1;
 }
@@ -309,6 +316,25 @@ static bool bdf_ok(const char *json)
     return ok;
 }
 
+/* A real tap, in a network namespace of this test's own (root only; skipped otherwise). */
+static int open_test_tap(void)
+{
+    static bool in_netns;
+    static int seq;
+    if (!in_netns && unshare(CLONE_NEWNET) < 0)
+        skip();
+    in_netns = true;
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        skip();
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "ctest%d", seq++);
+    assert_int_equal(ioctl(fd, TUNSETIFF, &ifr), 0);
+    return fd;
+}
+
 static void add_net_cold_and_hot(void **state)
 {
     const char *net = "{\"ip\":\"192.168.249.1\",\"mask\":\"255.255.255.0\","
@@ -327,31 +353,49 @@ static void add_net_cold_and_hot(void **state)
     assert_int_equal(write(p[1], "x", 1), -1);
     assert_int_equal(errno, EPIPE);
     close(p[1]);
-    /* Cold: 204, the fd is kept in the configuration. */
+    /* Not a tap (a pipe): 400 at vm.add-net, nothing kept (vm.boot would fail later). */
     assert_int_equal(pipe(p), 0);
-    assert_int_equal(call_fds("PUT", "vm.add-net", net, &p[0], 1), 204);
+    assert_int_equal(call_fds("PUT", "vm.add-net", net, &p[0], 1), 400);
+    error_body_is_json_reason("is not a tap device");
+    assert_int_equal(api_router_config(router)->nr_nets, 0);
+    close(p[1]);
+    /* Cold: 204, the fd is kept in the configuration. */
+    int tap0 = open_test_tap();
+    assert_int_equal(call_fds("PUT", "vm.add-net", net, &tap0, 1), 204);
     assert_string_equal(last_body, "");
-    assert_int_equal(write(p[1], "x", 1), 1);
     const struct vm_config *cfg = api_router_config(router);
     assert_int_equal(cfg->nr_nets, 1);
-    assert_int_equal(cfg->nets[0].fd, p[0]);
+    assert_int_equal(cfg->nets[0].fd, tap0);
     assert_string_equal(cfg->nets[0].id, "_net0");
     assert_true(cfg->nets[0].mac_set);
     assert_int_equal(call("PUT", "vm.boot", NULL), 204);
-    /* Hot: 200 {"id","bdf"}. */
-    int q[2];
-    assert_int_equal(pipe(q), 0);
-    assert_int_equal(call_fds("PUT", "vm.add-net", net, &q[0], 1), 200);
+    /* Hot: a pipe is refused with 400 too; a tap gets 200 {"id","bdf"}. */
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(call_fds("PUT", "vm.add-net", net, &p[0], 1), 400);
+    close(p[1]);
+    int tap1 = open_test_tap();
+    assert_int_equal(call_fds("PUT", "vm.add-net", net, &tap1, 1), 200);
     assert_true(bdf_ok(last_body));
     assert_non_null(strstr(last_body, "\"id\":\"_net1\""));
-    assert_int_equal(fk.last_net_fd, q[0]);
+    assert_int_equal(fk.last_net_fd, tap1);
     assert_int_equal(api_router_config(router)->nr_nets, 2);
     /* vm.delete closes the fds the configuration held. */
     assert_int_equal(call("PUT", "vm.delete", NULL), 204);
-    assert_int_equal(write(p[1], "x", 1), -1);
-    assert_int_equal(write(q[1], "x", 1), -1);
-    close(p[1]);
-    close(q[1]);
+    assert_int_equal(fcntl(tap0, F_GETFD), -1);
+    assert_int_equal(fcntl(tap1, F_GETFD), -1);
+}
+
+static void vsock_on_the_api_socket_is_refused(void **state)
+{
+    const char *on_api = "{\"payload\":{\"kernel\":\"@KERNEL@\"},"
+                         "\"vsock\":{\"cid\":3,\"socket\":\"/run/cocoon-test/api.sock\"}}";
+    assert_int_equal(call("PUT", "vm.create", on_api), 400);
+    error_body_is_json_reason("is the API socket's path");
+    assert_int_equal(api_router_state(router), API_VM_NONE);
+    assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
+    assert_int_equal(
+        call("PUT", "vm.add-vsock", "{\"cid\":3,\"socket\":\"/run/cocoon-test/api.sock\"}"), 400);
+    assert_false(api_router_config(router)->vsock.enabled);
 }
 
 static void add_disk_and_remove(void **state)
@@ -560,6 +604,7 @@ int main(void)
         T(methods_and_routes),
         T(bad_create_bodies_leave_no_vm),
         T(add_net_cold_and_hot),
+        T(vsock_on_the_api_socket_is_refused),
         T(add_disk_and_remove),
         T(add_vsock_cold_only),
         T(resize_plain_guest),

@@ -164,7 +164,16 @@ static void bad_inputs(void **state)
     PARSE_ERR("needs a value", "--kernel");
     PARSE_ERR("unexpected argument 'stray'", "--kernel", "/k", "stray");
     PARSE_ERR("not a size", "--memory", "size=12Q");
-    PARSE_ERR("not a size", "--memory", "size=");
+    PARSE_ERR("--memory: size= needs a value", "--memory", "size=");
+    /* One number rule: decimal, no leading zero (not octal), no 0x except for masks. */
+    PARSE_ERR("not a vCPU count (decimal", "--cpus", "boot=010");
+    PARSE_ERR("not a vCPU count", "--cpus", "boot=0x2");
+    PARSE_ERR("not a size (decimal", "--memory", "size=0x1000000");
+    PARSE_ERR("not a size", "--memory", "size=0512M");
+    PARSE_ERR("--disk: path= needs a value", "--disk", "path=");
+    PARSE_ERR("--disk: path= needs a value", "--disk", "path=,readonly=on");
+    PARSE_ERR("--vsock: socket= needs a value", "--vsock", "cid=3,socket=");
+    PARSE_ERR("'readonly' needs a value", "--disk", "path=/a,readonly");
     PARSE_ERR("unknown option 'sz'", "--memory", "sz=1G");
     PARSE_ERR("not a vCPU count", "--cpus", "boot=-1");
     PARSE_ERR("not a vCPU count", "--cpus", "boot=1x");
@@ -188,13 +197,29 @@ static void bad_inputs(void **state)
     PARSE_ERR("empty", "--cpus", ",");
 }
 
+static void masks_take_hex_counts_do_not(void **state)
+{
+    struct cli_opts o;
+    PARSE_OK(&o, "--platform", "tee=snp,policy=196608,guest_features=0x1", "--cpus", "boot=10");
+    assert_int_equal(o.cfg.platform.snp_policy, 0x30000);
+    assert_int_equal(o.cfg.platform.snp_guest_features, 1);
+    assert_int_equal(o.cfg.cpus, 10);
+    cli_opts_free(&o);
+    PARSE_ERR("policy", "--platform", "tee=snp,policy=030000");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(basic_launch),     cmocka_unit_test(equals_form_and_defaults),
-        cmocka_unit_test(help_and_version), cmocka_unit_test(kata_flags),
-        cmocka_unit_test(devices),          cmocka_unit_test(platform),
-        cmocka_unit_test(last_flag_wins),   cmocka_unit_test(bad_inputs),
+        cmocka_unit_test(basic_launch),
+        cmocka_unit_test(equals_form_and_defaults),
+        cmocka_unit_test(help_and_version),
+        cmocka_unit_test(kata_flags),
+        cmocka_unit_test(devices),
+        cmocka_unit_test(platform),
+        cmocka_unit_test(last_flag_wins),
+        cmocka_unit_test(bad_inputs),
+        cmocka_unit_test(masks_take_hex_counts_do_not),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

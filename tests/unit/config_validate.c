@@ -43,6 +43,9 @@ static const struct {
     {"1GiBx", -1, 0},
     {"1iB", -1, 0},
     {"0x10", -1, 0},
+    {"010", -1, 0}, /* decimal only: not octal 8, not silently 10 */
+    {"0512M", -1, 0},
+    {"0M", 0, 0},
 };
 
 static void parse_size_table(void **state)
