@@ -1,4 +1,4 @@
-/* vm_pci.h: a VM's PCI segment (host bridge, MSI routing) and its virtio-vsock device. */
+/* vm_pci.h: a VM's PCI segment (host bridge, MSI routing). */
 #ifndef COCOON_VM_PCI_H
 #define COCOON_VM_PCI_H
 
@@ -10,9 +10,5 @@ struct vm;
  * ports 0xCF8/0xCFC) and records them for teardown. Call from vm_attach_devices before any
  * PCI device attaches. Loop thread. Returns 0, or -1 with one line in err. */
 int vm_attach_pci(struct vm *vm, char *err, size_t errlen);
-
-/* Attaches virtio-vsock when vm->cfg.vsock.enabled (guest CID and hybrid-vsock socket from the
- * config); no-op otherwise. Loop thread. Returns 0, or -1 with one line in err. */
-int vm_attach_vsock(struct vm *vm, char *err, size_t errlen);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "devices/pci.h"
 #include "vmm/vm_internal.h"
+#include "vmm/vm_devices.h"
 #include "vmm/vm_pci.h"
 
 static uint8_t ram[1 << 20];
