@@ -13,6 +13,7 @@
 #include "api/json_config.h"
 #include "devices/tap.h"
 #include "version.h"
+#include "vmm/config_accept.h"
 #include "vmm/log.h"
 
 #define API_PREFIX "/api/v1/"
@@ -191,7 +192,7 @@ static void do_create(struct api_router *r, struct api_request *req, struct api_
         reply_error(resp, 400, "vm.create: %s", err);
         return;
     }
-    if (vm_config_validate(&cfg, err, sizeof(err)) < 0 ||
+    if (vm_config_accept(&cfg, err, sizeof(err)) < 0 ||
         check_api_socket_clash(r, &cfg, err, sizeof(err)) < 0) {
         vm_config_free(&cfg);
         reply_error(resp, 400, "vm.create: %s", err);
@@ -329,7 +330,7 @@ static void commit_device(struct api_router *r, const struct device_kind *k,
                           struct api_response *resp)
 {
     char err[256] = "", bdf[32] = "";
-    if (vm_config_validate(&r->cfg, err, sizeof(err)) < 0) {
+    if (vm_config_accept(&r->cfg, err, sizeof(err)) < 0) {
         k->drop(r);
         reply_error(resp, 400, "%s: %s", k->route, err);
         return;
@@ -550,7 +551,7 @@ static void do_add_vsock(struct api_router *r, struct api_request *req, struct a
         return;
     }
     r->cfg.vsock = v;
-    if (vm_config_validate(&r->cfg, err, sizeof(err)) < 0 ||
+    if (vm_config_accept(&r->cfg, err, sizeof(err)) < 0 ||
         check_api_socket_clash(r, &r->cfg, err, sizeof(err)) < 0) {
         api_vsock_config_clear(&r->cfg.vsock);
         reply_error(resp, 400, "vm.add-vsock: %s", err);
@@ -640,7 +641,7 @@ static void do_resize(struct api_router *r, struct api_request *req, struct api_
         r->cfg.cpus = (unsigned)vcpus;
     if (mchange)
         r->cfg.memory = ram;
-    if (vm_config_validate(&r->cfg, err, sizeof(err)) < 0) {
+    if (vm_config_accept(&r->cfg, err, sizeof(err)) < 0) {
         r->cfg.cpus = old_cpus;
         r->cfg.memory = old_mem;
         reply_error(resp, 400, "vm.resize: %s", err);

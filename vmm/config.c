@@ -9,8 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "devices/tap.h"
-
 void vm_config_init(struct vm_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -267,10 +265,6 @@ static int validate_devices(const struct vm_config *cfg, char *err, size_t errle
             snprintf(err, errlen, "net %u needs exactly one of tap= or fd=", i);
             return -1;
         }
-        char what[48];
-        snprintf(what, sizeof(what), "net %u: fd %d", i, n->fd);
-        if (n->fd >= 0 && tap_check_fd(n->fd, what, err, errlen) < 0)
-            return -1;
     }
     if (cfg->vsock.enabled) {
         if (cfg->vsock.cid < 3 || cfg->vsock.cid > 0xFFFFFFFEULL) {

@@ -14,10 +14,10 @@
 #include "devices/blk_backend.h"
 #include "version.h"
 #include "vmm/cli.h"
+#include "vmm/config_accept.h"
 #include "vmm/log.h"
 #include "vmm/seccomp.h"
 #include "vmm/vm.h"
-#include "vmm/vm_internal.h"
 
 /* Exit statuses besides the guest's own (see README "Launch CLI"). */
 #define EXIT_BAD_INPUT     1
@@ -101,7 +101,7 @@ static int run(struct app *app, struct cli_opts *o)
     if (o->api_socket || o->api_socket_fd >= 0) {
         /* Control API mode (api/api.h): the socket serves; a VM given here too boots at once. */
         struct vm_config *cli_vm = o->cfg.kernel || o->cfg.firmware ? &o->cfg : NULL;
-        if (cli_vm && vm_config_validate(cli_vm, err, sizeof(err)) < 0) {
+        if (cli_vm && vm_config_accept(cli_vm, err, sizeof(err)) < 0) {
             fprintf(stderr, "cocoon: %s\n", err);
             return EXIT_BAD_INPUT;
         }
@@ -114,7 +114,7 @@ static int run(struct app *app, struct cli_opts *o)
         fprintf(stderr, "cocoon: --kernel is required (see --help)\n");
         return EXIT_BAD_INPUT;
     }
-    if (vm_config_validate(&o->cfg, err, sizeof(err)) < 0 ||
+    if (vm_config_accept(&o->cfg, err, sizeof(err)) < 0 ||
         vm_create(&o->cfg, &app->loop, on_vm_exit, app, &app->vm, err, sizeof(err)) < 0 ||
         vm_boot(app->vm, err, sizeof(err)) < 0) {
         fprintf(stderr, "cocoon: %s\n", err);

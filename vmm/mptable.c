@@ -4,7 +4,8 @@
 #include <string.h>
 
 #include "vmm/loader.h"
-#include "vmm/vm_internal.h"
+#include "vmm/config.h"
+#include "vmm/mptable.h"
 
 #define MP_LAPIC_ADDR   0xFEE00000U
 #define MP_IOAPIC_ADDR  0xFEC00000U

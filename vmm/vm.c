@@ -12,6 +12,7 @@
 
 #include "tee/tee.h"
 #include "vmm/log.h"
+#include "vmm/mptable.h"
 #include "vmm/vm_devices.h"
 #include "vmm/vm_internal.h"
 

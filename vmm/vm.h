@@ -33,6 +33,10 @@ int vm_boot(struct vm *vm, char *err, size_t errlen);
 int vm_pause(struct vm *vm, char *err, size_t errlen);
 int vm_resume(struct vm *vm, char *err, size_t errlen);
 
+/* Ends the guest's run: records why (the first call wins), kicks every vCPU out of KVM_RUN and
+ * wakes the loop thread, which joins the vCPUs and calls the vm_exit_cb. Any thread. */
+void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, int status);
+
 /* Stops the vCPU threads and joins them; devices stay until vm_destroy. */
 void vm_shutdown(struct vm *vm);
 

@@ -91,10 +91,6 @@ int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *), void
 /* Drives an ISA interrupt line of the in-kernel PIC/IOAPIC (KVM_IRQ_LINE). Any thread. */
 int vm_irq_line(struct vm *vm, unsigned irq, bool level);
 
-/* Ends the guest's run: records why (the first call wins), kicks every vCPU out of KVM_RUN and
- * wakes the loop thread, which joins the vCPUs and calls the vm_exit_cb. Any thread. */
-void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, int status);
-
 /* vcpu.c: creation, boot register state, the KVM_RUN thread and exit dispatch. */
 int vcpu_init(struct vm *vm, struct vcpu *v, unsigned index, const struct kvm_cpuid2 *cpuid,
               char *err, size_t errlen);
@@ -103,9 +99,5 @@ int vcpu_start(struct vcpu *v, char *err, size_t errlen);
 void vcpu_kick(struct vcpu *v); /* forces a return from KVM_RUN; any thread */
 void vcpu_join(struct vcpu *v);
 void vcpu_close(struct vcpu *v);
-
-/* mptable.c: writes an Intel MP table (floating pointer at LAYOUT_EBDA) describing nr_cpus
- * processors (APIC IDs 0..nr_cpus-1), the ISA bus, the IOAPIC and ISA interrupt routing. */
-int mptable_write(const struct guest_mem *gm, unsigned nr_cpus, char *err, size_t errlen);
 
 #endif

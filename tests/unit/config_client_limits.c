@@ -14,6 +14,7 @@
 
 #include "vmm/cli.h"
 #include "vmm/config.h"
+#include "vmm/config_accept.h"
 
 static char *repeat(char c, size_t n)
 {
@@ -27,7 +28,7 @@ static char *repeat(char c, size_t n)
 static void expect(const struct vm_config *cfg, const char *want)
 {
     char err[512] = "";
-    int rc = vm_config_validate(cfg, err, sizeof(err));
+    int rc = vm_config_accept(cfg, err, sizeof(err)); /* the gate the CLI and the API use */
     if (!want) {
         if (rc != 0)
             fail_msg("refused: %s", err);
@@ -108,7 +109,7 @@ static void net_fd_errors_name_the_users_fd(void **state)
     char err[512];
     char *argv[] = {"cocoon", "--net", "fd=99", NULL};
     assert_int_equal(cli_parse(3, argv, &o, err, sizeof(err)), 0);
-    assert_int_equal(vm_config_validate(&o.cfg, err, sizeof(err)), -1);
+    assert_int_equal(vm_config_accept(&o.cfg, err, sizeof(err)), -1);
     o.cfg.nets[0].fd = -1; /* not ours to close */
     if (!strstr(err, "fd 99"))
         fail_msg("%s", err);

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <cmocka.h>
 
+#include "vmm/mptable.h"
 #include "vmm/vm_internal.h"
 
 #define SIM_MAX_VCPUS 8
