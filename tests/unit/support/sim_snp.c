@@ -11,6 +11,10 @@
 #define EFER_SVME (1ULL << 12)
 #define CR4_MCE   0x40ULL
 #define CR0_CD_NW 0x60000000ULL
+/* SNP_POLICY_MASK_VALID of arch/x86/kvm/svm/sev.c: ABI minor/major, SMT, RSVD_MBO, MIGRATE_MA,
+ * DEBUG, SINGLE_SOCKET. */
+#define SIM_SNP_POLICY_VALID         0x1fffffULL
+#define SIM_SNP_POLICY_SINGLE_SOCKET (1ULL << 20)
 
 static void sha384(const void *data, size_t len, uint8_t out[48])
 {
@@ -164,6 +168,8 @@ static int sim_snp_update(struct sim_tee *s, struct kvm_sev_cmd *c)
         uint8_t contents[48] = {0};
         if (u->type == KVM_SEV_SNP_PAGE_TYPE_NORMAL)
             sha384(src, PAGE, contents);
+        if (u->type == KVM_SEV_SNP_PAGE_TYPE_CPUID)
+            memcpy(s->snp_cpuid_page, src, PAGE);
         fold(s, u->type, pfn * PAGE, contents);
         s->page_added[pfn] = 1;
     }
@@ -195,6 +201,8 @@ int sim_snp_cmd(struct sim_tee *s, void *arg)
     }
     case TEE_SEV_SNP_LAUNCH_START: {
         const struct kvm_sev_snp_launch_start *st = (void *)(uintptr_t)c->data;
+        /* snp_launch_start (arch/x86/kvm/svm/sev.c): one context, flags 0, policy within
+         * SNP_POLICY_MASK_VALID, RSVD_MBO set, SINGLE_SOCKET refused: all -EINVAL. */
         if (!s->snp_init2 || s->snp_started || st->flags) {
             sim_violation(s, "SNP_LAUNCH_START before INIT2, repeated or malformed");
             errno = EINVAL;
@@ -202,8 +210,15 @@ int sim_snp_cmd(struct sim_tee *s, void *arg)
         }
         if (!s->hypercall_exit)
             sim_violation(s, "SNP_LAUNCH_START before the MAP_GPA_RANGE exit was enabled");
-        if (!(st->policy & (1ULL << 17))) {
-            c->error = TEE_SEV_RET_INVALID_PARAM;
+        if ((st->policy & ~SIM_SNP_POLICY_VALID) || !(st->policy & TEE_SNP_POLICY_RSVD_MBO) ||
+            (st->policy & SIM_SNP_POLICY_SINGLE_SOCKET)) {
+            errno = EINVAL;
+            return -1;
+        }
+        /* SNP firmware ABI (56860), SNP_LAUNCH_START: POLICY.SMT = 0 while SMT is enabled on
+         * the platform fails with POLICY_FAILURE. */
+        if (s->host_smt && !(st->policy & TEE_SNP_POLICY_SMT)) {
+            c->error = TEE_SEV_RET_POLICY_FAILURE;
             errno = EIO;
             return -1;
         }
