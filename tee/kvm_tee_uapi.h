@@ -174,12 +174,12 @@ struct kvm_pre_fault_memory {
 #define TEE_SNP_POLICY_DBG           (1ULL << 19)
 #define TEE_SNP_DEFAULT_POLICY       0x30000ULL
 #define TEE_SEV_RET_INVALID_PARAM    0x16 /* firmware status: CPUID page rejected, among others */
-#define TEE_SEV_RET_POLICY_FAILURE   0x07 /* firmware status: the platform breaks the guest policy \
-                                           */
+#define TEE_SEV_RET_POLICY_FAILURE   0x07 /* firmware status: policy not met (e.g. SMT) */
+* /
 
 #ifndef KVM_X86_SEV_VMSA_FEATURES
 #define KVM_X86_SEV_VMSA_FEATURES 0
-struct kvm_sev_init {
+    struct kvm_sev_init {
     __u64 vmsa_features;
     __u32 flags;
     __u16 ghcb_version;
