@@ -178,7 +178,7 @@ struct kvm_pre_fault_memory {
 
 #ifndef KVM_X86_SEV_VMSA_FEATURES
 #define KVM_X86_SEV_VMSA_FEATURES 0
-    struct kvm_sev_init {
+struct kvm_sev_init {
     __u64 vmsa_features;
     __u32 flags;
     __u16 ghcb_version;
