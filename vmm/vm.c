@@ -16,6 +16,7 @@
 #include "tee/tee.h"
 #include "vmm/console.h"
 #include "vmm/log.h"
+#include "vmm/msi.h"
 #include "vmm/vm_internal.h"
 #include "vmm/vm_blknet.h"
 #include "vmm/vm_pci.h"
@@ -421,6 +422,8 @@ int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *), void
 
 int vm_irq_line(struct vm *vm, unsigned irq, bool level)
 {
+    if (vm->msi) /* in-kernel or userspace (split irqchip) IOAPIC: vmm/msi.h */
+        return vmm_msi_set_gsi(vm->msi, irq, level);
     struct kvm_irq_level line = {.irq = irq, .level = level ? 1 : 0};
     return kvm_ioctl(&vm->kvm, vm->vm_fd, KVM_IRQ_LINE, &line);
 }
