@@ -21,7 +21,6 @@
 #define TDX_VMM_TDVMCALLINFO 0ULL
 #define TDX_QUOTE_IN_FLIGHT  0xffffffffffffffffULL
 #define TDX_CPUID_X2APIC     (1u << 21) /* CPUID.1.ECX: a TDX fixed-1 bit */
-#define TDX_VCPU_CPUID_MAX   256        /* KVM_MAX_CPUID_ENTRIES */
 
 struct tdx_state {
     struct kvm_tdx_capabilities *caps;
@@ -302,28 +301,6 @@ static int tdx_apply(void *ctx, const struct launch_update *u)
     return rc;
 }
 
-/* The vCPU's own CPUID as vcpu_init set it (KVM_GET_CPUID2), grown on E2BIG. NULL + err. */
-static struct kvm_cpuid2 *tdx_get_vcpu_cpuid(struct tee_vm *t, unsigned i, char *err, size_t errlen)
-{
-    for (uint32_t nent = 64; nent <= TDX_VCPU_CPUID_MAX; nent *= 2) {
-        struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(struct kvm_cpuid_entry2));
-        if (!c)
-            break;
-        c->nent = nent;
-        if (kvm_ioctl(t->kvm, t->vcpu[i].fd, KVM_GET_CPUID2, c) == 0)
-            return c;
-        int e = errno;
-        free(c);
-        if (e != E2BIG) {
-            snprintf(err, errlen, "TDX: KVM_GET_CPUID2 on vCPU %u failed: %s", i, strerror(e));
-            return NULL;
-        }
-    }
-    snprintf(err, errlen, "TDX: cannot read vCPU %u's CPUID (more than %d entries or no memory)", i,
-             TDX_VCPU_CPUID_MAX);
-    return NULL;
-}
-
 /* Before INIT_VCPU each vCPU keeps the full CPU model vcpu_init gave it (never INIT_VM's
  * filtered list) plus the TDX fixed-1 bits, as QEMU's tdx_adjust_cpuid_features: x2APIC,
  * because tdx_vcpu_init() switches the local APIC to x2APIC mode and kvm_apic_set_base()
@@ -331,7 +308,7 @@ static struct kvm_cpuid2 *tdx_get_vcpu_cpuid(struct tee_vm *t, unsigned i, char 
  * width from it (36 bits without it) and tdx_map_gpa() would then refuse every shared GPA. */
 static int tdx_set_vcpu_cpuid(struct tee_vm *t, unsigned i, char *err, size_t errlen)
 {
-    struct kvm_cpuid2 *c = tdx_get_vcpu_cpuid(t, i, err, errlen);
+    struct kvm_cpuid2 *c = tee_vcpu_cpuid(t, i, err, errlen);
     if (!c)
         return -1;
     struct kvm_cpuid_entry2 *l1 = NULL;

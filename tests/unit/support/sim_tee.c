@@ -109,6 +109,8 @@ static int sim_open(void *ctx, const char *path, int flags)
     struct sim_tee *s = ctx;
     if (!strcmp(path, "/dev/kvm"))
         return s->kvm_fd = s->next_fd++;
+    if (!strcmp(path, "/sys/devices/system/cpu/smt/active"))
+        return s->smt_fd = s->next_fd++;
     if (!strcmp(path, "/dev/sev")) {
         if (!s->has_dev_sev) {
             errno = ENOENT;
@@ -755,6 +757,19 @@ static int sim_close(void *ctx, int fd)
     return 0;
 }
 
+static ssize_t sim_read(void *ctx, int fd, void *buf, size_t len)
+{
+    struct sim_tee *s = ctx;
+    if (fd != s->smt_fd || fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    const char *v = s->host_smt ? "1\n" : "0\n";
+    size_t n = len < 2 ? len : 2;
+    memcpy(buf, v, n);
+    return (ssize_t)n;
+}
+
 static int sim_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
 {
     struct sim_tee *s = ctx;
@@ -778,6 +793,7 @@ static const struct kvm_sys sim_sys = {
     .munmap = sim_munmap,
     .close = sim_close,
     .fallocate = sim_fallocate,
+    .read = sim_read,
 };
 
 struct sim_tee *sim_tee_new(enum sim_tee_kind kind)
@@ -796,7 +812,7 @@ struct sim_tee *sim_tee_new(enum sim_tee_kind kind)
     s->handle.sys = &sim_sys;
     s->handle.ctx = s;
     s->next_fd = SIM_FD_BASE;
-    s->kvm_fd = s->vm_fd = s->sev_fd = -1;
+    s->kvm_fd = s->vm_fd = s->sev_fd = s->smt_fd = -1;
     s->vm_types = 1u << KVM_X86_DEFAULT_VM;
     if (kind == SIM_HOST_SNP) {
         s->vm_types |= 1u << KVM_X86_SNP_VM;

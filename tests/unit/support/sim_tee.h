@@ -38,7 +38,7 @@ struct sim_tee {
     bool has_dev_sev;
     unsigned vm_types; /* KVM_CAP_VM_TYPES mask */
 
-    int kvm_fd, vm_fd, sev_fd;
+    int kvm_fd, vm_fd, sev_fd, smt_fd;
     unsigned vm_type;
     int next_fd;
 

@@ -15,7 +15,7 @@
 
 #include <linux/kvm.h>
 
-int harness_launch(struct sim_tee *s, const struct vm_config *cfg, struct guest_mem *gm,
+int harness_create(struct sim_tee *s, const struct vm_config *cfg, struct guest_mem *gm,
                    struct tee_vm **out, char *err, size_t errlen)
 {
     const struct kvm_handle *h = &s->handle;
@@ -61,6 +61,14 @@ int harness_launch(struct sim_tee *s, const struct vm_config *cfg, struct guest_
         if (tee_add_vcpu(*out, i, fd, err, errlen) < 0)
             return -1;
     }
+    return 0;
+}
+
+int harness_launch(struct sim_tee *s, const struct vm_config *cfg, struct guest_mem *gm,
+                   struct tee_vm **out, char *err, size_t errlen)
+{
+    if (harness_create(s, cfg, gm, out, err, errlen) < 0)
+        return -1;
     return tee_launch(*out, err, errlen);
 }
 

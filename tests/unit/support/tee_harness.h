@@ -10,6 +10,10 @@
 #include "vmm/config.h"
 #include "vmm/memory.h"
 
+/* harness_launch without the final tee_launch (a test may change vCPU state first). */
+int harness_create(struct sim_tee *s, const struct vm_config *cfg, struct guest_mem *gm,
+                   struct tee_vm **out, char *err, size_t errlen);
+
 /* probe -> create -> map memory -> create+add vCPUs -> launch, all through the simulator's table.
  * *out holds the context (also on a launch failure, for inspection); 0 or -1 with err. */
 int harness_launch(struct sim_tee *s, const struct vm_config *cfg, struct guest_mem *gm,
