@@ -140,16 +140,18 @@ static int sim_tdx_init_vm(struct sim_tee *s, const struct kvm_tdx_init_vm *iv)
 int sim_tdx_vm_cmd(struct sim_tee *s, void *arg)
 {
     struct kvm_tdx_cmd *c = arg;
-    if (c->flags) {
-        sim_violation(s, "TDX VM command %u with flags", c->id);
+    /* tdx_vm_ioctl: hw_error must come in as 0; tdx_get_capabilities / tdx_td_init: flags 0. */
+    if (c->flags || c->hw_error) {
+        sim_violation(s, "TDX VM command %u with flags or hw_error set", c->id);
         errno = EINVAL;
         return -1;
     }
     switch (c->id) {
     case TEE_TDX_CAPABILITIES: {
+        /* tdx_get_capabilities: -E2BIG when cpuid.nent < the module's CPUID configs (nent is not
+         * written back: the caller grows and retries). */
         struct kvm_tdx_capabilities *caps = (void *)(uintptr_t)c->data;
         if (caps->cpuid.nent < SIM_TDX_CFG_N) {
-            caps->cpuid.nent = SIM_TDX_CFG_N;
             errno = E2BIG;
             return -1;
         }
@@ -165,6 +167,9 @@ int sim_tdx_vm_cmd(struct sim_tee *s, void *arg)
     case TEE_TDX_INIT_VM:
         return sim_tdx_init_vm(s, (const void *)(uintptr_t)c->data);
     case TEE_TDX_FINALIZE_VM:
+        /* tdx_td_finalize: -EINVAL without INIT_VM (no HKID) or when already runnable. Finalizing
+         * with no or uninitialised vCPUs is accepted by KVM but leaves vCPUs that can never run
+         * (tdx_vcpu_pre_run), so it is flagged too. */
         if (!s->tdx_init_vm || s->tdx_finalized || !s->nr_vcpus) {
             sim_violation(s, "FINALIZE_VM out of order");
             errno = EINVAL;
@@ -209,6 +214,9 @@ static bool hob_valid(const uint8_t *p, size_t len)
     return false;
 }
 
+/* tdx_vcpu_init_mem_region (vmx/tdx.c): the TD not yet runnable, flags only MEASURE, source and
+ * GPA page aligned, nr_pages non-zero without wrap, the whole range below the shared bit
+ * (vt_is_tdx_private_gpa): else -EINVAL; then kvm_gmem_populate (sim_check_private). */
 static int sim_tdx_mem_region(struct sim_tee *s, struct kvm_tdx_cmd *c)
 {
     struct kvm_tdx_init_mem_region *r = (void *)(uintptr_t)c->data;
@@ -217,8 +225,10 @@ static int sim_tdx_mem_region(struct sim_tee *s, struct kvm_tdx_cmd *c)
         errno = EINVAL;
         return -1;
     }
-    if ((c->flags & ~KVM_TDX_MEASURE_MEMORY_REGION) || r->source_addr % PAGE || !r->nr_pages ||
-        r->nr_pages > SIM_MAX_PAGES) {
+    uint64_t shared_bit = 1ULL << (s->tdx_gpaw - 1);
+    if ((c->flags & ~KVM_TDX_MEASURE_MEMORY_REGION) || r->source_addr % PAGE || r->gpa % PAGE ||
+        !r->nr_pages || r->nr_pages > SIM_MAX_PAGES || r->gpa + r->nr_pages * PAGE <= r->gpa ||
+        r->gpa + r->nr_pages * PAGE - 1 >= shared_bit) {
         sim_violation(s, "INIT_MEM_REGION malformed");
         errno = EINVAL;
         return -1;
@@ -303,6 +313,14 @@ int sim_tdx_vcpu_cmd(struct sim_tee *s, unsigned vcpu, void *arg)
 {
     struct kvm_tdx_cmd *c = arg;
     struct sim_vcpu *v = &s->vcpu[vcpu];
+    /* tdx_vcpu_ioctl: -EINVAL before INIT_VM (no HKID), once the TD is runnable, or with
+     * hw_error set on input. */
+    if (!s->tdx_init_vm || s->tdx_finalized || c->hw_error) {
+        sim_violation(s, "TDX vCPU command %u before INIT_VM, after FINALIZE or with hw_error",
+                      c->id);
+        errno = EINVAL;
+        return -1;
+    }
     switch (c->id) {
     case TEE_TDX_INIT_VCPU:
         /* tdx_vcpu_init: flags 0, vCPU state UNINITIALIZED; tdx_vcpu_ioctl: not once the TD
@@ -318,10 +336,11 @@ int sim_tdx_vcpu_cmd(struct sim_tee *s, unsigned vcpu, void *arg)
         v->tdx_rcx = c->data;
         if (vcpu == 0)
             s->tdx_hob_gpa = c->data;
-        else if (c->data != s->tdx_hob_gpa)
+        else if (c->data != s->tdx_hob_gpa) /* not a kernel rule: TDVF expects one HOB (QEMU) */
             sim_violation(s, "vCPUs were given different TD HOB addresses");
         return 0;
     case TEE_TDX_INIT_MEM_REGION:
+        /* tdx_vcpu_init_mem_region: the vCPU must be VCPU_TD_STATE_INITIALIZED (-EINVAL). */
         if (!v->tdx_init) {
             sim_violation(s, "INIT_MEM_REGION on a vCPU before INIT_VCPU");
             errno = EINVAL;

@@ -49,6 +49,9 @@ bool sim_tee_page_private(const struct sim_tee *s, uint64_t gpa)
     return pfn < SIM_MAX_PAGES && s->page_private[pfn];
 }
 
+/* kvm_gmem_populate (virt/kvm/guest_memfd.c), behind SNP_LAUNCH_UPDATE and
+ * KVM_TDX_INIT_MEM_REGION: the range must lie in a guest_memfd memslot (-EINVAL) and every page
+ * must have KVM_MEMORY_ATTRIBUTE_PRIVATE (kvm_range_has_memory_attributes, -EINVAL). */
 int sim_check_private(struct sim_tee *s, uint64_t gpa, uint64_t len, const char *what)
 {
     if (len == 0 || gpa % PAGE || len % PAGE || gpa + len < gpa) {
@@ -173,6 +176,7 @@ static int sim_kvm_fd_ioctl(struct sim_tee *s, unsigned long req, void *arg)
             return 0;
         }
     case KVM_CREATE_VM: {
+        /* kvm_arch_init_vm (x86.c): a type not in kvm_caps.supported_vm_types is -EINVAL. */
         unsigned type = (unsigned)(uintptr_t)arg;
         s->vm_creates++;
         if (type >= 32 || !(s->vm_types & (1u << type))) {
@@ -389,6 +393,7 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
     case KVM_ENABLE_CAP: {
         struct kvm_enable_cap *c = arg;
         if (c->cap == KVM_CAP_EXIT_HYPERCALL) {
+            /* kvm_vm_ioctl_enable_cap: bits outside KVM_EXIT_HYPERCALL_VALID_MASK are -EINVAL. */
             if (c->args[0] & ~(1ULL << KVM_HC_MAP_GPA_RANGE)) {
                 errno = EINVAL;
                 return -1;
@@ -410,8 +415,13 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
             return 0;
         }
         if (c->cap == KVM_CAP_X86_APIC_BUS_CYCLES_NS) {
-            if (s->nr_vcpus)
-                sim_violation(s, "APIC bus frequency set after vCPUs exist");
+            /* kvm_vm_ioctl_enable_cap: 0 or a value after vCPU creation (or once the APIC bus
+             * frequency is in use) is -EINVAL. */
+            if (s->nr_vcpus || !c->args[0]) {
+                sim_violation(s, "APIC bus frequency set after vCPUs exist or zero");
+                errno = EINVAL;
+                return -1;
+            }
             return 0;
         }
         errno = EINVAL;
@@ -440,23 +450,39 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
         return 0;
     }
     case KVM_CREATE_PIT2:
-        if (!s->irqchip)
+        /* kvm_arch_vm_ioctl KVM_CREATE_PIT2: -ENOENT unless the PIC is in the kernel. */
+        if (!s->irqchip) {
             sim_violation(s, "KVM_CREATE_PIT2 without the in-kernel irqchip");
+            errno = ENOENT;
+            return -1;
+        }
         return 0;
     case KVM_SET_USER_MEMORY_REGION:
+        /* Not a refusal in KVM: a slot without guest_memfd on an SNP/TDX VM can never back a
+         * private fault (kvm_faultin_pfn → KVM_EXIT_MEMORY_FAULT forever), so flag it. */
         if (s->vm_type != KVM_X86_DEFAULT_VM)
             sim_violation(s, "plain memslot on a confidential VM (needs guest_memfd)");
         return 0;
     case KVM_CREATE_IRQCHIP:
+        /* kvm_arch_vm_ioctl KVM_CREATE_IRQCHIP: -ENOTTY when the VM has protected EOIs (a TD:
+         * kvm->arch.has_protected_eoi, set by tdx_vm_init), -EEXIST with an irqchip already,
+         * -EINVAL after vCPU creation. */
         if (s->vm_type == KVM_X86_TDX_VM) {
             sim_violation(s, "KVM_CREATE_IRQCHIP on a TD (TDX needs the split irqchip)");
-            errno = EINVAL;
+            errno = ENOTTY;
+            return -1;
+        }
+        if (s->irqchip || s->split_irqchip || s->nr_vcpus) {
+            sim_violation(s, "KVM_CREATE_IRQCHIP twice, on a split irqchip or after vCPUs");
+            errno = s->nr_vcpus ? EINVAL : EEXIST;
             return -1;
         }
         s->irqchip = true;
         sim_default_routes(s); /* kvm_setup_default_irq_routing */
         return 0;
     case KVM_CREATE_GUEST_MEMFD: {
+        /* kvm_gmem_create (virt/kvm/guest_memfd.c): unknown flags, a size of 0 or not page
+         * aligned are -EINVAL. */
         struct kvm_create_guest_memfd *g = arg;
         if (!s->vm_type || g->flags || !g->size || g->size % PAGE || s->nr_gmem == SIM_MAX_SLOTS) {
             errno = EINVAL;
@@ -468,9 +494,13 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
         return fd;
     }
     case KVM_SET_USER_MEMORY_REGION2: {
+        /* kvm_set_memory_region / check_memory_region_flags (kvm_main.c): GPA, size and
+         * userspace address page aligned; kvm_gmem_bind: the fd must be a guest_memfd of this VM
+         * and offset + size within it (-EINVAL). */
         const struct kvm_userspace_memory_region2 *r = arg;
         if (!(r->flags & KVM_MEM_GUEST_MEMFD) || r->guest_phys_addr % PAGE ||
-            r->memory_size % PAGE || r->userspace_addr % PAGE || s->nr_slots == SIM_MAX_SLOTS) {
+            r->guest_memfd_offset % PAGE || r->memory_size % PAGE || r->userspace_addr % PAGE ||
+            s->nr_slots == SIM_MAX_SLOTS) {
             sim_violation(s, "memslot2 %u malformed", r->slot);
             errno = EINVAL;
             return -1;
@@ -493,6 +523,8 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
         return 0;
     }
     case KVM_SET_MEMORY_ATTRIBUTES: {
+        /* kvm_vm_ioctl_set_mem_attributes (kvm_main.c): flags 0, only supported attributes,
+         * size non-zero and page aligned, address page aligned, no wrap: else -EINVAL. */
         const struct kvm_memory_attributes *a = arg;
         if (!s->vm_type || a->flags || a->address % PAGE || a->size % PAGE || !a->size ||
             (a->attributes & ~KVM_MEMORY_ATTRIBUTE_PRIVATE) ||
@@ -509,11 +541,15 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
             errno = EINVAL;
             return -1;
         }
+        /* tdx_vcpu_create (vmx/tdx.c): -EINVAL without the split irqchip, -EIO before
+         * KVM_TDX_INIT_VM. */
         if (s->vm_type == KVM_X86_TDX_VM && (!s->tdx_init_vm || !s->split_irqchip)) {
             sim_violation(s, "TD vCPU created before INIT_VM / split irqchip");
-            errno = EINVAL;
+            errno = s->split_irqchip ? EIO : EINVAL;
             return -1;
         }
+        /* A vCPU made after SNP_LAUNCH_FINISH gets no VMSA and can never run (pre_sev_run);
+         * newer kernels refuse it outright ("KVM: SEV: ... snp_finished", 2026). */
         if (s->snp_finished) {
             sim_violation(s, "vCPU created after SNP_LAUNCH_FINISH");
             errno = EINVAL;
@@ -526,6 +562,7 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
         return v->fd;
     }
     case KVM_MEMORY_ENCRYPT_OP:
+        /* kvm_arch_vm_ioctl: -ENOTTY without a mem_enc_ioctl for this VM type. */
         s->commands++;
         if (s->vm_type == KVM_X86_SNP_VM)
             return sim_snp_cmd(s, arg);
@@ -538,12 +575,14 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
     return -1;
 }
 
-/* Register writes: refused once the guest state belongs to the TEE. */
+/* Register writes: kvm_arch_vcpu_ioctl_set_regs/_sregs/_fpu, KVM_SET_XCRS, KVM_SET_DEBUGREGS,
+ * KVM_SET_LAPIC (x86.c) return -EINVAL once vcpu->arch.guest_state_protected (a TD always; SNP
+ * from LAUNCH_FINISH, when KVM turns the registers into the VMSA). */
 static bool sim_regs_locked(struct sim_tee *s, const char *what)
 {
     if (s->vm_type == KVM_X86_TDX_VM || s->snp_finished) {
         sim_violation(s, "%s after the guest state became protected", what);
-        errno = EIO;
+        errno = EINVAL;
         return true;
     }
     return false;
@@ -556,9 +595,14 @@ static int sim_run(struct sim_tee *s, struct sim_vcpu *v)
         errno = EINVAL;
         return -1;
     }
+    /* tdx_vcpu_pre_run: -EINVAL unless the vCPU is initialised and the TD runnable; SNP:
+     * pre_sev_run has no VMSA before LAUNCH_FINISH (-EINVAL). */
     if ((s->vm_type == KVM_X86_SNP_VM && !s->snp_finished) ||
-        (s->vm_type == KVM_X86_TDX_VM && !s->tdx_finalized))
+        (s->vm_type == KVM_X86_TDX_VM && (!s->tdx_finalized || !v->tdx_init))) {
         sim_violation(s, "KVM_RUN before the measured launch finished");
+        errno = EINVAL;
+        return -1;
+    }
     s->runs++;
     v->ran = true;
     if (v != &s->vcpu[0] && s->script_pos < s->script_len) {
