@@ -429,8 +429,22 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
     }
     case KVM_SET_IDENTITY_MAP_ADDR:
     case KVM_SET_TSS_ADDR:
-    case KVM_IOEVENTFD:
         return 0;
+    case KVM_IOEVENTFD: {
+        /* kvm_ioeventfd / kvm_assign_ioeventfd (virt/kvm/eventfd.c): unknown flags, a length
+         * other than 0/1/2/4/8, a wrapping range, or DATAMATCH with length 0 are -EINVAL. */
+        const struct kvm_ioeventfd *io = arg;
+        bool bad = (io->flags & ~(uint32_t)((1 << kvm_ioeventfd_flag_nr_max) - 1)) ||
+                   (io->len != 0 && io->len != 1 && io->len != 2 && io->len != 4 && io->len != 8) ||
+                   io->addr + io->len < io->addr ||
+                   (!io->len && (io->flags & KVM_IOEVENTFD_FLAG_DATAMATCH));
+        if (bad) {
+            sim_violation(s, "KVM_IOEVENTFD malformed (len %u flags 0x%x)", io->len, io->flags);
+            errno = EINVAL;
+            return -1;
+        }
+        return 0;
+    }
     case KVM_SET_GSI_ROUTING:
         return sim_set_gsi_routing(s, arg);
     case KVM_IRQ_LINE:
@@ -442,6 +456,12 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
          * any irqfd an irqchip in the kernel (full or split). */
         const struct kvm_irqfd *f = arg;
         bool resample = f->flags & KVM_IRQFD_FLAG_RESAMPLE;
+        /* kvm_irqfd (virt/kvm/eventfd.c): flags beyond DEASSIGN|RESAMPLE are -EINVAL. */
+        if (f->flags & ~(uint32_t)(KVM_IRQFD_FLAG_DEASSIGN | KVM_IRQFD_FLAG_RESAMPLE)) {
+            sim_violation(s, "KVM_IRQFD with unknown flags 0x%x", f->flags);
+            errno = EINVAL;
+            return -1;
+        }
         if (resample ? !s->irqchip : !(s->irqchip || s->split_irqchip)) {
             sim_violation(s, "KVM_IRQFD without the irqchip it needs");
             errno = EINVAL;
@@ -728,9 +748,16 @@ static int sim_vcpu_ioctl(struct sim_tee *s, struct sim_vcpu *v, unsigned idx, u
         return 0;
     }
     case KVM_GET_LAPIC:
+        /* kvm_vcpu_ioctl_get_lapic (x86.c): -EINVAL when guest_apic_protected (every TD vCPU,
+         * set by tdx_vcpu_create). */
+        if (s->vm_type == KVM_X86_TDX_VM) {
+            sim_violation(s, "KVM_GET_LAPIC on a TD vCPU (its APIC is protected)");
+            errno = EINVAL;
+            return -1;
+        }
         memset(arg, 0, sizeof(struct kvm_lapic_state));
         return 0;
-    case KVM_SET_LAPIC:
+    case KVM_SET_LAPIC: /* kvm_vcpu_ioctl_set_lapic: -EINVAL when guest_apic_protected */
         if (sim_regs_locked(s, "KVM_SET_LAPIC"))
             return -1;
         return 0;
