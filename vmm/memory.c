@@ -75,11 +75,9 @@ void gm_destroy(struct guest_mem *gm)
         munmap(gm->region[0].host, gm->ram_size);
         close(gm->memfd);
     }
-    free(gm->private_bits);
-    if (gm->pins) {
+    if (gm->private_bits && gm->pins) /* the list lives in the bitmap's block */
         pthread_mutex_destroy(&gm->pins->lock);
-        free(gm->pins);
-    }
+    free(gm->private_bits); /* and the pin list after it */
     memset(gm, 0, sizeof(*gm));
     gm->memfd = -1;
 }
@@ -149,16 +147,17 @@ int gm_enable_private(struct guest_mem *gm)
 {
     uint64_t pages = (gm->gpa_end + GM_PAGE_SIZE - 1) / GM_PAGE_SIZE;
     uint64_t words = (pages + 63) / 64;
-    if (!gm->pins) {
-        gm->pins = calloc(1, sizeof(*gm->pins));
-        if (!gm->pins)
-            return -1;
-        pthread_mutex_init(&gm->pins->lock, NULL);
-    }
+    if (gm->private_bits && gm->pins)
+        pthread_mutex_destroy(&gm->pins->lock);
     free(gm->private_bits);
-    gm->private_bits = malloc(words * sizeof(uint64_t));
+    gm->pins = NULL;
+    /* One block: the bitmap, then the pin list (so freeing private_bits frees both). */
+    gm->private_bits = malloc(words * sizeof(uint64_t) + sizeof(struct gm_pins));
     if (!gm->private_bits)
         return -1;
+    gm->pins = (struct gm_pins *)(gm->private_bits + words);
+    memset(gm->pins, 0, sizeof(*gm->pins));
+    pthread_mutex_init(&gm->pins->lock, NULL);
     memset(gm->private_bits, 0xff, words * sizeof(uint64_t));
     return 0;
 }
@@ -168,7 +167,7 @@ int gm_enable_private(struct guest_mem *gm)
 static void revoke_pins(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 {
     struct gm_pins *ps = gm->pins;
-    if (!ps)
+    if (!ps || !gm->private_bits)
         return;
     uint64_t n = 0;
     pthread_mutex_lock(&ps->lock);
@@ -202,7 +201,7 @@ void *gm_pin(const struct guest_mem *gm, struct gm_pin *pin, uint64_t gpa, uint6
 {
     *pin = (struct gm_pin){.gpa = gpa, .len = len};
     struct gm_pins *ps = gm->pins;
-    if (!gm->private_bits || !ps)
+    if (!gm->private_bits || !ps) /* plain VM: nothing converts under the device */
         return gm_span(gm, gpa, len);
     pthread_mutex_lock(&ps->lock);
     void *p = gm_span(gm, gpa, len); /* checked under the lock revoke_pins takes */
@@ -238,7 +237,7 @@ bool gm_unpin(const struct guest_mem *gm, struct gm_pin *pin)
 
 uint64_t gm_revoked_pins(const struct guest_mem *gm)
 {
-    return gm->pins ? __atomic_load_n(&gm->pins->revoked, __ATOMIC_RELAXED) : 0;
+    return gm->pins && gm->private_bits ? __atomic_load_n(&gm->pins->revoked, __ATOMIC_RELAXED) : 0;
 }
 
 bool gm_is_private(const struct guest_mem *gm, uint64_t gpa)

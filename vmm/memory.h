@@ -34,7 +34,7 @@ struct guest_mem {
     uint64_t gpa_end;  /* one past the highest RAM GPA */
     int memfd;         /* -1 when the memory is not ours (gm_init_host) */
     uint64_t *private_bits;
-    struct gm_pins *pins; /* TEE only (gm_enable_private) */
+    struct gm_pins *pins; /* TEE only: lives in private_bits' allocation (gm_enable_private) */
 };
 
 /* A span a device keeps using after the check (a request in flight). Caller-owned storage;
