@@ -312,12 +312,15 @@ static int tdx_set_vcpu_cpuid(struct tee_vm *t, unsigned i, char *err, size_t er
     if (!c)
         return -1;
     struct kvm_cpuid_entry2 *l1 = NULL;
-    bool has_pa = false;
+    bool has_pa = false, ext_max = false;
     for (uint32_t k = 0; k < c->nent; k++) {
         if (c->entries[k].function == 1)
             l1 = &c->entries[k];
         has_pa |= c->entries[k].function == 0x80000008;
+        /* cpuid_query_maxphyaddr reads 0x80000008 only if 0x80000000 reaches it */
+        ext_max |= c->entries[k].function == 0x80000000 && c->entries[k].eax >= 0x80000008;
     }
+    has_pa &= ext_max;
     int rc = -1;
     if (!l1 || !has_pa) {
         snprintf(err, errlen, "TDX: vCPU %u's CPUID lacks leaf %s", i,

@@ -277,11 +277,14 @@ static int sim_tdx_mem_region(struct sim_tee *s, struct kvm_tdx_cmd *c)
 }
 
 /* The guest physical-address width KVM derives from a vCPU's CPUID: cpuid_query_maxphyaddr
- * (arch/x86/kvm/cpuid.c) reads 0x80000008.EAX[7:0] and falls back to 36 without that leaf. */
+ * (arch/x86/kvm/cpuid.c) reads 0x80000008.EAX[7:0] when 0x80000000.EAX reaches it, else 36. */
 static unsigned vcpu_maxphyaddr(const struct sim_vcpu *v)
 {
+    const struct kvm_cpuid_entry2 *max = find_entry(v->cpuid, v->cpuid_n, 0x80000000, 0);
+    if (!max || max->eax < 0x80000008)
+        return 36;
     const struct kvm_cpuid_entry2 *e = find_entry(v->cpuid, v->cpuid_n, 0x80000008, 0);
-    return e && (e->eax & 0xff) ? e->eax & 0xff : 36;
+    return e ? e->eax & 0xff : 36;
 }
 
 /* tdx_vcpu_init switches the local APIC to x2APIC mode with kvm_apic_set_base(), which
