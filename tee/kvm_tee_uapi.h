@@ -174,6 +174,7 @@ struct kvm_pre_fault_memory {
 #define TEE_SNP_POLICY_DBG           (1ULL << 19)
 #define TEE_SNP_DEFAULT_POLICY       0x30000ULL
 #define TEE_SEV_RET_INVALID_PARAM    0x16 /* firmware status: CPUID page rejected, among others */
+#define TEE_SEV_RET_POLICY_FAILURE   0x07 /* firmware status: policy not met (e.g. SMT) */
 
 #ifndef KVM_X86_SEV_VMSA_FEATURES
 #define KVM_X86_SEV_VMSA_FEATURES 0

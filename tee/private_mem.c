@@ -182,11 +182,18 @@ int pm_convert(struct private_mem *pm, uint64_t gpa, uint64_t size, bool to_priv
                  (unsigned long long)gpa, (unsigned long long)size, strerror(errno));
         return -1;
     }
-    /* Make the door refuse first when going private, so no device reads a page being taken. */
+    /* Make the door refuse first when going private, so no device reads a page being taken;
+     * spans devices still hold (gm_pin) are revoked there, so their requests fail. */
     gm_set_private(pm->gm, gpa, size, to_private);
     pm_discard(pm, s, gpa, size, to_private);
-    pm->conversions += size / GM_PAGE_SIZE;
+    /* vCPU threads convert concurrently: an atomic add, so no conversion is lost. */
+    __atomic_fetch_add(&pm->conversions, size / GM_PAGE_SIZE, __ATOMIC_RELAXED);
     return 0;
+}
+
+uint64_t pm_conversions(const struct private_mem *pm)
+{
+    return __atomic_load_n(&pm->conversions, __ATOMIC_RELAXED);
 }
 
 int pm_handle_map_gpa_range(struct private_mem *pm, struct kvm_run *run)

@@ -33,7 +33,7 @@ struct private_mem {
     struct guest_mem *gm;
     struct pm_slot slot[PM_MAX_SLOTS];
     unsigned nr_slots;
-    uint64_t conversions; /* pages converted since setup (statistics, tests) */
+    uint64_t conversions; /* pages converted since setup: read with pm_conversions (atomic) */
 };
 
 /* Gives every RAM region of gm a guest_memfd and a KVM_SET_USER_MEMORY_REGION2 memslot (slot
@@ -64,6 +64,9 @@ int pm_handle_map_gpa_range(struct private_mem *pm, struct kvm_run *run);
  * access the guest made. Returns 0 when the vCPU may run again, -1 (logged) when the fault cannot
  * be resolved (outside RAM, unknown flags): the caller stops the VM as for any unhandled exit. */
 int pm_handle_memory_fault(struct private_mem *pm, struct kvm_run *run);
+
+/* Pages converted since setup (any thread). */
+uint64_t pm_conversions(const struct private_mem *pm);
 
 /* Closes the guest_memfds and unmaps the flash slot. Safe on a zeroed struct. */
 void pm_destroy(struct private_mem *pm);

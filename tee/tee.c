@@ -294,3 +294,25 @@ bool tee_conversion_exit(struct tee_vm *t, struct kvm_run *run, int run_ret, int
     }
     return false;
 }
+
+struct kvm_cpuid2 *tee_vcpu_cpuid(struct tee_vm *t, unsigned i, char *err, size_t errlen)
+{
+    for (uint32_t nent = 64; nent <= 256; nent *= 2) {
+        struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(struct kvm_cpuid_entry2));
+        if (!c)
+            break;
+        c->nent = nent;
+        if (kvm_ioctl(t->kvm, t->vcpu[i].fd, KVM_GET_CPUID2, c) == 0)
+            return c;
+        int e = errno;
+        free(c);
+        if (e != E2BIG) {
+            snprintf(err, errlen, "%s: KVM_GET_CPUID2 on vCPU %u failed: %s", t->ops->title, i,
+                     strerror(e));
+            return NULL;
+        }
+    }
+    snprintf(err, errlen, "%s: cannot read vCPU %u's CPUID (more than 256 entries or no memory)",
+             t->ops->title, i);
+    return NULL;
+}

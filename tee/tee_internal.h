@@ -92,6 +92,10 @@ int tee_set_private(struct tee_vm *t, uint64_t gpa, uint64_t len, char *err, siz
  * data_len bytes of data (data may be NULL). NULL when out of memory or len is 0. */
 uint8_t *tee_stage_pages(uint64_t len, const void *data, uint64_t data_len);
 
+/* vCPU i's CPUID as KVM holds it (KVM_GET_CPUID2, grown on E2BIG up to 256 entries): what the
+ * vCPU really has, set by vcpu_init. malloc'd, or NULL with one line in err. */
+struct kvm_cpuid2 *tee_vcpu_cpuid(struct tee_vm *t, unsigned i, char *err, size_t errlen);
+
 /* The exits SNP and TDX resolve alike: a KVM_EXIT_MEMORY_FAULT (KVM_RUN -1/EFAULT) and the
  * MAP_GPA_RANGE hypercall. True with *res set if run was one of them. */
 bool tee_conversion_exit(struct tee_vm *t, struct kvm_run *run, int run_ret, int run_errno,

@@ -32,6 +32,54 @@ static struct snp_state *snp(struct tee_vm *t)
 
 /* ---- probe ---- */
 
+#define SMT_ACTIVE_PATH "/sys/devices/system/cpu/smt/active"
+
+/* 1 if SMT is active on the host, 0 if not, -1 if unknown. */
+static int host_smt_active(const struct kvm_handle *kvm)
+{
+    if (!kvm->sys->read)
+        return -1;
+    int fd = kvm->sys->open(kvm->ctx, SMT_ACTIVE_PATH, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    char c = 0;
+    ssize_t n = kvm->sys->read(kvm->ctx, fd, &c, 1);
+    kvm->sys->close(kvm->ctx, fd);
+    return n == 1 && (c == '0' || c == '1') ? c - '0' : -1;
+}
+
+/* The policy checks KVM and the firmware make at SNP_LAUNCH_START, made before anything is
+ * created: bit 17 must be one; bits KVM does not accept (KVM_X86_SNP_POLICY_BITS, when the
+ * kernel has it) are refused; and the firmware refuses POLICY.SMT = 0 while SMT is active on the
+ * platform (SNP ABI 56860, SNP_LAUNCH_START: POLICY_FAILURE), which KVM does not check itself. */
+static int snp_probe_policy(const struct kvm_handle *kvm, int kvm_fd, uint64_t policy, char *err,
+                            size_t errlen)
+{
+    if (!(policy & TEE_SNP_POLICY_RSVD_MBO)) {
+        snprintf(err, errlen, "SEV-SNP policy 0x%llx: bit 17 is reserved and must be set",
+                 (unsigned long long)policy);
+        return -1;
+    }
+    uint64_t bits = 0;
+    struct kvm_device_attr a = {.group = KVM_X86_GRP_SEV,
+                                .attr = KVM_X86_SNP_POLICY_BITS,
+                                .addr = (uint64_t)(uintptr_t)&bits};
+    if (kvm_ioctl(kvm, kvm_fd, KVM_GET_DEVICE_ATTR, &a) == 0 && (policy & ~bits)) {
+        snprintf(err, errlen, "SEV-SNP policy 0x%llx has bits KVM does not accept (0x%llx)",
+                 (unsigned long long)policy, (unsigned long long)(policy & ~bits));
+        return -1;
+    }
+    if (!(policy & TEE_SNP_POLICY_SMT) && host_smt_active(kvm) == 1) {
+        snprintf(err, errlen,
+                 "SEV-SNP policy 0x%llx forbids SMT (bit 16 clear) but SMT is active on this "
+                 "host, so the firmware would refuse SNP_LAUNCH_START: set bit 16 or turn SMT off "
+                 "(echo off > /sys/devices/system/cpu/smt/control)",
+                 (unsigned long long)policy);
+        return -1;
+    }
+    return 0;
+}
+
 static int snp_probe(const struct kvm_handle *kvm, int kvm_fd, const struct platform_config *pc,
                      char *err, size_t errlen)
 {
@@ -51,21 +99,7 @@ static int snp_probe(const struct kvm_handle *kvm, int kvm_fd, const struct plat
         return -1;
     }
     uint64_t policy = pc->snp_policy ? pc->snp_policy : TEE_SNP_DEFAULT_POLICY;
-    if (!(policy & TEE_SNP_POLICY_RSVD_MBO)) {
-        snprintf(err, errlen, "SEV-SNP policy 0x%llx: bit 17 is reserved and must be set",
-                 (unsigned long long)policy);
-        return -1;
-    }
-    uint64_t bits = 0;
-    struct kvm_device_attr a = {.group = KVM_X86_GRP_SEV,
-                                .attr = KVM_X86_SNP_POLICY_BITS,
-                                .addr = (uint64_t)(uintptr_t)&bits};
-    if (kvm_ioctl(kvm, kvm_fd, KVM_GET_DEVICE_ATTR, &a) == 0 && (policy & ~bits)) {
-        snprintf(err, errlen, "SEV-SNP policy 0x%llx has bits KVM does not accept (0x%llx)",
-                 (unsigned long long)policy, (unsigned long long)(policy & ~bits));
-        return -1;
-    }
-    return 0;
+    return snp_probe_policy(kvm, kvm_fd, policy, err, errlen);
 }
 
 /* ---- commands ---- */
@@ -168,20 +202,26 @@ static void snp_mask_cpuid(struct tee_snp_cpuid_entry *e)
         e->ebx &= ~(1u << 25); /* VIRT_SSBD */
 }
 
+/* The CPUID page from what the boot vCPU really has (KVM_GET_CPUID2 after vcpu_init), as QEMU's
+ * sev_snp_cpuid_info_fill; more entries than the page holds is refused rather than truncated,
+ * which could drop extended leaves such as 0x8000001F. */
 static int snp_build_cpuid_page(struct tee_vm *t, uint8_t *page, char *err, size_t errlen)
 {
-    struct kvm_cpuid2 *c = kvm_supported_cpuid(t->kvm, t->kvm_fd, err, errlen);
+    struct kvm_cpuid2 *c = tee_vcpu_cpuid(t, 0, err, errlen);
     if (!c)
         return -1;
+    if (c->nent > TEE_SNP_CPUID_MAX) {
+        snprintf(err, errlen,
+                 "SEV-SNP: vCPU 0 has %u CPUID entries but the CPUID page holds %d; refusing to "
+                 "launch with a truncated CPUID table",
+                 c->nent, TEE_SNP_CPUID_MAX);
+        free(c);
+        return -1;
+    }
     struct tee_snp_cpuid_page *p = (struct tee_snp_cpuid_page *)page;
     memset(p, 0, sizeof(*p));
     for (uint32_t i = 0; i < c->nent; i++) {
         const struct kvm_cpuid_entry2 *k = &c->entries[i];
-        if (p->count == TEE_SNP_CPUID_MAX) {
-            log_warn("SEV-SNP: CPUID page full, leaf 0x%x.%u and later left out", k->function,
-                     k->index);
-            break;
-        }
         struct tee_snp_cpuid_entry *e = &p->entries[p->count++];
         e->eax_in = k->function;
         e->ecx_in = (k->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ? k->index : 0;

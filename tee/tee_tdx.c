@@ -12,20 +12,21 @@
 #include "tee/tee_tdx_quote.h"
 #include "vmm/log.h"
 
-#define TDX_IOAPIC_PINS      24
-#define TDX_APIC_BUS_NS      40 /* 25 MHz APIC bus, as QEMU */
-#define TDX_RETRIES          10000
-#define TDX_CAPS_MAX_ENT     256
-#define TDX_VMM_TDVMCALLINFO 0ULL /* r11 bits cocoon itself services (none beyond the kernel's) */
+#define TDX_IOAPIC_PINS  24
+#define TDX_APIC_BUS_NS  40 /* 25 MHz APIC bus, as QEMU */
+#define TDX_RETRIES      10000
+#define TDX_CAPS_MAX_ENT 256
+/* GetTdVmCallInfo r11 bits cocoon itself services: none (SetupEventNotifyInterrupt is answered
+ * SUBFUNC_UNSUPPORTED), so what the guest is told and what it gets agree. */
+#define TDX_VMM_TDVMCALLINFO 0ULL
 #define TDX_QUOTE_IN_FLIGHT  0xffffffffffffffffULL
+#define TDX_CPUID_X2APIC     (1u << 21) /* CPUID.1.ECX: a TDX fixed-1 bit */
 
 struct tdx_state {
     struct kvm_tdx_capabilities *caps;
     uint64_t attributes;
     uint64_t xfam;
-    uint64_t notify_vector;
     struct tdx_quote_service *quote;
-    struct kvm_cpuid2 *td_cpuid; /* exactly the CPUID INIT_VM was given; every vCPU gets it too */
 };
 
 static struct tdx_state *tdx(struct tee_vm *t)
@@ -95,7 +96,8 @@ static const struct kvm_cpuid_entry2 *find_cpuid(const struct kvm_cpuid2 *c, uin
 }
 
 /* INIT_VM: attributes, XFAM and the CPUID the TD gets (supported CPUID limited to the bits the
- * TDX module lets the VMM configure), mrconfigid from the config. */
+ * TDX module lets the VMM configure: only this copy is filtered, as QEMU's tdx_filter_cpuid),
+ * mrconfigid from the config. */
 static int tdx_init_vm(struct tee_vm *t, char *err, size_t errlen)
 {
     struct tdx_state *s = tdx(t);
@@ -137,14 +139,18 @@ static int tdx_init_vm(struct tee_vm *t, char *err, size_t errlen)
     }
     iv->cpuid.nent = out;
     free(sup);
-    size_t td_size = sizeof(*s->td_cpuid) + out * sizeof(struct kvm_cpuid_entry2);
-    s->td_cpuid = malloc(td_size);
-    if (!s->td_cpuid) {
+    /* KVM takes the TD's guest physical-address width from 0x80000008.EAX[23:16] and refuses
+     * INIT_VM unless it says 48 or 52 (setup_tdparams_eptp_controls). */
+    const struct kvm_cpuid_entry2 *pa = find_cpuid(&iv->cpuid, 0x80000008, 0);
+    unsigned gpaw = pa ? (pa->eax >> 16) & 0xff : 0;
+    if (gpaw != 48 && gpaw != 52) {
+        snprintf(err, errlen,
+                 "TDX: the host CPUID leaf 0x80000008 gives no guest physical-address width of 48 "
+                 "or 52 (got %u); this kernel/TDX module cannot build a TD",
+                 gpaw);
         free(iv);
-        snprintf(err, errlen, "out of memory");
         return -1;
     }
-    memcpy(s->td_cpuid, &iv->cpuid, td_size);
     int rc = -1;
     uint64_t hw = 0;
     for (unsigned tries = 0; tries < TDX_RETRIES; tries++) {
@@ -295,6 +301,40 @@ static int tdx_apply(void *ctx, const struct launch_update *u)
     return rc;
 }
 
+/* Before INIT_VCPU each vCPU keeps the full CPU model vcpu_init gave it (never INIT_VM's
+ * filtered list) plus the TDX fixed-1 bits, as QEMU's tdx_adjust_cpuid_features: x2APIC,
+ * because tdx_vcpu_init() switches the local APIC to x2APIC mode and kvm_apic_set_base()
+ * refuses that without it. Leaf 0x80000008 must be there: KVM takes the guest physical-address
+ * width from it (36 bits without it) and tdx_map_gpa() would then refuse every shared GPA. */
+static int tdx_set_vcpu_cpuid(struct tee_vm *t, unsigned i, char *err, size_t errlen)
+{
+    struct kvm_cpuid2 *c = tee_vcpu_cpuid(t, i, err, errlen);
+    if (!c)
+        return -1;
+    struct kvm_cpuid_entry2 *l1 = NULL;
+    bool has_pa = false, ext_max = false;
+    for (uint32_t k = 0; k < c->nent; k++) {
+        if (c->entries[k].function == 1)
+            l1 = &c->entries[k];
+        has_pa |= c->entries[k].function == 0x80000008;
+        /* cpuid_query_maxphyaddr reads 0x80000008 only if 0x80000000 reaches it */
+        ext_max |= c->entries[k].function == 0x80000000 && c->entries[k].eax >= 0x80000008;
+    }
+    has_pa &= ext_max;
+    int rc = -1;
+    if (!l1 || !has_pa) {
+        snprintf(err, errlen, "TDX: vCPU %u's CPUID lacks leaf %s", i,
+                 l1 ? "0x80000008 (guest physical-address width)" : "1");
+    } else {
+        l1->ecx |= TDX_CPUID_X2APIC;
+        rc = kvm_ioctl(t->kvm, t->vcpu[i].fd, KVM_SET_CPUID2, c);
+        if (rc < 0)
+            snprintf(err, errlen, "TDX: KVM_SET_CPUID2 on vCPU %u failed: %s", i, strerror(errno));
+    }
+    free(c);
+    return rc;
+}
+
 static int tdx_launch(struct tee_vm *t, char *err, size_t errlen)
 {
     struct launch_tdx_config lc = {
@@ -318,11 +358,7 @@ static int tdx_launch(struct tee_vm *t, char *err, size_t errlen)
     }
     for (unsigned i = 0; rc == 0 && i < t->nr_vcpus; i++) {
         uint64_t hw = 0;
-        /* The vCPU's CPUID as KVM sees it: the same filtered leaves INIT_VM was given (this
-         * replaces the VMM's full CPUID that vcpu_init set; allowed before the first KVM_RUN). */
-        if (kvm_ioctl(t->kvm, t->vcpu[i].fd, KVM_SET_CPUID2, tdx(t)->td_cpuid) < 0) {
-            snprintf(err, errlen, "TDX: KVM_SET_CPUID2 on vCPU %u (INIT_VM's CPUID) failed: %s", i,
-                     strerror(errno));
+        if (tdx_set_vcpu_cpuid(t, i, err, errlen) < 0) {
             rc = -1;
             break;
         }
@@ -409,12 +445,10 @@ static void tdx_exit_tdx(struct tee_vm *t, unsigned vcpu, struct kvm_run *run)
                         (unsigned long long)x->get_quote.gpa, (unsigned long long)x->get_quote.ret);
         break;
     case TEE_TDVMCALL_SETUP_EVENT_NOTIFY:
-        if (x->setup_event_notify.vector < 32 || x->setup_event_notify.vector > 255) {
-            x->setup_event_notify.ret = TEE_TDVMCALL_STATUS_INVALID_OPERAND;
-        } else {
-            s->notify_vector = x->setup_event_notify.vector;
-            x->setup_event_notify.ret = TEE_TDVMCALL_STATUS_SUCCESS;
-        }
+        /* cocoon never injects a notify vector (the guest polls the GetQuote status, as Linux's
+         * tdx-guest driver does), so it neither advertises the call (TDX_VMM_TDVMCALLINFO) nor
+         * accepts it: SUCCESS would promise an interrupt that never comes. */
+        x->setup_event_notify.ret = TEE_TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED;
         break;
     default:
         /* KVM pre-filled an error status for calls userspace does not handle. */
@@ -451,7 +485,6 @@ static void tdx_destroy(struct tee_vm *t)
         return;
     tdx_quote_service_free(s->quote);
     free(s->caps);
-    free(s->td_cpuid);
     free(s);
     t->backend = NULL;
 }

@@ -2,14 +2,16 @@
 #include "tee/tee_tdx_quote.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tee/kvm_tee_uapi.h"
@@ -23,7 +25,8 @@
 #define QSTATUS_ERROR       0x8000000000000000ULL
 #define QSTATUS_UNAVAILABLE 0x8000000000000001ULL
 #define Q_MAX_IN_FLIGHT     16
-#define Q_TIMEOUT_S         30
+#define Q_TIMEOUT_MS        30000 /* one whole exchange with the QGS: connect, send, receive */
+#define Q_CONNECT_RETRY_MS  20    /* a Unix listener with a full backlog refuses with EAGAIN */
 /* QGS message framing (Intel qgs_msg_lib, [recalled], not verified against a real QGS here):
  * u32 big-endian length, then header {u16 major 1, u16 minor 1, u32 type, u32 size,
  * u32 error_code}; GET_QUOTE_REQ (0) carries u32 report_size, u32 id_list_size, report;
@@ -35,15 +38,18 @@
 
 /* The service thread is started with the service, at VM creation: vCPU threads run under a
  * seccomp filter that forbids creating threads and opening sockets, so a GetQuote exit only
- * queues the job and the service thread (created before the lockdown) talks to the QGS. */
+ * queues the job and the service thread (created before the lockdown) talks to the QGS. Every
+ * wait of that thread is a poll() bounded by the exchange's deadline and woken by `cancel_fd`,
+ * so neither a silent QGS nor a full socket holds it, and teardown never waits on either. */
 struct tdx_quote_service {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     pthread_mutex_t lock;
     pthread_cond_t work; /* service thread: a job was queued or stopping was set */
-    pthread_cond_t idle; /* free: the last job in flight finished */
     struct quote_job *head, **tail;
     unsigned in_flight;
     bool stopping;
+    int cancel_fd;       /* eventfd: written once by free, wakes any poll */
+    unsigned timeout_ms; /* per exchange */
     pthread_t thread;
 };
 
@@ -66,9 +72,15 @@ struct tdx_quote_service *tdx_quote_service_new(const char *path)
     if (!q)
         return NULL;
     strcpy(q->path, path);
+    q->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (q->cancel_fd < 0) {
+        log_err("tdx: cannot create the GetQuote cancel eventfd: %s", strerror(errno));
+        free(q);
+        return NULL;
+    }
+    q->timeout_ms = Q_TIMEOUT_MS;
     pthread_mutex_init(&q->lock, NULL);
     pthread_cond_init(&q->work, NULL);
-    pthread_cond_init(&q->idle, NULL);
     q->tail = &q->head;
     sigset_t all, old;
     sigfillset(&all);
@@ -79,7 +91,7 @@ struct tdx_quote_service *tdx_quote_service_new(const char *path)
         log_err("tdx: cannot start the GetQuote service thread: %s", strerror(rc));
         pthread_mutex_destroy(&q->lock);
         pthread_cond_destroy(&q->work);
-        pthread_cond_destroy(&q->idle);
+        close(q->cancel_fd);
         free(q);
         return NULL;
     }
@@ -98,13 +110,51 @@ static uint32_t get_le32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static int io_all(int fd, void *buf, size_t len, int writing)
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until fd is ready for `events` (fd < 0: only sleeps up to max_ms). 0 when ready, -1 on
+ * the deadline, on cancellation (free) or on a poll error. */
+static int wait_ready(const struct tdx_quote_service *q, int fd, short events, int64_t deadline,
+                      int64_t max_ms)
+{
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return -1;
+        if (max_ms >= 0 && left > max_ms)
+            left = max_ms;
+        struct pollfd p[2] = {{.fd = q->cancel_fd, .events = POLLIN}, {.fd = fd, .events = events}};
+        int n = poll(p, fd >= 0 ? 2 : 1, (int)left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || (p[0].revents & POLLIN))
+            return -1;
+        if (fd < 0)
+            return n == 0 ? 0 : -1; /* slept max_ms */
+        if (n > 0)
+            return 0; /* ready, or an error the next send/recv reports */
+    }
+}
+
+static int io_all(const struct tdx_quote_service *q, int fd, void *buf, size_t len, int writing,
+                  int64_t deadline)
 {
     uint8_t *p = buf;
     while (len) {
-        ssize_t r = writing ? send(fd, p, len, MSG_NOSIGNAL) : recv(fd, p, len, 0);
+        ssize_t r = writing ? send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT)
+                            : recv(fd, p, len, MSG_DONTWAIT);
         if (r < 0 && errno == EINTR)
             continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (wait_ready(q, fd, writing ? POLLOUT : POLLIN, deadline, -1) < 0)
+                return -1;
+            continue;
+        }
         if (r <= 0)
             return -1;
         p += r;
@@ -113,22 +163,46 @@ static int io_all(int fd, void *buf, size_t len, int writing)
     return 0;
 }
 
-/* Sends the request and returns the malloc'd quote, or NULL. */
-static uint8_t *qgs_exchange(const char *path, const uint8_t *report, uint32_t report_len,
-                             uint32_t *quote_len, int *unavailable)
+/* A non-blocking connect, retried while the listener's backlog is full, until the deadline. */
+static int qgs_connect(const struct tdx_quote_service *q, int64_t deadline)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, q->path);
+    for (;;) {
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+            return fd;
+        if (errno == EINTR)
+            continue;
+        if (errno == EINPROGRESS) {
+            int soerr = 0;
+            socklen_t sl = sizeof(soerr);
+            if (wait_ready(q, fd, POLLOUT, deadline, -1) == 0 &&
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
+                return fd;
+            break;
+        }
+        if (errno != EAGAIN || wait_ready(q, -1, 0, deadline, Q_CONNECT_RETRY_MS) < 0)
+            break;
+    }
+    close(fd);
+    return -1;
+}
+
+/* Sends the request and returns the malloc'd quote, or NULL; the whole exchange ends by
+ * q->timeout_ms or when the service is freed. */
+static uint8_t *qgs_exchange(const struct tdx_quote_service *q, const uint8_t *report,
+                             uint32_t report_len, uint32_t *quote_len, int *unavailable)
 {
     *unavailable = 0;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    strcpy(sa.sun_path, path);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    int64_t deadline = now_ms() + q->timeout_ms;
+    int fd = qgs_connect(q, deadline);
+    if (fd < 0) {
         *unavailable = 1;
-        if (fd >= 0)
-            close(fd);
         return NULL;
     }
-    struct timeval tv = {.tv_sec = Q_TIMEOUT_S};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     uint32_t msg_len = QGS_HDR + 8 + report_len;
     uint8_t *msg = calloc(1, 4 + msg_len);
     uint8_t *resp = NULL, *quote = NULL;
@@ -143,12 +217,12 @@ static uint8_t *qgs_exchange(const char *path, const uint8_t *report, uint32_t r
     put_le32(h + QGS_HDR, report_len);
     memcpy(h + QGS_HDR + 8, report, report_len);
     uint8_t lenb[4];
-    if (io_all(fd, msg, 4 + msg_len, 1) < 0 || io_all(fd, lenb, 4, 0) < 0)
+    if (io_all(q, fd, msg, 4 + msg_len, 1, deadline) < 0 || io_all(q, fd, lenb, 4, 0, deadline) < 0)
         goto out;
     uint32_t rlen =
         (uint32_t)lenb[0] << 24 | (uint32_t)lenb[1] << 16 | (uint32_t)lenb[2] << 8 | lenb[3];
     if (rlen < QGS_HDR + 8 || rlen > QGS_MAX_MSG || !(resp = malloc(rlen)) ||
-        io_all(fd, resp, rlen, 0) < 0)
+        io_all(q, fd, resp, rlen, 0, deadline) < 0)
         goto out;
     uint32_t type = get_le32(resp + 4), error = get_le32(resp + 12);
     uint32_t id_len = get_le32(resp + QGS_HDR), q_len = get_le32(resp + QGS_HDR + 4);
@@ -168,11 +242,23 @@ out:
     return quote;
 }
 
+static bool stopping(struct tdx_quote_service *q)
+{
+    pthread_mutex_lock(&q->lock);
+    bool s = q->stopping;
+    pthread_mutex_unlock(&q->lock);
+    return s;
+}
+
 static void job_finish(struct quote_job *j)
 {
     uint32_t q_len = 0;
     int unavailable = 0;
-    uint8_t *quote = qgs_exchange(j->q->path, j->report, j->in_len, &q_len, &unavailable);
+    uint8_t *quote = qgs_exchange(j->q, j->report, j->in_len, &q_len, &unavailable);
+    if (stopping(j->q)) { /* the VM is being torn down: nobody polls the buffer any more */
+        free(quote);
+        return;
+    }
     uint64_t status = quote ? QSTATUS_SUCCESS : unavailable ? QSTATUS_UNAVAILABLE : QSTATUS_ERROR;
     if (quote && q_len > j->size - QBUF_HDR)
         status = QSTATUS_ERROR;
@@ -193,9 +279,15 @@ static void *service_thread(void *arg)
     struct tdx_quote_service *q = arg;
     pthread_mutex_lock(&q->lock);
     for (;;) {
+        if (q->stopping) { /* teardown: queued jobs are dropped, not sent */
+            while (q->head) {
+                struct quote_job *j = q->head;
+                q->head = j->next;
+                free(j);
+            }
+            break;
+        }
         if (!q->head) {
-            if (q->stopping)
-                break;
             pthread_cond_wait(&q->work, &q->lock);
             continue;
         }
@@ -207,8 +299,7 @@ static void *service_thread(void *arg)
         job_finish(j);
         free(j);
         pthread_mutex_lock(&q->lock);
-        if (--q->in_flight == 0)
-            pthread_cond_broadcast(&q->idle);
+        q->in_flight--;
     }
     pthread_mutex_unlock(&q->lock);
     return NULL;
@@ -255,19 +346,31 @@ uint64_t tdx_quote_request(struct tdx_quote_service *q, const struct guest_mem *
     return TEE_TDVMCALL_STATUS_SUCCESS;
 }
 
+void tdx_quote_service_set_timeout_ms(struct tdx_quote_service *q, unsigned ms)
+{
+    if (!q)
+        return;
+    pthread_mutex_lock(&q->lock);
+    q->timeout_ms = ms;
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* Never waits on the guest or the QGS: the exchange in progress is cancelled through the
+ * eventfd, queued jobs are dropped, and the join only waits for the thread to notice. */
 void tdx_quote_service_free(struct tdx_quote_service *q)
 {
     if (!q)
         return;
     pthread_mutex_lock(&q->lock);
-    while (q->in_flight)
-        pthread_cond_wait(&q->idle, &q->lock);
     q->stopping = true;
     pthread_cond_signal(&q->work);
     pthread_mutex_unlock(&q->lock);
+    uint64_t one = 1;
+    if (write(q->cancel_fd, &one, sizeof(one)) < 0)
+        log_warn("tdx: cannot cancel the GetQuote exchange: %s", strerror(errno));
     pthread_join(q->thread, NULL);
     pthread_mutex_destroy(&q->lock);
     pthread_cond_destroy(&q->work);
-    pthread_cond_destroy(&q->idle);
+    close(q->cancel_fd);
     free(q);
 }

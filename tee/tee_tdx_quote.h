@@ -19,7 +19,13 @@ struct tdx_quote_service *tdx_quote_service_new(const char *path);
 uint64_t tdx_quote_request(struct tdx_quote_service *q, const struct guest_mem *gm, uint64_t gpa,
                            uint64_t size);
 
-/* Waits for requests in flight, then frees. NULL is fine. */
+/* Bounds one whole QGS exchange (connect, send, receive; default 30 s): past it the request
+ * completes with an error status. NULL is fine. */
+void tdx_quote_service_set_timeout_ms(struct tdx_quote_service *q, unsigned ms);
+
+/* Stops at once: cancels the exchange in progress, drops queued requests (their buffers keep
+ * IN_FLIGHT: the VM is going away), joins the service thread. Never waits on the guest or the
+ * QGS. NULL is fine. */
 void tdx_quote_service_free(struct tdx_quote_service *q);
 
 #endif

@@ -41,6 +41,11 @@ static int host_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
     return fallocate(fd, mode, off, len);
 }
 
+static ssize_t host_read(void *ctx, int fd, void *buf, size_t len)
+{
+    return read(fd, buf, len);
+}
+
 const struct kvm_sys kvm_sys_host = {
     .open = host_open,
     .ioctl = host_ioctl,
@@ -48,6 +53,7 @@ const struct kvm_sys kvm_sys_host = {
     .munmap = host_munmap,
     .close = host_close,
     .fallocate = host_fallocate,
+    .read = host_read,
 };
 
 struct kvm_cpuid2 *kvm_supported_cpuid(const struct kvm_handle *kvm, int kvm_fd, char *err,

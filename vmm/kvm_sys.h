@@ -17,6 +17,8 @@ struct kvm_sys {
     int (*close)(void *ctx, int fd);
     /* fallocate(2); the TEE code punches holes in a guest_memfd with it. NULL = not offered. */
     int (*fallocate)(void *ctx, int fd, int mode, off_t off, off_t len);
+    /* read(2) on an fd from `open` (host facts a TEE probe checks, e.g. SMT). NULL = none. */
+    ssize_t (*read)(void *ctx, int fd, void *buf, size_t len);
 };
 
 /* A table bound to its context. */

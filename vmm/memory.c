@@ -2,11 +2,18 @@
 #include "vmm/memory.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+struct gm_pins {
+    pthread_mutex_t lock;
+    struct gm_pin *head;
+    uint64_t revoked; /* atomic */
+};
 
 static void gm_add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size, uint8_t *host,
                           uint64_t fd_offset)
@@ -68,7 +75,9 @@ void gm_destroy(struct guest_mem *gm)
         munmap(gm->region[0].host, gm->ram_size);
         close(gm->memfd);
     }
-    free(gm->private_bits);
+    if (gm->private_bits && gm->pins) /* the list lives in the bitmap's block */
+        pthread_mutex_destroy(&gm->pins->lock);
+    free(gm->private_bits); /* and the pin list after it */
     memset(gm, 0, sizeof(*gm));
     gm->memfd = -1;
 }
@@ -138,12 +147,38 @@ int gm_enable_private(struct guest_mem *gm)
 {
     uint64_t pages = (gm->gpa_end + GM_PAGE_SIZE - 1) / GM_PAGE_SIZE;
     uint64_t words = (pages + 63) / 64;
+    if (gm->private_bits && gm->pins)
+        pthread_mutex_destroy(&gm->pins->lock);
     free(gm->private_bits);
-    gm->private_bits = malloc(words * sizeof(uint64_t));
+    gm->pins = NULL;
+    /* One block: the bitmap, then the pin list (so freeing private_bits frees both). */
+    gm->private_bits = malloc(words * sizeof(uint64_t) + sizeof(struct gm_pins));
     if (!gm->private_bits)
         return -1;
+    gm->pins = (struct gm_pins *)(gm->private_bits + words);
+    memset(gm->pins, 0, sizeof(*gm->pins));
+    pthread_mutex_init(&gm->pins->lock, NULL);
     memset(gm->private_bits, 0xff, words * sizeof(uint64_t));
     return 0;
+}
+
+/* A conversion to private revokes every pin overlapping it. The bits are already set, so a pin
+ * taken after this lock is released sees them and is refused; one taken before is on the list. */
+static void revoke_pins(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+    struct gm_pins *ps = gm->pins;
+    if (!ps || !gm->private_bits)
+        return;
+    uint64_t n = 0;
+    pthread_mutex_lock(&ps->lock);
+    for (struct gm_pin *p = ps->head; p; p = p->next)
+        if (p->gpa < gpa + len && gpa < p->gpa + p->len && !p->revoked) {
+            p->revoked = true;
+            n++;
+        }
+    pthread_mutex_unlock(&ps->lock);
+    if (n)
+        __atomic_fetch_add(&ps->revoked, n, __ATOMIC_RELAXED);
 }
 
 int gm_set_private(struct guest_mem *gm, uint64_t gpa, uint64_t len, bool is_private)
@@ -157,7 +192,52 @@ int gm_set_private(struct guest_mem *gm, uint64_t gpa, uint64_t len, bool is_pri
             __atomic_fetch_and(&gm->private_bits[pfn / 64], ~(1ULL << (pfn % 64)),
                                __ATOMIC_ACQ_REL);
     }
+    if (is_private)
+        revoke_pins(gm, gpa, len);
     return 0;
+}
+
+void *gm_pin(const struct guest_mem *gm, struct gm_pin *pin, uint64_t gpa, uint64_t len)
+{
+    *pin = (struct gm_pin){.gpa = gpa, .len = len};
+    struct gm_pins *ps = gm->pins;
+    if (!gm->private_bits || !ps) /* plain VM: nothing converts under the device */
+        return gm_span(gm, gpa, len);
+    pthread_mutex_lock(&ps->lock);
+    void *p = gm_span(gm, gpa, len); /* checked under the lock revoke_pins takes */
+    if (p) {
+        pin->tracked = true;
+        pin->next = ps->head;
+        if (ps->head)
+            ps->head->prev = pin;
+        ps->head = pin;
+    }
+    pthread_mutex_unlock(&ps->lock);
+    return p;
+}
+
+bool gm_unpin(const struct guest_mem *gm, struct gm_pin *pin)
+{
+    if (!pin->tracked)
+        return true;
+    struct gm_pins *ps = gm->pins;
+    pthread_mutex_lock(&ps->lock);
+    if (pin->prev)
+        pin->prev->next = pin->next;
+    else
+        ps->head = pin->next;
+    if (pin->next)
+        pin->next->prev = pin->prev;
+    bool kept = !pin->revoked;
+    pthread_mutex_unlock(&ps->lock);
+    pin->tracked = false;
+    pin->prev = pin->next = NULL;
+    return kept;
+}
+
+uint64_t gm_revoked_pins(const struct guest_mem *gm)
+{
+    return gm->pins && gm->private_bits ? __atomic_load_n(&gm->pins->revoked, __ATOMIC_RELAXED) : 0;
 }
 
 bool gm_is_private(const struct guest_mem *gm, uint64_t gpa)

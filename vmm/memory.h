@@ -22,6 +22,8 @@ struct gm_region {
     uint64_t fd_offset; /* offset of this region in the backing memfd */
 };
 
+struct gm_pins; /* spans devices hold (memory.c) */
+
 /* Guest RAM. `private_bits` is NULL for a plain VM (every page shared with the host); for a TEE
  * guest it has one bit per page of the span [0, gpa_end), set while the page is private, and
  * device access to a private page is refused. */
@@ -32,6 +34,16 @@ struct guest_mem {
     uint64_t gpa_end;  /* one past the highest RAM GPA */
     int memfd;         /* -1 when the memory is not ours (gm_init_host) */
     uint64_t *private_bits;
+    struct gm_pins *pins; /* TEE only: lives in private_bits' allocation (gm_enable_private) */
+};
+
+/* A span a device keeps using after the check (a request in flight). Caller-owned storage;
+ * fields are the memory door's. */
+struct gm_pin {
+    struct gm_pin *prev, *next;
+    uint64_t gpa, len;
+    bool tracked; /* on the TEE pin list */
+    bool revoked; /* part of it was converted to private while pinned */
 };
 
 /* Allocates `ram_size` bytes of guest RAM (memfd, MAP_SHARED, MADV_DONTDUMP) laid out as above.
@@ -62,5 +74,21 @@ int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t
 int gm_enable_private(struct guest_mem *gm);
 int gm_set_private(struct guest_mem *gm, uint64_t gpa, uint64_t len, bool is_private);
 bool gm_is_private(const struct guest_mem *gm, uint64_t gpa);
+
+/* In-flight device I/O against conversions. gm_span's check holds only at the moment it is made;
+ * a device that keeps a span (a block request a worker reads into later) pins it instead:
+ * gm_pin returns the host pointer as gm_span does (NULL if refused: not RAM, or a private page)
+ * and records the span until gm_unpin. When the guest converts a page of a pinned span to private
+ * meanwhile, the conversion is not held up (a vCPU never waits on device I/O): the pin is
+ * revoked and gm_unpin returns false, and the device must fail that request (virtio-blk:
+ * VIRTIO_BLK_S_IOERR) so the guest sees a defined result. Data the device wrote after the
+ * conversion went to the discarded shared side; the guest never sees it. A pin released before
+ * the conversion finished its check was a request completed before the conversion. Plain VMs:
+ * gm_pin is gm_span and gm_unpin always true. Any thread; pins are cheap (one mutex, a list). */
+void *gm_pin(const struct guest_mem *gm, struct gm_pin *pin, uint64_t gpa, uint64_t len);
+bool gm_unpin(const struct guest_mem *gm, struct gm_pin *pin);
+
+/* Pins revoked by conversions since setup (statistics, tests). */
+uint64_t gm_revoked_pins(const struct guest_mem *gm);
 
 #endif

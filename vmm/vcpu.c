@@ -11,6 +11,7 @@
 #include "tee/tee.h"
 #include "vmm/emulation_quirks.h"
 #include "vmm/log.h"
+#include "vmm/msi.h"
 #include "vmm/seccomp.h"
 #include "vmm/vm_internal.h"
 
@@ -307,6 +308,10 @@ static int vcpu_handle_exit(struct vcpu *v)
         vcpu_mmio(v);
         return 0;
     case KVM_EXIT_INTR:
+        return 0;
+    case KVM_EXIT_IOAPIC_EOI: /* split irqchip: our IOAPIC's level pins (vmm/msi.h) */
+        if (v->vm->msi)
+            vmm_msi_ioapic_eoi(v->vm->msi, run->eoi.vector);
         return 0;
     case KVM_EXIT_SHUTDOWN:
         log_info("vCPU %u: triple fault at rip 0x%llx: guest reset", v->index,

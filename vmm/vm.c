@@ -13,6 +13,7 @@
 #include "tee/tee.h"
 #include "vmm/log.h"
 #include "vmm/mptable.h"
+#include "vmm/msi.h"
 #include "vmm/vm_devices.h"
 #include "vmm/vm_internal.h"
 
@@ -308,6 +309,8 @@ int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *), void
 
 int vm_irq_line(struct vm *vm, unsigned irq, bool level)
 {
+    if (vm->msi) /* in-kernel or userspace (split irqchip) IOAPIC: vmm/msi.h */
+        return vmm_msi_set_gsi(vm->msi, irq, level);
     struct kvm_irq_level line = {.irq = irq, .level = level ? 1 : 0};
     return kvm_ioctl(&vm->kvm, vm->vm_fd, KVM_IRQ_LINE, &line);
 }

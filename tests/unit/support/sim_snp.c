@@ -11,6 +11,10 @@
 #define EFER_SVME (1ULL << 12)
 #define CR4_MCE   0x40ULL
 #define CR0_CD_NW 0x60000000ULL
+/* SNP_POLICY_MASK_VALID of arch/x86/kvm/svm/sev.c: ABI minor/major, SMT, RSVD_MBO, MIGRATE_MA,
+ * DEBUG, SINGLE_SOCKET. */
+#define SIM_SNP_POLICY_VALID         0x1fffffULL
+#define SIM_SNP_POLICY_SINGLE_SOCKET (1ULL << 20)
 
 static void sha384(const void *data, size_t len, uint8_t out[48])
 {
@@ -94,8 +98,10 @@ static void sim_build_vmsa(const struct sim_tee *s, const struct sim_vcpu *vc, u
     put(v, 0x410, vc->fcw, 2);
 }
 
-/* The firmware's CPUID check: SPEC_CTRL-family bits of 7.0.EDX and the test's forced leaf are
- * not allowed; on rejection the corrected table goes back to the caller's page. */
+/* The firmware's CPUID check (SNP ABI 56860, SNP_LAUNCH_UPDATE of a CPUID page: each function
+ * is checked against what the platform allows; INVALID_PARAM with the corrected table, which
+ * KVM's sev_gmem_post_populate copies back to the caller's page): SPEC_CTRL-family bits of 7.0.EDX
+ * and the test's forced leaf are not allowed here. */
 static bool sim_cpuid_ok(struct sim_tee *s, uint8_t *page)
 {
     struct tee_snp_cpuid_page *p = (struct tee_snp_cpuid_page *)page;
@@ -115,6 +121,10 @@ static bool sim_cpuid_ok(struct sim_tee *s, uint8_t *page)
     return ok;
 }
 
+/* snp_launch_update (svm/sev.c): needs the SNP context (LAUNCH_START) and not yet finished; len
+ * non-zero and page aligned, flags 0, a known page type, the source page aligned unless ZERO
+ * (enforced since the 6.20 guest_memfd changes): else -EINVAL; then kvm_gmem_populate
+ * (sim_check_private). */
 static int sim_snp_update(struct sim_tee *s, struct kvm_sev_cmd *c)
 {
     struct kvm_sev_snp_launch_update *u = (void *)(uintptr_t)c->data;
@@ -131,6 +141,7 @@ static int sim_snp_update(struct sim_tee *s, struct kvm_sev_cmd *c)
         errno = EINVAL;
         return -1;
     }
+    /* Not a kernel refusal: QEMU and OVMF give each CPUID/SECRETS page its own update. */
     if ((u->type == KVM_SEV_SNP_PAGE_TYPE_CPUID || u->type == KVM_SEV_SNP_PAGE_TYPE_SECRETS) &&
         u->len != PAGE)
         sim_violation(s, "SNP_LAUNCH_UPDATE: CPUID/SECRETS updates are one page each");
@@ -164,6 +175,8 @@ static int sim_snp_update(struct sim_tee *s, struct kvm_sev_cmd *c)
         uint8_t contents[48] = {0};
         if (u->type == KVM_SEV_SNP_PAGE_TYPE_NORMAL)
             sha384(src, PAGE, contents);
+        if (u->type == KVM_SEV_SNP_PAGE_TYPE_CPUID)
+            memcpy(s->snp_cpuid_page, src, PAGE);
         fold(s, u->type, pfn * PAGE, contents);
         s->page_added[pfn] = 1;
     }
@@ -176,6 +189,8 @@ static int sim_snp_update(struct sim_tee *s, struct kvm_sev_cmd *c)
 int sim_snp_cmd(struct sim_tee *s, void *arg)
 {
     struct kvm_sev_cmd *c = arg;
+    /* sev_issue_cmd_external_user (drivers/crypto/ccp/sev-dev.c): sev_fd must be an open
+     * /dev/sev, else -EBADF. */
     if ((int)c->sev_fd != s->sev_fd || s->sev_fd < 0) {
         sim_violation(s, "SEV command %u without the /dev/sev fd", c->id);
         errno = EBADF;
@@ -183,8 +198,12 @@ int sim_snp_cmd(struct sim_tee *s, void *arg)
     }
     switch (c->id) {
     case TEE_SEV_INIT2: {
+        /* __sev_guest_init (svm/sev.c): once only (-EINVAL when already active), flags 0,
+         * vmsa_features within KVM_X86_SEV_VMSA_FEATURES, ghcb_version <= GHCB_VERSION_MAX (2),
+         * no vCPU yet. */
         const struct kvm_sev_init *i = (void *)(uintptr_t)c->data;
-        if (s->snp_init2 || i->flags || (i->vmsa_features & ~0x3eULL)) {
+        if (s->snp_init2 || i->flags || (i->vmsa_features & ~0x3eULL) || i->ghcb_version > 2 ||
+            s->nr_vcpus) {
             sim_violation(s, "KVM_SEV_INIT2 repeated or malformed");
             errno = EINVAL;
             return -1;
@@ -195,6 +214,8 @@ int sim_snp_cmd(struct sim_tee *s, void *arg)
     }
     case TEE_SEV_SNP_LAUNCH_START: {
         const struct kvm_sev_snp_launch_start *st = (void *)(uintptr_t)c->data;
+        /* snp_launch_start (arch/x86/kvm/svm/sev.c): one context, flags 0, policy within
+         * SNP_POLICY_MASK_VALID, RSVD_MBO set, SINGLE_SOCKET refused: all -EINVAL. */
         if (!s->snp_init2 || s->snp_started || st->flags) {
             sim_violation(s, "SNP_LAUNCH_START before INIT2, repeated or malformed");
             errno = EINVAL;
@@ -202,8 +223,15 @@ int sim_snp_cmd(struct sim_tee *s, void *arg)
         }
         if (!s->hypercall_exit)
             sim_violation(s, "SNP_LAUNCH_START before the MAP_GPA_RANGE exit was enabled");
-        if (!(st->policy & (1ULL << 17))) {
-            c->error = TEE_SEV_RET_INVALID_PARAM;
+        if ((st->policy & ~SIM_SNP_POLICY_VALID) || !(st->policy & TEE_SNP_POLICY_RSVD_MBO) ||
+            (st->policy & SIM_SNP_POLICY_SINGLE_SOCKET)) {
+            errno = EINVAL;
+            return -1;
+        }
+        /* SNP firmware ABI (56860), SNP_LAUNCH_START: POLICY.SMT = 0 while SMT is enabled on
+         * the platform fails with POLICY_FAILURE. */
+        if (s->host_smt && !(st->policy & TEE_SNP_POLICY_SMT)) {
+            c->error = TEE_SEV_RET_POLICY_FAILURE;
             errno = EIO;
             return -1;
         }
@@ -214,6 +242,8 @@ int sim_snp_cmd(struct sim_tee *s, void *arg)
     case TEE_SEV_SNP_LAUNCH_UPDATE:
         return sim_snp_update(s, c);
     case TEE_SEV_SNP_LAUNCH_FINISH: {
+        /* snp_launch_finish (svm/sev.c): needs the SNP context, once, flags 0 (-EINVAL); it turns
+         * every vCPU's registers into its VMSA (snp_launch_update_vmsa), measured as below. */
         const struct kvm_sev_snp_launch_finish *f = (void *)(uintptr_t)c->data;
         if (!s->snp_started || s->snp_finished || f->flags) {
             sim_violation(s, "SNP_LAUNCH_FINISH out of order or malformed");

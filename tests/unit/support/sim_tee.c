@@ -49,6 +49,9 @@ bool sim_tee_page_private(const struct sim_tee *s, uint64_t gpa)
     return pfn < SIM_MAX_PAGES && s->page_private[pfn];
 }
 
+/* kvm_gmem_populate (virt/kvm/guest_memfd.c), behind SNP_LAUNCH_UPDATE and
+ * KVM_TDX_INIT_MEM_REGION: the range must lie in a guest_memfd memslot (-EINVAL) and every page
+ * must have KVM_MEMORY_ATTRIBUTE_PRIVATE (kvm_range_has_memory_attributes, -EINVAL). */
 int sim_check_private(struct sim_tee *s, uint64_t gpa, uint64_t len, const char *what)
 {
     if (len == 0 || gpa % PAGE || len % PAGE || gpa + len < gpa) {
@@ -109,6 +112,8 @@ static int sim_open(void *ctx, const char *path, int flags)
     struct sim_tee *s = ctx;
     if (!strcmp(path, "/dev/kvm"))
         return s->kvm_fd = s->next_fd++;
+    if (!strcmp(path, "/sys/devices/system/cpu/smt/active"))
+        return s->smt_fd = s->next_fd++;
     if (!strcmp(path, "/dev/sev")) {
         if (!s->has_dev_sev) {
             errno = ENOENT;
@@ -125,7 +130,7 @@ static const struct kvm_cpuid_entry2 sim_cpuid[] = {
     {.function = 1,
      .eax = 0x00a00f11,
      .ebx = 0x800,
-     .ecx = 0xfef83203 | (1u << 24),
+     .ecx = 0xfef83203 | (1u << 24) | (1u << 21), /* KVM always offers x2APIC */
      .edx = 0x178bfbff},
     {.function = 7,
      .index = 0,
@@ -140,7 +145,8 @@ static const struct kvm_cpuid_entry2 sim_cpuid[] = {
      .ecx = 0x340},
     {.function = 0xd, .index = 1, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 0xf},
     {.function = 0x80000000, .eax = 0x80000021},
-    {.function = 0x80000008, .eax = 0x3030, .ebx = 0x0300d205},
+    /* phys_as | virt_as << 8 | g_phys_as << 16, as __do_cpuid_func reports it with TDP */
+    {.function = 0x80000008, .eax = 0x303030, .ebx = 0x0300d205},
     {.function = 0x8000001f, .eax = 0x1b, .ebx = 0x33},
 };
 
@@ -170,6 +176,7 @@ static int sim_kvm_fd_ioctl(struct sim_tee *s, unsigned long req, void *arg)
             return 0;
         }
     case KVM_CREATE_VM: {
+        /* kvm_arch_init_vm (x86.c): a type not in kvm_caps.supported_vm_types is -EINVAL. */
         unsigned type = (unsigned)(uintptr_t)arg;
         s->vm_creates++;
         if (type >= 32 || !(s->vm_types & (1u << type))) {
@@ -183,7 +190,7 @@ static int sim_kvm_fd_ioctl(struct sim_tee *s, unsigned long req, void *arg)
         return RUN_SIZE;
     case KVM_GET_SUPPORTED_CPUID: {
         struct kvm_cpuid2 *c = arg;
-        size_t n = sizeof(sim_cpuid) / sizeof(sim_cpuid[0]);
+        size_t base = sizeof(sim_cpuid) / sizeof(sim_cpuid[0]), n = base + s->extra_cpuid;
         if (c->nent < n) {
             c->nent = (uint32_t)n;
             errno = E2BIG;
@@ -191,6 +198,14 @@ static int sim_kvm_fd_ioctl(struct sim_tee *s, unsigned long req, void *arg)
         }
         c->nent = (uint32_t)n;
         memcpy(c->entries, sim_cpuid, sizeof(sim_cpuid));
+        for (size_t i = base; i < n; i++) /* more XSAVE component subleaves */
+            c->entries[i] = (struct kvm_cpuid_entry2){.function = 0xd,
+                                                      .index = (uint32_t)(i - base + 2),
+                                                      .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+                                                      .eax = 0x100};
+        for (uint32_t i = 0; s->drop_cpuid_leaf && i < c->nent; i++)
+            if (c->entries[i].function == s->drop_cpuid_leaf)
+                c->entries[i--] = c->entries[--c->nent];
         return 0;
     }
     case KVM_GET_DEVICE_ATTR: {
@@ -199,6 +214,11 @@ static int sim_kvm_fd_ioctl(struct sim_tee *s, unsigned long req, void *arg)
             a->attr == KVM_X86_SEV_VMSA_FEATURES) {
             uint64_t v = 0x3e; /* a few features beyond SNPActive */
             memcpy((void *)(uintptr_t)a->addr, &v, 8);
+            return 0;
+        }
+        if (s->kind == SIM_HOST_SNP && s->policy_bits_attr && a->group == KVM_X86_GRP_SEV &&
+            a->attr == KVM_X86_SNP_POLICY_BITS) {
+            memcpy((void *)(uintptr_t)a->addr, &s->policy_bits, 8);
             return 0;
         }
         errno = ENXIO;
@@ -212,6 +232,157 @@ static int sim_kvm_fd_ioctl(struct sim_tee *s, unsigned long req, void *arg)
     return -1;
 }
 
+/* ---- interrupts (virt/kvm/irqchip.c, arch/x86/kvm/irq.c) ---- */
+
+static void sim_default_routes(struct sim_tee *s)
+{
+    s->nr_routes = 0;
+    for (uint32_t gsi = 0; gsi < 24; gsi++) {
+        if (gsi < 16)
+            s->routes[s->nr_routes++] = (struct kvm_irq_routing_entry){
+                .gsi = gsi,
+                .type = KVM_IRQ_ROUTING_IRQCHIP,
+                .u.irqchip = {.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+                              .pin = gsi % 8}};
+        s->routes[s->nr_routes++] = (struct kvm_irq_routing_entry){
+            .gsi = gsi,
+            .type = KVM_IRQ_ROUTING_IRQCHIP,
+            .u.irqchip = {.irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi}};
+    }
+}
+
+/* kvm_set_routing_entry (arch/x86/kvm/irq.c): IRQCHIP entries are -EINVAL with a split irqchip,
+ * PIC pins < 8, IOAPIC pins < 24; MSI entries are accepted; other types -EINVAL. */
+static bool sim_route_ok(const struct sim_tee *s, const struct kvm_irq_routing_entry *e)
+{
+    switch (e->type) {
+    case KVM_IRQ_ROUTING_IRQCHIP:
+        if (s->split_irqchip)
+            return false;
+        if (e->u.irqchip.irqchip == KVM_IRQCHIP_IOAPIC)
+            return e->u.irqchip.pin < 24;
+        return e->u.irqchip.irqchip <= KVM_IRQCHIP_PIC_SLAVE && e->u.irqchip.pin < 8;
+    case KVM_IRQ_ROUTING_MSI:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* kvm_vm_ioctl KVM_SET_GSI_ROUTING + kvm_set_irq_routing (virt/kvm/irqchip.c): needs an irqchip
+ * in the kernel (kvm_arch_can_set_irq_routing), nr <= KVM_MAX_IRQ_ROUTES, flags 0, each gsi <
+ * KVM_MAX_IRQ_ROUTES and entry flags 0, and setup_routing_entry's rule: a GSI with a non-irqchip
+ * route has no other route. One bad entry fails the whole table (-EINVAL), the old one stays. */
+static int sim_set_gsi_routing(struct sim_tee *s, const struct kvm_irq_routing *t)
+{
+    if (!(s->irqchip || s->split_irqchip) || t->flags || t->nr > 4096) {
+        sim_violation(s, "KVM_SET_GSI_ROUTING without an irqchip or malformed");
+        errno = EINVAL;
+        return -1;
+    }
+    if (s->refuse_routing) {
+        errno = ENOMEM;
+        return -1;
+    }
+    for (uint32_t i = 0; i < t->nr; i++) {
+        const struct kvm_irq_routing_entry *e = &t->entries[i];
+        bool ok = e->gsi < 4096 && !e->flags && sim_route_ok(s, e);
+        for (uint32_t j = 0; ok && j < i; j++)
+            if (t->entries[j].gsi == e->gsi &&
+                (e->type != KVM_IRQ_ROUTING_IRQCHIP ||
+                 t->entries[j].type != KVM_IRQ_ROUTING_IRQCHIP ||
+                 t->entries[j].u.irqchip.irqchip == e->u.irqchip.irqchip))
+                ok = false;
+        if (!ok) {
+            sim_violation(s, "KVM_SET_GSI_ROUTING entry %u (gsi %u type %u) refused%s", i, e->gsi,
+                          e->type, s->split_irqchip ? " (split irqchip)" : "");
+            errno = EINVAL;
+            return -1;
+        }
+    }
+    if (t->nr > SIM_MAX_ROUTES) {
+        sim_violation(s, "more routes than the simulator keeps");
+        errno = ENOMEM;
+        return -1;
+    }
+    memcpy(s->routes, t->entries, t->nr * sizeof(t->entries[0]));
+    s->nr_routes = t->nr;
+    s->routing_sets++;
+    return 0;
+}
+
+static void sim_record_msi(struct sim_tee *s, uint64_t addr, uint32_t data)
+{
+    if (s->nr_msi < SIM_MAX_MSIS) {
+        s->msi[s->nr_msi].addr = addr;
+        s->msi[s->nr_msi].data = data;
+    }
+    s->nr_msi++;
+}
+
+/* kvm_vm_ioctl_irq_line: -ENXIO without an irqchip in the kernel; kvm_set_irq then calls every
+ * route of the GSI (an MSI route fires only on level 1: kvm_set_msi). A GSI with no route
+ * reaches nothing, which is what KVM_IRQ_LINE does with a split irqchip unless userspace put an
+ * MSI route there. */
+static int sim_irq_line(struct sim_tee *s, struct kvm_irq_level *l)
+{
+    if (!(s->irqchip || s->split_irqchip)) {
+        errno = ENXIO;
+        return -1;
+    }
+    bool routed = false;
+    for (unsigned i = 0; i < s->nr_routes; i++) {
+        const struct kvm_irq_routing_entry *e = &s->routes[i];
+        if (e->gsi != l->irq)
+            continue;
+        routed = true;
+        if (e->type == KVM_IRQ_ROUTING_MSI && l->level)
+            sim_record_msi(s, (uint64_t)e->u.msi.address_hi << 32 | e->u.msi.address_lo,
+                           e->u.msi.data);
+    }
+    if (!routed)
+        s->lost_irq_lines++;
+    return 0;
+}
+
+/* kvm_send_userspace_msi (virt/kvm/irqchip.c): -EINVAL without an irqchip in the kernel or with
+ * flags other than KVM_MSI_VALID_DEVID. */
+static int sim_signal_msi(struct sim_tee *s, const struct kvm_msi *m)
+{
+    if (!(s->irqchip || s->split_irqchip) || (m->flags & ~KVM_MSI_VALID_DEVID)) {
+        sim_violation(s, "KVM_SIGNAL_MSI without an irqchip or with bad flags");
+        errno = EINVAL;
+        return -1;
+    }
+    sim_record_msi(s, (uint64_t)m->address_hi << 32 | m->address_lo, m->data);
+    return 1;
+}
+
+/* kvm_vcpu_ioctl_set_cpuid2 / kvm_set_cpuid (arch/x86/kvm/cpuid.c): more than
+ * KVM_MAX_CPUID_ENTRIES is -E2BIG; once the vCPU has run only an identical table is accepted
+ * (kvm_cpuid_check_equal, -EINVAL). */
+static int sim_set_cpuid(struct sim_tee *s, struct sim_vcpu *v, const struct kvm_cpuid2 *c)
+{
+    if (c->nent > 256) {
+        errno = E2BIG;
+        return -1;
+    }
+    if (v->ran &&
+        (c->nent != v->cpuid_n || memcmp(c->entries, v->cpuid, c->nent * sizeof(c->entries[0])))) {
+        sim_violation(s, "KVM_SET_CPUID2 changes the CPUID of a vCPU that has run");
+        errno = EINVAL;
+        return -1;
+    }
+    if (c->nent > SIM_MAX_CPUID) {
+        sim_violation(s, "more CPUID entries than the simulator keeps");
+        errno = ENOMEM;
+        return -1;
+    }
+    memcpy(v->cpuid, c->entries, c->nent * sizeof(c->entries[0]));
+    v->cpuid_n = c->nent;
+    return 0;
+}
+
 static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
 {
     switch (req) {
@@ -222,6 +393,7 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
     case KVM_ENABLE_CAP: {
         struct kvm_enable_cap *c = arg;
         if (c->cap == KVM_CAP_EXIT_HYPERCALL) {
+            /* kvm_vm_ioctl_enable_cap: bits outside KVM_EXIT_HYPERCALL_VALID_MASK are -EINVAL. */
             if (c->args[0] & ~(1ULL << KVM_HC_MAP_GPA_RANGE)) {
                 errno = EINVAL;
                 return -1;
@@ -230,14 +402,26 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
             return 0;
         }
         if (c->cap == KVM_CAP_SPLIT_IRQCHIP) {
-            if (s->nr_vcpus || s->irqchip)
-                sim_violation(s, "split irqchip enabled after vCPUs or a full irqchip");
+            /* kvm_vm_ioctl_enable_cap (x86.c): > MAX_NR_RESERVED_IOAPIC_PINS (256) is -EINVAL,
+             * an irqchip already in the kernel -EEXIST, after vCPU creation -EINVAL. */
+            if (s->nr_vcpus || s->irqchip || s->split_irqchip || c->args[0] > 256) {
+                sim_violation(s, "split irqchip enabled after vCPUs, twice or with a full "
+                                 "irqchip");
+                errno = (s->irqchip || s->split_irqchip) ? EEXIST : EINVAL;
+                return -1;
+            }
             s->split_irqchip = true;
+            s->nr_routes = 0; /* kvm_setup_empty_irq_routing */
             return 0;
         }
         if (c->cap == KVM_CAP_X86_APIC_BUS_CYCLES_NS) {
-            if (s->nr_vcpus)
-                sim_violation(s, "APIC bus frequency set after vCPUs exist");
+            /* kvm_vm_ioctl_enable_cap: 0 or a value after vCPU creation (or once the APIC bus
+             * frequency is in use) is -EINVAL. */
+            if (s->nr_vcpus || !c->args[0]) {
+                sim_violation(s, "APIC bus frequency set after vCPUs exist or zero");
+                errno = EINVAL;
+                return -1;
+            }
             return 0;
         }
         errno = EINVAL;
@@ -245,28 +429,80 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
     }
     case KVM_SET_IDENTITY_MAP_ADDR:
     case KVM_SET_TSS_ADDR:
-    case KVM_SET_GSI_ROUTING:
-    case KVM_IRQFD:
-    case KVM_IOEVENTFD:
-    case KVM_IRQ_LINE:
         return 0;
+    case KVM_IOEVENTFD: {
+        /* kvm_ioeventfd / kvm_assign_ioeventfd (virt/kvm/eventfd.c): unknown flags, a length
+         * other than 0/1/2/4/8, a wrapping range, or DATAMATCH with length 0 are -EINVAL. */
+        const struct kvm_ioeventfd *io = arg;
+        bool bad = (io->flags & ~(uint32_t)((1 << kvm_ioeventfd_flag_nr_max) - 1)) ||
+                   (io->len != 0 && io->len != 1 && io->len != 2 && io->len != 4 && io->len != 8) ||
+                   io->addr + io->len < io->addr ||
+                   (!io->len && (io->flags & KVM_IOEVENTFD_FLAG_DATAMATCH));
+        if (bad) {
+            sim_violation(s, "KVM_IOEVENTFD malformed (len %u flags 0x%x)", io->len, io->flags);
+            errno = EINVAL;
+            return -1;
+        }
+        return 0;
+    }
+    case KVM_SET_GSI_ROUTING:
+        return sim_set_gsi_routing(s, arg);
+    case KVM_IRQ_LINE:
+        return sim_irq_line(s, arg);
+    case KVM_SIGNAL_MSI:
+        return sim_signal_msi(s, arg);
+    case KVM_IRQFD: {
+        /* kvm_arch_irqfd_allowed (arch/x86/kvm/irq.c): a resampler needs the full irqchip,
+         * any irqfd an irqchip in the kernel (full or split). */
+        const struct kvm_irqfd *f = arg;
+        bool resample = f->flags & KVM_IRQFD_FLAG_RESAMPLE;
+        /* kvm_irqfd (virt/kvm/eventfd.c): flags beyond DEASSIGN|RESAMPLE are -EINVAL. */
+        if (f->flags & ~(uint32_t)(KVM_IRQFD_FLAG_DEASSIGN | KVM_IRQFD_FLAG_RESAMPLE)) {
+            sim_violation(s, "KVM_IRQFD with unknown flags 0x%x", f->flags);
+            errno = EINVAL;
+            return -1;
+        }
+        if (resample ? !s->irqchip : !(s->irqchip || s->split_irqchip)) {
+            sim_violation(s, "KVM_IRQFD without the irqchip it needs");
+            errno = EINVAL;
+            return -1;
+        }
+        return 0;
+    }
     case KVM_CREATE_PIT2:
-        if (!s->irqchip)
+        /* kvm_arch_vm_ioctl KVM_CREATE_PIT2: -ENOENT unless the PIC is in the kernel. */
+        if (!s->irqchip) {
             sim_violation(s, "KVM_CREATE_PIT2 without the in-kernel irqchip");
+            errno = ENOENT;
+            return -1;
+        }
         return 0;
     case KVM_SET_USER_MEMORY_REGION:
+        /* Not a refusal in KVM: a slot without guest_memfd on an SNP/TDX VM can never back a
+         * private fault (kvm_faultin_pfn → KVM_EXIT_MEMORY_FAULT forever), so flag it. */
         if (s->vm_type != KVM_X86_DEFAULT_VM)
             sim_violation(s, "plain memslot on a confidential VM (needs guest_memfd)");
         return 0;
     case KVM_CREATE_IRQCHIP:
+        /* kvm_arch_vm_ioctl KVM_CREATE_IRQCHIP: -ENOTTY when the VM has protected EOIs (a TD:
+         * kvm->arch.has_protected_eoi, set by tdx_vm_init), -EEXIST with an irqchip already,
+         * -EINVAL after vCPU creation. */
         if (s->vm_type == KVM_X86_TDX_VM) {
             sim_violation(s, "KVM_CREATE_IRQCHIP on a TD (TDX needs the split irqchip)");
-            errno = EINVAL;
+            errno = ENOTTY;
+            return -1;
+        }
+        if (s->irqchip || s->split_irqchip || s->nr_vcpus) {
+            sim_violation(s, "KVM_CREATE_IRQCHIP twice, on a split irqchip or after vCPUs");
+            errno = s->nr_vcpus ? EINVAL : EEXIST;
             return -1;
         }
         s->irqchip = true;
+        sim_default_routes(s); /* kvm_setup_default_irq_routing */
         return 0;
     case KVM_CREATE_GUEST_MEMFD: {
+        /* kvm_gmem_create (virt/kvm/guest_memfd.c): unknown flags, a size of 0 or not page
+         * aligned are -EINVAL. */
         struct kvm_create_guest_memfd *g = arg;
         if (!s->vm_type || g->flags || !g->size || g->size % PAGE || s->nr_gmem == SIM_MAX_SLOTS) {
             errno = EINVAL;
@@ -278,9 +514,13 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
         return fd;
     }
     case KVM_SET_USER_MEMORY_REGION2: {
+        /* kvm_set_memory_region / check_memory_region_flags (kvm_main.c): GPA, size and
+         * userspace address page aligned; kvm_gmem_bind: the fd must be a guest_memfd of this VM
+         * and offset + size within it (-EINVAL). */
         const struct kvm_userspace_memory_region2 *r = arg;
         if (!(r->flags & KVM_MEM_GUEST_MEMFD) || r->guest_phys_addr % PAGE ||
-            r->memory_size % PAGE || r->userspace_addr % PAGE || s->nr_slots == SIM_MAX_SLOTS) {
+            r->guest_memfd_offset % PAGE || r->memory_size % PAGE || r->userspace_addr % PAGE ||
+            s->nr_slots == SIM_MAX_SLOTS) {
             sim_violation(s, "memslot2 %u malformed", r->slot);
             errno = EINVAL;
             return -1;
@@ -303,6 +543,8 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
         return 0;
     }
     case KVM_SET_MEMORY_ATTRIBUTES: {
+        /* kvm_vm_ioctl_set_mem_attributes (kvm_main.c): flags 0, only supported attributes,
+         * size non-zero and page aligned, address page aligned, no wrap: else -EINVAL. */
         const struct kvm_memory_attributes *a = arg;
         if (!s->vm_type || a->flags || a->address % PAGE || a->size % PAGE || !a->size ||
             (a->attributes & ~KVM_MEMORY_ATTRIBUTE_PRIVATE) ||
@@ -319,11 +561,15 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
             errno = EINVAL;
             return -1;
         }
+        /* tdx_vcpu_create (vmx/tdx.c): -EINVAL without the split irqchip, -EIO before
+         * KVM_TDX_INIT_VM. */
         if (s->vm_type == KVM_X86_TDX_VM && (!s->tdx_init_vm || !s->split_irqchip)) {
             sim_violation(s, "TD vCPU created before INIT_VM / split irqchip");
-            errno = EINVAL;
+            errno = s->split_irqchip ? EIO : EINVAL;
             return -1;
         }
+        /* A vCPU made after SNP_LAUNCH_FINISH gets no VMSA and can never run (pre_sev_run);
+         * newer kernels refuse it outright ("KVM: SEV: ... snp_finished", 2026). */
         if (s->snp_finished) {
             sim_violation(s, "vCPU created after SNP_LAUNCH_FINISH");
             errno = EINVAL;
@@ -336,6 +582,7 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
         return v->fd;
     }
     case KVM_MEMORY_ENCRYPT_OP:
+        /* kvm_arch_vm_ioctl: -ENOTTY without a mem_enc_ioctl for this VM type. */
         s->commands++;
         if (s->vm_type == KVM_X86_SNP_VM)
             return sim_snp_cmd(s, arg);
@@ -348,12 +595,14 @@ static int sim_vm_ioctl(struct sim_tee *s, unsigned long req, void *arg)
     return -1;
 }
 
-/* Register writes: refused once the guest state belongs to the TEE. */
+/* Register writes: kvm_arch_vcpu_ioctl_set_regs/_sregs/_fpu, KVM_SET_XCRS, KVM_SET_DEBUGREGS,
+ * KVM_SET_LAPIC (x86.c) return -EINVAL once vcpu->arch.guest_state_protected (a TD always; SNP
+ * from LAUNCH_FINISH, when KVM turns the registers into the VMSA). */
 static bool sim_regs_locked(struct sim_tee *s, const char *what)
 {
     if (s->vm_type == KVM_X86_TDX_VM || s->snp_finished) {
         sim_violation(s, "%s after the guest state became protected", what);
-        errno = EIO;
+        errno = EINVAL;
         return true;
     }
     return false;
@@ -366,10 +615,16 @@ static int sim_run(struct sim_tee *s, struct sim_vcpu *v)
         errno = EINVAL;
         return -1;
     }
+    /* tdx_vcpu_pre_run: -EINVAL unless the vCPU is initialised and the TD runnable; SNP:
+     * pre_sev_run has no VMSA before LAUNCH_FINISH (-EINVAL). */
     if ((s->vm_type == KVM_X86_SNP_VM && !s->snp_finished) ||
-        (s->vm_type == KVM_X86_TDX_VM && !s->tdx_finalized))
+        (s->vm_type == KVM_X86_TDX_VM && (!s->tdx_finalized || !v->tdx_init))) {
         sim_violation(s, "KVM_RUN before the measured launch finished");
+        errno = EINVAL;
+        return -1;
+    }
     s->runs++;
+    v->ran = true;
     if (v != &s->vcpu[0] && s->script_pos < s->script_len) {
         /* Scripted exits belong to vCPU 0; the others idle (as if halted) until it is done. */
         pthread_mutex_unlock(&s->lock);
@@ -479,13 +734,30 @@ static int sim_vcpu_ioctl(struct sim_tee *s, struct sim_vcpu *v, unsigned idx, u
         return (int)m->nmsrs;
     }
     case KVM_SET_CPUID2:
-        if (s->vm_type == KVM_X86_TDX_VM)
-            return sim_tdx_set_cpuid(s, idx, arg);
+        return sim_set_cpuid(s, v, arg);
+    case KVM_GET_CPUID2: {
+        /* kvm_vcpu_ioctl_get_cpuid2 (cpuid.c): -E2BIG when nent is too small (nent is not
+         * updated then); else the entries and their count. */
+        struct kvm_cpuid2 *c = arg;
+        if (c->nent < v->cpuid_n) {
+            errno = E2BIG;
+            return -1;
+        }
+        c->nent = v->cpuid_n;
+        memcpy(c->entries, v->cpuid, v->cpuid_n * sizeof(v->cpuid[0]));
         return 0;
+    }
     case KVM_GET_LAPIC:
+        /* kvm_vcpu_ioctl_get_lapic (x86.c): -EINVAL when guest_apic_protected (every TD vCPU,
+         * set by tdx_vcpu_create). */
+        if (s->vm_type == KVM_X86_TDX_VM) {
+            sim_violation(s, "KVM_GET_LAPIC on a TD vCPU (its APIC is protected)");
+            errno = EINVAL;
+            return -1;
+        }
         memset(arg, 0, sizeof(struct kvm_lapic_state));
         return 0;
-    case KVM_SET_LAPIC:
+    case KVM_SET_LAPIC: /* kvm_vcpu_ioctl_set_lapic: -EINVAL when guest_apic_protected */
         if (sim_regs_locked(s, "KVM_SET_LAPIC"))
             return -1;
         return 0;
@@ -556,6 +828,19 @@ static int sim_close(void *ctx, int fd)
     return 0;
 }
 
+static ssize_t sim_read(void *ctx, int fd, void *buf, size_t len)
+{
+    struct sim_tee *s = ctx;
+    if (fd != s->smt_fd || fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    const char *v = s->host_smt ? "1\n" : "0\n";
+    size_t n = len < 2 ? len : 2;
+    memcpy(buf, v, n);
+    return (ssize_t)n;
+}
+
 static int sim_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
 {
     struct sim_tee *s = ctx;
@@ -579,6 +864,7 @@ static const struct kvm_sys sim_sys = {
     .munmap = sim_munmap,
     .close = sim_close,
     .fallocate = sim_fallocate,
+    .read = sim_read,
 };
 
 struct sim_tee *sim_tee_new(enum sim_tee_kind kind)
@@ -597,11 +883,12 @@ struct sim_tee *sim_tee_new(enum sim_tee_kind kind)
     s->handle.sys = &sim_sys;
     s->handle.ctx = s;
     s->next_fd = SIM_FD_BASE;
-    s->kvm_fd = s->vm_fd = s->sev_fd = -1;
+    s->kvm_fd = s->vm_fd = s->sev_fd = s->smt_fd = -1;
     s->vm_types = 1u << KVM_X86_DEFAULT_VM;
     if (kind == SIM_HOST_SNP) {
         s->vm_types |= 1u << KVM_X86_SNP_VM;
         s->has_dev_sev = true;
+        s->host_smt = true;
     } else if (kind == SIM_HOST_TDX) {
         s->vm_types |= 1u << KVM_X86_TDX_VM;
     }

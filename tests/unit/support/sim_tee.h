@@ -18,6 +18,9 @@ enum sim_tee_kind { SIM_HOST_PLAIN = 0, SIM_HOST_SNP, SIM_HOST_TDX };
 #define SIM_TDX_MAX_CPUID 32
 #define SIM_MAX_SCRIPT    16
 #define SIM_MAX_PAGES     (3ULL << 20) /* pages tracked: GPAs below 12 GiB */
+#define SIM_MAX_CPUID     128          /* entries a vCPU's KVM_SET_CPUID2 may hold here */
+#define SIM_MAX_ROUTES    512
+#define SIM_MAX_MSIS      64
 
 /* One scripted KVM_RUN result (conversion tests). */
 struct sim_exit {
@@ -35,7 +38,7 @@ struct sim_tee {
     bool has_dev_sev;
     unsigned vm_types; /* KVM_CAP_VM_TYPES mask */
 
-    int kvm_fd, vm_fd, sev_fd;
+    int kvm_fd, vm_fd, sev_fd, smt_fd;
     unsigned vm_type;
     int next_fd;
 
@@ -63,7 +66,9 @@ struct sim_tee {
         uint64_t xcr0, pat, dr6, dr7;
         bool tdx_init;
         uint64_t tdx_rcx;
-        bool tdx_cpuid_ok; /* its last KVM_SET_CPUID2 equals the CPUID INIT_VM was given */
+        bool ran; /* KVM_RUN was called: CPUID is frozen (kvm_set_cpuid's has-run rule) */
+        struct kvm_cpuid_entry2 cpuid[SIM_MAX_CPUID]; /* its last KVM_SET_CPUID2 */
+        uint32_t cpuid_n;
     } vcpu[SIM_MAX_VCPUS];
     unsigned nr_vcpus;
 
@@ -77,6 +82,7 @@ struct sim_tee {
     uint64_t tdx_attributes, tdx_xfam;
     struct kvm_cpuid_entry2 tdx_cpuid[SIM_TDX_MAX_CPUID]; /* what INIT_VM was given */
     uint32_t tdx_cpuid_n;
+    unsigned tdx_gpaw; /* guest physical-address width INIT_VM chose (48 or 52) */
     uint64_t tdx_hob_gpa;
     bool tdx_hob_seen, tdx_hob_valid;
 
@@ -86,6 +92,23 @@ struct sim_tee {
     uint32_t cpuid_reject_leaf;  /* firmware refuses CPUID leaf 1 ECX bits in this mask */
     uint32_t cpuid_reject_ecx;
     unsigned cpuid_rejections;
+    bool host_smt;            /* SMT active on the simulated host (firmware POLICY.SMT rule) */
+    bool policy_bits_attr;    /* KVM offers KVM_X86_SNP_POLICY_BITS */
+    uint64_t policy_bits;     /* its value */
+    unsigned extra_cpuid;     /* KVM_GET_SUPPORTED_CPUID reports this many more leaves */
+    bool refuse_routing;      /* KVM_SET_GSI_ROUTING fails (ENOMEM) */
+    uint32_t drop_cpuid_leaf; /* KVM_GET_SUPPORTED_CPUID leaves this leaf out (0: none) */
+
+    /* interrupts: the GSI routing table KVM accepted, and what reached a local APIC */
+    struct kvm_irq_routing_entry routes[SIM_MAX_ROUTES];
+    unsigned nr_routes, routing_sets;
+    struct {
+        uint64_t addr;
+        uint32_t data;
+    } msi[SIM_MAX_MSIS]; /* KVM_SIGNAL_MSI / MSI routes triggered, in order */
+    unsigned nr_msi;
+    unsigned lost_irq_lines;      /* KVM_IRQ_LINE on a GSI that has no route: reached nothing */
+    uint8_t snp_cpuid_page[4096]; /* the last CPUID page the firmware accepted */
 
     /* results */
     uint8_t digest[48]; /* SNP launch digest after FINISH / TDX MRTD after FINALIZE */
@@ -122,8 +145,6 @@ int sim_check_private(struct sim_tee *s, uint64_t gpa, uint64_t len, const char 
 int sim_snp_cmd(struct sim_tee *s, void *arg);
 int sim_tdx_vm_cmd(struct sim_tee *s, void *arg);
 int sim_tdx_vcpu_cmd(struct sim_tee *s, unsigned vcpu, void *arg);
-/* KVM_SET_CPUID2 on a TD vCPU: must equal INIT_VM's CPUID by INIT_VCPU; refused after it. */
-int sim_tdx_set_cpuid(struct sim_tee *s, unsigned vcpu, const struct kvm_cpuid2 *c);
 /* true if launch commands should fail with EAGAIN this time (knob eagain_every). */
 bool sim_eagain(struct sim_tee *s);
 void sim_tdx_free_md(void *md);

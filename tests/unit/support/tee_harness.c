@@ -15,7 +15,7 @@
 
 #include <linux/kvm.h>
 
-int harness_launch(struct sim_tee *s, const struct vm_config *cfg, struct guest_mem *gm,
+int harness_create(struct sim_tee *s, const struct vm_config *cfg, struct guest_mem *gm,
                    struct tee_vm **out, char *err, size_t errlen)
 {
     const struct kvm_handle *h = &s->handle;
@@ -49,10 +49,65 @@ int harness_launch(struct sim_tee *s, const struct vm_config *cfg, struct guest_
             snprintf(err, errlen, "cannot map vCPU %u's kvm_run", i);
             return -1;
         }
+        /* As vcpu_init does: the supported CPUID (the TEE backend adjusts it). */
+        struct kvm_cpuid2 *c = kvm_supported_cpuid(h, kvm_fd, err, errlen);
+        int rc = c ? kvm_ioctl(h, fd, KVM_SET_CPUID2, c) : -1;
+        free(c);
+        if (rc < 0) {
+            if (!err[0])
+                snprintf(err, errlen, "KVM_SET_CPUID2 on vCPU %u failed", i);
+            return -1;
+        }
         if (tee_add_vcpu(*out, i, fd, err, errlen) < 0)
             return -1;
     }
+    return 0;
+}
+
+int harness_launch(struct sim_tee *s, const struct vm_config *cfg, struct guest_mem *gm,
+                   struct tee_vm **out, char *err, size_t errlen)
+{
+    if (harness_create(s, cfg, gm, out, err, errlen) < 0)
+        return -1;
     return tee_launch(*out, err, errlen);
+}
+
+int harness_vm_init(struct harness_vm *v, const char *source_dir, enum tee_kind kind, unsigned cpus,
+                    uint64_t ram, char *err, size_t errlen)
+{
+    memset(v, 0, sizeof(*v));
+    enum harness_fw_source src = kind == TEE_TDX ? harness_fw_tdx(source_dir, v->fw, sizeof(v->fw))
+                                                 : harness_fw_snp(source_dir, v->fw, sizeof(v->fw));
+    if (src == HARNESS_FW_NONE) {
+        snprintf(err, errlen, "cannot write the synthetic firmware");
+        return -1;
+    }
+    vm_config_init(&v->cfg);
+    v->cfg.cpus = cpus;
+    v->cfg.memory = ram;
+    v->cfg.platform.tee = kind;
+    v->cfg.firmware = v->fw;
+    if (gm_init(&v->gm, ram, err, errlen) < 0)
+        return -1;
+    v->s = sim_tee_new(kind == TEE_TDX ? SIM_HOST_TDX : SIM_HOST_SNP);
+    if (!v->s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+int harness_vm_launch(struct harness_vm *v, char *err, size_t errlen)
+{
+    return harness_launch(v->s, &v->cfg, &v->gm, &v->t, err, errlen);
+}
+
+void harness_vm_down(struct harness_vm *v)
+{
+    tee_destroy(v->t);
+    sim_tee_free(v->s);
+    gm_destroy(&v->gm);
+    memset(v, 0, sizeof(*v));
 }
 
 void harness_hex(const uint8_t *b, size_t n, char *out)

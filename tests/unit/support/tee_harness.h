@@ -10,10 +10,35 @@
 #include "vmm/config.h"
 #include "vmm/memory.h"
 
+/* harness_launch without the final tee_launch (a test may change vCPU state first). */
+int harness_create(struct sim_tee *s, const struct vm_config *cfg, struct guest_mem *gm,
+                   struct tee_vm **out, char *err, size_t errlen);
+
 /* probe -> create -> map memory -> create+add vCPUs -> launch, all through the simulator's table.
  * *out holds the context (also on a launch failure, for inspection); 0 or -1 with err. */
 int harness_launch(struct sim_tee *s, const struct vm_config *cfg, struct guest_mem *gm,
                    struct tee_vm **out, char *err, size_t errlen);
+
+/* One confidential VM on its own simulator, for tests that look at run-time behaviour. */
+struct harness_vm {
+    struct sim_tee *s;
+    struct guest_mem gm;
+    struct tee_vm *t;
+    struct vm_config cfg;
+    char fw[4096];
+};
+
+/* Prepares kind (TEE_SNP/TEE_TDX, firmware found from source_dir) with `cpus` vCPUs and ram bytes
+ * on a new simulator and a usable firmware, without launching (a test may set simulator knobs
+ * first). 0 or -1 + err. */
+int harness_vm_init(struct harness_vm *v, const char *source_dir, enum tee_kind kind, unsigned cpus,
+                    uint64_t ram, char *err, size_t errlen);
+
+/* harness_launch for v. 0 or -1 + err. */
+int harness_vm_launch(struct harness_vm *v, char *err, size_t errlen);
+
+/* Destroys the context, the simulator and the memory. */
+void harness_vm_down(struct harness_vm *v);
 
 /* Runs <binary_dir>/cocoon-measure with argv (NULL-terminated, argv[0] ignored) and returns the hex
  * digest of the first output line that has one (after "MRTD: " for tdx). 0, 77 if the binary is
