@@ -2,6 +2,7 @@
 #include "devices/vsock_muxer.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,16 +30,17 @@ struct mux_conn {
     struct vsock_connect_line line;
     int fd; /* host socket, -1 once closed */
     uv_poll_t poll;
-    bool poll_open;     /* poll handle initialised and not yet closed */
-    bool poll_closing;  /* uv_close issued, callback still to come */
-    bool dropped;       /* out of the table: free once the poll handle is closed */
-    int events;         /* currently polled */
-    bool host_readable; /* poll reported data we have not read yet */
-    bool host_eof;      /* the host side will send nothing more */
+    bool poll_open;      /* poll handle initialised and not yet closed */
+    bool poll_closing;   /* uv_close issued, callback still to come */
+    bool dropped;        /* out of the table: free once the poll handle is closed */
+    int events;          /* currently polled */
+    bool host_readable;  /* poll reported data we have not read yet */
+    bool host_eof;       /* the host side will send nothing more */
+    uint32_t shut_flags; /* SHUTDOWN flags to tell the guest once host_eof is set */
     bool close_after_flush;
     char ok[24]; /* "OK <port>\n" still to be written to the host */
     uint32_t ok_len, ok_off;
-    double since; /* when the handshake / shutdown wait began */
+    double since; /* when the handshake began / the guest last sent after the host's EOF */
 };
 
 struct vsock_muxer {
@@ -494,6 +496,8 @@ static void mux_guest_data(struct vsock_muxer *mux, struct mux_conn *c, const st
     }
     if (h->len == 0)
         return;
+    if (c->host_eof) /* the guest is still answering a half-closed host: not stale */
+        c->since = mux_now(mux);
     if (h->len > vsock_conn_buf_free(&c->vc)) {
         log_limited(&mux->rl, LOG_LVL_WARN,
                     "vsock: guest port %u sent beyond the credit it was given; reset", h->src_port);
@@ -612,6 +616,14 @@ static int64_t mux_write_ctrl(struct vsock_muxer *mux, struct mux_conn *c, const
     return vsock_pkt_write_rx(vq, chain, &h, NULL, 0);
 }
 
+/* After EOF: whether the host closed both directions (POLLHUP: close) rather than only its
+ * sending side (shutdown(SHUT_WR) raises POLLRDHUP alone on a Unix stream socket). */
+static bool mux_host_hung_up(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
 /* Reads host bytes straight into one RW packet; 0 when the socket had nothing after all. */
 static int64_t mux_write_data(struct vsock_muxer *mux, struct mux_conn *c, const struct virtq *vq,
                               const struct virtq_chain *chain)
@@ -640,9 +652,15 @@ static int64_t mux_write_data(struct vsock_muxer *mux, struct mux_conn *c, const
         return 0;
     }
     if (got <= 0) {
-        /* The host closed (or broke) its side: tell the guest, then wait for its RST. */
+        /* EOF: the host shut down its sending side (Kata: request, SHUT_WR, read the answer), so
+         * tell the guest "no more data" only (SEND) and keep relaying what the guest sends until
+         * it shuts down too; a full close shows up as EPIPE on that relay. An error ends both
+         * directions. */
         c->host_readable = false;
         c->host_eof = true;
+        c->shut_flags = got == 0 && !mux_host_hung_up(c->fd)
+                            ? VSOCK_SHUTDOWN_SEND
+                            : VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND;
         c->vc.pending |= VSOCK_PEND_SHUTDOWN;
         c->since = mux_now(mux);
         mux_update_poll(c);
@@ -683,8 +701,7 @@ static int64_t mux_conn_rx(struct vsock_muxer *mux, struct mux_conn *c, const st
     }
     if (vc->pending & VSOCK_PEND_SHUTDOWN) {
         vc->pending &= ~(unsigned)VSOCK_PEND_SHUTDOWN;
-        return mux_write_ctrl(mux, c, vq, chain, VSOCK_OP_SHUTDOWN,
-                              VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
+        return mux_write_ctrl(mux, c, vq, chain, VSOCK_OP_SHUTDOWN, c->shut_flags);
     }
     if (vc->pending & VSOCK_PEND_CREDIT)
         return mux_write_ctrl(mux, c, vq, chain, VSOCK_OP_CREDIT_UPDATE, 0);

@@ -628,6 +628,38 @@ def kata_dial_agent(vsock_path, results, budget):
     return None
 
 
+def half_close_session(vsock_path, nbytes=300000):
+    """Request, shutdown(SHUT_WR), read the whole answer until EOF: the guest's echo service
+    (Linux's own vsock driver underneath) must see EOF and still deliver every byte."""
+    try:
+        s, line = hybrid_connect(vsock_path, LISTEN_PORT, timeout=10)
+    except OSError as e:
+        return False, f"CONNECT {LISTEN_PORT}: {e}"
+    if not line.startswith(b"OK"):
+        s.close()
+        return False, f"CONNECT {LISTEN_PORT} got {line!r}"
+    payload = os.urandom(nbytes)
+    s.settimeout(120)
+    got = bytearray()
+    err = ""
+    try:
+        # Send and read together (the guest echoes while it reads), then half-close.
+        sender = threading.Thread(target=lambda: (s.sendall(payload), s.shutdown(socket.SHUT_WR)),
+                                  daemon=True)
+        sender.start()
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        sender.join(10)
+    except OSError as e:
+        err = f" ({e})"
+    s.close()
+    ok = bytes(got) == payload
+    return ok, f"{len(got)} of {nbytes} bytes back after SHUT_WR, then EOF; exact={ok}{err}"
+
+
 def guest_rescan(vsock_path, bdf):
     """Asks the guest agent's control port to rescan PCI and read the new disk's first bytes."""
     try:
@@ -731,8 +763,10 @@ def run_kata_replay(args):
             agent.close()
             results.set("kata_agent_echo", got == payload,
                         f"{len(got)} of {len(payload)} bytes back, byte-exact={got == payload}")
+            results.set("kata_half_close", *half_close_session(vsock_path))
         else:
             results.set("kata_agent_echo", False, "agent not reached")
+            results.set("kata_half_close", False, "agent not reached")
 
         conn = UnixHTTPConnection(api)
         st, body, _ = api_call(conn, "PUT", "vm.add-disk",

@@ -215,6 +215,41 @@ static void host_connect_response_ok_line_and_data(void **state)
     assert_int_equal(vsock_muxer_conn_count(mux), 0);
 }
 
+/* Kata's pattern: request, shutdown(SHUT_WR), read the whole answer. The guest hears only
+ * "no more data" (SEND), its answer still reaches the host, and its own shutdown ends it. */
+static void host_half_close_keeps_the_answer_flowing(void **state)
+{
+    uint32_t hp;
+    int fd = host_connect(&hp);
+    send_op(VSOCK_OP_RESPONSE, 1024, hp, 0);
+    char line[32] = {0};
+    assert_true(recv_timeout(fd, line, sizeof(line) - 1) > 0);
+    assert_int_equal(send(fd, "request", 7, 0), 7);
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    spin();
+    struct vsock_hdr h;
+    uint8_t p[16];
+    assert_int_equal(guest_recv(&h, p, sizeof(p)), 1);
+    assert_int_equal(h.op, VSOCK_OP_RW);
+    assert_memory_equal(p, "request", 7);
+    assert_int_equal(guest_recv(&h, p, sizeof(p)), 1);
+    assert_int_equal(h.op, VSOCK_OP_SHUTDOWN);
+    assert_int_equal(h.flags, VSOCK_SHUTDOWN_SEND); /* not RCV: the guest may still answer */
+    guest_send(VSOCK_OP_RW, 1024, hp, 0, "answer", 6, CID, VSOCK_TYPE_STREAM);
+    spin();
+    char buf[16] = {0};
+    assert_int_equal(recv_timeout(fd, buf, sizeof(buf)), 6);
+    assert_memory_equal(buf, "answer", 6);
+    assert_int_equal(vsock_muxer_conn_count(mux), 1);
+    send_op(VSOCK_OP_SHUTDOWN, 1024, hp, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
+    spin();
+    assert_int_equal(recv_timeout(fd, buf, sizeof(buf)), 0); /* the host sees the end */
+    assert_int_equal(guest_recv(&h, p, sizeof(p)), 1);
+    assert_int_equal(h.op, VSOCK_OP_RST);
+    assert_int_equal(vsock_muxer_conn_count(mux), 0);
+    close(fd);
+}
+
 static void guest_rst_closes_host_socket(void **state)
 {
     uint32_t hp;
@@ -361,6 +396,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(host_connect_response_ok_line_and_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(host_half_close_keeps_the_answer_flowing, setup, teardown),
         cmocka_unit_test_setup_teardown(guest_rst_closes_host_socket, setup, teardown),
         cmocka_unit_test_setup_teardown(guest_connect_without_listener_gets_rst, setup, teardown),
         cmocka_unit_test_setup_teardown(guest_connect_data_and_full_shutdown, setup, teardown),
