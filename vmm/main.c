@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "devices/blk_backend.h"
 #include "version.h"
 #include "vmm/cli.h"
 #include "vmm/log.h"
@@ -160,7 +159,6 @@ int main(int argc, char **argv)
     uv_walk(&app.loop, close_walk_cb, NULL);
     uv_run(&app.loop, UV_RUN_DEFAULT);
     uv_loop_close(&app.loop);
-    blk_io_workers_stop(); /* process-wide block I/O threads, started at the seccomp lockdown */
     uv_library_shutdown();
     cli_opts_free(&o);
     log_debug("exit status %d, %d thread(s) left", status, count_threads());

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/if_tun.h>
+#include <linux/io_uring.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <seccomp.h>
@@ -24,7 +25,6 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "devices/blk_backend.h"
 #include "tee/kvm_tee_uapi.h"
 #include "vmm/log.h"
 
@@ -43,6 +43,7 @@ enum arg_rule {
     UNIX_SOCKET, /* socket(AF_UNIX, ...) only */
     SELF_TGKILL, /* tgkill on this process only (vCPU kicks, abort) */
     FCNTL_CMD,   /* the fcntl commands below */
+    URING_REG,   /* io_uring_register: the set-up opcodes of a disk's ring only */
 };
 
 struct sc_rule {
@@ -109,12 +110,14 @@ static const struct sc_rule rules[] = {
     R(getdents64, L, ANY),
     R(unlink, L, ANY),
     R(getrandom, L, ANY),
-    /* discard probing (loop), TEE page conversions (vCPU), discard / write-zeroes (workers) */
-    R(fallocate, L | V | W, FALLOC_MODE),
-    /* the block I/O threads (devices/blk_backend.c): virtio-blk image I/O */
-    R(preadv, W, ANY),
-    R(pwritev, W, ANY),
-    R(fdatasync, W, ANY),
+    /* discard probing (loop), TEE page conversions (vCPU) */
+    R(fallocate, L | V, FALLOC_MODE),
+    /* virtio-blk (devices/blk_backend.c): one io_uring per disk, submitted and reaped on the loop;
+     * set-up (and a direct=on image's O_DIRECT alignment) for disks hot-plugged after lockdown */
+    R(io_uring_enter, L, ANY),
+    R(io_uring_setup, L, ANY),
+    R(io_uring_register, L, URING_REG),
+    R(statx, L, ANY),
 };
 
 /* Sanitizer builds (-DCOCOON_SANITIZE=ON, fuzzers) only: what the ASan/UBSan/LSan runtime itself
@@ -240,9 +243,12 @@ static const unsigned long vcpu_ioctls[] = {
 static const unsigned long no_values[] = {0};
 
 #define FALLOC_PUNCH (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)
-#define FALLOC_ZERO  (FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE)
 static const unsigned long punch_only[] = {FALLOC_PUNCH};
-static const unsigned long worker_falloc[] = {FALLOC_PUNCH, FALLOC_ZERO};
+/* blk_backend.c's ring set-up (files, eventfd, restrictions, enable) and its close (files) */
+static const unsigned long uring_reg_ops[] = {
+    IORING_REGISTER_FILES,        IORING_UNREGISTER_FILES,      IORING_REGISTER_EVENTFD,
+    IORING_REGISTER_RESTRICTIONS, IORING_REGISTER_ENABLE_RINGS,
+};
 static const unsigned long fcntl_cmds[] = {F_GETFL, F_SETFL, F_GETFD, F_SETFD, F_DUPFD_CLOEXEC};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -256,8 +262,11 @@ static const unsigned long *rule_values(const struct sc_rule *r, enum vmm_seccom
         *n = t == VMM_SECCOMP_VCPU ? N(vcpu_ioctls) : N(loop_ioctls);
         return t == VMM_SECCOMP_VCPU ? vcpu_ioctls : loop_ioctls;
     case FALLOC_MODE:
-        *n = t == VMM_SECCOMP_WORKER ? N(worker_falloc) : N(punch_only);
-        return t == VMM_SECCOMP_WORKER ? worker_falloc : punch_only;
+        *n = N(punch_only);
+        return punch_only;
+    case URING_REG:
+        *n = N(uring_reg_ops);
+        return uring_reg_ops;
     case FCNTL_CMD:
         *n = N(fcntl_cmds);
         return fcntl_cmds;
@@ -704,38 +713,11 @@ static void write_report(void)
         close(out);
 }
 
-/* ---- virtio-blk I/O worker threads (devices/blk_backend.c) ----
- * Image I/O runs on cocoon's own block I/O threads, not on libuv's pool. They take the worker
- * list (futex, write to the completion eventfd, preadv/pwritev/fdatasync/fallocate). They are
- * started here even without a disk, because a disk hot-plugged after the lockdown could not
- * create them (clone is not on the loop's list). */
-static int install_blk_worker_filter(void *unused)
-{
-    (void)unused;
-    char err[160];
-    if (vmm_seccomp_install(VMM_SECCOMP_WORKER, err, sizeof(err)) == 0)
-        return 0;
-    log_err("%s", err);
-    return -1;
-}
-
-static int confine_blk_workers(char *err, size_t errlen)
-{
-    if (blk_io_workers_start(err, errlen) < 0)
-        return -1;
-    if (blk_io_workers_run_on_each(install_blk_worker_filter, NULL) < 0) {
-        snprintf(err, errlen, "seccomp: could not confine the block I/O threads");
-        return -1;
-    }
-    return 0;
-}
-/* ---- end of the virtio-blk I/O worker threads ---- */
-
 int vmm_seccomp_lockdown(uv_loop_t *loop, char *err, size_t errlen)
 {
     if (sc_mode == VMM_SECCOMP_OFF || sc_locked)
         return 0;
-    if (confine_pool(loop, err, errlen) < 0 || confine_blk_workers(err, errlen) < 0 ||
+    if (confine_pool(loop, err, errlen) < 0 ||
         vmm_seccomp_install(VMM_SECCOMP_LOOP, err, errlen) < 0)
         return -1;
     sc_locked = true;

@@ -27,7 +27,7 @@ enum vmm_seccomp_mode {
 enum vmm_seccomp_thread {
     VMM_SECCOMP_LOOP = 0, /* the libuv loop thread: devices' back ends, control API, vsock */
     VMM_SECCOMP_VCPU,     /* KVM_RUN and the PIO/MMIO exits it dispatches */
-    VMM_SECCOMP_WORKER,   /* libuv thread pool: virtio-blk image I/O */
+    VMM_SECCOMP_WORKER,   /* libuv thread pool (confined although cocoon queues no work on it) */
     VMM_SECCOMP_NR_THREADS
 };
 
