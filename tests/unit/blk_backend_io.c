@@ -10,6 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <errno.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -259,6 +262,104 @@ static void failed_flush_stays_failed_until_reset(void **state)
     be_close(&be);
 }
 
+/* Runs "<cmd> <arg>" through the shell; returns its status. */
+static int run_cmd(const char *cmd, const char *arg)
+{
+    char line[512];
+    snprintf(line, sizeof(line), "%s %s", cmd, arg);
+    return system(line);
+}
+
+/* The same on a real device (issue 14's reproduction): a loop device over a file on a 2 MiB tmpfs.
+ * 8 MiB written through the loop device land in its page cache (OK); the flush pushes them to the
+ * full tmpfs and fails; the next flushes must fail too, although the kernel has by then dropped
+ * the error (the old back end answered OK). Needs root, mount and losetup, else skipped. */
+static void failed_flush_on_a_full_device_stays_failed(void **state)
+{
+    char dir[64] = "/var/tmp/cocoon-enospc-XXXXXX", file[96], dev[64] = "";
+    if (geteuid() != 0 || !mkdtemp(dir)) {
+        print_message("skipped: needs root\n");
+        skip();
+    }
+    snprintf(file, sizeof(file), "%s/backing", dir);
+    if (run_cmd("mount -t tmpfs -o size=2m cocoon-enospc", dir) != 0) {
+        rmdir(dir);
+        print_message("skipped: cannot mount a tmpfs\n");
+        skip();
+    }
+    FILE *p = NULL;
+    if (run_cmd("truncate -s 16M", file) == 0) {
+        char cmd[160];
+        snprintf(cmd, sizeof(cmd), "losetup -f --show %s 2>/dev/null", file);
+        p = popen(cmd, "r");
+    }
+    bool have_loop = p && fgets(dev, sizeof(dev), p) && !strncmp(dev, "/dev/loop", 9);
+    if (p)
+        pclose(p);
+    dev[strcspn(dev, "\n")] = 0;
+    struct blk_backend be;
+    char err[256];
+    int opened = have_loop ? be_open(&be, dev, false, false, err, sizeof(err)) : -1;
+    uint8_t st_write = VIRTIO_BLK_S_IOERR, st_flush[3] = {0, 0, 0};
+    if (opened == 0) {
+        static uint8_t chunk[1 << 20];
+        memset(chunk, 0x6B, sizeof(chunk));
+        st_write = VIRTIO_BLK_S_OK;
+        for (unsigned i = 0; i < 8; i++) {
+            struct blk_request w =
+                rw_req(VIRTIO_BLK_T_OUT, (uint64_t)i << 20, chunk, sizeof(chunk));
+            st_write |= exec(&be, &w);
+        }
+        struct blk_request f = {.type = VIRTIO_BLK_T_FLUSH};
+        for (unsigned i = 0; i < 3; i++)
+            st_flush[i] = exec(&be, &f);
+        be_close(&be);
+    }
+    if (have_loop)
+        run_cmd("losetup -d", dev);
+    run_cmd("umount", dir);
+    rmdir(dir);
+    if (!have_loop) {
+        print_message("skipped: no free loop device\n");
+        skip();
+    }
+    assert_int_equal(opened, 0);
+    assert_int_equal(st_write, VIRTIO_BLK_S_OK);
+    print_message("flushes: %u %u %u\n", st_flush[0], st_flush[1], st_flush[2]);
+    assert_int_equal(st_flush[0], VIRTIO_BLK_S_IOERR);
+    assert_int_equal(st_flush[1], VIRTIO_BLK_S_IOERR);
+    assert_int_equal(st_flush[2], VIRTIO_BLK_S_IOERR);
+}
+
+/* Without io_uring (here: a seccomp policy around the process refuses io_uring_setup, as a
+ * container runtime's default profile does) a disk is refused with a message that says why,
+ * and nothing is left on the loop. */
+static void refused_with_a_message_without_io_uring(void **state)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+        if (!ctx || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_setup), 0) < 0 ||
+            seccomp_load(ctx) < 0)
+            _exit(3);
+        struct blk_backend be;
+        char err[256] = "";
+        if (uv_loop_init(&loop) != 0)
+            _exit(4);
+        if (be_open(&be, path, false, false, err, sizeof(err)) != -1)
+            _exit(5);
+        fprintf(stderr, "refused: %s\n", err);
+        if (!strstr(err, "io_uring") || !strstr(err, "io_uring_disabled"))
+            _exit(6);
+        _exit(uv_loop_close(&loop) == 0 ? 0 : 7);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 /* direct=on: O_DIRECT on the image; guest buffers that are not aligned are bounced through an
  * aligned copy, aligned ones go straight; both read and write the right bytes. */
 static void direct_io_bounces_unaligned_buffers(void **state)
@@ -313,6 +414,9 @@ int main(void)
         cmocka_unit_test(write_zeroes_fallback),
         cmocka_unit_test_setup_teardown(failed_flush_stays_failed_until_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(direct_io_bounces_unaligned_buffers, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_flush_on_a_full_device_stays_failed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(refused_with_a_message_without_io_uring, setup, teardown),
         cmocka_unit_test(open_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
