@@ -102,7 +102,8 @@ static void blk_reset(struct virtio_device *vdev)
 {
     struct virtio_blk *blk = to_blk(vdev);
     /* Nothing waits here: the ring cancels what has not started, and what still completes belongs
-     * to the old generation and is dropped (no status, no used entry, no bounce copy). */
+     * to the old generation and is dropped (no status, no used entry, no bounce copy). Until the
+     * last of it completed, vdev.dma_pending keeps the driver's device_status read non-zero. */
     blk->generation++;
     memset(blk->inflight_q, 0, sizeof(blk->inflight_q));
     blk->to_signal = 0;
@@ -110,6 +111,13 @@ static void blk_reset(struct virtio_device *vdev)
 }
 
 static void process_queue(struct virtio_blk *blk, unsigned q);
+
+/* Requests on the ring, of every generation; mirrored for the transport's reset (dma_pending). */
+static void count_inflight(struct virtio_blk *blk, int delta)
+{
+    blk->inflight_total = (unsigned)((int)blk->inflight_total + delta);
+    __atomic_store_n(&blk->vdev.dma_pending, blk->inflight_total, __ATOMIC_RELEASE);
+}
 
 static void complete(struct virtio_blk *blk, unsigned q, uint16_t head, uint32_t len)
 {
@@ -154,7 +162,7 @@ static void io_done(struct blk_io *io, void *opaque)
 {
     struct blk_inflight *in = (struct blk_inflight *)io;
     struct virtio_blk *blk = opaque;
-    blk->inflight_total--;
+    count_inflight(blk, -1);
     if (blk->destroyed || in->generation != blk->generation || blk->vdev.broken) {
         inflight_put(blk, in);
         return;
@@ -191,7 +199,7 @@ static struct blk_inflight *handle_chain(struct virtio_blk *blk, unsigned q,
     const char *id = blk->id[0] ? blk->id : NULL;
     switch (blk_req_parse(blk->vdev.gm, blk->segs, n, &blk->disk, id, &in->io.req)) {
     case BLK_PARSE_SUBMIT:
-        blk->inflight_total++;
+        count_inflight(blk, 1);
         blk->inflight_q[q]++;
         return in;
     case BLK_PARSE_COMPLETE:

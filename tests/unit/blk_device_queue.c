@@ -196,6 +196,7 @@ static void reset_does_not_wait_and_drops_old_completions(void **state)
     assert_int_equal(blk_backend_inflight(be), 2);
     vdev->ops->reset(vdev); /* returns with both requests still in flight */
     assert_int_equal(blk_backend_inflight(be), 2);
+    assert_int_equal(vdev->dma_pending, 2); /* the transport holds device_status non-zero */
     memset(ram + REQ, 0x77, 0x8000);
     be->test_hold_completions = false;
     blk_backend_kick(be);
@@ -206,6 +207,7 @@ static void reset_does_not_wait_and_drops_old_completions(void **state)
     assert_int_equal(ram[REQ + 0x4000 + 0x3000], 0x77);
     assert_int_equal(virtio_blk_inflight(blk), 0);
     assert_int_equal(blk_backend_inflight(be), 0);
+    assert_int_equal(vdev->dma_pending, 0); /* the reset is complete for the driver now */
     assert_int_equal(signals, 0);
 }
 
