@@ -57,6 +57,22 @@ static void describe_uring_failure(const char *path, const char *what, int rc, c
 
 static void on_completions(uv_poll_t *poll, int status, int events);
 
+/* Requests every open disk may have in flight together (loop thread). */
+static unsigned total_inflight;
+#define MAX_IO_WORKERS 4096u
+
+/* Blocking operations (fdatasync, tmpfs I/O, buffered ext4 writes) run on io_uring's io-wq
+ * workers, and those belong to the submitting thread, shared by all its rings: by default at most
+ * 4 per CPU, so a disk with that many slow flushes would hold back every other disk's punted
+ * requests. The limit is raised to what all disks together may have in flight (workers are
+ * created only when an operation blocks, and exit when idle). */
+static int raise_worker_limit(struct io_uring *ring, unsigned max_inflight)
+{
+    unsigned want = total_inflight + max_inflight;
+    unsigned limits[2] = {want < MAX_IO_WORKERS ? want : MAX_IO_WORKERS, 0}; /* 0: unchanged */
+    return io_uring_register_iowq_max_workers(ring, limits);
+}
+
 static int setup_ring(struct blk_backend *be, unsigned max_inflight, uv_loop_t *loop, char *err,
                       size_t errlen)
 {
@@ -73,7 +89,8 @@ static int setup_ring(struct blk_backend *be, unsigned max_inflight, uv_loop_t *
         snprintf(err, errlen, "disk %s: eventfd: %s", path, strerror(errno));
         return -1;
     }
-    if ((rc = io_uring_register_files(&be->ring, files, 2)) < 0 || !(be->files_ok = true) ||
+    if ((rc = raise_worker_limit(&be->ring, max_inflight)) < 0 ||
+        (rc = io_uring_register_files(&be->ring, files, 2)) < 0 || !(be->files_ok = true) ||
         (rc = io_uring_register_eventfd(&be->ring, be->efd)) < 0 ||
         (rc = restrict_ring(&be->ring)) < 0 ||
         (rc = io_uring_register((unsigned)be->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL,
@@ -81,23 +98,29 @@ static int setup_ring(struct blk_backend *be, unsigned max_inflight, uv_loop_t *
         describe_uring_failure(path, "io_uring_register", rc, err, errlen);
         return -1;
     }
-    if (uv_poll_init(loop, &be->poll, be->efd) != 0) {
+    uv_poll_t *poll = malloc(sizeof(*poll));
+    if (!poll || uv_poll_init(loop, poll, be->efd) != 0) {
+        free(poll);
         snprintf(err, errlen, "disk %s: cannot watch the completion eventfd", path);
         return -1;
     }
-    be->poll_ok = true; /* from here on the handle exists and must be closed, started or not */
-    be->poll.data = be;
-    if (uv_poll_start(&be->poll, UV_READABLE, on_completions) != 0) {
+    be->poll = poll; /* from here on the handle exists and must be closed, started or not */
+    poll->data = be;
+    if (uv_poll_start(poll, UV_READABLE, on_completions) != 0) {
         snprintf(err, errlen, "disk %s: cannot watch the completion eventfd", path);
         return -1;
     }
-    uv_unref((uv_handle_t *)&be->poll);
+    uv_unref((uv_handle_t *)poll);
+    be->max_inflight = max_inflight;
+    total_inflight += max_inflight;
     return 0;
 }
 
 /* Releases the ring, the eventfd and the image (the poll handle is closed already). */
 static void release(struct blk_backend *be)
 {
+    total_inflight -= be->max_inflight; /* the limit stays: idle workers cost nothing */
+    be->max_inflight = 0;
     /* The kernel tears a ring down asynchronously, and its registered files with it: unregister
      * them first, so the image's lock is gone when this returns (a re-attach, a restarted VMM). */
     if (be->files_ok && io_uring_unregister_files(&be->ring) < 0)
@@ -111,9 +134,9 @@ static void release(struct blk_backend *be)
     blk_image_close(&be->img);
 }
 
-static void on_failed_poll_closed(uv_handle_t *h)
+static void free_handle(uv_handle_t *h)
 {
-    (void)h; /* the backend memory belongs to the caller, who saw the failure */
+    free(h); /* the backend itself may be gone: the caller saw the failure */
 }
 
 int blk_backend_open(struct blk_backend *be, const char *path, bool readonly, bool direct,
@@ -129,8 +152,9 @@ int blk_backend_open(struct blk_backend *be, const char *path, bool readonly, bo
     if (blk_image_open(&be->img, path, readonly, direct, err, errlen) < 0)
         return -1;
     if (setup_ring(be, max_inflight, loop, err, errlen) < 0) {
-        if (be->poll_ok) /* no leaked handle: closed now, the fds go once it is off the loop */
-            uv_close((uv_handle_t *)&be->poll, on_failed_poll_closed);
+        if (be->poll) /* no leaked handle: closed now, freed once it is off the loop */
+            uv_close((uv_handle_t *)be->poll, free_handle);
+        be->poll = NULL;
         release(be);
         return -1;
     }
@@ -142,9 +166,9 @@ int blk_backend_open(struct blk_backend *be, const char *path, bool readonly, bo
 static void update_ref(struct blk_backend *be)
 {
     if (be->inflight)
-        uv_ref((uv_handle_t *)&be->poll);
+        uv_ref((uv_handle_t *)be->poll);
     else
-        uv_unref((uv_handle_t *)&be->poll);
+        uv_unref((uv_handle_t *)be->poll);
 }
 
 static struct io_uring_sqe *get_sqe(struct blk_backend *be)
@@ -514,15 +538,17 @@ static void on_poll_closed(uv_handle_t *h)
 {
     struct blk_backend *be = h->data;
     uv_close_cb closed = be->closed;
+    be->poll = NULL;
     release(be);
     h->data = be->opaque;
     closed(h); /* may free the memory holding be */
+    free(h);
 }
 
 static void maybe_finish_close(struct blk_backend *be)
 {
-    if (be->closing && be->inflight == 0 && !uv_is_closing((uv_handle_t *)&be->poll))
-        uv_close((uv_handle_t *)&be->poll, on_poll_closed);
+    if (be->closing && be->inflight == 0 && be->poll && !uv_is_closing((uv_handle_t *)be->poll))
+        uv_close((uv_handle_t *)be->poll, on_poll_closed);
 }
 
 static void on_completions(uv_poll_t *poll, int status, int events)
@@ -578,7 +604,7 @@ unsigned blk_backend_inflight(const struct blk_backend *be)
 
 void blk_backend_close(struct blk_backend *be, uv_close_cb closed)
 {
-    if (!be->ring_ok && !be->poll_ok)
+    if (!be->poll)
         return;
     be->closed = closed;
     be->closing = true;

@@ -44,14 +44,14 @@ struct blk_backend {
     struct blk_image img;
     struct io_uring ring;
     bool ring_ok;
-    bool files_ok; /* the image is registered with the ring (unregistered at close) */
-    int efd;       /* the ring's completion eventfd, watched by poll */
-    uv_poll_t poll;
-    bool poll_ok;
+    bool files_ok;   /* the image is registered with the ring (unregistered at close) */
+    int efd;         /* the ring's completion eventfd, watched by poll */
+    uv_poll_t *poll; /* its own allocation: a handle closed after a failed open outlives be */
     blk_io_done_fn done;
     blk_io_batch_fn batch_done;
     void *opaque;
     unsigned inflight;     /* requests handed in, done not yet called */
+    unsigned max_inflight; /* what the caller may hand in at once (counted in the io-wq limit) */
     unsigned queued;       /* SQEs prepared, not yet submitted */
     unsigned reaping;      /* nesting depth of the completion loop */
     bool closing;          /* blk_backend_close called: free once inflight reaches 0 */
@@ -97,7 +97,8 @@ unsigned blk_backend_inflight(const struct blk_backend *be);
 
 /* Cancels what is queued and returns at once: the ring, the image and its locks are released on
  * the loop once the last request completed (done is no longer called), then closed(handle) runs
- * with handle->data == opaque. Safe on a backend whose open failed (closed is not called). */
+ * with handle->data == opaque (the handle is freed after it returns). Safe on a backend whose open
+ * failed (closed is not called). */
 void blk_backend_close(struct blk_backend *be, uv_close_cb closed);
 
 #endif

@@ -244,10 +244,11 @@ static const unsigned long no_values[] = {0};
 
 #define FALLOC_PUNCH (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)
 static const unsigned long punch_only[] = {FALLOC_PUNCH};
-/* blk_backend.c's ring set-up (files, eventfd, restrictions, enable) and its close (files) */
+/* blk_backend.c's ring set-up (io-wq limit, files, eventfd, restrictions, enable) and its close
+ * (files) */
 static const unsigned long uring_reg_ops[] = {
     IORING_REGISTER_FILES,        IORING_UNREGISTER_FILES,      IORING_REGISTER_EVENTFD,
-    IORING_REGISTER_RESTRICTIONS, IORING_REGISTER_ENABLE_RINGS,
+    IORING_REGISTER_RESTRICTIONS, IORING_REGISTER_ENABLE_RINGS, IORING_REGISTER_IOWQ_MAX_WORKERS,
 };
 static const unsigned long fcntl_cmds[] = {F_GETFL, F_SETFL, F_GETFD, F_SETFD, F_DUPFD_CLOEXEC};
 
