@@ -219,12 +219,11 @@ static void queue_simple(struct blk_io *io, uint8_t op)
     seal(sqe, io);
 }
 
-/* Which registered file serves [off, off+len) on this image. */
-static int file_for(const struct blk_backend *be, uint64_t off, uint64_t len)
+/* Whether [off, off+len) may go O_DIRECT on this image (offset alignment). */
+static bool dio_offset_ok(const struct blk_backend *be, uint64_t off, uint64_t len)
 {
     unsigned a = be->img.dio_off_align;
-    return be->img.direct && a > BLK_SECTOR_SIZE && ((off | len) & (a - 1)) ? FILE_BUFFERED
-                                                                            : FILE_IMAGE;
+    return ((off | len) & (a - 1)) == 0;
 }
 
 /* O_DIRECT takes guest buffers as they are only if every segment is aligned. */
@@ -253,13 +252,13 @@ static void copy_to_iov(const struct blk_request *r, const uint8_t *src)
     }
 }
 
-/* Direct I/O into unaligned guest buffers: an aligned host copy (writes fill it now). */
+/* Direct I/O into unaligned guest buffers: an aligned host copy (writes fill it now); false if
+ * the request is too large for one or memory is short. */
 static bool prepare_bounce(struct blk_io *io)
 {
     struct blk_backend *be = io->be;
     const struct blk_request *r = &io->req;
-    if (!be->img.direct || file_for(be, r->offset, r->data_len) != FILE_IMAGE ||
-        iov_dio_aligned(be, r) || r->data_len > BLK_BOUNCE_MAX || r->data_len == 0)
+    if (r->data_len > BLK_BOUNCE_MAX || r->data_len == 0)
         return false;
     size_t align = be->img.dio_mem_align > 4096 ? be->img.dio_mem_align : 4096;
     if (posix_memalign(&io->bounce, align, r->data_len) != 0) {
@@ -273,6 +272,21 @@ static bool prepare_bounce(struct blk_io *io)
     return true;
 }
 
+/* direct=on: aligned requests go O_DIRECT as they are, unaligned buffers through a bounce copy;
+ * what cannot (unaligned offset, more than BLK_BOUNCE_MAX) goes through the page cache. */
+static uint8_t choose_rw_path(struct blk_io *io)
+{
+    struct blk_backend *be = io->be;
+    const struct blk_request *r = &io->req;
+    if (!be->img.direct)
+        return FILE_IMAGE;
+    if (!dio_offset_ok(be, r->offset, r->data_len))
+        return FILE_BUFFERED;
+    if (iov_dio_aligned(be, r) || prepare_bounce(io))
+        return FILE_IMAGE;
+    return FILE_BUFFERED;
+}
+
 static void queue_rw(struct blk_io *io)
 {
     const struct blk_request *r = &io->req;
@@ -281,7 +295,7 @@ static void queue_rw(struct blk_io *io)
     if (!sqe)
         return;
     uint64_t off = r->offset + io->done;
-    int file = file_for(io->be, r->offset, r->data_len);
+    int file = io->file;
     const struct iovec *v = io->bounce ? &io->biov : &r->iov[io->iov_at];
     unsigned n = io->bounce ? 1 : r->niov - io->iov_at;
     if (write)
@@ -302,8 +316,8 @@ static void queue_range(struct blk_io *io)
         io->biov.iov_len = left < ZERO_CHUNK ? (size_t)left : ZERO_CHUNK;
         struct io_uring_sqe *sqe = next_sqe(io, IORING_OP_WRITEV);
         if (sqe) {
-            io_uring_prep_writev(sqe, file_for(be, rg->offset + io->done, io->biov.iov_len),
-                                 &io->biov, 1, rg->offset + io->done);
+            io_uring_prep_writev(sqe, be->img.direct ? FILE_BUFFERED : FILE_IMAGE, &io->biov, 1,
+                                 rg->offset + io->done);
             seal(sqe, io);
         }
         return;
@@ -357,7 +371,7 @@ void blk_backend_submit(struct blk_backend *be, struct blk_io *io)
             return queue_status(io, VIRTIO_BLK_S_IOERR);
         if (r->data_len == 0)
             return queue_status(io, VIRTIO_BLK_S_OK);
-        prepare_bounce(io);
+        io->file = choose_rw_path(io);
         return queue_rw(io);
     case VIRTIO_BLK_T_FLUSH:
         if (ro)

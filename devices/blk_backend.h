@@ -34,6 +34,7 @@ struct blk_io {
     uint8_t op;        /* the io_uring operation in flight */
     unsigned gen;      /* the backend's reset generation it was submitted in */
     bool zero_fill;    /* WRITE_ZEROES: writing zero bytes (no ZERO_RANGE on this file) */
+    uint8_t file;      /* registered file slot of a read or write (direct=on: which path) */
 };
 
 typedef void (*blk_io_done_fn)(struct blk_io *io, void *opaque);

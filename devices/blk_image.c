@@ -181,8 +181,6 @@ static int open_checked(struct blk_image *img, const char *path, char *err, size
 static int open_buffered_twin(struct blk_image *img, char *err, size_t errlen)
 {
     probe_dio_align(img);
-    if (img->dio_off_align <= BLK_SECTOR_SIZE)
-        return 0; /* every guest request is offset-aligned: no page-cache path needed */
     img->buffered_fd = open(img->path, (img->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
     if (img->buffered_fd < 0) {
         snprintf(err, errlen, "disk %s: cannot reopen: %s", img->path, strerror(errno));

@@ -11,8 +11,8 @@
 /* An open raw image (regular file or block device). Loop thread only. */
 struct blk_image {
     int fd;          /* the image; O_DIRECT when direct */
-    int buffered_fd; /* direct only: the same image through the page cache, for requests whose
-                      * offset or length is not a multiple of dio_off_align; else -1 */
+    int buffered_fd; /* direct only: the same image through the page cache, for requests O_DIRECT
+                      * cannot take (unaligned offset, a large unaligned buffer); else -1 */
     int backing_fd;  /* a loop device's backing file, held open for its lock; else -1 */
     uint64_t capacity_sectors; /* whole 512-byte sectors; a partial tail sector is not exposed */
     bool readonly;
