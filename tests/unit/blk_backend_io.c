@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -331,33 +332,53 @@ static void failed_flush_on_a_full_device_stays_failed(void **state)
     assert_int_equal(st_flush[2], VIRTIO_BLK_S_IOERR);
 }
 
-/* Without io_uring (here: a seccomp policy around the process refuses io_uring_setup, as a
- * container runtime's default profile does) a disk is refused with a message that says why,
- * and nothing is left on the loop. */
+static unsigned open_fds(void)
+{
+    unsigned n = 0;
+    for (int fd = 0; fd < 1024; fd++)
+        n += fcntl(fd, F_GETFD) >= 0;
+    return n;
+}
+
+/* In a child: a seccomp policy refuses `call`; the disk must be refused with a message naming
+ * io_uring, and leave no fd and no loop handle behind. Exit status 0 when all holds. */
+static int refuse_in_child(int call)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), call, 0) < 0 || seccomp_load(ctx) < 0)
+        return 3;
+    struct blk_backend be;
+    char err[256] = "";
+    if (uv_loop_init(&loop) != 0)
+        return 4;
+    unsigned before = open_fds();
+    if (be_open(&be, path, false, false, err, sizeof(err)) != -1)
+        return 5;
+    fprintf(stderr, "refused: %s\n", err);
+    if (!strstr(err, "io_uring") || !strstr(err, "io_uring_disabled"))
+        return 6;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (open_fds() != before)
+        return 7; /* the image, its ring or its eventfd leaked */
+    return uv_loop_close(&loop) == 0 ? 0 : 8;
+}
+
+/* Without io_uring (a seccomp policy around the process refusing io_uring_setup, as a container
+ * runtime's default profile does), or when its set-up fails half-way (io_uring_register refused),
+ * a disk is refused with a message that says why, and nothing is left open or on the loop. */
 static void refused_with_a_message_without_io_uring(void **state)
 {
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-        if (!ctx || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_setup), 0) < 0 ||
-            seccomp_load(ctx) < 0)
-            _exit(3);
-        struct blk_backend be;
-        char err[256] = "";
-        if (uv_loop_init(&loop) != 0)
-            _exit(4);
-        if (be_open(&be, path, false, false, err, sizeof(err)) != -1)
-            _exit(5);
-        fprintf(stderr, "refused: %s\n", err);
-        if (!strstr(err, "io_uring") || !strstr(err, "io_uring_disabled"))
-            _exit(6);
-        _exit(uv_loop_close(&loop) == 0 ? 0 : 7);
+    int calls[] = {SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_register)};
+    for (unsigned i = 0; i < 2; i++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+            _exit(refuse_in_child(calls[i]));
+        int st;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
     }
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
 }
 
 /* direct=on: O_DIRECT on the image; guest buffers that are not aligned are bounced through an
