@@ -322,6 +322,7 @@ static int disk_from_object(json_t *o, const char *sect, struct disk_config *d, 
     if (get_str(o, sect, "path", &d->path, err, errlen) < 0 ||
         get_str(o, sect, "id", &d->id, err, errlen) < 0 ||
         get_bool(o, sect, "readonly", &d->readonly, err, errlen) < 0 ||
+        get_bool(o, sect, "direct", &d->direct, err, errlen) < 0 ||
         get_unsigned(o, sect, "num_queues", 1024, &d->num_queues, err, errlen) < 0 ||
         get_unsigned(o, sect, "queue_size", 32768, &d->queue_size, err, errlen) < 0 ||
         get_bool(o, sect, "vhost_user", &vhost_user, err, errlen) < 0 ||
@@ -594,8 +595,8 @@ static json_t *disks_to_json(const struct vm_config *cfg)
     for (unsigned i = 0; i < cfg->nr_disks && i < CFG_MAX_DISKS; i++) {
         const struct disk_config *d = &cfg->disks[i];
         json_t *o =
-            json_pack("{s:b, s:I, s:I, s:s}", "readonly", d->readonly, "num_queues",
-                      (json_int_t)(d->num_queues ? d->num_queues : 1), "queue_size",
+            json_pack("{s:b, s:b, s:I, s:I, s:s}", "readonly", d->readonly, "direct", d->direct,
+                      "num_queues", (json_int_t)(d->num_queues ? d->num_queues : 1), "queue_size",
                       (json_int_t)(d->queue_size ? d->queue_size : 128), "image_type", "Raw");
         set_str(o, "path", d->path);
         set_str(o, "id", d->id);

@@ -1,458 +1,628 @@
-/* blk_backend.c: raw image I/O (preadv/pwritev/fdatasync/fallocate) on dedicated worker threads. */
+/* blk_backend.c: a disk's image I/O on its own restricted io_uring, completed on the libuv loop. */
 #include "devices/blk_backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
-#include <linux/fs.h>
-#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/file.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vmm/log.h"
 
-#define MAX_CAPACITY_SECTORS ((uint64_t)INT64_MAX >> BLK_SECTOR_SHIFT)
+#define FILE_IMAGE    0 /* registered file slots: the image (O_DIRECT if direct=on) */
+#define FILE_BUFFERED 1 /* the page-cache twin of a direct=on image (or the image again) */
+#define ZERO_CHUNK    (256u * 1024)
+#define SPARE_SQES    16u /* cancels and the odd retry beyond one SQE per request */
 
-static int image_size(int fd, const struct stat *st, uint64_t *size)
+static uint8_t zeroes[ZERO_CHUNK] __attribute__((aligned(4096))); /* never written */
+
+/* The operations a disk's ring may carry, and only on its registered files (IOSQE_FIXED_FILE
+ * required): a request smuggled into the ring could touch nothing else. */
+static const uint8_t allowed_ops[] = {IORING_OP_NOP,   IORING_OP_READV,     IORING_OP_WRITEV,
+                                      IORING_OP_FSYNC, IORING_OP_FALLOCATE, IORING_OP_ASYNC_CANCEL};
+
+/* ---- setting up a ring ---- */
+
+static int restrict_ring(struct io_uring *ring)
 {
-    if (S_ISREG(st->st_mode)) {
-        *size = (uint64_t)st->st_size;
-        return 0;
+    struct io_uring_restriction res[sizeof(allowed_ops) + 2];
+    memset(res, 0, sizeof(res));
+    unsigned n = 0;
+    for (; n < sizeof(allowed_ops); n++) {
+        res[n].opcode = IORING_RESTRICTION_SQE_OP;
+        res[n].sqe_op = allowed_ops[n];
     }
-    if (S_ISBLK(st->st_mode))
-        return ioctl(fd, BLKGETSIZE64, size);
-    errno = EINVAL;
-    return -1;
+    res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED;
+    res[n].sqe_flags = IOSQE_FIXED_FILE;
+    n++;
+    /* once enabled, nothing can be registered; the files are only unregistered at close */
+    res[n].opcode = IORING_RESTRICTION_REGISTER_OP;
+    res[n].register_op = IORING_UNREGISTER_FILES;
+    n++;
+    /* the raw register call: Debian's liburing 2.3 does not export its restrictions wrapper */
+    return io_uring_register((unsigned)ring->ring_fd, IORING_REGISTER_RESTRICTIONS, res, n);
 }
 
-/* Punching a hole past the end of a regular file changes nothing and tells whether it works. */
-static bool probe_punch_hole(int fd, const struct stat *st, uint64_t size)
+static void describe_uring_failure(const char *path, const char *what, int rc, char *err,
+                                   size_t errlen)
 {
-    if (!S_ISREG(st->st_mode))
-        return false;
-    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)size, 4096) == 0;
+    snprintf(err, errlen,
+             "disk %s: cannot set up io_uring (%s: %s); cocoon's block I/O needs io_uring: Linux "
+             "5.19 or later with sysctl kernel.io_uring_disabled=0",
+             path, what, strerror(-rc));
 }
 
-int blk_backend_open(struct blk_backend *be, const char *path, bool readonly, char *err,
-                     size_t errlen)
+static void on_completions(uv_poll_t *poll, int status, int events);
+
+/* Requests every open disk may have in flight together (loop thread). */
+static unsigned total_inflight;
+#define MAX_IO_WORKERS 4096u
+
+/* Blocking operations (fdatasync, tmpfs I/O, buffered ext4 writes) run on io_uring's io-wq
+ * workers, and those belong to the submitting thread, shared by all its rings: by default at most
+ * 4 per CPU, so a disk with that many slow flushes would hold back every other disk's punted
+ * requests. The limit is raised to what all disks together may have in flight (workers are
+ * created only when an operation blocks, and exit when idle). */
+static int raise_worker_limit(struct io_uring *ring, unsigned max_inflight)
+{
+    unsigned want = total_inflight + max_inflight;
+    unsigned limits[2] = {want < MAX_IO_WORKERS ? want : MAX_IO_WORKERS, 0}; /* 0: unchanged */
+    return io_uring_register_iowq_max_workers(ring, limits);
+}
+
+static int setup_ring(struct blk_backend *be, unsigned max_inflight, uv_loop_t *loop, char *err,
+                      size_t errlen)
+{
+    const char *path = be->img.path;
+    int rc = io_uring_queue_init(max_inflight + SPARE_SQES, &be->ring, IORING_SETUP_R_DISABLED);
+    if (rc < 0) {
+        describe_uring_failure(path, "io_uring_setup", rc, err, errlen);
+        return -1;
+    }
+    be->ring_ok = true;
+    int files[2] = {be->img.fd, be->img.buffered_fd >= 0 ? be->img.buffered_fd : be->img.fd};
+    be->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (be->efd < 0) {
+        snprintf(err, errlen, "disk %s: eventfd: %s", path, strerror(errno));
+        return -1;
+    }
+    if ((rc = raise_worker_limit(&be->ring, max_inflight)) < 0 ||
+        (rc = io_uring_register_files(&be->ring, files, 2)) < 0 || !(be->files_ok = true) ||
+        (rc = io_uring_register_eventfd(&be->ring, be->efd)) < 0 ||
+        (rc = restrict_ring(&be->ring)) < 0 ||
+        (rc = io_uring_register((unsigned)be->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL,
+                                0)) < 0) {
+        describe_uring_failure(path, "io_uring_register", rc, err, errlen);
+        return -1;
+    }
+    uv_poll_t *poll = malloc(sizeof(*poll));
+    if (!poll || uv_poll_init(loop, poll, be->efd) != 0) {
+        free(poll);
+        snprintf(err, errlen, "disk %s: cannot watch the completion eventfd", path);
+        return -1;
+    }
+    be->poll = poll; /* from here on the handle exists and must be closed, started or not */
+    poll->data = be;
+    if (uv_poll_start(poll, UV_READABLE, on_completions) != 0) {
+        snprintf(err, errlen, "disk %s: cannot watch the completion eventfd", path);
+        return -1;
+    }
+    uv_unref((uv_handle_t *)poll);
+    be->max_inflight = max_inflight;
+    total_inflight += max_inflight;
+    return 0;
+}
+
+/* Releases the ring, the eventfd and the image (the poll handle is closed already). */
+static void release(struct blk_backend *be)
+{
+    total_inflight -= be->max_inflight; /* the limit stays: idle workers cost nothing */
+    be->max_inflight = 0;
+    /* The kernel tears a ring down asynchronously, and its registered files with it: unregister
+     * them first, so the image's lock is gone when this returns (a re-attach, a restarted VMM). */
+    if (be->files_ok && io_uring_unregister_files(&be->ring) < 0)
+        log_warn("disk %s: cannot unregister the image from its ring", be->img.path);
+    if (be->ring_ok)
+        io_uring_queue_exit(&be->ring);
+    be->ring_ok = be->files_ok = false;
+    if (be->efd >= 0)
+        close(be->efd);
+    be->efd = -1;
+    blk_image_close(&be->img);
+}
+
+static void free_handle(uv_handle_t *h)
+{
+    free(h); /* the backend itself may be gone: the caller saw the failure */
+}
+
+int blk_backend_open(struct blk_backend *be, const char *path, bool readonly, bool direct,
+                     unsigned max_inflight, uv_loop_t *loop, blk_io_done_fn done,
+                     blk_io_batch_fn batch_done, void *opaque, char *err, size_t errlen)
 {
     memset(be, 0, sizeof(*be));
-    be->fd = -1;
-    int fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "disk %s: cannot open: %s", path, strerror(errno));
+    be->efd = -1;
+    be->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT;
+    be->done = done;
+    be->batch_done = batch_done;
+    be->opaque = opaque;
+    if (blk_image_open(&be->img, path, readonly, direct, err, errlen) < 0)
         return -1;
-    }
-    struct stat st;
-    uint64_t size = 0;
-    if (fstat(fd, &st) < 0 || image_size(fd, &st, &size) < 0) {
-        snprintf(err, errlen, "disk %s: not a regular file or block device", path);
-        close(fd);
+    if (setup_ring(be, max_inflight, loop, err, errlen) < 0) {
+        if (be->poll) /* no leaked handle: closed now, freed once it is off the loop */
+            uv_close((uv_handle_t *)be->poll, free_handle);
+        be->poll = NULL;
+        release(be);
         return -1;
-    }
-    if (flock(fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
-        snprintf(err, errlen, "disk %s: in use by another process (%s)", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    be->fd = fd;
-    be->readonly = readonly;
-    be->capacity_sectors = size >> BLK_SECTOR_SHIFT;
-    if (be->capacity_sectors > MAX_CAPACITY_SECTORS)
-        be->capacity_sectors = MAX_CAPACITY_SECTORS;
-    be->can_discard = !readonly && probe_punch_hole(fd, &st, size);
-    return 0;
-}
-
-void blk_backend_close(struct blk_backend *be)
-{
-    if (be->fd >= 0)
-        close(be->fd);
-    be->fd = -1;
-}
-
-/* Transfers all of iov at off, retrying short transfers and EINTR. Returns 0 or -1. */
-static int transfer_all(int fd, const struct iovec *src, unsigned n, uint64_t off, bool write)
-{
-    struct iovec iov[BLK_MAX_DATA_SEGS];
-    if (n > BLK_MAX_DATA_SEGS)
-        return -1;
-    memcpy(iov, src, n * sizeof(*iov));
-    struct iovec *cur = iov;
-    while (n > 0) {
-        ssize_t r =
-            write ? pwritev(fd, cur, (int)n, (off_t)off) : preadv(fd, cur, (int)n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1; /* error, or end of file (the image shrank under us) */
-        off += (uint64_t)r;
-        size_t done = (size_t)r;
-        while (n > 0 && done >= cur->iov_len) {
-            done -= cur->iov_len;
-            cur++;
-            n--;
-        }
-        if (n > 0) {
-            cur->iov_base = (uint8_t *)cur->iov_base + done;
-            cur->iov_len -= done;
-        }
     }
     return 0;
 }
 
-static int write_zero_bytes(int fd, uint64_t off, uint64_t len)
+/* ---- preparing operations ---- */
+
+static void update_ref(struct blk_backend *be)
 {
-    static const uint8_t zeroes[64 * 1024];
-    while (len > 0) {
-        size_t chunk = len < sizeof(zeroes) ? (size_t)len : sizeof(zeroes);
-        /* pwritev, not pwrite: the worker threads' seccomp allow-list has only the v-calls */
-        struct iovec iov = {.iov_base = (void *)zeroes, .iov_len = chunk};
-        ssize_t r = pwritev(fd, &iov, 1, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        off += (uint64_t)r;
-        len -= (uint64_t)r;
-    }
-    return 0;
-}
-
-static int zero_range(const struct blk_backend *be, const struct blk_range *r)
-{
-    if (r->len == 0)
-        return 0;
-    if (r->unmap && be->can_discard)
-        return fallocate(be->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)r->offset,
-                         (off_t)r->len);
-    if (fallocate(be->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)r->offset,
-                  (off_t)r->len) == 0)
-        return 0;
-    return write_zero_bytes(be->fd, r->offset, r->len);
-}
-
-static int discard_range(const struct blk_backend *be, const struct blk_range *r)
-{
-    if (r->len == 0)
-        return 0;
-    return fallocate(be->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)r->offset,
-                     (off_t)r->len);
-}
-
-uint8_t blk_backend_execute(const struct blk_backend *be, const struct blk_request *req)
-{
-    int rc = 0;
-    switch (req->type) {
-    case VIRTIO_BLK_T_IN:
-        rc = transfer_all(be->fd, req->iov, req->niov, req->offset, false);
-        break;
-    case VIRTIO_BLK_T_OUT:
-        rc = be->readonly ? -1 : transfer_all(be->fd, req->iov, req->niov, req->offset, true);
-        break;
-    case VIRTIO_BLK_T_FLUSH:
-        rc = be->readonly ? 0 : fdatasync(be->fd);
-        break;
-    case VIRTIO_BLK_T_DISCARD:
-        if (be->readonly || !be->can_discard)
-            return VIRTIO_BLK_S_UNSUPP;
-        for (unsigned i = 0; i < req->nrange && rc == 0; i++)
-            rc = discard_range(be, &req->range[i]);
-        break;
-    case VIRTIO_BLK_T_WRITE_ZEROES:
-        if (be->readonly)
-            return VIRTIO_BLK_S_IOERR;
-        for (unsigned i = 0; i < req->nrange && rc == 0; i++)
-            rc = zero_range(be, &req->range[i]);
-        break;
-    default:
-        return VIRTIO_BLK_S_UNSUPP;
-    }
-    return rc == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
-}
-
-/* ---- Worker threads ---- */
-
-static struct {
-    pthread_mutex_t lock;
-    pthread_cond_t wake; /* workers: work queued or a run-on-each call */
-    pthread_cond_t ran;  /* run_on_each caller: a worker ran the function */
-    struct blk_io *head; /* queued requests, FIFO */
-    struct blk_io **tail;
-    unsigned nthreads;
-    pthread_t threads[BLK_IO_THREADS];
-    bool stopping;             /* blk_io_workers_stop: finish the queue, then exit */
-    int (*each_fn)(void *arg); /* the pending run-on-each call */
-    void *each_arg;
-    unsigned each_gen, each_done, each_failed;
-} workers = {.lock = PTHREAD_MUTEX_INITIALIZER,
-             .wake = PTHREAD_COND_INITIALIZER,
-             .ran = PTHREAD_COND_INITIALIZER};
-
-/* Worker side: pushes the executed run (rev: newest first, oldest = its last element; n
- * requests of one channel) onto the channel's completion stack without a lock, writes the eventfd
- * if the loop has not been woken since it last looked (one wake-up per batch), and only then
- * releases the requests under ch->lock, so a reset or destroy waiting for idle races neither the
- * eventfd write nor the worker's last touch of the channel. */
-static void post_completions(struct blk_io *rev, struct blk_io *oldest, unsigned n)
-{
-    struct blk_io_chan *ch = rev->chan;
-    struct blk_io *head = __atomic_load_n(&ch->done_head, __ATOMIC_RELAXED);
-    do {
-        oldest->next = head;
-    } while (!__atomic_compare_exchange_n(&ch->done_head, &head, rev, true, __ATOMIC_RELEASE,
-                                          __ATOMIC_RELAXED));
-    if (!__atomic_exchange_n(&ch->signalled, true, __ATOMIC_ACQ_REL)) {
-        uint64_t one = 1;
-        while (write(ch->efd, &one, sizeof(one)) < 0 && errno == EINTR) {
-        }
-    }
-    /* Under the lock: a waiter that sees executing == 0 may destroy the channel (and free its
-     * device) at once, so the worker must be done with ch before the count can read zero. */
-    pthread_mutex_lock(&ch->lock);
-    if (__atomic_sub_fetch(&ch->executing, n, __ATOMIC_ACQ_REL) == 0)
-        pthread_cond_broadcast(&ch->idle); /* a reset may go on: no request touches guest RAM */
-    pthread_mutex_unlock(&ch->lock);
-}
-
-/* Executes a taken list in order; each run of requests of one channel is posted back at once. */
-static void execute_list(struct blk_io *io)
-{
-    while (io) {
-        struct blk_io_chan *ch = io->chan;
-        struct blk_io *rev = NULL, *oldest = io;
-        unsigned n = 0;
-        while (io && io->chan == ch) {
-            struct blk_io *next = io->next;
-            io->req.status = blk_backend_execute(io->be, &io->req);
-            io->next = rev;
-            rev = io;
-            n++;
-            io = next;
-        }
-        post_completions(rev, oldest, n);
-    }
-}
-
-/* Called with workers.lock held: runs a pending run-on-each call once on this thread. */
-static void run_each_locked(unsigned *seen_gen)
-{
-    *seen_gen = workers.each_gen;
-    int (*fn)(void *) = workers.each_fn;
-    void *arg = workers.each_arg;
-    pthread_mutex_unlock(&workers.lock);
-    int rc = fn(arg);
-    pthread_mutex_lock(&workers.lock);
-    workers.each_done++;
-    workers.each_failed += rc != 0;
-    pthread_cond_broadcast(&workers.ran);
-    /* all at the same time: no thread may take a second turn before every one had its own */
-    while (workers.each_done < workers.nthreads && workers.each_gen == *seen_gen)
-        pthread_cond_wait(&workers.ran, &workers.lock);
-}
-
-static void *worker_main(void *unused)
-{
-    (void)unused;
-    unsigned seen_gen = 0;
-    pthread_mutex_lock(&workers.lock);
-    for (;;) {
-        if (workers.each_gen != seen_gen) {
-            run_each_locked(&seen_gen);
-            continue;
-        }
-        if (!workers.head) {
-            if (workers.stopping)
-                break;
-            pthread_cond_wait(&workers.wake, &workers.lock);
-            continue;
-        }
-        struct blk_io *list = workers.head; /* take everything queued: one hand-off per batch */
-        workers.head = NULL;
-        workers.tail = &workers.head;
-        pthread_mutex_unlock(&workers.lock);
-        execute_list(list);
-        pthread_mutex_lock(&workers.lock);
-    }
-    pthread_mutex_unlock(&workers.lock);
-    return NULL;
-}
-
-int blk_io_workers_start(char *err, size_t errlen)
-{
-    pthread_mutex_lock(&workers.lock);
-    if (!workers.tail)
-        workers.tail = &workers.head;
-    if (workers.nthreads == BLK_IO_THREADS) { /* the usual case: no system call at all */
-        pthread_mutex_unlock(&workers.lock);
-        return 0;
-    }
-    int rc = 0;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old); /* inherited: signals go to the loop thread */
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 1u << 20);
-    while (workers.nthreads < BLK_IO_THREADS) {
-        pthread_t t;
-        rc = pthread_create(&t, &attr, worker_main, NULL);
-        if (rc != 0) {
-            snprintf(err, errlen, "cannot start the block I/O threads: %s", strerror(rc));
-            break;
-        }
-        pthread_setname_np(t, "blk-io");
-        workers.threads[workers.nthreads++] = t;
-    }
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    bool ok = workers.nthreads > 0;
-    pthread_mutex_unlock(&workers.lock);
-    return ok ? 0 : -1;
-}
-
-void blk_io_workers_stop(void)
-{
-    pthread_mutex_lock(&workers.lock);
-    workers.stopping = true;
-    pthread_cond_broadcast(&workers.wake);
-    unsigned n = workers.nthreads;
-    pthread_mutex_unlock(&workers.lock);
-    for (unsigned i = 0; i < n; i++)
-        pthread_join(workers.threads[i], NULL);
-    pthread_mutex_lock(&workers.lock);
-    workers.nthreads = 0;
-    workers.stopping = false;
-    pthread_mutex_unlock(&workers.lock);
-}
-
-int blk_io_workers_run_on_each(int (*fn)(void *arg), void *arg)
-{
-    pthread_mutex_lock(&workers.lock);
-    workers.each_fn = fn;
-    workers.each_arg = arg;
-    workers.each_done = workers.each_failed = 0;
-    workers.each_gen++;
-    pthread_cond_broadcast(&workers.wake);
-    while (workers.each_done < workers.nthreads)
-        pthread_cond_wait(&workers.ran, &workers.lock);
-    bool ok = workers.each_failed == 0;
-    pthread_mutex_unlock(&workers.lock);
-    return ok ? 0 : -1;
-}
-
-/* ---- Per-disk completion channel (loop thread) ---- */
-
-/* Keeps the loop alive exactly while requests are outstanding. */
-static void update_ref(struct blk_io_chan *ch)
-{
-    if (ch->outstanding)
-        uv_ref((uv_handle_t *)&ch->poll);
+    if (be->inflight)
+        uv_ref((uv_handle_t *)be->poll);
     else
-        uv_unref((uv_handle_t *)&ch->poll);
+        uv_unref((uv_handle_t *)be->poll);
 }
 
-/* Takes the completion stack (newest first) and returns it oldest first. */
-static struct blk_io *take_completions(struct blk_io_chan *ch)
+static struct io_uring_sqe *get_sqe(struct blk_backend *be)
 {
-    __atomic_store_n(&ch->signalled, false, __ATOMIC_RELEASE); /* before the take: no lost wake */
-    struct blk_io *io = __atomic_exchange_n(&ch->done_head, NULL, __ATOMIC_ACQUIRE), *list = NULL;
-    while (io) {
-        struct blk_io *next = io->next;
-        io->next = list;
-        list = io;
-        io = next;
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&be->ring);
+    if (!sqe && io_uring_submit(&be->ring) >= 0) { /* cannot happen at the ring's size */
+        be->queued = 0;
+        sqe = io_uring_get_sqe(&be->ring);
     }
-    return list;
+    if (sqe)
+        be->queued++;
+    return sqe;
 }
 
-static void deliver(struct blk_io_chan *ch, struct blk_io *io)
+/* The SQE for io's next operation, or NULL: then io is parked and completes with IOERR on the
+ * next pass of the completion loop (never inside blk_backend_submit). */
+static struct io_uring_sqe *next_sqe(struct blk_io *io, uint8_t op)
 {
-    while (io) {
-        struct blk_io *next = io->next;
-        ch->outstanding--;
-        ch->done(io, ch->opaque); /* may submit more */
-        io = next;
+    struct io_uring_sqe *sqe = get_sqe(io->be);
+    io->op = op;
+    if (!sqe) {
+        log_limited(&io->be->rl, LOG_LVL_WARN, "disk %s: io_uring submission queue full",
+                    io->be->img.path);
+        io->req.status = VIRTIO_BLK_S_IOERR;
+        io->op = IORING_OP_NOP;
+        io->next = io->be->parked;
+        io->be->parked = io;
     }
+    return sqe;
+}
+
+/* After the prep helper: every SQE of the ring targets a registered file and carries its io. */
+static void seal(struct io_uring_sqe *sqe, struct blk_io *io)
+{
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data(sqe, io);
+}
+
+static void queue_simple(struct blk_io *io, uint8_t op)
+{
+    struct io_uring_sqe *sqe = next_sqe(io, op);
+    if (!sqe)
+        return;
+    if (op == IORING_OP_FSYNC)
+        io_uring_prep_fsync(sqe, FILE_IMAGE, IORING_FSYNC_DATASYNC);
+    else
+        io_uring_prep_nop(sqe);
+    seal(sqe, io);
+}
+
+/* Whether [off, off+len) may go O_DIRECT on this image (offset alignment). */
+static bool dio_offset_ok(const struct blk_backend *be, uint64_t off, uint64_t len)
+{
+    unsigned a = be->img.dio_off_align;
+    return ((off | len) & (a - 1)) == 0;
+}
+
+/* O_DIRECT takes guest buffers as they are only if every segment is aligned. */
+static bool iov_dio_aligned(const struct blk_backend *be, const struct blk_request *r)
+{
+    uint64_t mem = be->img.dio_mem_align, len = be->img.dio_off_align;
+    for (unsigned i = 0; i < r->niov; i++)
+        if ((uintptr_t)r->iov[i].iov_base % mem || r->iov[i].iov_len % len)
+            return false;
+    return true;
+}
+
+static void copy_from_iov(uint8_t *dst, const struct blk_request *r)
+{
+    for (unsigned i = 0; i < r->niov; i++) {
+        memcpy(dst, r->iov[i].iov_base, r->iov[i].iov_len);
+        dst += r->iov[i].iov_len;
+    }
+}
+
+static void copy_to_iov(const struct blk_request *r, const uint8_t *src)
+{
+    for (unsigned i = 0; i < r->niov; i++) {
+        memcpy(r->iov[i].iov_base, src, r->iov[i].iov_len);
+        src += r->iov[i].iov_len;
+    }
+}
+
+/* Direct I/O into unaligned guest buffers: an aligned host copy (writes fill it now); false if
+ * the request is too large for one or memory is short. */
+static bool prepare_bounce(struct blk_io *io)
+{
+    struct blk_backend *be = io->be;
+    const struct blk_request *r = &io->req;
+    if (r->data_len > BLK_BOUNCE_MAX || r->data_len == 0)
+        return false;
+    size_t align = be->img.dio_mem_align > 4096 ? be->img.dio_mem_align : 4096;
+    if (posix_memalign(&io->bounce, align, r->data_len) != 0) {
+        io->bounce = NULL;
+        return false; /* through the page cache instead */
+    }
+    if (r->type == VIRTIO_BLK_T_OUT)
+        copy_from_iov(io->bounce, r);
+    io->biov.iov_base = io->bounce;
+    io->biov.iov_len = r->data_len;
+    return true;
+}
+
+/* direct=on: aligned requests go O_DIRECT as they are, unaligned buffers through a bounce copy;
+ * what cannot (unaligned offset, more than BLK_BOUNCE_MAX) goes through the page cache. */
+static uint8_t choose_rw_path(struct blk_io *io)
+{
+    struct blk_backend *be = io->be;
+    const struct blk_request *r = &io->req;
+    if (!be->img.direct)
+        return FILE_IMAGE;
+    if (!dio_offset_ok(be, r->offset, r->data_len))
+        return FILE_BUFFERED;
+    if (iov_dio_aligned(be, r) || prepare_bounce(io))
+        return FILE_IMAGE;
+    return FILE_BUFFERED;
+}
+
+static void queue_rw(struct blk_io *io)
+{
+    const struct blk_request *r = &io->req;
+    bool write = r->type == VIRTIO_BLK_T_OUT;
+    struct io_uring_sqe *sqe = next_sqe(io, write ? IORING_OP_WRITEV : IORING_OP_READV);
+    if (!sqe)
+        return;
+    uint64_t off = r->offset + io->done;
+    int file = io->file;
+    const struct iovec *v = io->bounce ? &io->biov : &r->iov[io->iov_at];
+    unsigned n = io->bounce ? 1 : r->niov - io->iov_at;
+    if (write)
+        io_uring_prep_writev(sqe, file, v, n, off);
+    else
+        io_uring_prep_readv(sqe, file, v, n, off);
+    seal(sqe, io);
+}
+
+/* The next step of a DISCARD / WRITE_ZEROES range (punch, zero range, or zero-filling writes). */
+static void queue_range(struct blk_io *io)
+{
+    struct blk_backend *be = io->be;
+    const struct blk_range *rg = &io->req.range[io->range_at];
+    if (io->zero_fill) {
+        uint64_t left = rg->len - io->done;
+        io->biov.iov_base = zeroes;
+        io->biov.iov_len = left < ZERO_CHUNK ? (size_t)left : ZERO_CHUNK;
+        struct io_uring_sqe *sqe = next_sqe(io, IORING_OP_WRITEV);
+        if (sqe) {
+            io_uring_prep_writev(sqe, be->img.direct ? FILE_BUFFERED : FILE_IMAGE, &io->biov, 1,
+                                 rg->offset + io->done);
+            seal(sqe, io);
+        }
+        return;
+    }
+    bool punch = io->req.type == VIRTIO_BLK_T_DISCARD || (rg->unmap && be->img.can_discard);
+    int mode = (punch ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) | FALLOC_FL_KEEP_SIZE;
+    struct io_uring_sqe *sqe = next_sqe(io, IORING_OP_FALLOCATE);
+    if (sqe) {
+        io_uring_prep_fallocate(sqe, FILE_IMAGE, mode, rg->offset, rg->len);
+        seal(sqe, io);
+    }
+}
+
+/* Skips empty ranges; returns false when every range is done. */
+static bool next_range(struct blk_io *io)
+{
+    while (io->range_at < io->req.nrange && io->req.range[io->range_at].len == 0)
+        io->range_at++;
+    io->done = 0;
+    io->zero_fill = io->req.type == VIRTIO_BLK_T_WRITE_ZEROES && io->be->no_zero_range &&
+                    !(io->req.range[io->range_at < io->req.nrange ? io->range_at : 0].unmap &&
+                      io->be->img.can_discard);
+    return io->range_at < io->req.nrange;
+}
+
+/* A request whose answer is known without I/O still completes through the ring (a NOP), so every
+ * completion reaches the caller the same way, on the loop, never inside blk_backend_submit. */
+static void queue_status(struct blk_io *io, uint8_t status)
+{
+    io->req.status = status;
+    queue_simple(io, IORING_OP_NOP);
+}
+
+void blk_backend_submit(struct blk_backend *be, struct blk_io *io)
+{
+    io->be = be;
+    io->iov_at = 0;
+    io->range_at = 0;
+    io->done = 0;
+    io->bounce = NULL;
+    io->zero_fill = false;
+    io->req.status = VIRTIO_BLK_S_OK;
+    io->gen = be->gen;
+    be->inflight++;
+    const struct blk_request *r = &io->req;
+    bool ro = be->img.readonly;
+    switch (r->type) {
+    case VIRTIO_BLK_T_IN:
+    case VIRTIO_BLK_T_OUT:
+        if (r->type == VIRTIO_BLK_T_OUT && ro)
+            return queue_status(io, VIRTIO_BLK_S_IOERR);
+        if (r->data_len == 0)
+            return queue_status(io, VIRTIO_BLK_S_OK);
+        io->file = choose_rw_path(io);
+        return queue_rw(io);
+    case VIRTIO_BLK_T_FLUSH:
+        if (ro)
+            return queue_status(io, VIRTIO_BLK_S_OK);
+        if (be->flush_failed) /* fsyncgate: the lost pages are not coming back */
+            return queue_status(io, VIRTIO_BLK_S_IOERR);
+        return queue_simple(io, IORING_OP_FSYNC);
+    case VIRTIO_BLK_T_DISCARD:
+    case VIRTIO_BLK_T_WRITE_ZEROES:
+        if (ro)
+            return queue_status(io, r->type == VIRTIO_BLK_T_DISCARD ? VIRTIO_BLK_S_UNSUPP
+                                                                    : VIRTIO_BLK_S_IOERR);
+        if (r->type == VIRTIO_BLK_T_DISCARD && !be->img.can_discard)
+            return queue_status(io, VIRTIO_BLK_S_UNSUPP);
+        if (!next_range(io))
+            return queue_status(io, VIRTIO_BLK_S_OK);
+        return queue_range(io);
+    default:
+        return queue_status(io, VIRTIO_BLK_S_UNSUPP);
+    }
+}
+
+/* ---- completions ---- */
+
+static void finish(struct blk_backend *be, struct blk_io *io, uint8_t status)
+{
+    /* a read bounced for an activation that has been reset is not copied: no DMA after reset */
+    if (io->bounce && status == VIRTIO_BLK_S_OK && io->req.type == VIRTIO_BLK_T_IN &&
+        io->gen == be->gen)
+        copy_to_iov(&io->req, io->bounce);
+    free(io->bounce);
+    io->bounce = NULL;
+    io->req.status = status;
+    be->inflight--;
+    be->done(io, be->opaque);
+}
+
+static void flush_failed(struct blk_backend *be, int res)
+{
+    if (!be->flush_failed)
+        log_err("disk %s: flush failed (%s): data written since the last good flush may be lost; "
+                "every later flush of this disk fails until the guest resets the device",
+                be->img.path, strerror(-res));
+    be->flush_failed = true;
+}
+
+/* Advances past res bytes of a read or write; true when the whole transfer is done. */
+static bool advance_rw(struct blk_io *io, size_t res)
+{
+    io->done += res;
+    if (io->done >= io->req.data_len)
+        return true;
+    if (io->bounce) {
+        io->biov.iov_base = (uint8_t *)io->bounce + io->done;
+        io->biov.iov_len = io->req.data_len - io->done;
+        return false;
+    }
+    struct blk_request *r = &io->req; /* the segments are ours to trim: they are host views */
+    while (res > 0 && io->iov_at < r->niov) {
+        struct iovec *v = &r->iov[io->iov_at];
+        size_t step = res < v->iov_len ? res : v->iov_len;
+        v->iov_base = (uint8_t *)v->iov_base + step;
+        v->iov_len -= step;
+        res -= step;
+        if (v->iov_len == 0)
+            io->iov_at++;
+    }
+    return false;
+}
+
+static void on_range_done(struct blk_backend *be, struct blk_io *io, int res)
+{
+    const struct blk_range *rg = &io->req.range[io->range_at];
+    if (io->op == IORING_OP_FALLOCATE && res < 0 && io->req.type == VIRTIO_BLK_T_WRITE_ZEROES &&
+        (res == -EOPNOTSUPP || res == -EINVAL) && !(rg->unmap && be->img.can_discard)) {
+        be->no_zero_range = true; /* e.g. tmpfs: zero-fill by writes from now on */
+        io->zero_fill = true;
+        io->done = 0;
+        return queue_range(io);
+    }
+    if (res < 0 || (io->zero_fill && res == 0))
+        return finish(be, io, VIRTIO_BLK_S_IOERR);
+    if (io->zero_fill) {
+        io->done += (uint64_t)res;
+        if (io->done < rg->len)
+            return queue_range(io);
+    }
+    io->range_at++;
+    if (!next_range(io))
+        return finish(be, io, VIRTIO_BLK_S_OK);
+    queue_range(io);
+}
+
+static void on_cqe(struct blk_backend *be, struct blk_io *io, int res)
+{
+    if (!io)
+        return; /* a cancel request's own completion */
+    if ((be->closing || io->gen != be->gen) && io->op != IORING_OP_NOP)
+        return finish(be, io, VIRTIO_BLK_S_IOERR); /* no further steps after a reset or close */
+    switch (io->op) {
+    case IORING_OP_NOP:
+        return finish(be, io, io->req.status);
+    case IORING_OP_FSYNC:
+        if (be->test_flush_errno)
+            res = -be->test_flush_errno;
+        if (res < 0)
+            flush_failed(be, res);
+        return finish(be, io, res < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
+    case IORING_OP_READV:
+    case IORING_OP_WRITEV:
+        if (io->req.type == VIRTIO_BLK_T_IN || io->req.type == VIRTIO_BLK_T_OUT) {
+            if (res <= 0) /* an error, or the end of the file (the image shrank under us) */
+                return finish(be, io, VIRTIO_BLK_S_IOERR);
+            if (advance_rw(io, (size_t)res))
+                return finish(be, io, VIRTIO_BLK_S_OK);
+            return queue_rw(io);
+        }
+        return on_range_done(be, io, res);
+    default:
+        return on_range_done(be, io, res);
+    }
+}
+
+static void submit_queued(struct blk_backend *be)
+{
+    while (be->queued) {
+        int rc = io_uring_submit(&be->ring);
+        if (rc == -EINTR)
+            continue;
+        if (rc < 0) { /* the SQEs stay in the ring; the next kick or completion retries */
+            log_limited(&be->rl, LOG_LVL_WARN, "disk %s: io_uring_enter: %s", be->img.path,
+                        strerror(-rc));
+            return;
+        }
+        be->queued = (unsigned)rc >= be->queued ? 0 : be->queued - (unsigned)rc;
+        if (rc == 0)
+            return;
+    }
+}
+
+/* Submits what is queued and delivers every completion already posted, again and again while
+ * completions queue follow-up steps. Nested calls (a done callback submitting) only queue. */
+static void reap(struct blk_backend *be)
+{
+    if (be->reaping)
+        return;
+    if (be->test_hold_completions) { /* tests: I/O that is slow to complete */
+        submit_queued(be);
+        return;
+    }
+    be->reaping++;
+    for (;;) {
+        submit_queued(be);
+        unsigned n = 0;
+        while (be->parked) {
+            struct blk_io *io = be->parked;
+            be->parked = io->next;
+            n++;
+            on_cqe(be, io, 0);
+        }
+        unsigned head, seen = 0;
+        struct io_uring_cqe *cqe;
+        io_uring_for_each_cqe(&be->ring, head, cqe)
+        {
+            struct blk_io *io = io_uring_cqe_get_data(cqe);
+            int res = cqe->res;
+            seen++;
+            on_cqe(be, io, res);
+        }
+        io_uring_cq_advance(&be->ring, seen);
+        if (n + seen == 0)
+            break; /* everything queued was submitted at the top of this pass */
+    }
+    be->reaping--;
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+    struct blk_backend *be = h->data;
+    uv_close_cb closed = be->closed;
+    be->poll = NULL;
+    release(be);
+    h->data = be->opaque;
+    closed(h); /* may free the memory holding be */
+    free(h);
+}
+
+static void maybe_finish_close(struct blk_backend *be)
+{
+    if (be->closing && be->inflight == 0 && be->poll && !uv_is_closing((uv_handle_t *)be->poll))
+        uv_close((uv_handle_t *)be->poll, on_poll_closed);
 }
 
 static void on_completions(uv_poll_t *poll, int status, int events)
 {
-    struct blk_io_chan *ch = poll->data;
+    struct blk_backend *be = poll->data;
     uint64_t count;
-    if (read(ch->efd, &count, sizeof(count)) < 0 && errno != EAGAIN && errno != EINTR)
-        log_warn("blk: completion eventfd: %s", strerror(errno));
-    deliver(ch, take_completions(ch));
-    ch->batch_done(ch->opaque);
-    update_ref(ch);
+    if (read(be->efd, &count, sizeof(count)) < 0 && errno != EAGAIN && errno != EINTR)
+        log_limited(&be->rl, LOG_LVL_WARN, "disk %s: completion eventfd: %s", be->img.path,
+                    strerror(errno));
+    reap(be);
+    if (!be->closing)
+        be->batch_done(be->opaque);
+    update_ref(be);
+    maybe_finish_close(be);
 }
 
-int blk_io_chan_init(struct blk_io_chan *ch, uv_loop_t *loop, blk_io_done_fn done,
-                     blk_io_batch_fn batch_done, void *opaque, char *err, size_t errlen)
+void blk_backend_kick(struct blk_backend *be)
 {
-    memset(ch, 0, sizeof(*ch));
-    ch->done = done;
-    ch->batch_done = batch_done;
-    ch->opaque = opaque;
-    if (blk_io_workers_start(err, errlen) < 0)
-        return -1;
-    ch->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (ch->efd < 0) {
-        snprintf(err, errlen, "blk: eventfd: %s", strerror(errno));
-        return -1;
+    if (be->reaping)
+        return; /* the running completion loop submits it */
+    /* Completions posted during the submit are taken right here; the eventfd need not wake the
+     * loop for them. It is switched back on before the last look, so nothing is missed. */
+    bool quiet = !be->test_hold_completions; /* held: they must come through the eventfd */
+    if (quiet)
+        io_uring_cq_eventfd_toggle(&be->ring, false);
+    reap(be);
+    if (quiet)
+        io_uring_cq_eventfd_toggle(&be->ring, true);
+    reap(be);
+    update_ref(be);
+    maybe_finish_close(be);
+}
+
+void blk_backend_reset(struct blk_backend *be)
+{
+    be->flush_failed = false;
+    be->gen++;
+    if (!be->inflight)
+        return;
+    struct io_uring_sqe *sqe = get_sqe(be);
+    if (sqe) {
+        io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+        sqe->flags |= IOSQE_FIXED_FILE; /* required on every SQE of this ring */
+        io_uring_sqe_set_data(sqe, NULL);
     }
-    if (uv_poll_init(loop, &ch->poll, ch->efd) != 0 ||
-        uv_poll_start(&ch->poll, UV_READABLE, on_completions) != 0) {
-        snprintf(err, errlen, "blk: cannot watch the completion eventfd");
-        close(ch->efd); /* a failed uv_poll_init leaves no handle behind; a started one is leaked */
-        return -1;
-    }
-    ch->poll.data = ch;
-    pthread_mutex_init(&ch->lock, NULL);
-    pthread_cond_init(&ch->idle, NULL);
-    update_ref(ch);
-    return 0;
+    blk_backend_kick(be);
 }
 
-void blk_io_submit(struct blk_io_chan *ch, struct blk_io *first)
+unsigned blk_backend_inflight(const struct blk_backend *be)
 {
-    unsigned n = 0;
-    struct blk_io *last = first;
-    for (struct blk_io *io = first; io; io = io->next) {
-        io->chan = ch;
-        last = io;
-        n++;
-    }
-    __atomic_add_fetch(&ch->executing, n, __ATOMIC_ACQ_REL);
-    ch->outstanding += n;
-    update_ref(ch);
-    pthread_mutex_lock(&workers.lock);
-    *workers.tail = first;
-    workers.tail = &last->next;
-    pthread_mutex_unlock(&workers.lock);
-    pthread_cond_signal(&workers.wake); /* after unlocking: the woken worker need not wait for it */
+    return be->inflight;
 }
 
-void blk_io_chan_wait_idle(struct blk_io_chan *ch)
+void blk_backend_close(struct blk_backend *be, uv_close_cb closed)
 {
-    pthread_mutex_lock(&ch->lock);
-    while (__atomic_load_n(&ch->executing, __ATOMIC_ACQUIRE))
-        pthread_cond_wait(&ch->idle, &ch->lock);
-    pthread_mutex_unlock(&ch->lock);
-}
-
-void blk_io_chan_close(struct blk_io_chan *ch, uv_close_cb closed)
-{
-    blk_io_chan_wait_idle(ch);
-    deliver(ch, take_completions(ch));
-    uv_close((uv_handle_t *)&ch->poll, closed);
-    close(ch->efd);
-    ch->efd = -1;
-    pthread_mutex_destroy(&ch->lock);
-    pthread_cond_destroy(&ch->idle);
+    if (!be->poll)
+        return;
+    be->closed = closed;
+    be->closing = true;
+    blk_backend_reset(be);
+    update_ref(be);
+    maybe_finish_close(be);
 }

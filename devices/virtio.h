@@ -79,6 +79,12 @@ struct virtio_device {
     unsigned num_queues;  /* 1..VIRTIO_MAX_QUEUES */
     uint16_t queue_max[VIRTIO_MAX_QUEUES]; /* largest size per queue, power of two */
     const struct guest_mem *gm;
+    /* Kept by the device model (atomic; the transport reads it on a vCPU thread): requests whose
+     * data transfer may still touch guest memory. After the driver wrote 0 to device_status the
+     * transport keeps device_status reading non-zero until this is 0 — the driver waits for 0
+     * before it reuses its buffers (virtio 1.2, 4.1.4.3.2) — so a reset completes without the
+     * loop thread waiting for I/O. */
+    unsigned dma_pending;
 
     /* Filled by the transport. */
     uint64_t driver_features;           /* negotiated set, valid from activate() */

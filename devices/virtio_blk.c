@@ -1,4 +1,5 @@
-/* virtio_blk.c: virtio-blk device: queues -> parsed request batches -> I/O workers -> used ring. */
+/* virtio_blk.c: virtio-blk device: queues -> parsed requests -> the disk's io_uring -> used ring.
+ */
 #include "devices/virtio_blk.h"
 
 #include <endian.h>
@@ -9,7 +10,7 @@
 
 #include "devices/blk_backend.h"
 
-/* One request in flight on a worker thread. */
+/* One request in flight on the disk's ring. */
 struct blk_inflight {
     struct blk_io io; /* first member */
     struct virtio_blk *blk;
@@ -20,7 +21,7 @@ struct blk_inflight {
 
 struct virtio_blk {
     struct virtio_device vdev;
-    struct blk_backend be;
+    struct blk_backend be; /* the image and its ring */
     uv_loop_t *loop;
     char id[BLK_ID_BYTES + 1];
     uint8_t config[VIRTIO_BLK_CONFIG_SIZE];
@@ -31,7 +32,6 @@ struct virtio_blk {
     unsigned inflight_total;                /* every generation; loop thread */
     bool destroyed;                         /* completions are dropped */
 
-    struct blk_io_chan chan;    /* batches to the I/O workers, completions back */
     struct blk_inflight *spare; /* recycled request records (linked by io.next), loop thread */
     uint32_t to_signal;         /* queues with used entries not yet signalled (bit per queue) */
 
@@ -53,7 +53,7 @@ static void put_le32(uint8_t *p, uint32_t v)
 static void build_config(struct virtio_blk *blk, unsigned nq, unsigned qsize)
 {
     uint8_t *c = blk->config;
-    uint64_t cap = htole64(blk->be.capacity_sectors);
+    uint64_t cap = htole64(blk->be.img.capacity_sectors);
     memcpy(c + 0, &cap, 8);
     unsigned seg_max = qsize - 2 < BLK_MAX_DATA_SEGS ? qsize - 2 : BLK_MAX_DATA_SEGS;
     put_le32(c + 12, seg_max);
@@ -68,7 +68,7 @@ static void build_config(struct virtio_blk *blk, unsigned nq, unsigned qsize)
     if (blk->vdev.features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES)) {
         put_le32(c + 48, BLK_MAX_RANGE_SECT);
         put_le32(c + 52, BLK_MAX_RANGES);
-        c[56] = blk->be.can_discard ? 1 : 0;
+        c[56] = blk->be.img.can_discard ? 1 : 0;
     }
 }
 
@@ -91,8 +91,8 @@ static void blk_config_write(struct virtio_device *vdev, uint32_t offset, const 
 static int blk_activate(struct virtio_device *vdev)
 {
     struct virtio_blk *blk = to_blk(vdev);
-    blk->disk.capacity_sectors = blk->be.capacity_sectors;
-    blk->disk.readonly = blk->be.readonly;
+    blk->disk.capacity_sectors = blk->be.img.capacity_sectors;
+    blk->disk.readonly = blk->be.img.readonly;
     blk->disk.discard = virtio_has_feature(vdev, VIRTIO_BLK_F_DISCARD);
     blk->disk.write_zeroes = virtio_has_feature(vdev, VIRTIO_BLK_F_WRITE_ZEROES);
     return 0;
@@ -101,14 +101,23 @@ static int blk_activate(struct virtio_device *vdev)
 static void blk_reset(struct virtio_device *vdev)
 {
     struct virtio_blk *blk = to_blk(vdev);
-    /* No DMA after reset: let running transfers finish, then forget their completions. */
-    blk_io_chan_wait_idle(&blk->chan);
+    /* Nothing waits here: the ring cancels what has not started, and what still completes belongs
+     * to the old generation and is dropped (no status, no used entry, no bounce copy). Until the
+     * last of it completed, vdev.dma_pending keeps the driver's device_status read non-zero. */
     blk->generation++;
     memset(blk->inflight_q, 0, sizeof(blk->inflight_q));
     blk->to_signal = 0;
+    blk_backend_reset(&blk->be);
 }
 
 static void process_queue(struct virtio_blk *blk, unsigned q);
+
+/* Requests on the ring, of every generation; mirrored for the transport's reset (dma_pending). */
+static void count_inflight(struct virtio_blk *blk, int delta)
+{
+    blk->inflight_total = (unsigned)((int)blk->inflight_total + delta);
+    __atomic_store_n(&blk->vdev.dma_pending, blk->inflight_total, __ATOMIC_RELEASE);
+}
 
 static void complete(struct virtio_blk *blk, unsigned q, uint16_t head, uint32_t len)
 {
@@ -148,12 +157,12 @@ static void inflight_put(struct virtio_blk *blk, struct blk_inflight *in)
     blk->spare = in;
 }
 
-/* Runs on the loop for every completed request (and for undelivered ones at destroy). */
+/* Runs on the loop for every completed request (also, dropped, for those left at destroy). */
 static void io_done(struct blk_io *io, void *opaque)
 {
     struct blk_inflight *in = (struct blk_inflight *)io;
     struct virtio_blk *blk = opaque;
-    blk->inflight_total--;
+    count_inflight(blk, -1);
     if (blk->destroyed || in->generation != blk->generation || blk->vdev.broken) {
         inflight_put(blk, in);
         return;
@@ -167,7 +176,7 @@ static void io_done(struct blk_io *io, void *opaque)
         process_queue(blk, q); /* popping stopped at the in-flight cap */
 }
 
-/* Parses one popped chain and either completes it now or returns it for the worker batch. */
+/* Parses one popped chain and either completes it now or returns it for the ring. */
 static struct blk_inflight *handle_chain(struct virtio_blk *blk, unsigned q,
                                          const struct virtq_chain *c)
 {
@@ -186,12 +195,11 @@ static struct blk_inflight *handle_chain(struct virtio_blk *blk, unsigned q,
     in->q = q;
     in->head = c->head;
     in->generation = blk->generation;
-    in->io.be = &blk->be;
     in->io.next = NULL;
     const char *id = blk->id[0] ? blk->id : NULL;
     switch (blk_req_parse(blk->vdev.gm, blk->segs, n, &blk->disk, id, &in->io.req)) {
     case BLK_PARSE_SUBMIT:
-        blk->inflight_total++;
+        count_inflight(blk, 1);
         blk->inflight_q[q]++;
         return in;
     case BLK_PARSE_COMPLETE:
@@ -205,12 +213,12 @@ static struct blk_inflight *handle_chain(struct virtio_blk *blk, unsigned q,
     return NULL;
 }
 
-/* Pops every available chain (up to the in-flight cap) and hands the I/O to the workers as one
- * batch: one wake-up per notification, not per request. */
+/* Pops every available chain (up to the in-flight cap), queues each on the disk's ring and submits
+ * them with one io_uring_enter per notification; page-cache hits complete within it. */
 static void process_queue(struct virtio_blk *blk, unsigned q)
 {
     struct virtq *vq = &blk->vdev.vq[q];
-    struct blk_io *first = NULL, **tail = &first;
+    bool queued = false;
     /* A driver cannot have more than `size` requests outstanding; one that re-posts heads still
      * in flight is throttled here instead of growing host memory. */
     while (!blk->vdev.broken && blk->inflight_q[q] < vq->size) {
@@ -223,13 +231,13 @@ static void process_queue(struct virtio_blk *blk, unsigned q)
         }
         struct blk_inflight *in = handle_chain(blk, q, &blk->chain);
         if (in) {
-            *tail = &in->io;
-            tail = &in->io.next;
+            blk_backend_submit(&blk->be, &in->io);
+            queued = true;
         }
     }
-    if (first)
-        blk_io_submit(&blk->chan, first); /* if the device broke meanwhile, io_done drops them */
-    signal_completed(blk);                /* requests completed without I/O */
+    if (queued)
+        blk_backend_kick(&blk->be); /* if the device broke meanwhile, io_done drops them */
+    signal_completed(blk);          /* one interrupt for everything completed so far */
 }
 
 static void blk_queue_notify(struct virtio_device *vdev, unsigned q)
@@ -266,13 +274,9 @@ int virtio_blk_create(const struct virtio_blk_params *p, const struct guest_mem 
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (blk_backend_open(&blk->be, p->path, p->readonly, err, errlen) < 0) {
-        free(blk);
-        return -1;
-    }
-    if (blk_io_chan_init(&blk->chan, loop, io_done, signal_completed, blk, err, errlen) < 0) {
-        blk_backend_close(&blk->be);
-        free(blk);
+    if (blk_backend_open(&blk->be, p->path, p->readonly, p->direct, nq * qsize, loop, io_done,
+                         signal_completed, blk, err, errlen) < 0) {
+        free(blk); /* a failed open leaves nothing on the loop that refers to blk */
         return -1;
     }
     blk->loop = loop;
@@ -290,7 +294,7 @@ int virtio_blk_create(const struct virtio_blk_params *p, const struct guest_mem 
         v->features |= 1ULL << VIRTIO_BLK_F_RO;
     else
         v->features |= 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
-    if (blk->be.can_discard)
+    if (blk->be.img.can_discard)
         v->features |= 1ULL << VIRTIO_BLK_F_DISCARD;
     v->config_size = VIRTIO_BLK_CONFIG_SIZE;
     v->num_queues = nq;
@@ -307,16 +311,20 @@ struct virtio_device *virtio_blk_vdev(struct virtio_blk *blk)
     return &blk->vdev;
 }
 
+struct blk_backend *virtio_blk_backend(struct virtio_blk *blk)
+{
+    return &blk->be;
+}
+
 unsigned virtio_blk_inflight(const struct virtio_blk *blk)
 {
     return blk->inflight_total;
 }
 
-/* The completion channel's poll handle is closed: nothing refers to the device any more. */
+/* The disk's ring is closed and its last request completed: nothing refers to the device. */
 static void free_device(uv_handle_t *poll)
 {
-    struct blk_io_chan *ch = poll->data;
-    struct virtio_blk *blk = (struct virtio_blk *)((char *)ch - offsetof(struct virtio_blk, chan));
+    struct virtio_blk *blk = poll->data;
     while (blk->spare) {
         struct blk_inflight *in = blk->spare;
         blk->spare = (struct blk_inflight *)in->io.next;
@@ -330,6 +338,5 @@ void virtio_blk_destroy(struct virtio_blk *blk)
     if (!blk)
         return;
     blk->destroyed = true;
-    blk_io_chan_close(&blk->chan, free_device); /* waits for the workers; drops completions */
-    blk_backend_close(&blk->be);
+    blk_backend_close(&blk->be, free_device); /* returns at once; frees on the loop when drained */
 }

@@ -23,6 +23,7 @@ struct virtio_blk_params {
     const char *path;
     const char *id; /* serial for GET_ID (first 20 bytes); may be NULL */
     bool readonly;
+    bool direct;         /* O_DIRECT (Kata's `direct`, CLI direct=on) */
     unsigned num_queues; /* 0 = 1; at most VIRTIO_MAX_QUEUES */
     unsigned queue_size; /* 0 = 128; a power of two <= VIRTQ_MAX_SIZE */
 };
@@ -36,10 +37,13 @@ int virtio_blk_create(const struct virtio_blk_params *p, const struct guest_mem 
 /* The generic virtio device to hand to the transport. */
 struct virtio_device *virtio_blk_vdev(struct virtio_blk *blk);
 
-/* Waits for requests executing on worker threads and drops their completions; the memory is freed
- * on the loop's next run (its completion handle closes). Detach from the transport first. NULL is
- * fine. */
+/* Returns at once: requests still on the disk's ring are cancelled or left to finish, their results
+ * dropped, and the device is freed on the loop once the last one completed (its ring's poll handle
+ * closes). Detach from the transport first. NULL is fine. */
 void virtio_blk_destroy(struct virtio_blk *blk);
+
+/* The disk's back end (for tests and benchmarks: its seams and counters). */
+struct blk_backend *virtio_blk_backend(struct virtio_blk *blk);
 
 /* Requests parsed and not yet completed (for tests). */
 unsigned virtio_blk_inflight(const struct virtio_blk *blk);

@@ -52,6 +52,7 @@ struct virtio_pci {
     uint64_t offered, gfeatures;
     uint16_t config_vector, qsel;
     uint8_t status, isr, generation;
+    uint8_t reset_status; /* read back instead of 0 while the model still has DMA pending */
     struct vp_queue q[VIRTIO_MAX_QUEUES];
 
     /* Work for the loop thread (pci.lock). */
@@ -244,7 +245,9 @@ static void vp_common_snapshot(struct virtio_pci *vp, uint8_t *b)
     memcpy(b + 0x0C, &gf, 4);
     memcpy(b + 0x10, &vp->config_vector, 2);
     memcpy(b + 0x12, &nq, 2);
-    b[0x14] = vp->status;
+    /* a reset is complete only when no request of the old activation can touch guest memory */
+    bool draining = !vp->status && __atomic_load_n(&vp->vdev->dma_pending, __ATOMIC_ACQUIRE);
+    b[0x14] = draining ? vp->reset_status : vp->status;
     b[0x15] = vp->generation;
     memcpy(b + 0x16, &vp->qsel, 2);
     if (!q)
@@ -277,6 +280,7 @@ static const char *vp_check_queues_locked(struct virtio_pci *vp)
 static void vp_write_status_locked(struct virtio_pci *vp, uint8_t val)
 {
     if (val == 0) {
+        vp->reset_status = vp->status ? vp->status : VIRTIO_STATUS_ACKNOWLEDGE;
         vp_reset_registers_locked(vp);
         vp_kick_loop(vp);
         return;

@@ -169,12 +169,15 @@ static int opt_disk(struct vm_config *cfg, struct kv *kv, int n, char *err, size
         } else if (!strcmp(k, "readonly")) {
             if (parse_bool(kv[i].val, &d->readonly) < 0)
                 BAD("--disk: readonly= takes on|off");
+        } else if (!strcmp(k, "direct")) {
+            if (parse_bool(kv[i].val, &d->direct) < 0)
+                BAD("--disk: direct= takes on|off");
         } else if (!strcmp(k, "num_queues") || !strcmp(k, "queue_size")) {
             if (parse_uint(kv[i].val, 65535, &v) < 0 || v == 0)
                 BAD("--disk: '%s' is not a valid %s", kv[i].val, k);
             *(k[0] == 'n' ? &d->num_queues : &d->queue_size) = (unsigned)v;
         } else {
-            BAD("--disk: bad option '%s' (expected path=P[,readonly=on][,id=ID])", k);
+            BAD("--disk: bad option '%s' (expected path=P[,readonly=on][,direct=on][,id=ID])", k);
         }
     }
     if (!d->path)
@@ -531,7 +534,7 @@ void cli_usage(FILE *f)
           "  --memory size=SIZE   guest RAM, e.g. 512M, 2G (16M..1T, default 512M)\n"
           "  --serial MODE        16550 console at 0x3F8: tty (stdout, default), off, null,\n"
           "                       file=PATH\n"
-          "  --disk path=P[,readonly=on][,id=ID]   virtio-blk disk (repeatable)\n"
+          "  --disk path=P[,readonly=on][,direct=on][,id=ID]   virtio-blk disk (repeatable)\n"
           "  --net tap=NAME|fd=N[,mac=M]           virtio-net interface (repeatable)\n"
           "  --vsock cid=N,socket=PATH             virtio-vsock (hybrid Unix-socket muxer)\n"
           "  --platform tee=none|snp|tdx[,policy=N][,host_data=HEX]\n"

@@ -28,6 +28,7 @@ struct disk_config {
     char *path;
     char *id; /* device id for the API / vm.remove-device; also virtio-blk serial */
     bool readonly;
+    bool direct;         /* O_DIRECT image I/O (Kata/Cloud Hypervisor `direct`) */
     unsigned num_queues; /* 0 = default (1) */
     unsigned queue_size; /* 0 = default (128) */
 };

@@ -11,7 +11,6 @@
 #include <sys/resource.h>
 
 #include "api/api.h"
-#include "devices/blk_backend.h"
 #include "version.h"
 #include "vmm/cli.h"
 #include "vmm/config_accept.h"
@@ -250,7 +249,6 @@ int main(int argc, char **argv)
 
     vm_destroy(app.vm);
     app_close(&app);
-    blk_io_workers_stop(); /* process-wide block I/O threads, started at the seccomp lockdown */
     uv_library_shutdown();
     cli_opts_free(&o);
     log_debug("exit status %d, %d thread(s) left", status, count_threads());

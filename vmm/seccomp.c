@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/if_tun.h>
+#include <linux/io_uring.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <seccomp.h>
@@ -24,7 +25,6 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "devices/blk_backend.h"
 #include "tee/kvm_tee_uapi.h"
 #include "vmm/log.h"
 
@@ -32,7 +32,6 @@
 
 #define L (1u << VMM_SECCOMP_LOOP)
 #define V (1u << VMM_SECCOMP_VCPU)
-#define W (1u << VMM_SECCOMP_WORKER)
 
 /* How a rule restricts the arguments (one libseccomp rule per allowed value). */
 enum arg_rule {
@@ -43,6 +42,7 @@ enum arg_rule {
     UNIX_SOCKET, /* socket(AF_UNIX, ...) only */
     SELF_TGKILL, /* tgkill on this process only (vCPU kicks, abort) */
     FCNTL_CMD,   /* the fcntl commands below */
+    URING_REG,   /* io_uring_register: the set-up opcodes of a disk's ring only */
 };
 
 struct sc_rule {
@@ -61,29 +61,29 @@ struct sc_rule {
  * tests: vsock, blk, net, API with hot-plug, console, reset, SIGTERM, then trimmed by reason). */
 static const struct sc_rule rules[] = {
     /* memory: malloc, thread stacks; never executable */
-    R(mmap, L | V | W, NO_EXEC),
-    R(mprotect, L | V | W, NO_EXEC),
-    R(munmap, L | V | W, ANY),
-    R(madvise, L | V | W, ANY),
-    R(brk, L | V | W, ANY),
+    R(mmap, L | V, NO_EXEC),
+    R(mprotect, L | V, NO_EXEC),
+    R(munmap, L | V, ANY),
+    R(madvise, L | V, ANY),
+    R(brk, L | V, ANY),
     R(mremap, L | V, ANY),
     /* locks, time, signals, exit */
-    R(futex, L | V | W, ANY),
+    R(futex, L | V, ANY),
     R(sched_yield, L, ANY),
-    R(clock_gettime, L | V | W, ANY),
+    R(clock_gettime, L | V, ANY),
     R(restart_syscall, L | V, ANY),
     R(rt_sigreturn, L | V, ANY),
-    R(rt_sigprocmask, L | V | W, ANY),
+    R(rt_sigprocmask, L | V, ANY),
     R(rt_sigaction, L, ANY),
     R(getpid, L | V, ANY),
     R(gettid, V, ANY),
     R(tgkill, L | V, SELF_TGKILL),
-    R(exit, V | W, ANY),
-    R(exit_group, L | V | W, ANY),
+    R(exit, V, ANY),
+    R(exit_group, L | V, ANY),
     /* KVM, tap, block-device and terminal ioctls by request number */
     R(ioctl, L | V, IOCTL_REQ),
     /* logging, console, irqfd/eventfd writes */
-    R(write, L | V | W, ANY),
+    R(write, L | V, ANY),
     /* the loop: epoll, sockets (control API, hybrid vsock), tap, eventfds, hot-plugged disks */
     R(epoll_wait, L, ANY),
     R(epoll_pwait, L, ANY),
@@ -110,12 +110,14 @@ static const struct sc_rule rules[] = {
     R(unlink, L, ANY),
     R(getrandom, L, ANY),
     R(poll, L, ANY), /* the console's last flush at stop waits (bounded) for its reader */
-    /* discard probing (loop), TEE page conversions (vCPU), discard / write-zeroes (workers) */
-    R(fallocate, L | V | W, FALLOC_MODE),
-    /* the block I/O threads (devices/blk_backend.c): virtio-blk image I/O */
-    R(preadv, W, ANY),
-    R(pwritev, W, ANY),
-    R(fdatasync, W, ANY),
+    /* discard probing (loop), TEE page conversions (vCPU) */
+    R(fallocate, L | V, FALLOC_MODE),
+    /* virtio-blk (devices/blk_backend.c): one io_uring per disk, submitted and reaped on the loop;
+     * set-up (and a direct=on image's O_DIRECT alignment) for disks hot-plugged after lockdown */
+    R(io_uring_enter, L, ANY),
+    R(io_uring_setup, L, ANY),
+    R(io_uring_register, L, URING_REG),
+    R(statx, L, ANY),
 };
 
 /* Sanitizer builds (-DCOCOON_SANITIZE=ON, fuzzers) only: what the ASan/UBSan/LSan runtime itself
@@ -130,9 +132,8 @@ static const struct sc_rule rules[] = {
 #endif
 #ifdef SC_SANITIZER_BUILD
 static const struct sc_rule sanitizer_rules[] = {
-    R(sigaltstack, L | V | W, ANY),
-    R(gettid, L | W, ANY),
-    R(getpid, W, ANY),
+    R(sigaltstack, L | V, ANY),
+    R(gettid, L, ANY),
     /* LeakSanitizer's exit-time tracer: a clone of the loop thread that ptrace-stops the rest */
     R(clone, L, ANY),
     R(ptrace, L, ANY),
@@ -143,16 +144,16 @@ static const struct sc_rule sanitizer_rules[] = {
     R(lseek, L, ANY),
     R(getdents, L, ANY),
     /* the symbolizer a sanitizer report starts (fork + exec of llvm-symbolizer / addr2line) */
-    R(clone, V | W, ANY),
-    R(fork, L | V | W, ANY),
-    R(vfork, L | V | W, ANY),
-    R(execve, L | V | W, ANY),
-    R(wait4, V | W, ANY),
-    R(pipe2, L | V | W, ANY),
-    R(pipe, L | V | W, ANY),
-    R(dup2, L | V | W, ANY),
-    R(close, V | W, ANY),
-    R(read, V | W, ANY),
+    R(clone, V, ANY),
+    R(fork, L | V, ANY),
+    R(vfork, L | V, ANY),
+    R(execve, L | V, ANY),
+    R(wait4, V, ANY),
+    R(pipe2, L | V, ANY),
+    R(pipe, L | V, ANY),
+    R(dup2, L | V, ANY),
+    R(close, V, ANY),
+    R(read, V, ANY),
 };
 #else
 static const struct sc_rule sanitizer_rules[] = {{-1, "", 0, ANY}};
@@ -241,9 +242,13 @@ static const unsigned long vcpu_ioctls[] = {
 static const unsigned long no_values[] = {0};
 
 #define FALLOC_PUNCH (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)
-#define FALLOC_ZERO  (FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE)
 static const unsigned long punch_only[] = {FALLOC_PUNCH};
-static const unsigned long worker_falloc[] = {FALLOC_PUNCH, FALLOC_ZERO};
+/* blk_backend.c's ring set-up (io-wq limit, files, eventfd, restrictions, enable) and its close
+ * (files) */
+static const unsigned long uring_reg_ops[] = {
+    IORING_REGISTER_FILES,        IORING_UNREGISTER_FILES,      IORING_REGISTER_EVENTFD,
+    IORING_REGISTER_RESTRICTIONS, IORING_REGISTER_ENABLE_RINGS, IORING_REGISTER_IOWQ_MAX_WORKERS,
+};
 static const unsigned long fcntl_cmds[] = {F_GETFL, F_SETFL, F_GETFD, F_SETFD, F_DUPFD_CLOEXEC};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -257,8 +262,11 @@ static const unsigned long *rule_values(const struct sc_rule *r, enum vmm_seccom
         *n = t == VMM_SECCOMP_VCPU ? N(vcpu_ioctls) : N(loop_ioctls);
         return t == VMM_SECCOMP_VCPU ? vcpu_ioctls : loop_ioctls;
     case FALLOC_MODE:
-        *n = t == VMM_SECCOMP_WORKER ? N(worker_falloc) : N(punch_only);
-        return t == VMM_SECCOMP_WORKER ? worker_falloc : punch_only;
+        *n = N(punch_only);
+        return punch_only;
+    case URING_REG:
+        *n = N(uring_reg_ops);
+        return uring_reg_ops;
     case FCNTL_CMD:
         *n = N(fcntl_cmds);
         return fcntl_cmds;
@@ -291,7 +299,7 @@ unsigned vmm_seccomp_rule_count(enum vmm_seccomp_thread t)
 
 const char *vmm_seccomp_thread_name(enum vmm_seccomp_thread t)
 {
-    static const char *const names[] = {"loop", "vcpu", "worker"};
+    static const char *const names[] = {"loop", "vcpu"};
     return t < VMM_SECCOMP_NR_THREADS ? names[t] : "?";
 }
 
@@ -634,45 +642,16 @@ static void write_report(void)
         close(out);
 }
 
-/* ---- virtio-blk I/O worker threads (devices/blk_backend.c) ----
- * Image I/O runs on cocoon's own block I/O threads, not on libuv's pool. They take the worker
- * list (futex, write to the completion eventfd, preadv/pwritev/fdatasync/fallocate). They are
- * started here even without a disk, because a disk hot-plugged after the lockdown could not
- * create them (clone is not on the loop's list). */
-static int install_blk_worker_filter(void *unused)
-{
-    (void)unused;
-    char err[160];
-    if (vmm_seccomp_install(VMM_SECCOMP_WORKER, err, sizeof(err)) == 0)
-        return 0;
-    log_err("%s", err);
-    return -1;
-}
-
-static int confine_blk_workers(char *err, size_t errlen)
-{
-    if (blk_io_workers_start(err, errlen) < 0)
-        return -1;
-    if (blk_io_workers_run_on_each(install_blk_worker_filter, NULL) < 0) {
-        snprintf(err, errlen, "seccomp: could not confine the block I/O threads");
-        return -1;
-    }
-    return 0;
-}
-/* ---- end of the virtio-blk I/O worker threads ---- */
-
 int vmm_seccomp_lockdown(uv_loop_t *loop, char *err, size_t errlen)
 {
     if (sc_mode == VMM_SECCOMP_OFF || sc_locked)
         return 0;
-    if (confine_blk_workers(err, errlen) < 0 ||
-        vmm_seccomp_install(VMM_SECCOMP_LOOP, err, errlen) < 0)
+    if (vmm_seccomp_install(VMM_SECCOMP_LOOP, err, errlen) < 0)
         return -1;
     sc_locked = true;
-    log_info("seccomp: filters on (loop %u, vCPU %u, worker %u system calls)",
+    log_info("seccomp: filters on (loop %u, vCPU %u system calls)",
              vmm_seccomp_syscall_count(VMM_SECCOMP_LOOP),
-             vmm_seccomp_syscall_count(VMM_SECCOMP_VCPU),
-             vmm_seccomp_syscall_count(VMM_SECCOMP_WORKER));
+             vmm_seccomp_syscall_count(VMM_SECCOMP_VCPU));
     if (report_path)
         write_report();
     return 0;

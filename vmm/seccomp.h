@@ -1,15 +1,15 @@
-/* seccomp.h: per-thread seccomp allow-lists (libseccomp) for the loop, vCPU and I/O worker threads.
+/* seccomp.h: per-thread seccomp allow-lists (libseccomp) for the loop and vCPU threads.
  *
  * Filters are per thread (no TSYNC) and a thread inherits its creator's filter, so the order is:
- *   1. main(): vmm_seccomp_init(mode) compiles the three filters and installs the process
+ *   1. main(): vmm_seccomp_init(mode) compiles the two filters and installs the process
  *      baseline deny-list on the main thread, before any thread exists (all threads inherit it);
  *   2. each vCPU thread installs the vCPU filter itself, first thing, before its first KVM_RUN;
- *   3. once the VM has booted, vmm_seccomp_lockdown() has every block I/O thread install the
- *      worker filter, and then installs the loop filter on the calling (loop) thread. libuv's
- *      thread pool is never started (cocoon queues no work to it). Threads created after that would
- * inherit the loop filter (and clone is not on it): a second VM in the same process is refused
- * instead. The library default is VMM_SECCOMP_OFF (unit tests run unconfined); the cocoon binary
- * turns it on unless --seccomp false. */
+ *   3. once the VM has booted, vmm_seccomp_lockdown() installs the loop filter on the calling
+ *      (loop) thread. No other thread exists: block I/O runs on io_uring from the loop, and
+ *      libuv's thread pool is never started (cocoon queues no work to it). Threads created after
+ *      that would inherit the loop filter (and clone is not on it): a second VM in the same process
+ * is refused instead. The library default is VMM_SECCOMP_OFF (unit tests run unconfined); the
+ * cocoon binary turns it on unless --seccomp false. */
 #ifndef COCOON_VMM_SECCOMP_H
 #define COCOON_VMM_SECCOMP_H
 
@@ -27,7 +27,6 @@ enum vmm_seccomp_mode {
 enum vmm_seccomp_thread {
     VMM_SECCOMP_LOOP = 0, /* the libuv loop thread: devices' back ends, control API, vsock */
     VMM_SECCOMP_VCPU,     /* KVM_RUN and the PIO/MMIO exits it dispatches */
-    VMM_SECCOMP_WORKER,   /* block I/O threads: virtio-blk image I/O */
     VMM_SECCOMP_NR_THREADS
 };
 
@@ -46,8 +45,8 @@ enum vmm_seccomp_mode vmm_seccomp_mode(void);
  * with err set; the caller must not go on running guest-facing code after -1. */
 int vmm_seccomp_install(enum vmm_seccomp_thread t, char *err, size_t errlen);
 
-/* After set-up (the VM booted): confines the block I/O threads (worker filter) and then the
- * calling loop thread. Idempotent; no-op when off. Returns 0 or -1 + err. */
+/* After set-up (the VM booted): confines the calling loop thread. Idempotent; no-op when off.
+ * Returns 0 or -1 + err. */
 int vmm_seccomp_lockdown(uv_loop_t *loop, char *err, size_t errlen);
 
 /* Whether vmm_seccomp_lockdown has confined the loop thread (no new VM can be created then). */
@@ -63,7 +62,7 @@ unsigned vmm_seccomp_rule_count(enum vmm_seccomp_thread t);
  * before vm.boot, until the per-thread allow-lists go on. */
 unsigned vmm_seccomp_baseline_count(void);
 
-/* "loop", "vcpu", "worker". */
+/* "loop", "vcpu". */
 const char *vmm_seccomp_thread_name(enum vmm_seccomp_thread t);
 
 #endif

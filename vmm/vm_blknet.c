@@ -70,6 +70,7 @@ int vm_attach_disk(struct vm *vm, const struct disk_config *disk, char *bdf, siz
         .path = disk->path,
         .id = disk->id,
         .readonly = disk->readonly,
+        .direct = disk->direct,
         .num_queues = disk->num_queues,
         .queue_size = disk->queue_size,
     };

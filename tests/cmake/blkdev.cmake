@@ -8,10 +8,13 @@
 #                         sizes and I/O on every queue
 #   blk_hotplug           vm.add-disk into a running guest (it finds the function, reads it), then
 #                         vm.remove-device (the function disappears from the bus)
+#   blk_direct            blk_rw_verify with direct=on (O_DIRECT) disks
+#   blk_image_conflicts   the same image twice in one VM: refused, named as such
 # The guests need cocoon_add_guest (vmm.cmake), so they are defined once every area file is in.
 function(cocoon_blkdev_tests)
   cocoon_add_guest(guest_blk ${COCOON_GUEST_DIR}/blk_guest.c ${COCOON_GUEST_DIR}/rt/virtio.c)
-  foreach(case blk_rw_verify blk_flush_durability blk_hostile blk_multiqueue blk_hotplug)
+  foreach(case blk_rw_verify blk_flush_durability blk_hostile blk_multiqueue blk_hotplug blk_direct
+               blk_image_conflicts)
     add_test(NAME ${case}
              COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/integration/blknet.py ${case}
                      $<TARGET_FILE:cocoon> ${CMAKE_BINARY_DIR}/tests/guest)

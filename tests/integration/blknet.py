@@ -134,13 +134,15 @@ def sha(path):
 
 # ---------------------------------------------------------------- blk
 
-def blk_rw_verify(binary, guests, tmp, res):
+def blk_rw_verify(binary, guests, tmp, res, direct=False):
     rw, ro = os.path.join(tmp, "rw.img"), os.path.join(tmp, "ro.img")
     make_image(rw, 0x33, 1 << 20)
     make_image(ro, 0x5A, 256 << 10)
     ro_before = sha(ro)
+    opt = ",direct=on" if direct else ""
     run = Cocoon(binary, os.path.join(guests, "guest_blk.elf"), tmp,
-                 ["--disk", f"path={rw},id=cocoon-rw-disk", "--disk", f"path={ro},readonly=on,id=ro0"],
+                 ["--disk", f"path={rw},id=cocoon-rw-disk{opt}",
+                  "--disk", f"path={ro},readonly=on,id=ro0{opt}"],
                  "mode=1")
     status = run.wait_exit(120)
     run.stop()
@@ -164,6 +166,30 @@ def blk_rw_verify(binary, guests, tmp, res):
     res.check("host_ro_image_unchanged", sha(ro) == ro_before, "sha256 before == after")
     if res.failed:
         run.dump()
+
+
+def blk_direct(binary, guests, tmp, res):
+    """blk_rw_verify with both disks direct=on (O_DIRECT; the guest's buffers bounce if unaligned)."""
+    probe = os.path.join(tmp, "probe")
+    try:
+        fd = os.open(probe, os.O_CREAT | os.O_RDWR | os.O_DIRECT)
+        os.close(fd)
+    except OSError:
+        skip(f"{tmp}: the file system has no O_DIRECT")
+    blk_rw_verify(binary, guests, tmp, res, direct=True)
+
+
+def blk_image_conflicts(binary, guests, tmp, res):
+    """The same image twice in one VM is refused as such, at start, in one line, status 1."""
+    img = os.path.join(tmp, "img")
+    make_image(img, 0x11, 64 << 10)
+    out = subprocess.run([binary, "--kernel", os.path.join(guests, "guest_blk.elf"), "--memory",
+                          "size=64M", "--serial", "off", "--disk", f"path={img},id=a", "--disk",
+                          f"path={img},id=b"], capture_output=True, text=True, timeout=60)
+    res.check("refused", out.returncode != 0, f"exit status {out.returncode}")
+    res.check("named_as_same_image_twice", "the same image twice" in out.stderr,
+              out.stderr.strip()[-300:])
+    res.check("not_another_process", "another process" not in out.stderr, "")
 
 
 def blk_flush_durability(binary, guests, tmp, res):
@@ -559,6 +585,8 @@ CASES = {
     "blk_hostile": blk_hostile,
     "blk_multiqueue": blk_multiqueue,
     "blk_hotplug": blk_hotplug,
+    "blk_direct": blk_direct,
+    "blk_image_conflicts": blk_image_conflicts,
 }
 NET_CASES = ("net_tap_exchange", "net_hostile")
 

@@ -3,7 +3,7 @@
 
 Usage: seccomp_test.py CASE COCOON_BIN GUEST_DIR
 
-  seccomp_filters   every thread type (loop, vcpu, worker) has its filter on: with the
+  seccomp_filters   every thread type (loop, vcpu) has its filter on: with the
                     COCOON_SECCOMP_SELFTEST hook that thread tries a forbidden system call
                     (getpgrp) and an ioctl request not on its list (KVM_CREATE_VM), and the call is
                     refused as configured: --seccomp true kills with exit 148 and a line naming the
@@ -30,7 +30,7 @@ from harness import need_kvm  # noqa: E402
 
 SKIP = 77
 COCOON = GUESTS = None
-FC_LIMITS = {"loop": 50, "vcpu": 27, "worker": 50}  # Firecracker: vmm 50, api 31, vcpu 27
+FC_LIMITS = {"loop": 50, "vcpu": 27}  # Firecracker: vmm 50, api 31, vcpu 27
 
 
 class Checks:
@@ -52,7 +52,7 @@ def hello(args, env_extra=None, timeout=60):
 
 
 def selftests(c):
-    for kind in ("loop", "vcpu", "worker"):
+    for kind in ("loop", "vcpu"):
         for variant, call, trap_txt in (
                 ("", "getpgrp", "getpgrp (111)"),
                 (":ioctl", "ioctl(KVM_CREATE_VM)", "ioctl (16), request 0xae01")):
@@ -151,8 +151,8 @@ def proc_view(c, mode, want):
             f"{len(user)} threads ({', '.join(names)}) in mode "
             f"{sorted(set(m for _, m in user.values()))}, want {want}; exit {rc}")
     if mode == "true":
-        m = re.search(r"filters on \(loop (\d+), vCPU (\d+), worker (\d+) system calls\)", text)
-        counts = dict(zip(("loop", "vcpu", "worker"), map(int, m.groups()))) if m else {}
+        m = re.search(r"filters on \(loop (\d+), vCPU (\d+) system calls\)", text)
+        counts = dict(zip(("loop", "vcpu"), map(int, m.groups()))) if m else {}
         c.check("allowlist_sizes", bool(m) and all(counts[k] <= FC_LIMITS[k] for k in counts),
                 f"{counts} (limits {FC_LIMITS})")
 

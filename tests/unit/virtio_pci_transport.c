@@ -276,6 +276,23 @@ static void activation_notify_and_reset(void **state)
     assert_false(vdev.vq[0].ready);
 }
 
+/* A reset completes (device_status reads 0) only once the model has no DMA pending: the driver
+ * waits for 0 before reusing its buffers, and the loop never waits for the I/O. */
+static void reset_completes_when_dma_drained(void **state)
+{
+    bring_up(16, 0x1000, true);
+    __atomic_store_n(&vdev.dma_pending, 2, __ATOMIC_RELEASE); /* two requests still running */
+    wr(0x14, 0, 1);
+    assert_int_not_equal(rd(0x14, 1), 0);
+    run_loop(); /* the model's reset ran; its I/O has not finished */
+    assert_int_equal(resets, 1);
+    assert_int_not_equal(rd(0x14, 1), 0);
+    __atomic_store_n(&vdev.dma_pending, 0, __ATOMIC_RELEASE);
+    assert_int_equal(rd(0x14, 1), 0);
+    wr(0x14, 1, 1); /* re-initialisation reads its own status back */
+    assert_int_equal(rd(0x14, 1), 1);
+}
+
 static void enable_msix(unsigned cap_ctrl_off, uint16_t ctrl)
 {
     cfg_write(1, cap_ctrl_off, ctrl, 2);
@@ -404,6 +421,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(config_address_and_absent_functions, setup, teardown),
+        cmocka_unit_test_setup_teardown(reset_completes_when_dma_drained, setup, teardown),
         cmocka_unit_test_setup_teardown(bar_sizing_and_moving, setup, teardown),
         cmocka_unit_test_setup_teardown(capabilities_present, setup, teardown),
         cmocka_unit_test_setup_teardown(features_offered, setup, teardown),

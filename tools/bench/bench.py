@@ -9,6 +9,7 @@ Every pair (cocoon, peer) runs alternately, A B A B ..., one warm-up round and t
 (exit status 1 only when a measurement itself could not be taken).
 """
 import argparse
+import json
 import os
 import platform
 import re
@@ -261,30 +262,76 @@ BLK_CPU = {}
 NOTES = []
 
 
-def blk(mode, op, depth):
+# Backings: a tmpfs image, an image on ext4 (page cache), the same with direct=on (O_DIRECT). The
+# ext4 file system is made in a file and loop-mounted (root), so the row does not depend on the
+# host's own file systems.
+BLK_BACKINGS = (("tmpfs", "tmpfs", False), ("ext4", "ext4", False), ("ext4-direct", "ext4", True))
+BLK_IMAGES = {}
+BLK_MNT = None
+
+
+def blk(mode, op, depth, backing="tmpfs"):
     def run():
-        out = subprocess.run([tool("bench_blk_path"), mode, op, BLK_IMAGE, str(ARGS.blk_count),
-                              str(depth)], capture_output=True, text=True, timeout=600)
+        fs, direct = next((f, d) for n, f, d in BLK_BACKINGS if n == backing)
+        img = BLK_IMAGES.get(fs)
+        if not img:
+            fail("no %s image (needs root for the loop-mounted ext4)" % fs)
+        cmd = [tool("bench_blk_path"), mode, op, img, str(ARGS.blk_count), str(depth), "1"]
+        out = subprocess.run(cmd + (["direct"] if direct else []), capture_output=True, text=True,
+                             timeout=600)
         if out.returncode != 0:
             fail("bench_blk_path: %s" % out.stderr.strip())
         wall, cpu = (float(x) / 1000 for x in out.stdout.split())
-        BLK_CPU.setdefault((mode, op, depth), []).append(cpu)
+        BLK_CPU.setdefault((backing, mode, op, depth), []).append(cpu)
         return wall
     return run
 
 
-BLK_IMAGE = None
+def fio(op, depth, backing):
+    """fio --ioengine=io_uring on the same file, block size and depth: µs per request."""
+    def run():
+        fs, direct = next((f, d) for n, f, d in BLK_BACKINGS if n == backing)
+        out = subprocess.run(
+            ["fio", "--name=floor", "--filename=" + BLK_IMAGES[fs], "--ioengine=io_uring",
+             "--rw=rand" + op, "--bs=4k", "--iodepth=%d" % depth, "--direct=%d" % direct,
+             "--number_ios=%d" % ARGS.blk_count, "--size=64M", "--randrepeat=1",
+             "--norandommap", "--output-format=json"],
+            capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            fail("fio: %s" % out.stderr.strip())
+        job = json.loads(out.stdout)["jobs"][0]["read" if op == "read" else "write"]
+        return 1e6 / job["iops"]
+    return run
 
 
 def blk_setup():
-    global BLK_IMAGE
-    BLK_IMAGE = os.path.join("/dev/shm", "cocoon-bench-%d.img" % os.getpid())
-    with open(BLK_IMAGE, "wb") as f:
+    global BLK_MNT
+    tmpfs = os.path.join("/dev/shm", "cocoon-bench-%d.img" % os.getpid())
+    with open(tmpfs, "wb") as f:
         f.write(os.urandom(64 << 20))
+    BLK_IMAGES["tmpfs"] = tmpfs
+    if os.geteuid() != 0:
+        NOTES.append("ext4 rows skipped: the loop-mounted ext4 needs root")
+        return
+    fsimg = "/var/tmp/cocoon-bench-ext4-%d.fs" % os.getpid()
+    BLK_MNT = tempfile.mkdtemp(prefix="cocoon-bench-ext4-")
+    subprocess.run(["truncate", "-s", "256M", fsimg], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", fsimg], check=True)
+    subprocess.run(["mount", "-o", "loop", fsimg, BLK_MNT], check=True)
+    os.unlink(fsimg)  # the loop device keeps it; gone at umount
+    img = os.path.join(BLK_MNT, "disk.img")
+    with open(img, "wb") as f:
+        f.write(os.urandom(64 << 20))
+        os.fsync(f.fileno())
+    BLK_IMAGES["ext4"] = img
 
 
 def blk_teardown():
-    os.unlink(BLK_IMAGE)
+    os.unlink(BLK_IMAGES.pop("tmpfs"))
+    if BLK_MNT:
+        BLK_IMAGES.pop("ext4", None)
+        subprocess.run(["umount", BLK_MNT])
+        os.rmdir(BLK_MNT)
 
 
 # ---- vsock ------------------------------------------------------------------------------------
@@ -384,12 +431,19 @@ def pairs():
          lambda: vm_rate("create"), "bare KVM ioctls (floor)", lambda: vm_rate("kvm"), None,
          None),
     ]
-    for op in ("read", "write"):
-        for depth in (1, 32):
-            p.append(("blk-%s-qd%d" % (op, depth),
-                      "virtio-blk 4 KiB random %s, %d in flight (µs/request)" % (op, depth),
-                      "µs", blk("dev", op, depth), "raw p%s (floor)" % op,
-                      blk("raw", op, depth), ("<=", 1.5), "blk"))
+    for backing, _, direct in BLK_BACKINGS:
+        for op in ("read", "write"):
+            for depth in (1, 32):
+                name = "blk-%s-%s-qd%d" % (backing, op, depth)
+                what = "virtio-blk %s, 4 KiB random %s, %d in flight (µs/request)" % (
+                    backing, op, depth)
+                p.append((name, what, "µs", blk("dev", op, depth, backing),
+                          "raw p%s%s (floor)" % (op, ", O_DIRECT" if direct else ""),
+                          blk("raw", op, depth, backing),
+                          ("<=", 3.0 if depth == 1 else 1.3), "blk"))
+                p.append((name + "-fio", what + " vs fio", "µs", blk("dev", op, depth, backing),
+                          "fio io_uring, same depth", fio(op, depth, backing),
+                          ("<=", 1.2) if direct else None, "blk"))
     for chunk in (4096, 65536):
         p.append(("vsock-%dk" % (chunk // 1024),
                   "vsock echo through a ring-3 guest, %d KiB writes, %d MiB each way (MiB/s)"
@@ -467,7 +521,8 @@ def machine():
             model = line.split(":", 1)[1].strip()
     hyp = "paravirtualised KVM guest" if "hypervisor" in open("/proc/cpuinfo").read() else \
         "bare metal"
-    qv = subprocess.run([QEMU, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    qv = subprocess.run([QEMU, "--version"], capture_output=True, text=True).stdout.split("\n")[0] \
+        if shutil.which(QEMU) else "no QEMU installed"
     return "%s, %d CPUs, Linux %s, %s; %s" % (model, os.cpu_count(), platform.release(), hyp, qv)
 
 
@@ -494,8 +549,9 @@ def report(results, measure, out_dir):
             what, fmt(a), unit, peer, fmt(b), unit, ratio, tgt, met))
         dat.append((name, ratio, target[1] if target else "NaN", state))
     cpu = []
-    for (mode, op, depth), v in sorted(BLK_CPU.items()):
-        cpu.append("%s %s QD%d: %.2f µs CPU/request" % (mode, op, depth, statistics.median(v)))
+    for (backing, mode, op, depth), v in sorted(BLK_CPU.items()):
+        cpu.append("%s %s %s QD%d: %.2f µs CPU/request" % (backing, mode, op, depth,
+                                                          statistics.median(v)))
     lines.append("")
     if cpu:
         lines += ["CPU time per blk request (all threads, median): " + "; ".join(cpu) + "."]

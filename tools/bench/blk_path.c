@@ -1,12 +1,14 @@
 /* blk_path.c: benchmark: 4 KiB random reads/writes through cocoon's virtio-blk device path vs raw
  * pread/pwrite on the same file, same offsets, same count; prints nanoseconds per request.
  *
- * usage: bench_blk_path dev|raw read|write FILE COUNT DEPTH [SEED]
- *   dev    the real virtio-blk device (devices/virtio_blk.c) and its backend's batching I/O
- *          threads, driven through a split virtqueue in simulated guest memory (gm_init_host):
+ * usage: bench_blk_path dev|raw read|write FILE COUNT DEPTH [SEED [direct]]
+ *   dev    the real virtio-blk device (devices/virtio_blk.c) and its disk's io_uring
+ *          (devices/blk_backend.c), driven through a split virtqueue in simulated guest memory
+ *          (gm_init_host, page-aligned like guest RAM):
  *          DEPTH requests are posted, the queue is notified, the loop runs until all DEPTH
  *          completed (status and used length checked), and so on
  *   raw    pread/pwrite of 4 KiB at the same offsets, one after another (DEPTH ignored)
+ *   direct the image is opened O_DIRECT (the device's direct=on; raw likewise)
  * FILE is a raw image (a multiple of 4 KiB, e.g. in /dev/shm); offsets are 4 KiB aligned and
  * drawn from SEED (default 1). Output: one line, "<wall ns per request> <CPU ns per request>" (CPU:
  * user + system time of every thread of the process, so the device's worker threads count).
@@ -68,10 +70,12 @@ static double cpu_ns(void)
            ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) * 1e3;
 }
 
+static int direct;
+
 static int run_raw(const char *path, int write, const uint64_t *off, unsigned count, double *ns,
                    double *cpu)
 {
-    int fd = open(path, O_RDWR);
+    int fd = open(path, O_RDWR | (direct ? O_DIRECT : 0));
     if (fd < 0)
         return fail(strerror(errno));
     uint8_t *buf = aligned_alloc(BLOCK, BLOCK);
@@ -141,7 +145,7 @@ static int reap(struct vring_sim *sim, const uint8_t *ram, unsigned depth, int w
 static int verify_reads(const char *path, const uint8_t *ram, const uint64_t *off, unsigned n)
 {
     int fd = open(path, O_RDONLY);
-    uint8_t want[BLOCK];
+    static uint8_t want[BLOCK];
     int rc = fd < 0 ? fail("cannot reopen the image") : 0;
     for (unsigned k = 0; k < n && rc == 0; k++)
         if (pread(fd, want, BLOCK, (off_t)off[k]) != BLOCK ||
@@ -155,7 +159,7 @@ static int verify_reads(const char *path, const uint8_t *ram, const uint64_t *of
 static int run_dev(const char *path, int write, const uint64_t *off, unsigned count, unsigned depth,
                    double *ns, double *cpu)
 {
-    uint8_t *ram = calloc(1, RAM_SIZE);
+    uint8_t *ram = aligned_alloc(4096, (RAM_SIZE + 4095) & ~(size_t)4095);
     struct guest_mem gm;
     uv_loop_t loop;
     struct virtio_blk *blk = NULL;
@@ -164,8 +168,10 @@ static int run_dev(const char *path, int write, const uint64_t *off, unsigned co
     int needs_reset = 0, rc = 0;
     if (!ram || uv_loop_init(&loop) != 0)
         return fail("out of memory");
+    memset(ram, 0, RAM_SIZE);
     gm_init_host(&gm, ram, RAM_SIZE);
-    struct virtio_blk_params p = {.path = path, .id = "bench", .queue_size = QSIZE};
+    struct virtio_blk_params p = {
+        .path = path, .id = "bench", .queue_size = QSIZE, .direct = direct != 0};
     if (virtio_blk_create(&p, &gm, &loop, &blk, err, sizeof(err)) < 0) {
         free(ram);
         return fail(err);
@@ -203,15 +209,17 @@ static int run_dev(const char *path, int write, const uint64_t *off, unsigned co
 
 int main(int argc, char **argv)
 {
-    if (argc < 6 || argc > 7) {
-        fprintf(stderr, "usage: bench_blk_path dev|raw read|write FILE COUNT DEPTH [SEED]\n");
+    if (argc < 6 || argc > 8) {
+        fprintf(stderr,
+                "usage: bench_blk_path dev|raw read|write FILE COUNT DEPTH [SEED [direct]]\n");
         return 2;
     }
     int dev = strcmp(argv[1], "dev") == 0, write = strcmp(argv[2], "write") == 0;
     const char *path = argv[3];
     unsigned count = (unsigned)strtoul(argv[4], NULL, 0);
     unsigned depth = (unsigned)strtoul(argv[5], NULL, 0);
-    uint64_t seed = argc == 7 ? strtoull(argv[6], NULL, 0) : 1;
+    uint64_t seed = argc >= 7 ? strtoull(argv[6], NULL, 0) : 1;
+    direct = argc == 8 && strcmp(argv[7], "direct") == 0;
     struct stat st;
     if (stat(path, &st) < 0 || st.st_size < (off_t)BLOCK)
         return fail("FILE must exist and hold at least 4 KiB");
