@@ -2,6 +2,7 @@
 #include "devices/blk_req.h"
 
 #include <endian.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool blk_sector_range_ok(uint64_t sector, uint64_t len, uint64_t capacity_sectors, uint64_t *offset)
@@ -79,12 +80,43 @@ struct map_ctx {
     struct blk_request *req;
 };
 
+/* A host view of a data span: pinned for a TEE guest (the I/O outlives this check), checked
+ * once for a plain one (every page stays shared). */
+static void *map_span(const struct guest_mem *gm, struct blk_request *req, uint64_t gpa,
+                      uint64_t len)
+{
+    if (!gm->pins)
+        return gm_span(gm, gpa, len);
+    if (!req->pins && !(req->pins = calloc(BLK_MAX_DATA_SEGS, sizeof(*req->pins))))
+        return NULL;
+    void *host = gm_pin(gm, &req->pins[req->npin], gpa, len);
+    if (host)
+        req->npin++;
+    return host;
+}
+
+bool blk_req_unpin(const struct guest_mem *gm, struct blk_request *req)
+{
+    bool intact = true;
+    for (unsigned i = 0; i < req->npin; i++)
+        intact &= gm_unpin(gm, &req->pins[i]);
+    req->npin = 0;
+    return intact;
+}
+
+void blk_req_free_pins(struct blk_request *req)
+{
+    free(req->pins);
+    req->pins = NULL;
+    req->npin = 0;
+}
+
 static int map_piece(void *opaque, uint64_t gpa, uint64_t len)
 {
     struct map_ctx *c = opaque;
     if (c->req->niov >= BLK_MAX_DATA_SEGS)
         return -1;
-    void *host = gm_span(c->gm, gpa, len);
+    void *host = map_span(c->gm, c->req, gpa, len);
     if (!host)
         return -1;
     c->req->iov[c->req->niov].iov_base = host;
@@ -146,6 +178,7 @@ static enum blk_parse_result parse_rw(const struct guest_mem *gm, const struct c
                      : walk_range(s->rd, s->nrd, BLK_OUTHDR_SIZE, len, map_piece, &mc);
     if (rc < 0) {
         req->niov = 0;
+        blk_req_unpin(gm, req); /* what was pinned before the refusal */
         return fail(req, VIRTIO_BLK_S_IOERR);
     }
     req->data_len = len;
@@ -216,6 +249,7 @@ enum blk_parse_result blk_req_parse(const struct guest_mem *gm, const struct blk
                                     const char *id, struct blk_request *req)
 {
     req->niov = 0;
+    req->npin = 0; /* released when the previous use completed; the storage is kept */
     req->nrange = 0;
     req->data_len = 0;
     req->offset = 0;

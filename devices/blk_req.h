@@ -67,12 +67,24 @@ struct blk_request {
     uint64_t data_len; /* bytes of data (IN/OUT), < 2^32 */
     struct iovec iov[BLK_MAX_DATA_SEGS];
     unsigned niov;
+    /* TEE guests only: the data spans stay pinned (vmm/memory.h gm_pin) until blk_req_unpin, so
+     * a conversion to private while the I/O is in flight fails the request. Allocated on first
+     * use, kept across reuse of this record; free with blk_req_free_pins. */
+    struct gm_pin *pins;
+    unsigned npin;
     struct blk_range range[BLK_MAX_RANGES];
     unsigned nrange;
     uint64_t status_gpa;
     uint8_t status;    /* result when BLK_PARSE_COMPLETE; the back end sets it otherwise */
     uint32_t used_len; /* bytes the device wrote, for the used ring (status byte included) */
 };
+
+/* Releases the request's pins (no-op when none): true unless the guest converted part of a data
+ * span to private while it was pinned; then the request must complete with VIRTIO_BLK_S_IOERR. */
+bool blk_req_unpin(const struct guest_mem *gm, struct blk_request *req);
+
+/* Frees the pin storage of a request record that is no longer used (pins already released). */
+void blk_req_free_pins(struct blk_request *req);
 
 /* True iff the byte range [sector*512, sector*512 + len) is whole sectors and lies inside a disk of
  * capacity_sectors; every multiplication and addition is overflow-checked (the 2^64 edge). The

@@ -17,6 +17,7 @@ struct blk_inflight {
     unsigned q;
     uint16_t head;
     unsigned generation; /* the activation it belongs to; stale ones are dropped on completion */
+    struct blk_inflight *live_prev, *live_next; /* on blk->live while submitted */
 };
 
 struct virtio_blk {
@@ -33,6 +34,7 @@ struct virtio_blk {
     bool destroyed;                         /* completions are dropped */
 
     struct blk_inflight *spare; /* recycled request records (linked by io.next), loop thread */
+    struct blk_inflight *live;  /* submitted and not yet completed (their pins), loop thread */
     uint32_t to_signal;         /* queues with used entries not yet signalled (bit per queue) */
 
     struct virtq_chain chain; /* scratch for popping */
@@ -148,7 +150,27 @@ static struct blk_inflight *inflight_get(struct virtio_blk *blk)
         blk->spare = (struct blk_inflight *)in->io.next;
         return in;
     }
-    return malloc(sizeof(*in));
+    return calloc(1, sizeof(*in)); /* no pin storage yet */
+}
+
+static void live_add(struct virtio_blk *blk, struct blk_inflight *in)
+{
+    in->live_prev = NULL;
+    in->live_next = blk->live;
+    if (blk->live)
+        blk->live->live_prev = in;
+    blk->live = in;
+}
+
+static void live_remove(struct virtio_blk *blk, struct blk_inflight *in)
+{
+    if (in->live_prev)
+        in->live_prev->live_next = in->live_next;
+    else
+        blk->live = in->live_next;
+    if (in->live_next)
+        in->live_next->live_prev = in->live_prev;
+    in->live_prev = in->live_next = NULL;
 }
 
 static void inflight_put(struct virtio_blk *blk, struct blk_inflight *in)
@@ -163,6 +185,10 @@ static void io_done(struct blk_io *io, void *opaque)
     struct blk_inflight *in = (struct blk_inflight *)io;
     struct virtio_blk *blk = opaque;
     count_inflight(blk, -1);
+    /* (After destroy the pins were released there: guest memory may be gone by now.) */
+    bool intact = blk->destroyed || blk_req_unpin(blk->vdev.gm, &in->io.req);
+    if (!blk->destroyed)
+        live_remove(blk, in);
     if (blk->destroyed || in->generation != blk->generation || blk->vdev.broken) {
         inflight_put(blk, in);
         return;
@@ -170,6 +196,8 @@ static void io_done(struct blk_io *io, void *opaque)
     unsigned q = in->q;
     bool was_full = blk->inflight_q[q] >= blk->vdev.vq[q].size;
     blk->inflight_q[q]--;
+    if (!intact) /* the guest made part of a buffer private meanwhile: a defined failure */
+        in->io.req.status = VIRTIO_BLK_S_IOERR;
     complete(blk, q, in->head, blk_req_finish(blk->vdev.gm, &in->io.req));
     inflight_put(blk, in);
     if (was_full)
@@ -201,6 +229,7 @@ static struct blk_inflight *handle_chain(struct virtio_blk *blk, unsigned q,
     case BLK_PARSE_SUBMIT:
         count_inflight(blk, 1);
         blk->inflight_q[q]++;
+        live_add(blk, in);
         return in;
     case BLK_PARSE_COMPLETE:
         complete(blk, q, c->head, blk_req_finish(blk->vdev.gm, &in->io.req));
@@ -328,6 +357,7 @@ static void free_device(uv_handle_t *poll)
     while (blk->spare) {
         struct blk_inflight *in = blk->spare;
         blk->spare = (struct blk_inflight *)in->io.next;
+        blk_req_free_pins(&in->io.req);
         free(in);
     }
     free(blk);
@@ -337,6 +367,11 @@ void virtio_blk_destroy(struct virtio_blk *blk)
 {
     if (!blk)
         return;
+    /* Guest memory outlives this call but maybe not the I/O still in flight: release the pins
+     * now; completions after this touch nothing of the guest's. */
+    for (struct blk_inflight *in = blk->live; in; in = in->live_next)
+        blk_req_unpin(blk->vdev.gm, &in->io.req);
+    blk->live = NULL;
     blk->destroyed = true;
     blk_backend_close(&blk->be, free_device); /* returns at once; frees on the loop when drained */
 }

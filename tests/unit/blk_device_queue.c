@@ -240,6 +240,45 @@ static void destroy_with_io_in_flight(void **state)
     assert_int_equal(rc, 0);
 }
 
+/* A TEE guest converts a read's buffer to private while the read is in flight: the request fails
+ * (IOERR, status only), it is never reported as read; a request on untouched buffers still reads.
+ */
+static void buffer_converted_in_flight_fails_the_request(void **state)
+{
+    assert_int_equal(gm_enable_private(&gm), 0); /* a TEE guest: every page starts private */
+    assert_int_equal(gm_set_private(&gm, 0, RAM, false), 0); /* it shares everything */
+    struct blk_backend *be = virtio_blk_backend(blk);
+    be->test_hold_completions = true;
+    post_read(0, 0, 0);
+    post_read(1, 3, 8);
+    vdev->ops->queue_notify(vdev, 0);
+    assert_int_equal(virtio_blk_inflight(blk), 2);
+    /* head 0's data page goes private under the running read (as on a MapGPA exit) */
+    assert_int_equal(gm_set_private(&gm, REQ + 0x1000, 4096, true), 0);
+    be->test_hold_completions = false;
+    blk_backend_kick(be);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uint32_t id, len;
+    bool seen[2] = {false, false};
+    while (vring_sim_take_used(&sim, &id, &len)) {
+        assert_true(id == 0 || id == 3);
+        seen[id == 3] = true;
+        if (id == 0) {
+            assert_int_equal(len, 1);               /* status only: nothing was read */
+            assert_int_equal(ram[REQ + 0x3000], 1); /* VIRTIO_BLK_S_IOERR */
+        } else {
+            assert_int_equal(len, 4097);
+            assert_int_equal(ram[REQ + 0x4000 + 0x3000], 0); /* OK */
+        }
+    }
+    assert_true(seen[0] && seen[1]);
+    assert_int_equal(gm_revoked_pins(&gm), 1);
+    virtio_blk_destroy(blk);
+    blk = NULL;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    gm_destroy(&gm);
+}
+
 static void hostile_chain_needs_reset(void **state)
 {
     vring_sim_desc(&sim, 0, REQ, 16, VIRTQ_DESC_F_NEXT, 0); /* loop */
@@ -260,6 +299,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(reset_does_not_wait_and_drops_old_completions, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(destroy_with_io_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(buffer_converted_in_flight_fails_the_request, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(hostile_chain_needs_reset, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,8 +22,8 @@
 
 #define RAM      (1024 * 1024)
 #define QSZ      64
-#define FLUSHES  12 /* more than io_uring's default io-wq limit here (4 per CPU) */
-#define DIRTY_MB 64
+#define FLUSHES  12  /* more than io_uring's default io-wq limit here (4 per CPU) */
+#define DIRTY_MB 256 /* writeback of this takes far longer than a read, even on a loaded host */
 
 struct disk {
     uint8_t *ram;
