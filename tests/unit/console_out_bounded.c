@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -95,6 +96,50 @@ static void unread_pipe_keeps_newest_bytes_bounded(void **state)
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     free(got);
+    close(p[0]);
+    close(p[1]);
+}
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[128];
+    long kib = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+/* More than 100 MiB of console output with nobody reading: memory stays at the buffer's size,
+ * the producer never waits, and every byte beyond what fits is counted as dropped. */
+static void flood_of_128_mib_stays_bounded(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    char err[128] = "";
+    struct console_out *co = console_out_start(&loop, p[1], err, sizeof(err));
+    assert_non_null(co);
+    long before = rss_kib();
+    const uint64_t total = 128ull << 20;
+    double t0 = now_ms();
+    for (uint64_t done = 0; done < total; done += 16u << 20) {
+        put_stream(co, done, 16u << 20);
+        spin_loop(&loop, 2); /* the loop drains what the pipe takes, then waits for POLLOUT */
+    }
+    double spent = now_ms() - t0;
+    long grown = rss_kib() - before;
+    print_message("128 MiB offered in %.0f ms, RSS grew %ld KiB, %llu bytes dropped\n", spent,
+                  grown, (unsigned long long)console_out_dropped(co));
+    assert_true(grown < 4 * 1024); /* the 1 MiB ring and a 64 KiB chunk, not the flood */
+    assert_true(console_out_dropped(co) >= total - CONSOLE_OUT_BUFFER - 2 * 65536);
+    console_out_stop(co);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
     close(p[0]);
     close(p[1]);
 }
@@ -188,6 +233,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(unread_pipe_keeps_newest_bytes_bounded),
+        cmocka_unit_test(flood_of_128_mib_stays_bounded),
         cmocka_unit_test(stop_with_unread_pipe_is_bounded),
         cmocka_unit_test(reader_gone_and_concurrent_producer),
         cmocka_unit_test(socket_sink_and_discard),
