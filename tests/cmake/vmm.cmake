@@ -45,7 +45,8 @@ endforeach()
 # spin or abort cocoon (console flood with an unread stdout, FIFO serial file, closed stdio,
 # terminating signals, tiny fd / address-space limits). The flood guest is built in vsock.cmake.
 set(STALL_HARNESS ${CMAKE_SOURCE_DIR}/tests/integration/stall_test.py)
-foreach(case console_flood_unread serial_fifo stdio_closed stop_signals startup_limits)
+foreach(case console_flood_unread serial_fifo stdio_closed stop_signals startup_limits
+             disk_swapped_for_fifo)
   add_test(NAME ${case}
            COMMAND python3 ${STALL_HARNESS} ${case} $<TARGET_FILE:cocoon>
                    ${CMAKE_BINARY_DIR}/tests/guest)

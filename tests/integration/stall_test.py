@@ -11,9 +11,12 @@ CASE:
   stop_signals          SIGHUP, SIGQUIT, SIGUSR1/2, SIGALRM, SIGINT, SIGTERM stop cocoon cleanly
                         (status 128+N, API socket removed); SIGPIPE is ignored
   startup_limits        a tiny open-file limit or address-space limit: one line and status 1
+  disk_swapped_for_fifo a disk image replaced by a FIFO between vm.create and vm.boot: vm.boot
+                        fails at once with a reason, the API keeps answering
 Exits 0 on success, 1 on failure, 77 (skip) when /dev/kvm is missing.
 """
 import http.client
+import json
 import os
 import resource
 import signal
@@ -305,6 +308,53 @@ def case_startup_limits():
         if rc != 1 or len(lines) != 1 or not lines[0].startswith("cocoon:"):
             fail("ulimit -v %d: status %d, stderr %r" % (kib, rc, err))
     print("PASS: tight open-file and address-space limits give one line and status 1")
+
+
+def api_json(sock, method, route, body, timeout=5.0):
+    c = UnixHTTP(sock, timeout)
+    data = json.dumps(body).encode() if body is not None else b""
+    c.request(method, "/api/v1/" + route, body=data,
+              headers={"Content-Type": "application/json"} if body is not None else {})
+    r = c.getresponse()
+    text = r.read().decode(errors="replace")
+    c.close()
+    return r.status, text
+
+
+def case_disk_swapped_for_fifo():
+    need_kvm()
+    with tempfile.TemporaryDirectory() as d:
+        sock, img = os.path.join(d, "api.sock"), os.path.join(d, "disk.img")
+        with open(img, "wb") as f:
+            f.truncate(1 << 20)
+        log_path = os.path.join(d, "log.txt")
+        log = open(log_path, "wb")
+        p = subprocess.Popen([COCOON, "--api-socket", "path=" + sock], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            wait_for(lambda: os.path.exists(sock), 10, "no API socket")
+            cfg = {"cpus": {"boot_vcpus": 1, "max_vcpus": 1}, "memory": {"size": 32 << 20},
+                   "payload": {"kernel": guest("hello")}, "serial": {"mode": "Off"},
+                   "disks": [{"path": img}]}
+            st, body = api_json(sock, "PUT", "vm.create", cfg)
+            if st != 204:
+                fail("vm.create: %d %s" % (st, body))
+            os.remove(img)
+            os.mkfifo(img)  # nobody will ever open its other end
+            t0 = time.monotonic()
+            st, body = api_json(sock, "PUT", "vm.boot", None, timeout=10)
+            dt = time.monotonic() - t0
+            if st < 400 or dt > 2:
+                fail("vm.boot on a FIFO disk: %d after %.1f s: %s" % (st, dt, body))
+            if api(sock, "GET", "vmm.ping")[0] != 200:
+                fail("the API stopped answering after the refused boot")
+            api(sock, "PUT", "vmm.shutdown")
+            p.wait(timeout=10)
+            print("PASS: vm.boot refused in %.0f ms: %s" % (dt * 1000, body.strip()[:160]))
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
 
 def main():
