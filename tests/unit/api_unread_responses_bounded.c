@@ -19,6 +19,13 @@
 #include "api/router.h"
 #include "support/api_client.h"
 
+/* Timeouts scale under valgrind, which runs this test tens of times slower. */
+static int slow_factor(void)
+{
+    const char *preload = getenv("LD_PRELOAD");
+    return preload && strstr(preload, "vgpreload") ? 20 : 1;
+}
+
 static uv_loop_t loop;
 static struct http_server *srv;
 static struct api_router *router;
@@ -53,7 +60,7 @@ static int setup(void **state)
     assert_non_null(router);
     struct http_limits lim;
     http_limits_default(&lim);
-    lim.partial_timeout_ms = 700;
+    lim.partial_timeout_ms = 700 * slow_factor();
     char err[256];
     assert_int_equal(http_server_listen(&loop, sock_path, &lim, api_router_handle, router, &srv,
                                         err, sizeof(err)),
@@ -147,7 +154,7 @@ static void pipelined_unread_info_stays_bounded(void **state)
     assert_true(grown < 16 * 1024);
     /* The hostile client is closed once it has read nothing for the timeout (700 ms). */
     int closed_after = -1;
-    while (apic_now_ms() - t0 < 3000) {
+    while (apic_now_ms() - t0 < 3000 * slow_factor()) {
         apic_pump(20);
         char b;
         /* Peeking does not read the queued answers away: the server sees no progress. */
@@ -181,13 +188,21 @@ static void late_reader_gets_every_answer_in_order(void **state)
     size_t len = 0;
     int got = 0;
     double t0 = apic_now_ms();
-    while (got < 3000 && apic_now_ms() - t0 < 10000) {
-        size_t n = apic_read_responses(fd, buf + len, sizeof(buf) - len, 1, 200, &eof);
+    size_t scanned = 0; /* count only what arrived since the last look: reading stays prompt */
+    while (got < 3000 && apic_now_ms() - t0 < 10000 * slow_factor()) {
+        size_t n = apic_read_responses(fd, buf + len, sizeof(buf) - len - 1, 1, 200, &eof);
         assert_false(eof);
         len += n;
-        got = 0;
-        for (const char *p = buf; (p = strstr(p, "HTTP/1.1 200 OK")); p++)
+        buf[len] = '\0';
+        const char *p = buf + scanned;
+        for (; (p = strstr(p, "HTTP/1.1 200 OK")); p++)
             got++;
+        scanned = len > 16 ? len - 16 : 0; /* a marker cut at the end is found next time */
+        if (got > 0 && scanned > 0) {      /* do not count a marker twice across the overlap */
+            const char *last = buf + scanned;
+            for (const char *q = last; (q = strstr(q, "HTTP/1.1 200 OK")); q++)
+                got--;
+        }
     }
     assert_int_equal(got, 3000);
     assert_int_equal(http_server_connections(srv), 1);
