@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include "devices/debug_port.h"
-#include "devices/fw_cfg.h"
 #include "devices/i8042.h"
 #include "devices/uart16550.h"
 #include "tee/tee.h"
+#include "vmm/boot_firmware.h"
 #include "vmm/console.h"
 #include "vmm/console_out.h"
 #include "vmm/log.h"
@@ -24,9 +24,9 @@
 #include "vmm/vm_pci.h"
 
 /* Identity-map and TSS pages KVM needs for real-mode emulation on Intel (top of the 4 GiB hole,
- * below the BIOS area; never RAM). */
-#define VM_IDENTITY_MAP_ADDR 0xFFFBC000ULL
-#define VM_TSS_ADDR          0xFFFBD000ULL
+ * below any firmware image; never RAM). */
+#define VM_IDENTITY_MAP_ADDR 0xFEFFC000ULL /* QEMU's: clear of a firmware image up to 16 MiB */
+#define VM_TSS_ADDR          0xFEFFD000ULL
 
 /* vm_create_with's steps; on failure the caller destroys the half-built VM. */
 static int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen);
@@ -81,6 +81,9 @@ int vm_boot(struct vm *vm, char *err, size_t errlen)
     if (vm->tee) { /* measured launch: firmware, kernel hashes, VMSAs / TD pages, finish */
         if (tee_launch(vm->tee, err, errlen) < 0)
             return -1;
+    } else if (vm->cfg.firmware) {
+        /* firmware boot: vCPU 0 stays in KVM's reset state (real mode, CS base 0xFFFF0000,
+         * IP 0xFFF0: the image's reset vector), the others wait for INIT-SIPI */
     } else if (vm_load_payload(vm, err, errlen) < 0 ||
                vcpu_set_boot_state(&vm->vcpus[0], &vm->boot, err, errlen) < 0) {
         return -1;
@@ -223,6 +226,7 @@ static int vm_setup_memory(struct vm *vm, char *err, size_t errlen)
         return -1;
     if (vm->tee) /* guest_memfd memslots, all private, plus the firmware flash */
         return tee_map_memory(vm->tee, err, errlen);
+    int rc = 0;
     for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
         const struct gm_region *r = &vm->mem.region[i];
         struct kvm_userspace_memory_region slot = {
@@ -236,7 +240,9 @@ static int vm_setup_memory(struct vm *vm, char *err, size_t errlen)
             return -1;
         }
     }
-    return 0;
+    if (vm->cfg.firmware) /* plain firmware boot: the image below 4 GiB */
+        rc = boot_firmware_map(vm, err, errlen);
+    return rc;
 }
 
 static int vm_setup_irqchip(struct vm *vm, char *err, size_t errlen)
@@ -336,31 +342,6 @@ static int vm_console_fd(struct vm *vm, char *err, size_t errlen)
     }
 }
 
-/* The fw_cfg device serving --kernel/--initramfs/--cmdline to the firmware, byte for byte what
- * the SEV kernel-hashes table hashes. */
-static int vm_attach_fw_cfg(struct vm *vm, char *err, size_t errlen)
-{
-    const struct fw_cfg_config fc = {.kernel = vm->cfg.kernel,
-                                     .initrd = vm->cfg.initramfs,
-                                     .cmdline = vm->cfg.cmdline,
-                                     .ram_size = vm->cfg.memory,
-                                     .nb_cpus = (uint16_t)vm->cfg.cpus,
-                                     .max_cpus = (uint16_t)vm->cfg.max_cpus};
-    struct fw_cfg *fw = fw_cfg_new(&vm->mem, &fc, err, errlen);
-    if (!fw)
-        return -1;
-    if (vm_add_device(vm, "fw_cfg", fw_cfg_free, fw) < 0) { /* it freed fw */
-        snprintf(err, errlen, "too many devices");
-        return -1;
-    }
-    if (bus_register(vm->pio, FW_CFG_PORT_SEL, FW_CFG_PORT_COMB_LEN, fw_cfg_comb_io, fw) < 0 ||
-        bus_register(vm->pio, FW_CFG_PORT_DMA, FW_CFG_PORT_DMA_LEN, fw_cfg_dma_io, fw) < 0) {
-        snprintf(err, errlen, "cannot register the fw_cfg ports");
-        return -1;
-    }
-    return 0;
-}
-
 /* The platform devices every VM has. Later devices (PCI host bridge, virtio) attach here too:
  * register their traps on vm->pio / vm->mmio and their teardown with vm_add_device. */
 static void vm_console_tx(void *opaque, const uint8_t *buf, size_t len)
@@ -411,11 +392,10 @@ static int vm_attach_devices(struct vm *vm, char *err, size_t errlen)
             return -1;
         }
     }
-    /* ---- fw_cfg: firmware boot with a kernel (OVMF loads it from here). Only a TEE launch
-     * boots the firmware; with tee=none --firmware is unused and the kernel is direct-booted. */
-    if (vm->tee && vm->cfg.firmware && vm->cfg.kernel && vm_attach_fw_cfg(vm, err, errlen) < 0)
+    /* ---- firmware boot: fw_cfg, CMOS, debug console (vmm/boot_firmware.c) ---- */
+    if (vm->cfg.firmware && boot_firmware_attach(vm, err, errlen) < 0)
         return -1;
-    /* ---- end fw_cfg ---- */
+    /* ---- end firmware boot ---- */
     /* ---- PCI host bridge and virtio devices (vmm/vm_pci.c) ---- */
     if (vm_attach_pci(vm, err, errlen) < 0 || vm_attach_vsock(vm, err, errlen) < 0 ||
         vm_attach_blknet(vm, err, errlen) < 0) /* virtio-blk, virtio-net: vm_blknet.c */
