@@ -191,7 +191,7 @@ def case_cli_errors():
         with open(big, "wb") as f:
             f.truncate(40 << 20)
         cases = [
-            ([], "--kernel is required"),
+            ([], "--kernel or --firmware is required"),
             (["--kernel", "/nonexistent/vmlinux"], "cannot open kernel"),
             (["--kernel", d], "not a regular file"),
             (["--kernel", text], "neither a bzImage nor an ELF"),
