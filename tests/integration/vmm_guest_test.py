@@ -193,6 +193,9 @@ def case_cli_errors():
         cases = [
             ([], "--kernel or --firmware is required"),
             (["--kernel", "/nonexistent/vmlinux"], "cannot open kernel"),
+            (["--firmware", text], "multiple of 4 KiB"),
+            (["--firmware", big], "at most 16 MiB"),
+            (["--firmware", d], "not a regular file"),
             (["--kernel", d], "not a regular file"),
             (["--kernel", text], "neither a bzImage nor an ELF"),
             (["--kernel", COCOON], "ELF"),
