@@ -63,8 +63,9 @@ static void ecam_remap(struct q35 *q, const struct pci_dev *mch)
         q->ecam_base = base;
         q->ecam_len = len;
     } else if (base) {
-        log_warn("q35: ECAM window 0x%llx+0x%llx overlaps RAM-less claims; not decoded",
-                 (unsigned long long)base, (unsigned long long)len);
+        log_limited(&q->rl, LOG_LVL_WARN,
+                    "q35: ECAM window 0x%llx+0x%llx overlaps another claim; not decoded",
+                    (unsigned long long)base, (unsigned long long)len);
     }
 }
 
@@ -102,20 +103,24 @@ static void pm_remap(struct q35 *q)
     uint16_t want = (cfg[ICH9_LPC_ACPI_CNTL] & ICH9_ACPI_EN) ? base : 0;
     if (want == q->pm_base)
         return;
-    if (q->pm_base) {
+    if (q->pm_base) /* only what was claimed: never another device's range */
         bus_unregister(q->pio, q->pm_base + ICH9_PM_TMR);
+    if (q->pm_base && q->smi_mapped)
         bus_unregister(q->pio, q->pm_base + ICH9_PM_SMI_EN);
-    }
     q->pm_base = 0;
+    q->smi_mapped = false;
     if (!want)
         return;
     if (bus_register(q->pio, want + ICH9_PM_TMR, 4, pm_timer_io, &q->pm_epoch) < 0) {
-        log_warn("q35: PM timer port 0x%x is claimed by another device; PM block not decoded",
-                 want + ICH9_PM_TMR);
+        log_limited(&q->rl, LOG_LVL_WARN,
+                    "q35: PM timer port 0x%x is claimed by another device; PM block not decoded",
+                    want + ICH9_PM_TMR);
         return;
     }
-    if (bus_register(q->pio, want + ICH9_PM_SMI_EN, 8, smi_io, q) < 0)
-        log_warn("q35: SMI_EN port 0x%x is claimed by another device", want + ICH9_PM_SMI_EN);
+    q->smi_mapped = bus_register(q->pio, want + ICH9_PM_SMI_EN, 8, smi_io, q) == 0;
+    if (!q->smi_mapped)
+        log_limited(&q->rl, LOG_LVL_WARN, "q35: SMI_EN port 0x%x is claimed by another device",
+                    want + ICH9_PM_SMI_EN);
     q->pm_base = want;
 }
 
@@ -176,6 +181,7 @@ struct q35 *q35_new(struct pci_root *root, struct bus *pio, struct bus *mmio, ch
     q->mmio = mmio;
     pthread_mutex_init(&q->smi_lock, NULL);
     q->smi[0] = ICH9_SMI_EN_APMC; /* QEMU ich9 pm_reset without SMM */
+    q->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT;
     clock_gettime(CLOCK_MONOTONIC, &q->pm_epoch);
     mch_init(q);
     lpc_init(q);
@@ -198,10 +204,10 @@ void q35_free(void *opaque)
     mch->opaque = NULL;
     if (q->ecam_base)
         bus_unregister(q->mmio, q->ecam_base);
-    if (q->pm_base) {
+    if (q->pm_base)
         bus_unregister(q->pio, q->pm_base + ICH9_PM_TMR);
+    if (q->pm_base && q->smi_mapped)
         bus_unregister(q->pio, q->pm_base + ICH9_PM_SMI_EN);
-    }
     pci_root_detach(q->root, &q->lpc);
     pthread_mutex_destroy(&q->smi_lock);
     free(q);

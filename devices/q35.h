@@ -4,11 +4,13 @@
 #define COCOON_Q35_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
 #include "devices/pci.h"
 #include "vmm/bus.h"
+#include "vmm/log.h"
 
 /* MCH (00:00.0) registers (edk2 OvmfPkg/Include/IndustryStandard/Q35MchIch9.h). */
 #define Q35_MCH_PCIEXBAR 0x60 /* 64-bit: base | length code (bits 2:1) | enable (bit 0) */
@@ -32,10 +34,12 @@ struct q35 {
     struct bus *pio, *mmio;
     struct pci_dev lpc;
     uint64_t ecam_base, ecam_len; /* claimed on mmio; 0 = none (guarded by the root's lock) */
-    uint16_t pm_base;             /* PM block claims on pio; 0 = none (same lock) */
+    uint16_t pm_base;             /* PM timer claimed on pio at +8; 0 = none (same lock) */
+    bool smi_mapped;              /* SMI_EN claimed at pm_base + 0x30 */
     pthread_mutex_t smi_lock;
     uint8_t smi[8]; /* SMI_EN, SMI_STS */
     struct timespec pm_epoch;
+    struct log_ratelimit rl; /* a guest reprogramming PCIEXBAR/PMBASE in a loop */
 };
 
 /* Sets up the MCH registers on root's host bridge and attaches the LPC bridge at 00:1f.0.

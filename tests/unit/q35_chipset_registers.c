@@ -46,6 +46,13 @@ static void f_detach(void *ctx, int fd, uint64_t a, uint32_t l)
 }
 static const struct pci_irq_ops fake_ops = {f_alloc, f_set, f_fire, f_free, f_attach, f_detach};
 
+static void other_io(void *opaque, uint64_t off, void *data, uint32_t len, bool is_write)
+{
+    (void)opaque, (void)off;
+    if (!is_write)
+        memset(data, 0x5A, len);
+}
+
 struct rig {
     struct bus *pio, *mmio;
     struct pci_root *root;
@@ -162,6 +169,19 @@ static void pm_block_follows_pmbase(void **state)
     /* PMBASE's low bits are not writable: 0xB07F decodes at 0xB000 */
     cf8_write(&r, 31, ICH9_LPC_PMBASE, 0xC07F, 2);
     assert_true(bus_dispatch(r.pio, 0xC008, &t, 4, false));
+    /* a guest PMBASE whose SMI_EN lands on another device's port: that device keeps it, also
+     * when the PM block moves on (only claims q35 made are released) */
+    assert_int_equal(bus_register(r.pio, 0x730, 1, other_io, NULL), 0);
+    cf8_write(&r, 31, ICH9_LPC_PMBASE, 0x700, 2);
+    assert_true(bus_dispatch(r.pio, 0x708, &t, 4, false));
+    uint8_t b = 0;
+    assert_true(bus_dispatch(r.pio, 0x730, &b, 1, false));
+    assert_int_equal(b, 0x5A);
+    cf8_write(&r, 31, ICH9_LPC_PMBASE, 0x800, 2);
+    b = 0;
+    assert_true(bus_dispatch(r.pio, 0x730, &b, 1, false));
+    assert_int_equal(b, 0x5A);
+    bus_unregister(r.pio, 0x730);
     rig_down(&r);
 }
 
