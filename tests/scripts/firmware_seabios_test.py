@@ -103,6 +103,8 @@ def run_bios(args, tmp, c):
     c.check("seabios_e820_from_fw_cfg", want in text, want)
     c.check("seabios_lpc_pm", "PCI: init bdf=00:1f.0 id=8086:2918" in text and
             "Q35 LPC init" in text, "ICH9 LPC at 00:1f.0 set up (PMBASE, SMM already done)")
+    c.check("seabios_no_boot_menu", "Press ESC for boot menu" not in text and
+            "Found QEMU fw_cfg" in text, "FW_CFG_BOOT_MENU = 0: no menu prompt, no menu wait")
     c.check("seabios_handoff", re.search(r"e820 map has \d+ items", text) is not None and
             "enter handle_19" in text, "final e820 map and INT 19h boot hand-off")
 
