@@ -18,6 +18,7 @@
 #define ACPI_DATA_SIZE 0x28000ULL    /* what QEMU's pc machine keeps below the initrd */
 #define NO_ITEM        0xFFFF
 
+static const uint8_t ELF_MAGIC[4] = {0x7f, 'E', 'L', 'F'};
 static const uint8_t DMA_SIGNATURE[8] = {'Q', 'E', 'M', 'U', ' ', 'C', 'F', 'G'};
 
 struct fw_cfg_item {
@@ -196,10 +197,7 @@ static int add_pvh_kernel(struct fw_cfg *fw, const char *path, uint32_t entry, c
     fw->kernel_file = read_file("kernel", path, &size, err, errlen);
     if (!fw->kernel_file)
         return -1;
-    if (size < 64 || memcmp(fw->kernel_file,
-                            "\x7f"
-                            "ELF",
-                            4) != 0) {
+    if (size < 64 || memcmp(fw->kernel_file, ELF_MAGIC, 4) != 0) {
         snprintf(err, errlen, "fw_cfg: %s is not an ELF kernel", path);
         return -1;
     }

@@ -21,6 +21,8 @@
 #include "vmm/log.h"
 #include "vmm/vm_internal.h"
 
+static const uint8_t ELF_MAGIC[4] = {0x7f, 'E', 'L', 'F'};
+
 struct fw_image {
     uint8_t *host;
     size_t size;
@@ -170,10 +172,7 @@ static int64_t load_pvh_kernel(struct vm *vm, char *err, size_t errlen)
     ssize_t n = fd >= 0 ? pread(fd, magic, sizeof(magic), 0) : -1;
     if (fd >= 0)
         close(fd);
-    if (n != (ssize_t)sizeof(magic) || memcmp(magic,
-                                              "\x7f"
-                                              "ELF",
-                                              4) != 0)
+    if (n != (ssize_t)sizeof(magic) || memcmp(magic, ELF_MAGIC, 4) != 0)
         return 0;
     const struct load_request req = {.kernel = vm->cfg.kernel, .cmdline = ""};
     struct boot_entry entry;

@@ -92,12 +92,9 @@ static void elf_kernel_items_for_pvh_rom(void **state)
 {
     (void)state;
     static uint8_t elf[12000];
-    memcpy(elf,
-           "\x7f"
-           "ELF",
-           4);
     for (size_t i = 4; i < sizeof(elf); i++)
         elf[i] = (uint8_t)(i * 7);
+    elf[0] = 0x7f, elf[1] = 'E', elf[2] = 'L', elf[3] = 'F';
     const char *kpath = lt_temp_file(0, elf, sizeof(elf));
     struct guest_mem gm;
     gm_init_host(&gm, ram, sizeof(ram));
