@@ -1,5 +1,6 @@
-/* fw_cfg.c: the QEMU fw_cfg device (ports 0x510/0x511, DMA at 0x514) serving OVMF the kernel,
- * initrd and command line exactly as the SEV kernel-hashes table hashes them. */
+/* fw_cfg.c: the QEMU fw_cfg device (ports 0x510/0x511, DMA at 0x514, file directory) serving the
+ * firmware its files and the kernel, initrd and command line (as the SEV hashes table hashes them).
+ */
 #include "devices/fw_cfg.h"
 
 #include <errno.h>
@@ -17,6 +18,7 @@
 #define ACPI_DATA_SIZE 0x28000ULL    /* what QEMU's pc machine keeps below the initrd */
 #define NO_ITEM        0xFFFF
 
+static const uint8_t ELF_MAGIC[4] = {0x7f, 'E', 'L', 'F'};
 static const uint8_t DMA_SIGNATURE[8] = {'Q', 'E', 'M', 'U', ' ', 'C', 'F', 'G'};
 
 struct fw_cfg_item {
@@ -30,6 +32,8 @@ struct fw_cfg {
     struct fw_cfg_item items[FW_CFG_NR_ITEMS];
     uint8_t ints[FW_CFG_NR_ITEMS][8]; /* little-endian integer items live here */
     uint8_t uuid[16];
+    uint64_t real_addr, cmdline_addr; /* where the option ROM puts setup and command line */
+    bool pvh;
     uint16_t cur; /* selected key, NO_ITEM if none valid */
     uint32_t offset;
     uint64_t dma_addr;
@@ -37,6 +41,13 @@ struct fw_cfg {
     uint8_t *kernel_file;
     uint8_t *initrd;
     char *cmdline;
+    struct {
+        char name[FW_CFG_MAX_NAME];
+        uint8_t *data;
+        uint32_t len;
+    } files[FW_CFG_MAX_FILES];
+    unsigned nr_files;
+    uint8_t dir[4 + FW_CFG_MAX_FILES * FW_CFG_DIR_ENTRY_LEN];
     struct log_ratelimit rl;
 };
 
@@ -51,6 +62,18 @@ static void put_be32(uint8_t *p, uint32_t v)
     p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);
     p[3] = (uint8_t)v;
+}
+
+static void put_le16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    put_le16(p, (uint16_t)v);
+    put_le16(p + 2, (uint16_t)(v >> 16));
 }
 
 static uint16_t get_le16(const uint8_t *p)
@@ -161,7 +184,51 @@ static int add_kernel(struct fw_cfg *fw, const char *path, uint32_t cmdline_len,
     set_int(fw, FW_CFG_KERNEL_SIZE, size - setup, 4);
     set_item(fw, FW_CFG_KERNEL_DATA, fw->kernel_file + setup, (uint32_t)(size - setup));
     set_int(fw, FW_CFG_CMDLINE_ADDR, cmdline_addr, 4);
+    fw->real_addr = real_addr;
+    fw->cmdline_addr = cmdline_addr;
     return 0;
+}
+
+/* An ELF kernel for pvh.bin: the entry and the file's first 8 KiB (QEMU's `header`). */
+static int add_pvh_kernel(struct fw_cfg *fw, const char *path, uint32_t entry, char *err,
+                          size_t errlen)
+{
+    uint64_t size = 0;
+    fw->kernel_file = read_file("kernel", path, &size, err, errlen);
+    if (!fw->kernel_file)
+        return -1;
+    if (size < 64 || memcmp(fw->kernel_file, ELF_MAGIC, 4) != 0) {
+        snprintf(err, errlen, "fw_cfg: %s is not an ELF kernel", path);
+        return -1;
+    }
+    fw->pvh = true;
+    set_int(fw, FW_CFG_KERNEL_ENTRY, entry, 4);
+    set_int(fw, FW_CFG_SETUP_SIZE, size < 8192 ? size : 8192, 4);
+    set_item(fw, FW_CFG_SETUP_DATA, fw->kernel_file, (uint32_t)(size < 8192 ? size : 8192));
+    return 0;
+}
+
+/* QEMU's x86_load_linux header patches for a guest that is not confidential: the option ROM
+ * jumps into the setup code, which takes the command line and initrd from these fields. */
+static void patch_setup_header(struct fw_cfg *fw)
+{
+    uint8_t *h = fw->kernel_file;
+    uint16_t protocol = get_le16(h + 0x206);
+    if (protocol >= 0x202) {
+        put_le32(h + 0x228, (uint32_t)fw->cmdline_addr); /* cmd_line_ptr */
+    } else {
+        put_le16(h + 0x20, 0xA33F); /* old command-line protocol: magic, then offset */
+        put_le16(h + 0x22, (uint16_t)(fw->cmdline_addr - fw->real_addr));
+    }
+    h[0x210] = 0xB0; /* type_of_loader: "Qemu" */
+    if (protocol >= 0x201) {
+        h[0x211] |= 0x80; /* CAN_USE_HEAP */
+        put_le16(h + 0x224, (uint16_t)(fw->cmdline_addr - fw->real_addr - 0x200));
+    }
+    if (fw->initrd) {
+        put_le32(h + 0x218, get_le32(fw->ints[FW_CFG_INITRD_ADDR])); /* ramdisk_image */
+        put_le32(h + 0x21C, fw->items[FW_CFG_INITRD_DATA].len);      /* ramdisk_size */
+    }
 }
 
 /* Initrd items; the address is QEMU's: below initrd_addr_max and the ACPI reserve, 4K aligned. */
@@ -173,7 +240,9 @@ static int add_initrd(struct fw_cfg *fw, const char *path, uint64_t ram_size, ch
     if (!fw->initrd)
         return -1;
     const uint8_t *h = fw->kernel_file;
-    uint64_t max = get_le16(h + 0x206) >= 0x203 ? get_le32(h + 0x22c) : 0x37ffffff;
+    uint64_t max = 0xffffffff; /* PVH: only the RAM below 4 GiB limits it (x86_load_linux) */
+    if (!fw->pvh)
+        max = get_le16(h + 0x206) >= 0x203 ? get_le32(h + 0x22c) : 0x37ffffff;
     uint64_t below_4g = ram_size < GM_LOW_RAM_END ? ram_size : GM_LOW_RAM_END;
     if (below_4g <= ACPI_DATA_SIZE) {
         snprintf(err, errlen, "fw_cfg: too little memory for an initrd");
@@ -195,10 +264,6 @@ static int add_initrd(struct fw_cfg *fw, const char *path, uint64_t ram_size, ch
 struct fw_cfg *fw_cfg_new(const struct guest_mem *gm, const struct fw_cfg_config *cfg, char *err,
                           size_t errlen)
 {
-    if (!cfg->kernel) {
-        snprintf(err, errlen, "fw_cfg: no kernel to serve");
-        return NULL;
-    }
     struct fw_cfg *fw = calloc(1, sizeof(*fw));
     const char *cmdline = cfg->cmdline ? cfg->cmdline : "";
     size_t cmdline_len = strlen(cmdline) + 1; /* served and hashed with its NUL */
@@ -217,14 +282,20 @@ struct fw_cfg *fw_cfg_new(const struct guest_mem *gm, const struct fw_cfg_config
     set_int(fw, FW_CFG_RAM_SIZE, cfg->ram_size, 8);
     set_int(fw, FW_CFG_NB_CPUS, cfg->nb_cpus, 2);
     set_int(fw, FW_CFG_MAX_CPUS, cfg->max_cpus ? cfg->max_cpus : cfg->nb_cpus, 2);
-    set_item(fw, FW_CFG_FILE_DIR, fw->ints[FW_CFG_FILE_DIR], 4); /* be32 count = 0 */
+    set_int(fw, FW_CFG_BOOT_MENU, 0, 2);       /* no boot menu, no menu timeout */
+    set_item(fw, FW_CFG_FILE_DIR, fw->dir, 4); /* be32 count = 0 */
+    if (!cfg->kernel)
+        return fw;
     set_int(fw, FW_CFG_CMDLINE_SIZE, cmdline_len, 4);
     set_item(fw, FW_CFG_CMDLINE_DATA, fw->cmdline, (uint32_t)cmdline_len);
-    if (add_kernel(fw, cfg->kernel, (uint32_t)cmdline_len, err, errlen) < 0 ||
-        (cfg->initrd && add_initrd(fw, cfg->initrd, cfg->ram_size, err, errlen) < 0)) {
+    int krc = cfg->pvh_entry ? add_pvh_kernel(fw, cfg->kernel, cfg->pvh_entry, err, errlen)
+                             : add_kernel(fw, cfg->kernel, (uint32_t)cmdline_len, err, errlen);
+    if (krc < 0 || (cfg->initrd && add_initrd(fw, cfg->initrd, cfg->ram_size, err, errlen) < 0)) {
         fw_cfg_free(fw);
         return NULL;
     }
+    if (cfg->patch_setup && !fw->pvh)
+        patch_setup_header(fw);
     return fw;
 }
 
@@ -237,7 +308,53 @@ void fw_cfg_free(void *opaque)
     free(fw->kernel_file);
     free(fw->initrd);
     free(fw->cmdline);
+    for (unsigned i = 0; i < fw->nr_files; i++)
+        free(fw->files[i].data);
     free(fw);
+}
+
+/* FILE_DIR and the file items from files[] (kept sorted by name). */
+static void rebuild_directory(struct fw_cfg *fw)
+{
+    put_be32(fw->dir, fw->nr_files);
+    for (unsigned i = 0; i < fw->nr_files; i++) {
+        uint8_t *e = fw->dir + 4 + i * FW_CFG_DIR_ENTRY_LEN;
+        uint16_t key = (uint16_t)(FW_CFG_FILE_FIRST + i);
+        memset(e, 0, FW_CFG_DIR_ENTRY_LEN);
+        put_be32(e, fw->files[i].len);
+        e[4] = (uint8_t)(key >> 8);
+        e[5] = (uint8_t)key;
+        memcpy(e + 8, fw->files[i].name, strlen(fw->files[i].name));
+        set_item(fw, key, fw->files[i].data, fw->files[i].len);
+    }
+    set_item(fw, FW_CFG_FILE_DIR, fw->dir, 4 + fw->nr_files * FW_CFG_DIR_ENTRY_LEN);
+}
+
+int fw_cfg_add_file(struct fw_cfg *fw, const char *name, const void *data, uint32_t len)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n >= FW_CFG_MAX_NAME || fw->nr_files == FW_CFG_MAX_FILES)
+        return -1;
+    unsigned at = 0;
+    while (at < fw->nr_files && strcmp(fw->files[at].name, name) < 0)
+        at++;
+    if (at < fw->nr_files && strcmp(fw->files[at].name, name) == 0)
+        return -1;
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return -1;
+    if (len)
+        memcpy(copy, data, len);
+    pthread_mutex_lock(&fw->lock);
+    memmove(&fw->files[at + 1], &fw->files[at], (fw->nr_files - at) * sizeof(fw->files[0]));
+    memset(fw->files[at].name, 0, sizeof(fw->files[at].name));
+    memcpy(fw->files[at].name, name, n);
+    fw->files[at].data = copy;
+    fw->files[at].len = len;
+    fw->nr_files++;
+    rebuild_directory(fw);
+    pthread_mutex_unlock(&fw->lock);
+    return 0;
 }
 
 uint64_t fw_cfg_dma_errors(struct fw_cfg *fw)

@@ -1,5 +1,5 @@
-/* fw_cfg.h: a QEMU-compatible fw_cfg device that hands OVMF the kernel, initrd and command line
- * (selector/data ports and the DMA interface), for firmware boot with --kernel. */
+/* fw_cfg.h: a QEMU-compatible fw_cfg device (selector/data ports, DMA, file directory) that hands
+ * the firmware (OVMF, TDVF, SeaBIOS) its platform files and the kernel, initrd and command line. */
 #ifndef COCOON_FW_CFG_H
 #define COCOON_FW_CFG_H
 
@@ -23,11 +23,13 @@ enum {
     FW_CFG_UUID = 0x02,
     FW_CFG_RAM_SIZE = 0x03,
     FW_CFG_NB_CPUS = 0x05,
+    FW_CFG_BOOT_MENU = 0x0e,
     FW_CFG_KERNEL_ADDR = 0x07,
     FW_CFG_KERNEL_SIZE = 0x08,
     FW_CFG_INITRD_ADDR = 0x0a,
     FW_CFG_INITRD_SIZE = 0x0b,
     FW_CFG_MAX_CPUS = 0x0f,
+    FW_CFG_KERNEL_ENTRY = 0x10,
     FW_CFG_KERNEL_DATA = 0x11,
     FW_CFG_INITRD_DATA = 0x12,
     FW_CFG_CMDLINE_ADDR = 0x13,
@@ -37,8 +39,13 @@ enum {
     FW_CFG_SETUP_SIZE = 0x17,
     FW_CFG_SETUP_DATA = 0x18,
     FW_CFG_FILE_DIR = 0x19,
-    FW_CFG_NR_ITEMS = 0x20, /* no named files are offered: FILE_DIR lists none */
+    FW_CFG_FILE_FIRST = 0x20, /* named files take selectors from here, in name order */
 };
+
+#define FW_CFG_MAX_FILES     32
+#define FW_CFG_NR_ITEMS      (FW_CFG_FILE_FIRST + FW_CFG_MAX_FILES)
+#define FW_CFG_MAX_NAME      56 /* struct fw_cfg_file name[56], NUL included */
+#define FW_CFG_DIR_ENTRY_LEN 64 /* be32 size, be16 select, u16 reserved, name[56] */
 
 #define FW_CFG_ID_TRADITIONAL 0x01
 #define FW_CFG_ID_DMA         0x02
@@ -51,10 +58,13 @@ enum {
 #define FW_CFG_DMA_CTL_SELECT 0x08
 #define FW_CFG_DMA_CTL_WRITE  0x10
 
-/* What the device serves. kernel must be a bzImage (boot protocol >= 2.00): it is split as QEMU
- * does, setup = (setup_sects + 1) * 512 bytes (4 sectors if 0), and served unmodified, so
- * setup || kernel is the whole file (the bytes the SEV kernel-hashes table hashes). The command
- * line is served with its NUL (NULL = ""); initrd may be NULL. */
+/* What the device serves. kernel (may be NULL: no kernel items) must be a bzImage (boot protocol
+ * >= 2.00): it is split as QEMU does, setup = (setup_sects + 1) * 512 bytes (4 sectors if 0), and
+ * served unmodified, so setup || kernel is the whole file (the bytes the SEV kernel-hashes table
+ * hashes) -- unless patch_setup, which fills the setup header as QEMU's x86_load_linux does for a
+ * non-confidential guest (command line and initrd addresses, loader type, heap), for SeaBIOS's
+ * linuxboot_dma.bin option ROM. The command line is served with its NUL (NULL = ""); initrd may
+ * be NULL. */
 struct fw_cfg_config {
     const char *kernel;
     const char *initrd;
@@ -62,6 +72,11 @@ struct fw_cfg_config {
     uint64_t ram_size;
     uint16_t nb_cpus;
     uint16_t max_cpus;
+    bool patch_setup;
+    /* Non-zero: kernel is an ELF vmlinux the VMM has loaded into RAM itself, booted by QEMU's
+     * pvh.bin option ROM at this PVH entry (QEMU load_elfboot): KERNEL_ENTRY, the first 8 KiB
+     * as SETUP_DATA, command line and initrd items; no kernel data. */
+    uint32_t pvh_entry;
 };
 
 struct fw_cfg;
@@ -70,6 +85,12 @@ struct fw_cfg;
  * message in err if a file cannot be read or the kernel is not a bzImage. */
 struct fw_cfg *fw_cfg_new(const struct guest_mem *gm, const struct fw_cfg_config *cfg, char *err,
                           size_t errlen);
+
+/* Adds a named file (data copied) and rebuilds FILE_DIR: entries sorted by name, selectors
+ * FW_CFG_FILE_FIRST.. in that order, as QEMU does. Returns 0, or -1 if the name is empty, too
+ * long (>= FW_CFG_MAX_NAME), already present, the table is full, or memory ran out. Call before
+ * the guest runs. */
+int fw_cfg_add_file(struct fw_cfg *fw, const char *name, const void *data, uint32_t len);
 
 /* Frees the device (takes void * to serve as a vm_add_device destructor). NULL is fine. */
 void fw_cfg_free(void *fw);

@@ -316,6 +316,33 @@ static struct pci_dev *cfg_target(struct pci_root *root, uint32_t *reg)
     return root->slot[slot];
 }
 
+void pci_root_ecam_access(struct pci_root *root, uint64_t offset, void *data, uint32_t len,
+                          bool is_write)
+{
+    unsigned bus = (unsigned)(offset >> 20), slot = (offset >> 15) & 0x1f, fn = (offset >> 12) & 7;
+    uint32_t reg = (uint32_t)(offset & 0xfff);
+    pthread_mutex_lock(&root->cfg_lock);
+    struct pci_dev *dev = bus == 0 && fn == 0 ? root->slot[slot] : NULL;
+    bool aligned = (len == 1 || len == 2 || len == 4) && (reg & (len - 1)) == 0;
+    if (!dev || !aligned) {
+        if (!is_write)
+            memset(data, 0xff, len);
+    } else if (reg >= sizeof(dev->cfg)) { /* no extended capabilities: reads 0 */
+        if (!is_write)
+            memset(data, 0, len);
+    } else if (is_write) {
+        cfg_write(root, dev, reg, data, len);
+    } else {
+        cfg_read(dev, reg, data, len);
+    }
+    pthread_mutex_unlock(&root->cfg_lock);
+}
+
+struct pci_dev *pci_root_host_bridge(struct pci_root *root)
+{
+    return &root->bridge;
+}
+
 static void pci_data_port(void *opaque, uint64_t offset, void *data, uint32_t len, bool is_write)
 {
     struct pci_root *root = opaque;
@@ -359,8 +386,10 @@ struct pci_root *pci_root_new(struct bus *pio, struct bus *mmio, const struct pc
     root->mmio = mmio;
     root->irq = *irq;
     pthread_mutex_init(&root->cfg_lock, NULL);
-    /* Host bridge: Intel vendor id, class 06.00.00, like Cloud Hypervisor's. */
-    pci_dev_init(&root->bridge, 0x8086, 0x0d57, 0x060000, 0, 0, 0);
+    /* Host bridge: the Q35 MCH's ids (class 06.00.00), which OVMF and SeaBIOS recognise;
+     * devices/q35.c adds its registers. */
+    pci_dev_init(&root->bridge, PCI_VENDOR_INTEL, PCI_DEVICE_Q35_MCH, 0x060000, 0,
+                 PCI_VENDOR_QEMU_SUBSYS, PCI_SUBSYS_QEMU);
     root->bridge.root = root;
     root->bridge.slot = 0;
     root->slot[0] = &root->bridge;
@@ -419,9 +448,17 @@ static uint64_t bar_find_space(const struct pci_root *root, const struct pci_dev
 
 int pci_root_attach(struct pci_root *root, struct pci_dev *dev, char *bdf, size_t bdflen)
 {
+    return pci_root_attach_at(root, dev, -1, bdf, bdflen);
+}
+
+int pci_root_attach_at(struct pci_root *root, struct pci_dev *dev, int want, char *bdf,
+                       size_t bdflen)
+{
     pthread_mutex_lock(&root->cfg_lock);
     int slot = -1;
-    for (int s = 1; s < PCI_MAX_SLOTS && slot < 0; s++)
+    if (want > 0 && want < PCI_MAX_SLOTS && !root->slot[want])
+        slot = want;
+    for (int s = 1; want < 0 && s < PCI_PLATFORM_SLOT && slot < 0; s++)
         if (!root->slot[s])
             slot = s;
     for (unsigned i = 0; i < 6; i++)

@@ -10,11 +10,19 @@
 #include "vmm/bus.h"
 #include "vmm/memory.h"
 
-#define PCI_MAX_SLOTS  32
-#define PCI_MMIO_START GM_LOW_RAM_END /* BARs are allocated in [PCI_MMIO_START, PCI_MMIO_END) */
-#define PCI_MMIO_END   0xFEC00000ULL
-#define PCI_MSIX_MAX   64
-#define PCI_NO_VECTOR  0xFFFF
+#define PCI_MAX_SLOTS 32
+/* 00:1f.0 is the chipset's ISA/LPC bridge (devices/q35.c); hot-plugged devices never get it. */
+#define PCI_PLATFORM_SLOT 31
+
+#define PCI_VENDOR_INTEL       0x8086
+#define PCI_DEVICE_Q35_MCH     0x29C0 /* Q35 host bridge (QEMU's "q35" machine) */
+#define PCI_DEVICE_ICH9_LPC    0x2918 /* ICH9 LPC/ISA bridge at 00:1f.0 */
+#define PCI_VENDOR_QEMU_SUBSYS 0x1af4 /* QEMU's subsystem vendor (SeaBIOS: PF_QEMU) */
+#define PCI_SUBSYS_QEMU        0x1100
+#define PCI_MMIO_START         GM_LOW_RAM_END /* BARs are allocated in [PCI_MMIO_START, PCI_MMIO_END) */
+#define PCI_MMIO_END           0xFEC00000ULL
+#define PCI_MSIX_MAX           64
+#define PCI_NO_VECTOR          0xFFFF
 
 /* Interrupts and doorbells, implemented by the VMM over KVM (vmm/msi.c: GSI routing + irqfd,
  * ioeventfd) and by fakes in unit tests, so devices/ stays KVM-agnostic. Every call is
@@ -115,6 +123,19 @@ int pci_dev_add_cap(struct pci_dev *dev, const void *cap, uint8_t len, const uin
  * allocates one MSI route per vector. Returns 0 or -1. */
 int pci_dev_add_msix(struct pci_dev *dev, uint16_t nr, unsigned bar, uint32_t table_off,
                      uint32_t pba_off);
+
+/* Config access through an ECAM window: offset = bus << 20 | dev << 15 | fn << 12 | reg. Only
+ * bus 0 function 0 answers; registers past 255 read 0. Takes the root's config lock. */
+void pci_root_ecam_access(struct pci_root *root, uint64_t offset, void *data, uint32_t len,
+                          bool is_write);
+
+/* The host bridge at 00:00.0 (its registers are the chipset's: devices/q35.c). */
+struct pci_dev *pci_root_host_bridge(struct pci_root *root);
+
+/* Like pci_root_attach, at slot `slot` (or the first free slot below PCI_PLATFORM_SLOT when
+ * slot < 0). Returns -1 if that slot is taken. */
+int pci_root_attach_at(struct pci_root *root, struct pci_dev *dev, int slot, char *bdf,
+                       size_t bdflen);
 
 /* Places the device in the first free slot, allocates its BARs in the MMIO hole and writes
  * "0000:00:DD.0" to bdf. Returns 0 or -1 (no slot, no space). */

@@ -15,7 +15,9 @@ struct bus;
 struct bus *bus_new(const char *name);
 void bus_free(struct bus *bus);
 
-/* Claims [base, base+len). Returns 0, or -1 if len is 0, the range wraps or overlaps a claim. */
+/* Claims [base, base+len). Returns 0, or -1 if len is 0, the range wraps or overlaps a claim.
+ * Called from inside a handler of the same bus, register/unregister are checked at once and take
+ * effect when that handler returns (the handler holds the bus's read lock). */
 int bus_register(struct bus *bus, uint64_t base, uint64_t len, bus_handler_fn fn, void *opaque);
 
 /* Releases the claim that starts at base. Returns 0, or -1 if there is none. */

@@ -353,6 +353,7 @@ enum {
     OPT_NET,
     OPT_PLATFORM,
     OPT_FIRMWARE,
+    OPT_FIRMWARE_LOG,
 };
 
 static const struct option long_opts[] = {
@@ -369,6 +370,7 @@ static const struct option long_opts[] = {
     {"net", required_argument, NULL, OPT_NET},
     {"platform", required_argument, NULL, OPT_PLATFORM},
     {"firmware", required_argument, NULL, OPT_FIRMWARE},
+    {"firmware-log", required_argument, NULL, OPT_FIRMWARE_LOG},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -440,6 +442,9 @@ static int apply_opt(struct cli_opts *o, int opt, char *arg, char *err, size_t e
         break;
     case OPT_FIRMWARE:
         rc = set_str(&cfg->firmware, arg);
+        break;
+    case OPT_FIRMWARE_LOG:
+        rc = set_str(&cfg->firmware_log, arg);
         break;
     case OPT_CPUS:
         rc = opt_cpus(cfg, kv, n, err, errlen);
@@ -540,7 +545,9 @@ void cli_usage(FILE *f)
           "  --platform tee=none|snp|tdx[,policy=N][,host_data=HEX]\n"
           "                       [,vcpu_type=NAME|vcpu_sig=N][,guest_features=N] (SNP)\n"
           "                       [,mrconfigid=HEX][,quote_socket=PATH] (TDX)\n"
-          "  --firmware FILE      firmware image (OVMF/TDVF)\n"
+          "  --firmware FILE      firmware image (OVMF/TDVF; tee=none: any PC firmware such as\n"
+          "                       SeaBIOS, booted from the reset vector; --kernel via fw_cfg)\n"
+          "  --firmware-log FILE  the firmware's debug console (port 0x402) into FILE\n"
           "  --api-socket PATH    Cloud Hypervisor-compatible REST API on a Unix socket\n"
           "  --seccomp MODE       true (default), false, log\n"
           "  -v                   more logging (repeat for more)\n"

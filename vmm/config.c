@@ -28,6 +28,7 @@ void vm_config_free(struct vm_config *cfg)
     free(cfg->initramfs);
     free(cfg->cmdline);
     free(cfg->firmware);
+    free(cfg->firmware_log);
     free(cfg->serial_file);
     for (unsigned i = 0; i < cfg->nr_disks && i < CFG_MAX_DISKS; i++) {
         free(cfg->disks[i].path);
@@ -214,6 +215,19 @@ static int validate_payload(const struct vm_config *cfg, char *err, size_t errle
         return -1;
     if (cfg->firmware && check_file("firmware", cfg->firmware, &fsize, err, errlen) < 0)
         return -1;
+    /* A plain guest's image ends at 4 GiB above the LAPIC page (vmm/boot_firmware.h). */
+    if (cfg->firmware && cfg->platform.tee == TEE_NONE &&
+        (fsize == 0 || fsize % 4096 || fsize > (16ULL << 20))) {
+        snprintf(err, errlen,
+                 "firmware '%s' is %llu bytes: it must be a non-zero multiple of 4 KiB, at most "
+                 "16 MiB",
+                 cfg->firmware, (unsigned long long)fsize);
+        return -1;
+    }
+    if (cfg->firmware_log && !cfg->firmware) {
+        snprintf(err, errlen, "--firmware-log needs --firmware");
+        return -1;
+    }
     if (ksize == 0 && cfg->kernel) {
         snprintf(err, errlen, "kernel '%s' is empty", cfg->kernel);
         return -1;
@@ -388,6 +402,7 @@ int vm_config_copy(struct vm_config *dst, const struct vm_config *src)
     rc |= dup_str(&dst->initramfs, src->initramfs);
     rc |= dup_str(&dst->cmdline, src->cmdline);
     rc |= dup_str(&dst->firmware, src->firmware);
+    rc |= dup_str(&dst->firmware_log, src->firmware_log);
     rc |= dup_str(&dst->serial_file, src->serial_file);
     for (unsigned i = 0; i < src->nr_disks && i < CFG_MAX_DISKS; i++) {
         rc |= dup_str(&dst->disks[i].path, src->disks[i].path);

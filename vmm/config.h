@@ -73,6 +73,7 @@ struct vm_config {
     char *initramfs;
     char *cmdline;
     char *firmware;
+    char *firmware_log; /* --firmware-log: the firmware's port-0x402 debug output */
     enum serial_mode serial;
     char *serial_file;
     struct disk_config disks[CFG_MAX_DISKS];

@@ -108,9 +108,9 @@ static int run(struct app *app, struct cli_opts *o)
             return EXIT_BAD_INPUT;
         return app->status;
     }
-    if (!o->cfg.kernel) {
+    if (!o->cfg.kernel && !o->cfg.firmware) {
         /* (With --api-socket the VM arrives over the control API instead.) */
-        fprintf(stderr, "cocoon: --kernel is required (see --help)\n");
+        fprintf(stderr, "cocoon: --kernel or --firmware is required (see --help)\n");
         return EXIT_BAD_INPUT;
     }
     if (vm_config_accept(&o->cfg, err, sizeof(err)) < 0 ||

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "tee/tee.h"
+#include "vmm/boot_firmware.h"
 #include "vmm/log.h"
 #include "vmm/mptable.h"
 #include "vmm/msi.h"
@@ -18,9 +19,9 @@
 #include "vmm/vm_internal.h"
 
 /* Identity-map and TSS pages KVM needs for real-mode emulation on Intel (top of the 4 GiB hole,
- * below the BIOS area; never RAM). */
-#define VM_IDENTITY_MAP_ADDR 0xFFFBC000ULL
-#define VM_TSS_ADDR          0xFFFBD000ULL
+ * below any firmware image; never RAM). */
+#define VM_IDENTITY_MAP_ADDR 0xFEFFC000ULL /* QEMU's: clear of a firmware image up to 16 MiB */
+#define VM_TSS_ADDR          0xFEFFD000ULL
 
 /* vm_create_with's steps; on failure the caller destroys the half-built VM. */
 static int vm_build(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen);
@@ -205,7 +206,12 @@ static int vm_setup_memory(struct vm *vm, char *err, size_t errlen)
     if (gm_init(&vm->mem, vm->cfg.memory, err, errlen) < 0)
         return -1;
     /* none: plain memslots; SNP/TDX: guest_memfd memslots, all private, plus the flash. */
-    return tee_map_memory(vm->tee, err, errlen);
+    if (tee_map_memory(vm->tee, err, errlen) < 0)
+        return -1;
+    /* A plain guest's --firmware: the image below 4 GiB (vmm/boot_firmware.c). */
+    if (vm->cfg.firmware && !tee_boots_firmware(vm->tee))
+        return boot_firmware_map(vm, err, errlen);
+    return 0;
 }
 
 static int vm_setup_irqchip(struct vm *vm, char *err, size_t errlen)
@@ -269,6 +275,10 @@ static int vm_attach_devices(struct vm *vm, char *err, size_t errlen)
 static int vm_direct_boot(void *opaque, char *err, size_t errlen)
 {
     struct vm *vm = opaque;
+    if (vm->cfg.firmware) /* firmware boot: vCPU 0 stays in KVM's reset state (real mode, CS base
+                           * 0xFFFF0000, IP 0xFFF0: the image's reset vector); the others wait
+                           * for INIT-SIPI; the firmware fetches the kernel through fw_cfg */
+        return 0;
     if (!vm->cfg.kernel) {
         snprintf(err, errlen, "no kernel to boot");
         return -1;

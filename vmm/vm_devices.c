@@ -6,9 +6,9 @@
 
 const struct vm_device_kind vm_device_kinds[] = {
     {.name = "platform", .attach = vm_attach_platform}, /* console, debug port, i8042 */
-    {.name = "fw_cfg", .attach = vm_attach_fw_cfg},     /* firmware boots with a kernel */
-    {.name = "pci", .attach = vm_attach_pci},           /* host bridge; every virtio function */
-    {.name = "vsock", .attach = vm_attach_vsock},       /* 00:01.0 when configured */
+    {.name = "firmware", .attach = vm_attach_firmware}, /* fw_cfg, CMOS, 0x402 (--firmware) */
+    {.name = "pci", .attach = vm_attach_pci},     /* Q35 host bridge + LPC; every virtio function */
+    {.name = "vsock", .attach = vm_attach_vsock}, /* 00:01.0 when configured */
     {.name = "disk+net", .attach = vm_attach_blknet, .remove = vm_remove_blknet},
     {.name = NULL},
 };

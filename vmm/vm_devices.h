@@ -24,7 +24,7 @@ extern const struct vm_device_kind vm_device_kinds[];
 /* The attach functions of kinds that have no header of their own (vm_pci.h and vm_blknet.h
  * declare the others). */
 int vm_attach_platform(struct vm *vm, char *err, size_t errlen); /* vm_platform.c */
-int vm_attach_fw_cfg(struct vm *vm, char *err, size_t errlen);   /* vm_platform.c */
+int vm_attach_firmware(struct vm *vm, char *err, size_t errlen); /* vm_platform.c */
 int vm_attach_vsock(struct vm *vm, char *err, size_t errlen);    /* vm_vsock.c: when configured */
 
 #endif

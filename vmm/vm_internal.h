@@ -38,7 +38,7 @@ struct vm_device {
     void *opaque;
 };
 
-#define VM_MAX_DEVICES 32
+#define VM_MAX_DEVICES 48 /* platform + firmware devices, 16 disks, 8 nets */
 
 /* ISA IRQ of the 16550 console (COM1). */
 #define VM_IRQ_COM1 4

@@ -6,6 +6,7 @@
 
 #include "devices/ioapic.h"
 #include "devices/pci.h"
+#include "devices/q35.h"
 #include "tee/tee.h"
 #include "vmm/log.h"
 #include "vmm/msi.h"
@@ -49,6 +50,13 @@ int vm_attach_pci(struct vm *vm, char *err, size_t errlen)
             bus_unregister(vm->mmio, IOAPIC_BASE);
         vmm_msi_free(vm->msi);
         vm->msi = NULL;
+        return -1;
+    }
+    /* The chipset firmware recognises: Q35 MCH + ICH9 LPC with the PM timer (devices/q35.c). */
+    struct q35 *q = q35_new(vm->pci, vm->pio, vm->mmio, err, errlen);
+    if (!q || vm_add_device(vm, "q35", q35_free, q) < 0) {
+        if (q)
+            snprintf(err, errlen, "too many devices");
         return -1;
     }
     return 0;

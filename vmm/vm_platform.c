@@ -1,4 +1,5 @@
-/* vm_platform.c: a VM's legacy-port platform devices: 16550 console, debug port, i8042, fw_cfg. */
+/* vm_platform.c: a VM's legacy-port platform: 16550 console, debug port, i8042, firmware devices.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,10 +9,9 @@
 #include <unistd.h>
 
 #include "devices/debug_port.h"
-#include "devices/fw_cfg.h"
 #include "devices/i8042.h"
 #include "devices/uart16550.h"
-#include "tee/tee.h"
+#include "vmm/boot_firmware.h"
 #include "vmm/console.h"
 #include "vmm/console_out.h"
 #include "vmm/vm_devices.h"
@@ -70,32 +70,11 @@ static int vm_console_fd(struct vm *vm, char *err, size_t errlen)
     }
 }
 
-/* The fw_cfg device serving --kernel/--initramfs/--cmdline to the firmware, byte for byte what
- * the SEV kernel-hashes table hashes: for a backend that boots firmware (SNP, TDX) with a kernel.
- */
-int vm_attach_fw_cfg(struct vm *vm, char *err, size_t errlen)
+/* A firmware boot (--firmware, plain or TEE): fw_cfg with its files and the kernel items, CMOS,
+ * the debug console (vmm/boot_firmware.c). Direct kernel boots have none of these. */
+int vm_attach_firmware(struct vm *vm, char *err, size_t errlen)
 {
-    if (!tee_boots_firmware(vm->tee) || !vm->cfg.firmware || !vm->cfg.kernel)
-        return 0;
-    const struct fw_cfg_config fc = {.kernel = vm->cfg.kernel,
-                                     .initrd = vm->cfg.initramfs,
-                                     .cmdline = vm->cfg.cmdline,
-                                     .ram_size = vm->cfg.memory,
-                                     .nb_cpus = (uint16_t)vm->cfg.cpus,
-                                     .max_cpus = (uint16_t)vm->cfg.max_cpus};
-    struct fw_cfg *fw = fw_cfg_new(&vm->mem, &fc, err, errlen);
-    if (!fw)
-        return -1;
-    if (vm_add_device(vm, "fw_cfg", fw_cfg_free, fw) < 0) { /* it freed fw */
-        snprintf(err, errlen, "too many devices");
-        return -1;
-    }
-    if (bus_register(vm->pio, FW_CFG_PORT_SEL, FW_CFG_PORT_COMB_LEN, fw_cfg_comb_io, fw) < 0 ||
-        bus_register(vm->pio, FW_CFG_PORT_DMA, FW_CFG_PORT_DMA_LEN, fw_cfg_dma_io, fw) < 0) {
-        snprintf(err, errlen, "cannot register the fw_cfg ports");
-        return -1;
-    }
-    return 0;
+    return vm->cfg.firmware ? boot_firmware_attach(vm, err, errlen) : 0;
 }
 
 static void vm_console_tx(void *opaque, const uint8_t *buf, size_t len)

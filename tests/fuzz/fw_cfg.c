@@ -1,6 +1,7 @@
-/* fw_cfg.c: libFuzzer target: the fw_cfg device as a guest (OVMF) drives it: selector and data
- * ports and DMA descriptors in fuzz-filled guest RAM, serving a small bzImage, initrd and cmdline.
- */
+/* fw_cfg.c: libFuzzer target: the fw_cfg device as a guest (OVMF, SeaBIOS) drives it: selector and
+ * data ports and DMA descriptors in fuzz-filled guest RAM, serving a small bzImage (header patched
+ * or not), initrd, cmdline and the named files: etc/e820, bootorder, a genroms ROM and the ACPI
+ * linker/loader set (etc/table-loader, etc/acpi/tables, etc/acpi/rsdp) with writes refused. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "devices/fw_cfg.h"
+#include "devices/fw_cfg_files.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "vmm/log.h"
 
@@ -47,6 +49,32 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* RSDP (rev 2) + XSDT + FACP + DSDT + FACS built for GPA 0x100000, pointers absolute. */
+static size_t acpi_blob(uint8_t *b)
+{
+    enum { GPA = 0x100000, XSDT = 48, FACP = 96, DSDT = 368, FACS = 416, END = 480 };
+    memset(b, 0, END);
+    memcpy(b, "RSD PTR ", 8);
+    b[15] = 2;
+    b[20] = 36;
+    b[24] = (uint8_t)(GPA + XSDT), b[25] = (uint8_t)((GPA + XSDT) >> 8);
+    b[26] = (uint8_t)((GPA + XSDT) >> 16);
+    static const struct {
+        const char *sig;
+        unsigned at, len;
+    } t[] = {{"XSDT", XSDT, 44}, {"FACP", FACP, 244}, {"DSDT", DSDT, 40}, {"FACS", FACS, 64}};
+    for (size_t i = 0; i < 4; i++) {
+        memcpy(b + t[i].at, t[i].sig, 4);
+        b[t[i].at + 4] = (uint8_t)t[i].len;
+    }
+    uint32_t facp = GPA + FACP, dsdt = GPA + DSDT, facs = GPA + FACS;
+    memcpy(b + XSDT + 36, &facp, 4);
+    memcpy(b + FACP + 36, &facs, 4);
+    memcpy(b + FACP + 40, &dsdt, 4);
+    memcpy(b + FACP + 140, &dsdt, 4);
+    return END;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* Input: 8-byte port accesses until the marker byte 0xFF, then guest RAM from GPA 0. */
@@ -64,11 +92,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                       .cmdline = "console=ttyS0",
                                       .ram_size = 512ull << 20, /* what the guest is told */
                                       .nb_cpus = 2,
-                                      .max_cpus = 2};
+                                      .max_cpus = 2,
+                                      .patch_setup = size & 1};
     char err[256];
     struct fw_cfg *fw = fw_cfg_new(&gm, &cfg, err, sizeof(err));
     if (!fw) { /* the fixed files must always load */
         fprintf(stderr, "fw_cfg_new: %s\n", err);
+        abort();
+    }
+    static uint8_t acpi[512];
+    const struct fw_acpi_blob blob = {acpi, acpi_blob(acpi), 0x100000};
+    static const uint8_t rom[1024] = {0x55, 0xAA, 2};
+    if (fw_cfg_add_platform_files(fw, &gm, "/rom@genroms/linuxboot_dma.bin\n") < 0 ||
+        fw_cfg_add_file(fw, "genroms/linuxboot_dma.bin", rom, sizeof(rom)) < 0 ||
+        fw_cfg_add_acpi(fw, &blob, err, sizeof(err)) < 0) {
+        fprintf(stderr, "fw_cfg files: %s\n", err);
         abort();
     }
     for (size_t i = 0; i < ops_len; i += 8) {

@@ -296,6 +296,14 @@ def fw_cfg_seeds():
                         port(0x01 | 0x08 | 2 << 1 | 4 << 4, struct.pack(">I", desc)))
     put("fw_cfg", "ports", sel(0) + rd * 4 + sel(0x17) + rd * 4 + sel(0x18) + rd * 8 + b"\xff")
     put("fw_cfg", "dma", sel(0x01) + rd + dma(0x100) + dma(0x140) + b"\xff" + bytes(ram))
+    # The file directory, then the files by DMA as SeaBIOS reads them (selectors 0x20.. in name
+    # order: bootorder, etc/acpi/rsdp, etc/acpi/tables, etc/e820, etc/table-loader, genroms/...).
+    files = bytearray(0x200)
+    struct.pack_into(">IIQ", files, 0x100, 0x0A | 0x19 << 16, 4 + 6 * 64, 0x1000)  # FILE_DIR
+    for i in range(6):
+        struct.pack_into(">IIQ", files, 0x120 + 16 * i, 0x0A | (0x20 + i) << 16, 600, 0x2000)
+    put("fw_cfg", "files", b"".join(dma(0x100 + (0x20 + 16 * i if i >= 0 else 0))
+                                    for i in [-1] + list(range(6))) + b"\xff" + bytes(files))
 
 
 def main():

@@ -193,8 +193,11 @@ def case_cli_errors():
         empty = os.path.join(d, "empty")
         open(empty, "wb").close()
         cases = [
-            ([], "--kernel is required"),
+            ([], "--kernel or --firmware is required"),
             (["--kernel", "/nonexistent/vmlinux"], "cannot open kernel"),
+            (["--firmware", text], "multiple of 4 KiB"),
+            (["--firmware", big], "at most 16 MiB"),
+            (["--firmware", d], "not a regular file"),
             (["--kernel", d], "not a regular file"),
             (["--kernel", text], "neither a bzImage nor an ELF"),
             (["--kernel", COCOON], "ELF"),

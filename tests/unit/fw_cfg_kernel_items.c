@@ -473,12 +473,22 @@ static void attached_for_tee_firmware_with_kernel(void **state)
     assert_int_equal(lt_get32(sig), INITRD_SZ);
     finish(vm, &loop, s);
 
-    /* no kernel: no fw_cfg */
+    /* no kernel: fw_cfg is still there (every firmware boot reads its platform files from it,
+     * issue 18), with a file directory and without kernel items */
     assert_int_equal(uv_loop_init(&loop), 0);
     vm = create_snp(NULL, err, sizeof(err), &loop, &s);
     if (!vm)
         fail_msg("vm_create: %s", err);
-    assert_false(bus_dispatch(vm->pio, FW_CFG_PORT_SEL, sel, 2, true));
+    sel[0] = FW_CFG_FILE_DIR;
+    assert_true(bus_dispatch(vm->pio, FW_CFG_PORT_SEL, sel, 2, true));
+    for (int i = 0; i < 4; i++)
+        assert_true(bus_dispatch(vm->pio, FW_CFG_PORT_DATA, &sig[i], 1, false));
+    assert_true(sig[3] >= 1 && sig[0] == 0); /* be32 count: at least etc/e820 */
+    sel[0] = FW_CFG_KERNEL_SIZE;
+    assert_true(bus_dispatch(vm->pio, FW_CFG_PORT_SEL, sel, 2, true));
+    for (int i = 0; i < 4; i++)
+        assert_true(bus_dispatch(vm->pio, FW_CFG_PORT_DATA, &sig[i], 1, false));
+    assert_int_equal(lt_get32(sig), 0);
     finish(vm, &loop, s);
 
     /* a kernel that is not a bzImage: refused before anything runs */

@@ -150,7 +150,7 @@ static void config_address_and_absent_functions(void **state)
     bus_dispatch(pio, 0xCF8, &a, 4, true);
     bus_dispatch(pio, 0xCF8, &back, 4, false);
     assert_int_equal(back, 0x80000810);
-    assert_int_equal(cfg_read(0, 0, 4), 0x0d578086); /* host bridge */
+    assert_int_equal(cfg_read(0, 0, 4), 0x29c08086); /* host bridge: Q35 MCH */
     assert_int_equal(cfg_read(0, 0x0A, 2), 0x0600);  /* class: host bridge */
     assert_int_equal(cfg_read(1, 0, 4), (0x1040u + 42) << 16 | 0x1AF4);
     assert_int_equal(cfg_read(1, 0x08, 1), 1);       /* modern revision */

@@ -1,0 +1,214 @@
+/* q35.c: the Q35 chipset registers (MCH PCIEXBAR/PAM, ICH9 LPC PMBASE) and what they map: the ECAM
+ * window, the ACPI PM timer and SMI_EN. Registers and reset values follow QEMU's q35 machine. */
+#include "devices/q35.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/pm_timer.h"
+#include "vmm/log.h"
+
+static uint32_t ld32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static void set_wmask(struct pci_dev *dev, unsigned off, uint32_t mask, unsigned len)
+{
+    for (unsigned i = 0; i < len; i++)
+        dev->wmask[off + i] = (uint8_t)(mask >> (8 * i));
+}
+
+static bool touches(uint32_t off, uint32_t len, uint32_t start, uint32_t n)
+{
+    return off < start + n && start < off + len;
+}
+
+/* The write as config space would do it, honouring the write mask. */
+static void masked_write(struct pci_dev *dev, uint32_t off, const uint8_t *src, uint32_t len)
+{
+    for (uint32_t i = 0; i < len && off + i < sizeof(dev->cfg); i++) {
+        uint8_t m = dev->wmask[off + i];
+        dev->cfg[off + i] = (uint8_t)((dev->cfg[off + i] & ~m) | (src[i] & m));
+    }
+}
+
+/* ---- ECAM ---- */
+
+static void ecam_io(void *opaque, uint64_t offset, void *data, uint32_t len, bool is_write)
+{
+    struct q35 *q = opaque;
+    pci_root_ecam_access(q->root, offset, data, len, is_write);
+}
+
+/* PCIEXBAR -> the window it selects: length code 0/1/2 = 256/128/64 MiB (buses 0-255/127/63),
+ * base aligned to the length; code 3 (reserved) and bases above 4 GiB decode nothing here. */
+static void ecam_remap(struct q35 *q, const struct pci_dev *mch)
+{
+    uint32_t lo = ld32(mch->cfg + Q35_MCH_PCIEXBAR), hi = ld32(mch->cfg + Q35_MCH_PCIEXBAR + 4);
+    unsigned code = (lo >> 1) & 3;
+    uint64_t len = code == 3 ? 0 : (256ULL << 20) >> code;
+    uint64_t base = (lo & 1) && len && !hi ? (lo & ~(uint32_t)(len - 1)) : 0;
+    if (!base)
+        len = 0;
+    if (base == q->ecam_base && len == q->ecam_len)
+        return;
+    if (q->ecam_base)
+        bus_unregister(q->mmio, q->ecam_base);
+    q->ecam_base = q->ecam_len = 0;
+    if (base && bus_register(q->mmio, base, len, ecam_io, q) == 0) {
+        q->ecam_base = base;
+        q->ecam_len = len;
+    } else if (base) {
+        log_limited(&q->rl, LOG_LVL_WARN,
+                    "q35: ECAM window 0x%llx+0x%llx overlaps another claim; not decoded",
+                    (unsigned long long)base, (unsigned long long)len);
+    }
+}
+
+static bool mch_hook(struct pci_dev *dev, uint32_t off, void *data, uint32_t len, bool is_write)
+{
+    if (!is_write || !touches(off, len, Q35_MCH_PCIEXBAR, 8))
+        return false;
+    masked_write(dev, off, data, len);
+    ecam_remap(dev->opaque, dev);
+    return true;
+}
+
+/* ---- PM I/O block ---- */
+
+static void smi_io(void *opaque, uint64_t offset, void *data, uint32_t len, bool is_write)
+{
+    struct q35 *q = opaque;
+    pthread_mutex_lock(&q->smi_lock);
+    if (offset + len <= sizeof(q->smi)) {
+        if (is_write)
+            memcpy(q->smi + offset, data, len);
+        else
+            memcpy(data, q->smi + offset, len);
+    } else if (!is_write) {
+        memset(data, 0xff, len);
+    }
+    pthread_mutex_unlock(&q->smi_lock);
+}
+
+/* PMBASE/ACPI_CNTL -> claims for the timer and SMI_EN (ICH9: decoded only while ACPI_EN). */
+static void pm_remap(struct q35 *q)
+{
+    const uint8_t *cfg = q->lpc.cfg;
+    uint16_t base = (uint16_t)((cfg[ICH9_LPC_PMBASE] | cfg[ICH9_LPC_PMBASE + 1] << 8) & 0xFF80);
+    uint16_t want = (cfg[ICH9_LPC_ACPI_CNTL] & ICH9_ACPI_EN) ? base : 0;
+    if (want == q->pm_base)
+        return;
+    if (q->pm_base) /* only what was claimed: never another device's range */
+        bus_unregister(q->pio, q->pm_base + ICH9_PM_TMR);
+    if (q->pm_base && q->smi_mapped)
+        bus_unregister(q->pio, q->pm_base + ICH9_PM_SMI_EN);
+    q->pm_base = 0;
+    q->smi_mapped = false;
+    if (!want)
+        return;
+    if (bus_register(q->pio, want + ICH9_PM_TMR, 4, pm_timer_io, &q->pm_epoch) < 0) {
+        log_limited(&q->rl, LOG_LVL_WARN,
+                    "q35: PM timer port 0x%x is claimed by another device; PM block not decoded",
+                    want + ICH9_PM_TMR);
+        return;
+    }
+    q->smi_mapped = bus_register(q->pio, want + ICH9_PM_SMI_EN, 8, smi_io, q) == 0;
+    if (!q->smi_mapped)
+        log_limited(&q->rl, LOG_LVL_WARN, "q35: SMI_EN port 0x%x is claimed by another device",
+                    want + ICH9_PM_SMI_EN);
+    q->pm_base = want;
+}
+
+static bool lpc_hook(struct pci_dev *dev, uint32_t off, void *data, uint32_t len, bool is_write)
+{
+    if (!is_write || !touches(off, len, ICH9_LPC_PMBASE, 8))
+        return false;
+    masked_write(dev, off, data, len);
+    pm_remap(dev->opaque);
+    return true;
+}
+
+/* ---- Setup ---- */
+
+static void mch_init(struct q35 *q)
+{
+    struct pci_dev *mch = pci_root_host_bridge(q->root);
+    set_wmask(mch, Q35_MCH_PCIEXBAR, 0xFC000007u, 4); /* QEMU MCH_HOST_BRIDGE_PCIEXBAR_* */
+    set_wmask(mch, Q35_MCH_PCIEXBAR + 4, 0x0000000Fu, 4);
+    mch->wmask[Q35_MCH_PAM0] = 0x30; /* PAM0 covers 0xF0000 only (high nibble) */
+    for (unsigned i = 1; i < 7; i++)
+        mch->wmask[Q35_MCH_PAM0 + i] = 0x33;
+    mch->cfg[Q35_MCH_SMRAM] = 0x02; /* QEMU MCH_HOST_BRIDGE_SMRAM_DEFAULT */
+    mch->wmask[Q35_MCH_SMRAM] = 0x78;
+    mch->cfg[Q35_MCH_ESMRAMC] = 0x38;
+    mch->opaque = q;
+    mch->cfg_hook = mch_hook;
+}
+
+static void lpc_init(struct q35 *q)
+{
+    struct pci_dev *lpc = &q->lpc;
+    pci_dev_init(lpc, PCI_VENDOR_INTEL, PCI_DEVICE_ICH9_LPC, 0x060100, 2, PCI_VENDOR_QEMU_SUBSYS,
+                 PCI_SUBSYS_QEMU);
+    lpc->cfg[ICH9_LPC_PMBASE] = 0x01; /* I/O space indicator; base 0 until firmware sets it */
+    set_wmask(lpc, ICH9_LPC_PMBASE, 0xFF80u, 2);
+    lpc->wmask[ICH9_LPC_ACPI_CNTL] = 0x87; /* ACPI_EN, SCI_IRQ_SEL */
+    for (unsigned i = 0; i < 4; i++) {
+        lpc->cfg[ICH9_LPC_PIRQA + i] = lpc->cfg[ICH9_LPC_PIRQA + 8 + i] = 0x80; /* disabled */
+        lpc->wmask[ICH9_LPC_PIRQA + i] = lpc->wmask[ICH9_LPC_PIRQA + 8 + i] = 0x8F;
+    }
+    set_wmask(lpc, ICH9_LPC_GEN_PMCON, 0xFFFFFFFFu, 4);
+    set_wmask(lpc, ICH9_LPC_RCBA, 0xFFFFC001u, 4);
+    lpc->opaque = q;
+    lpc->cfg_hook = lpc_hook;
+}
+
+struct q35 *q35_new(struct pci_root *root, struct bus *pio, struct bus *mmio, char *err,
+                    size_t errlen)
+{
+    struct q35 *q = calloc(1, sizeof(*q));
+    if (!q) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    q->root = root;
+    q->pio = pio;
+    q->mmio = mmio;
+    pthread_mutex_init(&q->smi_lock, NULL);
+    q->smi[0] = ICH9_SMI_EN_APMC; /* QEMU ich9 pm_reset without SMM */
+    q->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT;
+    clock_gettime(CLOCK_MONOTONIC, &q->pm_epoch);
+    mch_init(q);
+    lpc_init(q);
+    if (pci_root_attach_at(root, &q->lpc, PCI_PLATFORM_SLOT, NULL, 0) < 0) {
+        snprintf(err, errlen, "q35: slot 00:1f.0 for the LPC bridge is taken");
+        pthread_mutex_destroy(&q->smi_lock);
+        free(q);
+        return NULL;
+    }
+    return q;
+}
+
+void q35_free(void *opaque)
+{
+    struct q35 *q = opaque;
+    if (!q)
+        return;
+    struct pci_dev *mch = pci_root_host_bridge(q->root);
+    mch->cfg_hook = NULL;
+    mch->opaque = NULL;
+    if (q->ecam_base)
+        bus_unregister(q->mmio, q->ecam_base);
+    if (q->pm_base)
+        bus_unregister(q->pio, q->pm_base + ICH9_PM_TMR);
+    if (q->pm_base && q->smi_mapped)
+        bus_unregister(q->pio, q->pm_base + ICH9_PM_SMI_EN);
+    pci_root_detach(q->root, &q->lpc);
+    pthread_mutex_destroy(&q->smi_lock);
+    free(q);
+}

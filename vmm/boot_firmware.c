@@ -1,0 +1,310 @@
+/* boot_firmware.c: firmware boot: image mapping below 4 GiB, the platform devices and fw_cfg files
+ * the firmware reads (QEMU's PC contract), and the console for its debug port. */
+#include "vmm/boot_firmware.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "devices/cmos.h"
+#include "devices/debugcon.h"
+#include "devices/fw_cfg.h"
+#include "devices/fw_cfg_files.h"
+#include "vmm/console_out.h"
+#include "vmm/loader.h"
+#include "vmm/log.h"
+#include "vmm/vm_internal.h"
+
+static const uint8_t ELF_MAGIC[4] = {0x7f, 'E', 'L', 'F'};
+
+struct fw_image {
+    uint8_t *host;
+    size_t size;
+};
+
+static void fw_image_free(void *opaque)
+{
+    struct fw_image *img = opaque;
+    if (img && img->host)
+        munmap(img->host, img->size);
+    free(img);
+}
+
+/* Reads the whole regular file into a fresh anonymous mapping. */
+static int read_image(const char *path, struct fw_image *img, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "cannot open firmware '%s': %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    if (!S_ISREG(st.st_mode) || size == 0 || size % 4096 || size > FIRMWARE_MAX_SIZE) {
+        snprintf(err, errlen,
+                 "firmware '%s' must be a regular file whose size is a non-zero multiple of "
+                 "4 KiB up to %llu MiB",
+                 path, FIRMWARE_MAX_SIZE >> 20);
+        close(fd);
+        return -1;
+    }
+    img->host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (img->host == MAP_FAILED) {
+        img->host = NULL;
+        snprintf(err, errlen, "cannot map firmware '%s': %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    img->size = size;
+    for (size_t got = 0; got < size;) {
+        ssize_t r = pread(fd, img->host + got, size - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            snprintf(err, errlen, "cannot read firmware '%s': %s", path,
+                     r < 0 ? strerror(errno) : "file shrank");
+            close(fd);
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    return 0;
+}
+
+int boot_firmware_map(struct vm *vm, char *err, size_t errlen)
+{
+    struct fw_image *img = calloc(1, sizeof(*img));
+    if (!img || vm_add_device(vm, "firmware-image", fw_image_free, img) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (read_image(vm->cfg.firmware, img, err, errlen) < 0)
+        return -1;
+    /* Read-only slot: guest writes exit as MMIO (nobody claims them; flash is not emulated). */
+    struct kvm_userspace_memory_region slot = {
+        .slot = vm->mem.nr_regions,
+        .flags = KVM_MEM_READONLY,
+        .guest_phys_addr = FIRMWARE_TOP - img->size,
+        .memory_size = img->size,
+        .userspace_addr = (uint64_t)(uintptr_t)img->host,
+    };
+    if (kvm_ioctl(&vm->kvm, vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
+        snprintf(err, errlen, "cannot map the firmware below 4 GiB: %s", strerror(errno));
+        return -1;
+    }
+    /* The ISA BIOS alias: real-mode code at F000:xxxx runs from here. It is RAM (as after
+     * SeaBIOS's PAM unlock), filled with the image's tail, which is what the alias shows. */
+    size_t alias = img->size < FIRMWARE_ISA_BIOS_SIZE ? img->size : FIRMWARE_ISA_BIOS_SIZE;
+    uint8_t *low = gm_span_loader(&vm->mem, 0x100000 - alias, alias);
+    if (!low) {
+        snprintf(err, errlen, "guest RAM does not cover the BIOS area below 1 MiB");
+        return -1;
+    }
+    memcpy(low, img->host + img->size - alias, alias);
+    log_info("firmware %s: %zu KiB at 0x%llx, last %zu KiB at 0x%llx", vm->cfg.firmware,
+             img->size >> 10, (unsigned long long)(FIRMWARE_TOP - img->size), alias >> 10,
+             (unsigned long long)(0x100000 - alias));
+    return 0;
+}
+
+/* ---- devices ---- */
+
+/* Reads a whole small file (an option ROM) into a malloc'd buffer; NULL if absent. */
+static uint8_t *read_small_file(const char *path, uint32_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0)
+        return NULL;
+    uint8_t *buf = NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size <= (1 << 20))
+        buf = malloc((size_t)st.st_size);
+    if (buf && pread(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf)
+        *len = (uint32_t)st.st_size;
+    close(fd);
+    return buf;
+}
+
+/* SeaBIOS boots a fw_cfg kernel through QEMU's option ROM, which cocoon serves if installed. */
+static int add_kernel_rom(struct fw_cfg *fw, const char *name, char *err, size_t errlen)
+{
+    char path[256], file[80], order[96];
+    snprintf(path, sizeof(path), "%s/%s", FIRMWARE_ROM_DIR, name);
+    snprintf(file, sizeof(file), "genroms/%s", name);
+    int olen = snprintf(order, sizeof(order), "/rom@genroms/%s\n", name);
+    uint32_t len = 0;
+    uint8_t *rom = read_small_file(path, &len);
+    if (!rom) {
+        log_info("firmware: %s is not installed (Debian qemu-system-data); a BIOS firmware will "
+                 "not find the --kernel (UEFI firmware loads it itself)",
+                 path);
+        return 0;
+    }
+    int rc = fw_cfg_add_file(fw, file, rom, len) < 0 ||
+                     fw_cfg_add_file(fw, "bootorder", order, (uint32_t)olen + 1) < 0
+                 ? -1
+                 : 0;
+    free(rom);
+    if (rc < 0)
+        snprintf(err, errlen, "fw_cfg: cannot add the kernel loader option ROM");
+    return rc;
+}
+
+/* An ELF vmlinux goes into RAM now, as QEMU's load_elfboot does; returns its PVH entry (0: the
+ * kernel is not an ELF file, -1: error). */
+static int64_t load_pvh_kernel(struct vm *vm, char *err, size_t errlen)
+{
+    uint8_t magic[4] = {0};
+    int fd = open(vm->cfg.kernel, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    ssize_t n = fd >= 0 ? pread(fd, magic, sizeof(magic), 0) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n != (ssize_t)sizeof(magic) || memcmp(magic, ELF_MAGIC, 4) != 0)
+        return 0;
+    const struct load_request req = {.kernel = vm->cfg.kernel, .cmdline = ""};
+    struct boot_entry entry;
+    if (loader_load(&vm->mem, &req, &entry, err, errlen) < 0)
+        return -1;
+    if (entry.kind != BOOT_PVH || entry.rip == 0 || entry.rip > 0xFFFFFFFFULL) {
+        snprintf(err, errlen, "kernel %s: no 32-bit PVH entry for the firmware", vm->cfg.kernel);
+        return -1;
+    }
+    return (int64_t)entry.rip;
+}
+
+static int attach_fw_cfg(struct vm *vm, char *err, size_t errlen)
+{
+    int64_t pvh = 0;
+    if (!vm->tee && vm->cfg.kernel && (pvh = load_pvh_kernel(vm, err, errlen)) < 0)
+        return -1;
+    const struct fw_cfg_config fc = {.kernel = vm->cfg.kernel,
+                                     .initrd = vm->cfg.initramfs,
+                                     .cmdline = vm->cfg.cmdline,
+                                     .ram_size = vm->cfg.memory,
+                                     .nb_cpus = (uint16_t)vm->cfg.cpus,
+                                     .max_cpus = (uint16_t)vm->cfg.max_cpus,
+                                     .patch_setup = vm->tee == NULL,
+                                     .pvh_entry = (uint32_t)pvh};
+    struct fw_cfg *fw = fw_cfg_new(&vm->mem, &fc, err, errlen);
+    if (!fw)
+        return -1;
+    if (vm_add_device(vm, "fw_cfg", fw_cfg_free, fw) < 0) { /* it freed fw */
+        snprintf(err, errlen, "too many devices");
+        return -1;
+    }
+    if (fw_cfg_add_platform_files(fw, &vm->mem, NULL) < 0) {
+        snprintf(err, errlen, "fw_cfg: cannot build etc/e820");
+        return -1;
+    }
+    if (!vm->tee && vm->cfg.kernel &&
+        add_kernel_rom(fw, pvh ? "pvh.bin" : "linuxboot_dma.bin", err, errlen) < 0)
+        return -1;
+    if (bus_register(vm->pio, FW_CFG_PORT_SEL, FW_CFG_PORT_COMB_LEN, fw_cfg_comb_io, fw) < 0 ||
+        bus_register(vm->pio, FW_CFG_PORT_DMA, FW_CFG_PORT_DMA_LEN, fw_cfg_dma_io, fw) < 0) {
+        snprintf(err, errlen, "cannot register the fw_cfg ports");
+        return -1;
+    }
+    return 0;
+}
+
+static int attach_cmos(struct vm *vm, char *err, size_t errlen)
+{
+    struct cmos *c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    uint64_t below = vm->mem.ram_size < GM_LOW_RAM_END ? vm->mem.ram_size : GM_LOW_RAM_END;
+    cmos_init(c, below, vm->mem.ram_size - below, vm->cfg.cpus);
+    if (vm_add_device(vm, "cmos", cmos_free, c) < 0 ||
+        bus_register(vm->pio, CMOS_PORT_INDEX, CMOS_NR_PORTS, cmos_io, c) < 0) {
+        snprintf(err, errlen, "cannot register the CMOS/RTC ports");
+        return -1;
+    }
+    return 0;
+}
+
+static void debugcon_to_console(void *opaque, const uint8_t *buf, uint32_t len)
+{
+    console_out_put(opaque, buf, len);
+}
+
+struct firmware_log {
+    struct console_out *co;
+    int fd; /* console_out does not own it */
+};
+
+static void firmware_log_free(void *opaque)
+{
+    struct firmware_log *log = opaque;
+    console_out_stop(log->co); /* flushes what is buffered */
+    if (log->fd >= 0)
+        close(log->fd);
+    free(log);
+}
+
+/* --firmware-log FILE: port 0x402's bytes, written by the loop like the serial console. */
+static int attach_debugcon(struct vm *vm, char *err, size_t errlen)
+{
+    const char *path = vm->cfg.firmware_log;
+    if (!path)
+        return 0;
+    struct firmware_log *log = calloc(1, sizeof(*log));
+    struct debugcon *dc = calloc(1, sizeof(*dc));
+    if (!log || !dc) {
+        free(log);
+        free(dc);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    log->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
+    struct stat st;
+    if (log->fd < 0 || fstat(log->fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
+        snprintf(err, errlen, "cannot open firmware log '%s': %s", path,
+                 log->fd < 0 ? (errno == ENXIO ? "it is a FIFO that nobody has open for reading"
+                                               : strerror(errno))
+                             : "not a regular file or FIFO");
+        if (log->fd >= 0)
+            close(log->fd);
+        free(log);
+        free(dc);
+        return -1;
+    }
+    log->co = console_out_start(vm->loop, log->fd, err, errlen);
+    if (!log->co) {
+        close(log->fd);
+        free(log);
+        free(dc);
+        return -1;
+    }
+    dc->out = debugcon_to_console;
+    dc->opaque = log->co;
+    if (vm_add_device(vm, "firmware-log", firmware_log_free, log) < 0 ||
+        vm_add_device(vm, "debugcon", free, dc) < 0 ||
+        bus_register(vm->pio, DEBUGCON_PORT, 1, debugcon_io, dc) < 0) {
+        snprintf(err, errlen, "cannot register the debug console port");
+        return -1;
+    }
+    return 0;
+}
+
+int boot_firmware_attach(struct vm *vm, char *err, size_t errlen)
+{
+    return attach_fw_cfg(vm, err, errlen) < 0 || attach_cmos(vm, err, errlen) < 0 ||
+                   attach_debugcon(vm, err, errlen) < 0
+               ? -1
+               : 0;
+}
