@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "devices/blk_backend.h"
+#include "vmm/log.h"
 
 /* One request in flight on the disk's ring. */
 struct blk_inflight {
@@ -260,9 +261,17 @@ int virtio_blk_create(const struct virtio_blk_params *p, const struct guest_mem 
 {
     unsigned nq = p->num_queues ? p->num_queues : 1;
     unsigned qsize = p->queue_size ? p->queue_size : VIRTIO_BLK_DEFAULT_QUEUE_SIZE;
-    if (nq > VIRTIO_MAX_QUEUES) {
-        snprintf(err, errlen, "disk %s: num_queues must be 1..%d", p->path, VIRTIO_MAX_QUEUES);
+    if (nq > VIRTIO_BLK_MAX_REQUESTED_QUEUES) {
+        snprintf(err, errlen, "disk %s: num_queues must be 1..%d", p->path,
+                 VIRTIO_BLK_MAX_REQUESTED_QUEUES);
         return -1;
+    }
+    if (nq > VIRTIO_MAX_QUEUES) {
+        /* Kata asks for one queue per vCPU (up to 254): the guest spreads its queues over
+         * what the device offers, so a cap loses nothing but parallelism. */
+        log_info("disk %s: %u queues requested, %d offered (the device's maximum)",
+                 p->id ? p->id : p->path, nq, VIRTIO_MAX_QUEUES);
+        nq = VIRTIO_MAX_QUEUES;
     }
     if (qsize < 4 || qsize > VIRTQ_MAX_SIZE || (qsize & (qsize - 1))) {
         snprintf(err, errlen, "disk %s: queue_size must be a power of two in 4..%d", p->path,

@@ -66,9 +66,11 @@ struct platform_config {
 };
 
 struct vm_config {
-    unsigned cpus;     /* boot vCPUs */
-    unsigned max_cpus; /* 0 = cpus */
-    uint64_t memory;   /* bytes */
+    unsigned cpus;          /* boot vCPUs */
+    unsigned max_cpus;      /* 0 = cpus */
+    uint64_t memory;        /* bytes */
+    bool hugepages;         /* guest RAM from hugetlbfs (memory.hugepages) */
+    uint64_t hugepage_size; /* 0 = the host's default huge page size */
     char *kernel;
     char *initramfs;
     char *cmdline;
