@@ -250,6 +250,35 @@ static void hostile_chain_needs_reset(void **state)
     assert_int_equal(virtio_blk_inflight(blk), 0);
 }
 
+/* Kata asks for one queue per vCPU (up to 254): the disk is created with the queues it
+ * supports (VIRTIO_MAX_QUEUES) and says so in its config space, instead of failing vm.boot. */
+static void blk_kata_num_queues_capped(void **state)
+{
+    char other[] = "/tmp/cocoon-blkq-mq-XXXXXX";
+    int fd = mkstemp(other);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 1 << 20), 0);
+    close(fd);
+    struct virtio_blk_params p = {.path = other, .id = "mq", .num_queues = 254, .queue_size = QSZ};
+    struct virtio_blk *mq = NULL;
+    char err[160] = "";
+    int rc = virtio_blk_create(&p, &gm, &loop, &mq, err, sizeof(err));
+    if (rc < 0)
+        fail_msg("num_queues 254 refused: %s", err);
+    struct virtio_device *v = virtio_blk_vdev(mq);
+    assert_int_equal(v->num_queues, VIRTIO_MAX_QUEUES);
+    uint8_t cfg[2];
+    v->ops->config_read(v, 34, cfg, 2); /* virtio_blk_config.num_queues */
+    assert_int_equal(cfg[0] | cfg[1] << 8, VIRTIO_MAX_QUEUES);
+    virtio_blk_destroy(mq);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    unlink(other);
+    p.num_queues = VIRTIO_BLK_MAX_REQUESTED_QUEUES + 1; /* absurd counts are still refused */
+    p.path = path;
+    assert_int_equal(virtio_blk_create(&p, &gm, &loop, &mq, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "num_queues"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +290,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(destroy_with_io_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(hostile_chain_needs_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(blk_kata_num_queues_capped, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
