@@ -129,8 +129,8 @@ static const struct {
                 "(Kata: cold_plug_vfio = \"no-port\", hot_plug_vfio = \"no-port\")"},
     {"user_devices", "vfio-user devices are not offered by cocoon"},
     {"vdpa", "vDPA devices are not offered by cocoon"},
-    {"pmem", "virtio-pmem is not offered by cocoon; boot the rootfs from a disk (Kata: "
-             "disable_image_nvdimm = true)"},
+    {"pmem", "virtio-pmem is not offered by cocoon; boot the rootfs from a disk (Kata >= 3.27 "
+             "does; older Kata: disable_image_nvdimm = true, or initrd instead of image)"},
     {"balloon", "cocoon has no balloon device (Kata: reclaim_guest_freed_memory = false)"},
     {"numa", "guest NUMA nodes are not offered by cocoon"},
     {"sgx_epc", "SGX enclaves are not offered by cocoon"},
