@@ -200,14 +200,42 @@ static int require_false(json_t *obj, const char *sect, const char *key, const c
     return 0;
 }
 
-/* The token-bucket rate limiter of a disk or net: refused, not dropped. */
-static int refuse_rate_limiter(json_t *o, const char *sect, char *err, size_t errlen)
+/* One token bucket of a rate_limiter_config: {"size", "one_time_burst", "refill_time" (ms)}. */
+static int get_bucket(json_t *o, const char *sect, const char *key, struct rate_limit_bucket *b,
+                      char *err, size_t errlen)
 {
-    if (meaningful(json_object_get(o, "rate_limiter_config")))
-        return fail(err, errlen,
-                    "%s.rate_limiter_config: I/O rate limiting is not offered by cocoon yet; "
-                    "leave Kata's disk_rate_limiter_* and net_rate_limiter_* at 0",
-                    sect);
+    json_t *t;
+    char name[64];
+    snprintf(name, sizeof(name), "%s.%s", sect, key);
+    if (get_object(o, sect, key, &t, err, errlen) < 0)
+        return -1;
+    if (!t)
+        return 0;
+    if (get_uint(t, name, "size", CFG_RATE_LIMIT_MAX_TOKENS, &b->size, NULL, err, errlen) < 0 ||
+        get_uint(t, name, "one_time_burst", CFG_RATE_LIMIT_MAX_TOKENS, &b->one_time_burst, NULL,
+                 err, errlen) < 0 ||
+        get_uint(t, name, "refill_time", CFG_RATE_LIMIT_MAX_REFILL_MS, &b->refill_time_ms, NULL,
+                 err, errlen) < 0)
+        return -1;
+    if (b->size && !b->refill_time_ms)
+        return fail(err, errlen, "%s.refill_time: must be at least 1 ms when size is set", name);
+    return 0;
+}
+
+/* The token-bucket rate limiter of a disk or net (Cloud Hypervisor's RateLimiterConfig). */
+static int get_rate_limiter(json_t *o, const char *sect, struct rate_limiter_config *rl, char *err,
+                            size_t errlen)
+{
+    json_t *r;
+    char name[64];
+    snprintf(name, sizeof(name), "%s.rate_limiter_config", sect);
+    if (get_object(o, sect, "rate_limiter_config", &r, err, errlen) < 0)
+        return -1;
+    if (!r)
+        return 0;
+    if (get_bucket(r, name, "bandwidth", &rl->bandwidth, err, errlen) < 0 ||
+        get_bucket(r, name, "ops", &rl->ops, err, errlen) < 0)
+        return -1;
     return 0;
 }
 
@@ -496,7 +524,7 @@ static int disk_from_object(json_t *o, const char *sect, struct disk_config *d, 
         get_bool(o, sect, "vhost_user", &vhost_user, err, errlen) < 0 ||
         require_false(o, sect, "iommu", "cocoon has no virtual IOMMU (Kata: enable_iommu = false)",
                       err, errlen) < 0 ||
-        refuse_rate_limiter(o, sect, err, errlen) < 0 ||
+        get_rate_limiter(o, sect, &d->rate_limiter, err, errlen) < 0 ||
         get_str(o, sect, "image_type", &image_type, err, errlen) < 0)
         return -1;
     if (image_type && strcmp(image_type, "Raw") != 0 && strcmp(image_type, "Unknown") != 0) {
@@ -508,6 +536,11 @@ static int disk_from_object(json_t *o, const char *sect, struct disk_config *d, 
     free(image_type);
     if (vhost_user)
         return fail(err, errlen, "%s.vhost_user: vhost-user disks are not supported", sect);
+    if (!absent(json_object_get(o, "rate_limit_group")))
+        return fail(err, errlen,
+                    "%s.rate_limit_group: rate-limit groups are not offered by cocoon (give the "
+                    "disk its own rate_limiter_config)",
+                    sect);
     if (!d->path)
         return fail(err, errlen, "%s.path: missing", sect);
     return 0;
@@ -528,7 +561,7 @@ static int net_from_object(json_t *o, const char *sect, struct net_config *n, ch
         get_bool(o, sect, "vhost_user", &vhost_user, err, errlen) < 0 ||
         require_false(o, sect, "iommu", "cocoon has no virtual IOMMU (Kata: enable_iommu = false)",
                       err, errlen) < 0 ||
-        refuse_rate_limiter(o, sect, err, errlen) < 0 ||
+        get_rate_limiter(o, sect, &n->rate_limiter, err, errlen) < 0 ||
         get_str(o, sect, "mac", &mac, err, errlen) < 0)
         return -1;
     if (mtu_set)
@@ -774,6 +807,25 @@ static json_t *payload_to_json(const struct vm_config *cfg)
 }
 
 /* A disk as Cloud Hypervisor's DiskConfig reports it: every field, defaults included. */
+static json_t *bucket_to_json(const struct rate_limit_bucket *b)
+{
+    return json_pack("{s:I, s:I, s:I}", "size", (json_int_t)b->size, "one_time_burst",
+                     (json_int_t)b->one_time_burst, "refill_time", (json_int_t)b->refill_time_ms);
+}
+
+/* null when unlimited, else both buckets as given. */
+static json_t *rate_limiter_to_json(const struct rate_limiter_config *rl)
+{
+    if (!rl->bandwidth.size && !rl->ops.size)
+        return json_null();
+    json_t *o = json_object();
+    if (rl->bandwidth.size)
+        json_object_set_new(o, "bandwidth", bucket_to_json(&rl->bandwidth));
+    if (rl->ops.size)
+        json_object_set_new(o, "ops", bucket_to_json(&rl->ops));
+    return o;
+}
+
 static json_t *disk_to_json(const struct disk_config *d)
 {
     json_t *o = json_pack(
@@ -785,6 +837,7 @@ static json_t *disk_to_json(const struct disk_config *d)
         "serial", "queue_affinity", "image_type", "Raw", "backing_files", 0, "sparse", 1);
     set_str(o, "path", d->path);
     set_str(o, "id", d->id);
+    json_object_set_new(o, "rate_limiter_config", rate_limiter_to_json(&d->rate_limiter));
     return o;
 }
 
@@ -813,6 +866,7 @@ static json_t *net_to_json(const struct net_config *n)
                           "pci_segment", 0, "offload_tso", 1, "offload_ufo", 1, "offload_csum", 1);
     set_str(o, "tap", n->tap);
     set_str(o, "id", n->id);
+    json_object_set_new(o, "rate_limiter_config", rate_limiter_to_json(&n->rate_limiter));
     return o;
 }
 

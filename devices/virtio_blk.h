@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "devices/rate_limiter.h"
 #include "devices/virtio.h"
 
 #define VIRTIO_BLK_F_SEG_MAX      2
@@ -28,6 +29,9 @@ struct virtio_blk_params {
     bool direct;         /* O_DIRECT (Kata's `direct`, CLI direct=on) */
     unsigned num_queues; /* 0 = 1; more than VIRTIO_MAX_QUEUES are capped (logged) */
     unsigned queue_size; /* 0 = 128; a power of two <= VIRTQ_MAX_SIZE */
+    /* Token buckets over all queues (bytes of data, requests); NULL or all zero: unlimited. A
+     * queue out of tokens stops popping and resumes on a timer. */
+    const struct rate_limiter_config *rate_limiter;
 };
 
 struct virtio_blk;

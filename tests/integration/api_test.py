@@ -869,7 +869,13 @@ def case_api_kata_driver_shapes(work):
         # Go, shared_fs = none, 4 vCPUs with an initdata disk of num_queues = 4
         body = go_body(kernel, image, vsock_path, vcpus=4, initdata=initdata)
         body["disks"][0]["num_queues"] = 32  # beyond the device's 16: capped at boot
+        # disk_rate_limiter_bw_max_rate / _ops_max_rate (clh.go getDiskRateLimiterConfig)
+        limiter = {"bandwidth": {"size": 10 << 20, "one_time_burst": 0, "refill_time": 1000},
+                   "ops": {"size": 1000, "one_time_burst": 0, "refill_time": 1000}}
+        body["disks"][0]["rate_limiter_config"] = limiter
         info = created(body, "Go plain + initdata")
+        check(info["config"]["disks"][0]["rate_limiter_config"] == limiter,
+              "rate limiter not kept: %r" % info["config"]["disks"][0])
         _, err = api(c.sock, "PUT", "vm.add-fs", {"tag": "kataShared", "socket": "/x.sock",
                                                   "num_queues": 1, "queue_size": 1024}, want=400)
         check("shared_fs" in err[0], "vm.add-fs: %r" % err)

@@ -294,11 +294,13 @@ static void api_kata_keys_honoured_or_refused(void **state)
     expect_parse_error("{\"cpus\":{\"affinity\":[{\"vcpu\":0,\"host_cpus\":[1]}]}}", "pinning");
     expect_parse_error("{\"disks\":[{\"path\":\"@DISK@\",\"iommu\":true}]}", "IOMMU");
     expect_parse_error("{\"disks\":[{\"path\":\"@DISK@\",\"rate_limiter_config\":"
-                       "{\"bandwidth\":{\"size\":1000,\"refill_time\":100}}}]}",
-                       "disk_rate_limiter");
+                       "{\"bandwidth\":{\"size\":1000}}}]}",
+                       "refill_time: must be at least 1 ms");
+    expect_parse_error("{\"disks\":[{\"path\":\"@DISK@\",\"rate_limit_group\":\"g0\"}]}",
+                       "rate-limit groups");
     expect_parse_error("{\"net\":[{\"tap\":\"t0\",\"rate_limiter_config\":"
-                       "{\"ops\":{\"size\":10,\"refill_time\":100}}}]}",
-                       "net_rate_limiter");
+                       "{\"ops\":{\"size\":-1,\"refill_time\":100}}}]}",
+                       "must not be negative");
     expect_parse_error("{\"memory\":{\"size\":1073741824,\"hugepages\":true,"
                        "\"hugepage_size\":4096}}",
                        "2 MiB or 1 GiB");
@@ -320,6 +322,26 @@ static void api_kata_keys_honoured_or_refused(void **state)
     assert_true(cfg.hugepage_size == 2097152);
     assert_true(cfg.disks[0].direct);
     assert_int_equal(cfg.disks[0].num_queues, 254);
+    vm_config_free(&cfg);
+    /* Honoured: disk and net rate_limiter_config (Kata's disk_/net_rate_limiter_*), reported
+     * back by vm.info as given. */
+    assert_int_equal(parse("{\"disks\":[{\"path\":\"@DISK@\",\"rate_limiter_config\":"
+                           "{\"bandwidth\":{\"size\":1048576,\"one_time_burst\":4096,"
+                           "\"refill_time\":1000},\"ops\":{\"size\":100,\"refill_time\":1000}}}],"
+                           "\"net\":[{\"tap\":\"t0\",\"rate_limiter_config\":{\"bandwidth\":"
+                           "{\"size\":125000,\"refill_time\":1000}}}]}",
+                           &cfg, err, sizeof(err)),
+                     0);
+    const struct rate_limiter_config *d = &cfg.disks[0].rate_limiter;
+    assert_true(d->bandwidth.size == 1048576 && d->bandwidth.one_time_burst == 4096 &&
+                d->bandwidth.refill_time_ms == 1000);
+    assert_true(d->ops.size == 100 && d->ops.refill_time_ms == 1000);
+    assert_true(cfg.nets[0].rate_limiter.bandwidth.size == 125000);
+    json_t *j = api_vm_config_to_json(&cfg);
+    json_t *rl =
+        json_object_get(json_array_get(json_object_get(j, "disks"), 0), "rate_limiter_config");
+    assert_true(json_integer_value(json_object_get(json_object_get(rl, "ops"), "size")) == 100);
+    json_decref(j);
     vm_config_free(&cfg);
 }
 
