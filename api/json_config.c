@@ -420,6 +420,10 @@ static int map_platform(json_t *root, struct vm_config *cfg, char *err, size_t e
         return -1;
     if (tdx && snp)
         return fail(err, errlen, "platform: tdx and sev_snp cannot both be set");
+    if (meaningful(json_object_get(o, "iommu_segments")))
+        return fail(err, errlen,
+                    "platform.iommu_segments: cocoon has no virtual IOMMU (Kata: "
+                    "enable_iommu = false)");
     cfg->platform.tee = tdx ? TEE_TDX : snp ? TEE_SNP : TEE_NONE;
     return 0;
 }

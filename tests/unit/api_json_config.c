@@ -288,6 +288,7 @@ static void api_kata_keys_honoured_or_refused(void **state)
     expect_parse_error("{\"balloon\":{\"size\":0,\"free_page_reporting\":true}}",
                        "reclaim_guest_freed_memory");
     expect_parse_error("{\"iommu\":true}", "enable_iommu");
+    expect_parse_error("{\"platform\":{\"iommu_segments\":[0]}}", "enable_iommu");
     expect_parse_error("{\"watchdog\":true}", "watchdog");
     expect_parse_error("{\"pvpanic\":true}", "pvpanic");
     expect_parse_error("{\"cpus\":{\"kvm_hyperv\":true}}", "Hyper-V");
