@@ -321,6 +321,9 @@ static void api_kata_keys_honoured_or_refused(void **state)
         0);
     assert_true(cfg.hugepages);
     assert_true(cfg.hugepage_size == 2097152);
+    cfg.memory += 4096; /* not a whole number of huge pages: refused at vm.create, not boot */
+    assert_int_equal(vm_config_validate(&cfg, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "huge page size"));
     assert_true(cfg.disks[0].direct);
     assert_int_equal(cfg.disks[0].num_queues, 254);
     vm_config_free(&cfg);
