@@ -462,10 +462,11 @@ static void log_console_request(const struct vm_config *cfg)
     if (hvc)
         log_warn("vm.create: the guest command line asks for a virtio console (console=hvc0), "
                  "but cocoon has no virtio-console: that output is lost; the guest's serial "
-                 "console is ttyS0 (put console=ttyS0 in Kata's kernel_params; serial mode Tty)");
+                 "console is ttyS0, which carries the console's output (put console=ttyS0 in "
+                 "Kata's kernel_params)");
     else
         log_info("vm.create: console (virtio-console) is not offered; the guest console is the "
-                 "16550 serial port (ttyS0)");
+                 "16550 serial port (ttyS0), which carries the console's output");
 }
 
 static int map_console(json_t *root, struct vm_config *cfg, char *err, size_t errlen)
@@ -487,10 +488,25 @@ static int map_console(json_t *root, struct vm_config *cfg, char *err, size_t er
     if (get_object(root, "", "console", &o, err, errlen) < 0)
         return -1;
     if (o) {
-        if (parse_serial_mode(o, "console", &mode, &set, err, errlen) < 0)
+        char *file = NULL;
+        if (parse_serial_mode(o, "console", &mode, &set, err, errlen) < 0 ||
+            get_str(o, "console", "file", &file, err, errlen) < 0)
             return -1;
-        if (set && mode != SERIAL_OFF && mode != SERIAL_NULL)
+        if (set && mode != SERIAL_OFF && mode != SERIAL_NULL) {
             log_console_request(cfg);
+            /* The serial port is cocoon's only console: where the console was asked to go (Kata
+             * in debug for a confidential guest: Tty, serial Off), the serial port goes. */
+            if ((cfg->serial == SERIAL_OFF || cfg->serial == SERIAL_NULL) &&
+                (mode == SERIAL_TTY || file)) {
+                cfg->serial = mode;
+                if (mode == SERIAL_FILE) {
+                    free(cfg->serial_file);
+                    cfg->serial_file = file;
+                    file = NULL;
+                }
+            }
+        }
+        free(file);
     }
     return 0;
 }

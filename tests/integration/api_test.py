@@ -904,12 +904,15 @@ def case_api_kata_driver_shapes(work):
         info = created(go_body(kernel, image, vsock_path, debug=True, tee="tdx",
                                firmware=firmware, initdata=initdata, vcpus=2), "Go CoCo TDX debug")
         check(info["config"]["platform"]["tdx"] is True, "tdx lost")
+        check(info["config"]["serial"]["mode"] == "Tty",
+              "console Tty not carried by the serial port: %r" % info["config"]["serial"])
         log = c.output()
         check(re.search(r"WARN: .*console=hvc0.*no virtio-console.*ttyS0", log),
               "no clear log line for console=hvc0:\n" + log[-1500:])
         api(c.sock, "PUT", "vm.resize", {"desired_vcpus": 1}, want=403)
         api(c.sock, "PUT", "vm.delete", want=204)
-        step("Go CoCo debug: console=hvc0 logged (WARN) as lost, serial is ttyS0")
+        step("Go CoCo debug: console=hvc0 logged (WARN) as lost; the serial port carries the "
+             "console Tty")
 
         # Go + tools/kata/clh-sev-snp.patch: platform.sev_snp and hex host_data
         hd = bytes(range(100, 132)).hex()

@@ -363,11 +363,25 @@ static void serial_and_console_modes(void **state)
     assert_int_equal(cfg.serial, SERIAL_FILE);
     assert_string_equal(cfg.serial_file, "/tmp/s");
     vm_config_free(&cfg);
-    /* Confidential Kata in debug: console Tty, serial Off -> accepted, serial stays off. */
+    /* Confidential Kata in debug: console Tty, serial Off -> the serial port (cocoon's only
+     * console) goes to the Tty, so console=ttyS0 output reaches the shim. */
     assert_int_equal(parse("{\"serial\":{\"mode\":\"Off\"},\"console\":{\"mode\":\"Tty\"}}", &cfg,
                            err, sizeof(err)),
                      0);
-    assert_int_equal(cfg.serial, SERIAL_OFF);
+    assert_int_equal(cfg.serial, SERIAL_TTY);
+    vm_config_free(&cfg);
+    assert_int_equal(parse("{\"serial\":{\"mode\":\"Off\"},\"console\":{\"mode\":\"File\","
+                           "\"file\":\"/tmp/c\"}}",
+                           &cfg, err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.serial, SERIAL_FILE);
+    assert_string_equal(cfg.serial_file, "/tmp/c");
+    vm_config_free(&cfg);
+    /* both given: the serial port keeps its own */
+    assert_int_equal(parse("{\"serial\":{\"mode\":\"Null\"},\"console\":{\"mode\":\"Off\"}}", &cfg,
+                           err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.serial, SERIAL_NULL);
     vm_config_free(&cfg);
 }
 
