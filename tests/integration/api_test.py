@@ -7,6 +7,7 @@ CASE is one of:
   api_confidential_refusals vm.create with platform.tdx / sev_snp; each refused request gets
                             its 4xx and leaves the VM as it was
   api_kata_replay           Kata's clh driver on the wire, from launch to vmm.shutdown
+  api_kata_rs_connection    runtime-rs's sandbox on one connection, vm.add-net fd included
   api_kata_driver_shapes    every vm.create shape of Kata's Go and Rust drivers (defaults,
                             debug, CoCo, initdata, TDX, SNP-patched) and the answers they need
   api_hostile_clients       unread pipelined vm.info of a large configuration (RSS bounded,
@@ -950,6 +951,77 @@ def case_api_kata_driver_shapes(work):
         check(mark not in out, "sanitizer report:\n" + out)
 
 
+# ---- api_kata_rs_connection ----
+
+def rs_request(s, method, route, body=None, fds=()):
+    """runtime-rs's api_command: one request on its one persistent connection, written with one
+    sendmsg (the tap fds of vm.add-net attached, SCM_RIGHTS), body serialised by serde."""
+    data = b"" if body is None else body.encode()
+    head = ("%s /api/v1/%s HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n" % (method, route))
+    if body is not None:
+        head += "Content-Type: application/json\r\n"
+    head += "Content-Length: %d\r\n\r\n" % len(data)
+    msg = head.encode() + data
+    anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+    check(s.sendmsg([msg], anc) == len(msg), "short sendmsg")
+    out = b""
+    while b"\r\n\r\n" not in out or not response_complete(out):
+        chunk = s.recv(65536)
+        check(chunk, "%s %s: cocoon closed runtime-rs's connection" % (method, route))
+        out += chunk
+    body_out = out.partition(b"\r\n\r\n")[2]
+    return status_of(out), (json.loads(body_out) if body_out else None)
+
+
+def case_api_kata_rs_connection(work):
+    """The Rust runtime's whole sandbox on ONE connection: vmm.ping (features), vm.create (its
+    pretty-printed serde VmConfig), vm.add-net with the tap fd and `fds` in the body, vm.boot,
+    vm.info parsed as its structs need, vmm.shutdown."""
+    need_kvm()
+    enter_test_netns()
+    kernel, _ = guest_kernel(["spin"])
+    check(kernel, "guest_spin.elf not built in %s" % GUESTS)
+    image = write_file(os.path.join(work, "rootfs.img"), 4 << 20)
+    c = Cocoon(work)
+    tap_fd = -1
+    try:
+        c.wait_ready()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(c.sock)
+        st, ping = rs_request(s, "GET", "vmm.ping")
+        check(st == 200 and "tdx" in ping["features"], "vmm.ping %r %r" % (st, ping))
+        body = rs_body(kernel, image, os.path.join(c.dir, "clh.sock"), vcpus=2)
+        st, err = rs_request(s, "PUT", "vm.create", json.dumps(body, indent=2))
+        check(st == 204, "vm.create %r %r" % (st, err))
+        tap_fd = open_tap("tap0_rs")
+        net = {"ip": "192.168.249.1", "mask": "255.255.255.0", "mac": "52:54:00:12:34:56",
+               "iommu": False, "num_queues": 2, "queue_size": 256, "vhost_user": False,
+               "vhost_mode": "Client", "fds": [tap_fd]}
+        st, err = rs_request(s, "PUT", "vm.add-net", json.dumps(net), fds=[tap_fd])
+        check(st == 204, "vm.add-net with fds %r %r" % (st, err))
+        st, err = rs_request(s, "PUT", "vm.boot")
+        check(st == 204, "vm.boot %r %r" % (st, err))
+        st, info = rs_request(s, "GET", "vm.info")
+        check(st == 200, "vm.info %r" % st)
+        runtime_rs_parses_vm_info(info)
+        check(info["state"] == "Running", "state %r" % info["state"])
+        check(info["config"]["net"][0]["mac"] == "52:54:00:12:34:56", "net %r" % info["config"])
+        step("runtime-rs on one connection: ping, create, add-net + fd, boot, vm.info Running")
+        st, _ = rs_request(s, "PUT", "vmm.shutdown")
+        check(st == 204, "vmm.shutdown %r" % st)
+        c.proc.wait(timeout=3)
+        check(c.proc.returncode == 0, "exit status %d" % c.proc.returncode)
+        s.close()
+    finally:
+        if tap_fd >= 0:
+            os.close(tap_fd)
+        out = c.output()
+        c.stop()
+    for mark in SANITIZER_MARKS:
+        check(mark not in out, "sanitizer report:\n" + out)
+
+
 # ---- api_idle_connection_kept_70s ----
 
 def raw_roundtrip(s, method, route, body=b""):
@@ -1195,6 +1267,7 @@ CASES = {
     "api_confidential_refusals": case_api_confidential_refusals,
     "api_kata_replay": case_api_kata_replay,
     "api_kata_driver_shapes": case_api_kata_driver_shapes,
+    "api_kata_rs_connection": case_api_kata_rs_connection,
 }
 
 
