@@ -157,11 +157,19 @@ static bool require_state(struct api_router *r, struct api_response *resp, const
 
 /* ---- routes ---- */
 
+/* What this build supports, under Cloud Hypervisor's build-feature names (its feature_list()):
+ * runtime-rs refuses a TDX sandbox when "tdx" is missing. Every cocoon build has KVM, the
+ * SEV-SNP and TDX launches, and io_uring disks. */
+static const char *const build_features[] = {"kvm", "io_uring", "sev_snp", "tdx"};
+
 static void do_ping(struct api_router *r, struct api_request *req, struct api_response *resp)
 {
+    json_t *features = json_array();
+    for (size_t i = 0; i < sizeof(build_features) / sizeof(build_features[0]); i++)
+        json_array_append_new(features, json_string(build_features[i]));
     reply(resp, 200,
-          json_pack("{s:s, s:s, s:i, s:[]}", "build_version", COCOON_VERSION, "version",
-                    COCOON_VERSION, "pid", (int)getpid(), "features"));
+          json_pack("{s:s, s:s, s:i, s:o}", "build_version", COCOON_VERSION, "version",
+                    COCOON_VERSION, "pid", (int)getpid(), "features", features));
 }
 
 static void after_vmm_shutdown(void *opaque)
@@ -581,13 +589,6 @@ static void do_resize(struct api_router *r, struct api_request *req, struct api_
 {
     if (!require_state(r, resp, "vm.resize", S(CREATED) | S(RUNNING) | S(PAUSED)))
         return;
-    if (is_confidential(r)) {
-        reply_error(resp, 403,
-                    "vm.resize: refused for a confidential guest (%s): vCPU and memory "
-                    "resizing would change the launch-measured machine",
-                    tee_name(r));
-        return;
-    }
     json_error_t jerr;
     json_t *root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root || !json_is_object(root)) {
@@ -625,7 +626,14 @@ static void do_resize(struct api_router *r, struct api_request *req, struct api_
     }
     bool vchange = vset && vcpus != r->cfg.cpus, mchange = mset && ram != r->cfg.memory;
     if (!vchange && !mchange) {
-        reply(resp, 204, NULL);
+        reply(resp, 204, NULL); /* Kata resizes to the current size on every container */
+        return;
+    }
+    if (is_confidential(r)) {
+        reply_error(resp, 403,
+                    "vm.resize: refused for a confidential guest (%s): vCPU and memory "
+                    "resizing would change the launch-measured machine",
+                    tee_name(r));
         return;
     }
     if (r->state != API_VM_CREATED) {
@@ -675,9 +683,30 @@ static const struct unsupported_route unsupported_routes[] = {
     {"vm.counters", NULL},
 };
 
+/* Routes a Kata configuration reaches by a setting: 400 naming the setting to change. */
+static const struct {
+    const char *name;
+    const char *why;
+} refused_routes[] = {
+    {"vm.add-fs", "virtio-fs is not offered by cocoon (a host-shared file system has no place in "
+                  "a confidential pod); set shared_fs = \"none\" in Kata's [hypervisor.clh]"},
+    {"vm.add-device", "VFIO pass-through is not offered by cocoon; use no device pass-through "
+                      "(Kata: cold_plug_vfio = \"no-port\", hot_plug_vfio = \"no-port\")"},
+    {"vm.add-user-device", "vfio-user devices are not offered by cocoon"},
+    {"vm.add-vdpa", "vDPA devices are not offered by cocoon"},
+    {"vm.add-pmem", "virtio-pmem is not offered by cocoon; use a disk (Kata: "
+                    "disable_image_nvdimm = true)"},
+};
+
 static void do_unsupported(struct api_router *r, const struct unsupported_route *u,
                            struct api_response *resp)
 {
+    if (!(u->tee_reason && is_confidential(r)))
+        for (size_t i = 0; i < sizeof(refused_routes) / sizeof(refused_routes[0]); i++)
+            if (strcmp(u->name, refused_routes[i].name) == 0) {
+                reply_error(resp, 400, "%s: %s", u->name, refused_routes[i].why);
+                return;
+            }
     if (u->tee_reason && is_confidential(r)) {
         reply_error(resp, 403, "%s: refused for a confidential guest (%s): %s", u->name,
                     tee_name(r), u->tee_reason);

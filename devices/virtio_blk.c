@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "devices/blk_backend.h"
+#include "vmm/log.h"
 
 /* One request in flight on the disk's ring. */
 struct blk_inflight {
@@ -36,6 +37,11 @@ struct virtio_blk {
     struct blk_inflight *spare; /* recycled request records (linked by io.next), loop thread */
     struct blk_inflight *live;  /* submitted and not yet completed (their pins), loop thread */
     uint32_t to_signal;         /* queues with used entries not yet signalled (bit per queue) */
+
+    bool rl_on;             /* a rate limiter is configured (and rl_timer initialised) */
+    struct rate_limiter rl; /* loop thread */
+    uv_timer_t rl_timer;    /* resumes the throttled queues */
+    uint32_t rl_throttled;  /* queues that stopped for lack of tokens (bit per queue) */
 
     struct virtq_chain chain; /* scratch for popping */
     struct blk_seg segs[VIRTQ_MAX_SIZE];
@@ -109,6 +115,9 @@ static void blk_reset(struct virtio_device *vdev)
     blk->generation++;
     memset(blk->inflight_q, 0, sizeof(blk->inflight_q));
     blk->to_signal = 0;
+    blk->rl_throttled = 0;
+    if (blk->rl_on)
+        uv_timer_stop(&blk->rl_timer);
     blk_backend_reset(&blk->be);
 }
 
@@ -242,21 +251,48 @@ static struct blk_inflight *handle_chain(struct virtio_blk *blk, unsigned q,
     return NULL;
 }
 
-/* Pops every available chain (up to the in-flight cap), queues each on the disk's ring and submits
- * them with one io_uring_enter per notification; page-cache hits complete within it. */
+static void rl_timer_cb(uv_timer_t *t)
+{
+    struct virtio_blk *blk = t->data;
+    uint32_t queues = blk->rl_throttled;
+    blk->rl_throttled = 0;
+    for (unsigned q = 0; queues; q++, queues >>= 1)
+        if ((queues & 1) && q < blk->vdev.num_queues && blk->vdev.vq[q].ready)
+            process_queue(blk, q);
+}
+
+/* Whether queue q may pop another request; if not, it resumes when the buckets refill. */
+static bool rl_admit(struct virtio_blk *blk, unsigned q)
+{
+    if (!blk->rl_on || rate_limiter_ready(&blk->rl, uv_hrtime()))
+        return true;
+    blk->rl_throttled |= 1u << q;
+    if (!uv_is_active((uv_handle_t *)&blk->rl_timer))
+        uv_timer_start(&blk->rl_timer, rl_timer_cb,
+                       (rate_limiter_wait_ns(&blk->rl) + 999999) / 1000000, 0);
+    return false;
+}
+
+/* Pops every available chain (up to the in-flight cap and what the rate limiter allows), queues
+ * each on the disk's ring and submits them with one io_uring_enter per notification; page-cache
+ * hits complete within it. */
 static void process_queue(struct virtio_blk *blk, unsigned q)
 {
     struct virtq *vq = &blk->vdev.vq[q];
     bool queued = false;
     /* A driver cannot have more than `size` requests outstanding; one that re-posts heads still
      * in flight is throttled here instead of growing host memory. */
-    while (!blk->vdev.broken && blk->inflight_q[q] < vq->size) {
+    while (!blk->vdev.broken && blk->inflight_q[q] < vq->size && rl_admit(blk, q)) {
         int rc = virtq_pop(vq, &blk->chain);
         if (rc == 0)
             break;
         if (rc < 0) {
             virtio_device_error(&blk->vdev, "queue %u: %s", q, vq->error ? vq->error : "?");
             break;
+        }
+        if (blk->rl_on) { /* data bytes: the chain less the 16-byte header and the status byte */
+            uint64_t total = (uint64_t)blk->chain.read_len + blk->chain.write_len;
+            rate_limiter_consume(&blk->rl, total > 17 ? total - 17 : 0);
         }
         struct blk_inflight *in = handle_chain(blk, q, &blk->chain);
         if (in) {
@@ -289,9 +325,17 @@ int virtio_blk_create(const struct virtio_blk_params *p, const struct guest_mem 
 {
     unsigned nq = p->num_queues ? p->num_queues : 1;
     unsigned qsize = p->queue_size ? p->queue_size : VIRTIO_BLK_DEFAULT_QUEUE_SIZE;
-    if (nq > VIRTIO_MAX_QUEUES) {
-        snprintf(err, errlen, "disk %s: num_queues must be 1..%d", p->path, VIRTIO_MAX_QUEUES);
+    if (nq > VIRTIO_BLK_MAX_REQUESTED_QUEUES) {
+        snprintf(err, errlen, "disk %s: num_queues must be 1..%d", p->path,
+                 VIRTIO_BLK_MAX_REQUESTED_QUEUES);
         return -1;
+    }
+    if (nq > VIRTIO_MAX_QUEUES) {
+        /* Kata asks for one queue per vCPU (up to 254): the guest spreads its queues over
+         * what the device offers, so a cap loses nothing but parallelism. */
+        log_info("disk %s: %u queues requested, %d offered (the device's maximum)",
+                 p->id ? p->id : p->path, nq, VIRTIO_MAX_QUEUES);
+        nq = VIRTIO_MAX_QUEUES;
     }
     if (qsize < 4 || qsize > VIRTQ_MAX_SIZE || (qsize & (qsize - 1))) {
         snprintf(err, errlen, "disk %s: queue_size must be a power of two in 4..%d", p->path,
@@ -309,6 +353,12 @@ int virtio_blk_create(const struct virtio_blk_params *p, const struct guest_mem 
         return -1;
     }
     blk->loop = loop;
+    if (p->rate_limiter && rate_limiter_config_enabled(p->rate_limiter)) {
+        rate_limiter_init(&blk->rl, p->rate_limiter, uv_hrtime());
+        uv_timer_init(loop, &blk->rl_timer); /* cannot fail */
+        blk->rl_timer.data = blk;
+        blk->rl_on = true;
+    }
     if (p->id)
         snprintf(blk->id, sizeof(blk->id), "%s", p->id);
     struct virtio_device *v = &blk->vdev;
@@ -363,6 +413,13 @@ static void free_device(uv_handle_t *poll)
     free(blk);
 }
 
+/* The rate limiter's timer is closed: now the ring. */
+static void rl_timer_closed(uv_handle_t *t)
+{
+    struct virtio_blk *blk = t->data;
+    blk_backend_close(&blk->be, free_device);
+}
+
 void virtio_blk_destroy(struct virtio_blk *blk)
 {
     if (!blk)
@@ -373,5 +430,10 @@ void virtio_blk_destroy(struct virtio_blk *blk)
         blk_req_unpin(blk->vdev.gm, &in->io.req);
     blk->live = NULL;
     blk->destroyed = true;
+    if (blk->rl_on) { /* the timer goes first, then the ring, then the memory */
+        uv_timer_stop(&blk->rl_timer);
+        uv_close((uv_handle_t *)&blk->rl_timer, rl_timer_closed);
+        return;
+    }
     blk_backend_close(&blk->be, free_device); /* returns at once; frees on the loop when drained */
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "devices/rate_limiter.h"
 #include "devices/virtio.h"
 
 #define VIRTIO_BLK_F_SEG_MAX      2
@@ -17,15 +18,20 @@
 #define VIRTIO_BLK_F_WRITE_ZEROES 14
 
 #define VIRTIO_BLK_DEFAULT_QUEUE_SIZE 128
-#define VIRTIO_BLK_CONFIG_SIZE        60
+/* Requests above VIRTIO_MAX_QUEUES are capped (Kata sends one per vCPU, up to 254). */
+#define VIRTIO_BLK_MAX_REQUESTED_QUEUES 1024
+#define VIRTIO_BLK_CONFIG_SIZE          60
 
 struct virtio_blk_params {
     const char *path;
     const char *id; /* serial for GET_ID (first 20 bytes); may be NULL */
     bool readonly;
     bool direct;         /* O_DIRECT (Kata's `direct`, CLI direct=on) */
-    unsigned num_queues; /* 0 = 1; at most VIRTIO_MAX_QUEUES */
+    unsigned num_queues; /* 0 = 1; more than VIRTIO_MAX_QUEUES are capped (logged) */
     unsigned queue_size; /* 0 = 128; a power of two <= VIRTQ_MAX_SIZE */
+    /* Token buckets over all queues (bytes of data, requests); NULL or all zero: unlimited. A
+     * queue out of tokens stops popping and resumes on a timer. */
+    const struct rate_limiter_config *rate_limiter;
 };
 
 struct virtio_blk;

@@ -18,9 +18,10 @@ struct virtio_net {
     struct tap tap;
     uv_loop_t *loop;
     uv_poll_t poll;
-    uv_idle_t tx_more; /* continues a tx queue that hit the per-wake-up budget */
-    int open_handles;  /* freed when both handles are closed */
-    int poll_events;   /* UV_READABLE / UV_WRITABLE currently requested, 0 = stopped */
+    uv_idle_t tx_more;             /* continues a tx queue that hit the per-wake-up budget */
+    uv_timer_t rx_timer, tx_timer; /* resume a direction the rate limiter paused */
+    int open_handles;              /* freed when every handle is closed */
+    int poll_events;               /* UV_READABLE / UV_WRITABLE currently requested, 0 = stopped */
     uint32_t mtu;
     uint8_t config[VIRTIO_NET_CONFIG_SIZE];
     bool active;
@@ -31,6 +32,9 @@ struct virtio_net {
     bool tx_have;    /* tx_buf holds a checked frame the tap refused with EAGAIN */
     bool tx_blocked; /* waiting for the tap to become writable */
     bool tap_failed; /* the tap reported a hard error: it is not polled any more */
+    bool rl_on;      /* rate limiters configured */
+    bool rx_throttled, tx_throttled; /* out of tokens: waiting for the timer */
+    struct rate_limiter rx_rl, tx_rl;
     uint16_t tx_head;
     uint32_t tx_len;
 
@@ -48,13 +52,14 @@ static struct virtio_net *to_net(struct virtio_device *vdev)
 
 static void poll_cb(uv_poll_t *h, int status, int events);
 static void tx_process(struct virtio_net *n);
+static void rx_process(struct virtio_net *n);
 
 /* Polls for reading while the guest can take frames, for writing while a frame waits. */
 static void update_poll(struct virtio_net *n)
 {
     int want = 0;
     if (n->active && !n->vdev.broken && !n->tap_failed) {
-        if (!n->rx_waiting)
+        if (!n->rx_waiting && !n->rx_throttled)
             want |= UV_READABLE;
         if (n->tx_blocked)
             want |= UV_WRITABLE;
@@ -106,6 +111,35 @@ static ssize_t tap_read_frame(struct virtio_net *n)
     }
 }
 
+static void rx_timer_cb(uv_timer_t *t)
+{
+    struct virtio_net *n = t->data;
+    n->rx_throttled = false;
+    rx_process(n);
+}
+
+static void tx_timer_cb(uv_timer_t *t)
+{
+    struct virtio_net *n = t->data;
+    n->tx_throttled = false;
+    tx_process(n);
+}
+
+/* Whether one more frame may go in this direction; if not, the direction pauses (rx: the tap is
+ * not read, so frames wait in the kernel) and resumes when its buckets refill. */
+static bool rl_admit(struct virtio_net *n, struct rate_limiter *rl, uv_timer_t *timer,
+                     bool *throttled, uv_timer_cb cb, uint64_t *count)
+{
+    if (!n->rl_on || rate_limiter_ready(rl, uv_hrtime()))
+        return true;
+    if (!*throttled) {
+        (*count)++;
+        *throttled = true;
+        uv_timer_start(timer, cb, (rate_limiter_wait_ns(rl) + 999999) / 1000000, 0);
+    }
+    return false;
+}
+
 /* Reads frames until one passes the checks; false when the tap is empty or failed. */
 static bool rx_fetch(struct virtio_net *n, unsigned *budget)
 {
@@ -144,8 +178,13 @@ static void rx_process(struct virtio_net *n)
                 n->rx_waiting = true; /* resumed by the rx kick */
                 break;
             }
+            if (!rl_admit(n, &n->rx_rl, &n->rx_timer, &n->rx_throttled, rx_timer_cb,
+                          &n->stats.rx_throttled))
+                break;
             if (!rx_fetch(n, &budget))
                 break;
+            if (n->rl_on)
+                rate_limiter_consume(&n->rx_rl, n->rx_len - NET_HDR_LEN);
         }
         int rc = virtq_pop(vq, &n->chain);
         if (rc < 0) {
@@ -264,7 +303,13 @@ static void tx_process(struct virtio_net *n)
     bool pushed = false;
     unsigned budget = n->vdev.vq[VIRTIO_NET_Q_TX].size;
     while (n->active && !n->vdev.broken) {
+        if (!n->tx_have && !rl_admit(n, &n->tx_rl, &n->tx_timer, &n->tx_throttled, tx_timer_cb,
+                                     &n->stats.tx_throttled))
+            break;
+        bool fetched = !n->tx_have;
         int rc = n->tx_have ? 1 : tx_fetch(n, &pushed, &budget);
+        if (rc == 1 && fetched && n->rl_on)
+            rate_limiter_consume(&n->tx_rl, n->tx_len - NET_HDR_LEN);
         if (rc == 2)
             uv_idle_start(&n->tx_more, tx_more_cb);
         if (rc != 1)
@@ -350,8 +395,11 @@ static void net_reset(struct virtio_device *vdev)
     struct virtio_net *n = to_net(vdev);
     n->active = false;
     n->rx_have = n->tx_have = n->tx_blocked = false;
+    n->rx_throttled = n->tx_throttled = false;
     update_poll(n);
     uv_idle_stop(&n->tx_more);
+    uv_timer_stop(&n->rx_timer);
+    uv_timer_stop(&n->tx_timer);
     tap_set_offload(&n->tap, 0);
 }
 
@@ -364,7 +412,7 @@ static void net_queue_notify(struct virtio_device *vdev, unsigned q)
         n->rx_waiting = false; /* new buffers: resume reading the tap */
         rx_process(n);
     } else if (q == VIRTIO_NET_Q_TX) {
-        if (!n->tx_blocked)
+        if (!n->tx_blocked && !n->tx_throttled)
             tx_process(n);
     }
 }
@@ -424,9 +472,18 @@ int virtio_net_create(const struct virtio_net_params *p, const struct guest_mem 
         goto fail;
     }
     uv_idle_init(loop, &n->tx_more); /* cannot fail */
-    n->open_handles = 2;
+    uv_timer_init(loop, &n->rx_timer);
+    uv_timer_init(loop, &n->tx_timer);
+    n->open_handles = 4;
     n->poll.data = n;
     n->tx_more.data = n;
+    n->rx_timer.data = n;
+    n->tx_timer.data = n;
+    if (p->rate_limiter && rate_limiter_config_enabled(p->rate_limiter)) {
+        rate_limiter_init(&n->rx_rl, p->rate_limiter, uv_hrtime());
+        rate_limiter_init(&n->tx_rl, p->rate_limiter, uv_hrtime());
+        n->rl_on = true;
+    }
     n->tap = tap;
     n->loop = loop;
     n->mtu = mtu;
@@ -503,4 +560,6 @@ void virtio_net_destroy(struct virtio_net *net)
     uv_poll_stop(&net->poll);
     uv_close((uv_handle_t *)&net->poll, on_handle_closed);
     uv_close((uv_handle_t *)&net->tx_more, on_handle_closed);
+    uv_close((uv_handle_t *)&net->rx_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&net->tx_timer, on_handle_closed);
 }

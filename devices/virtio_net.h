@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "devices/net_hdr.h"
+#include "devices/rate_limiter.h"
 #include "devices/tap.h"
 #include "devices/virtio.h"
 
@@ -23,6 +24,9 @@ struct virtio_net_params {
     bool mac_set;        /* false: a random locally administered address */
     unsigned queue_size; /* 0 = 256; a power of two <= VIRTQ_MAX_SIZE */
     uint32_t mtu;        /* 0 = 1500; 68..65535 */
+    /* Token buckets (bytes of frames, frames), one for rx and one for tx, as Cloud Hypervisor
+     * does; NULL or all zero: unlimited. */
+    const struct rate_limiter_config *rate_limiter;
 };
 
 struct virtio_net_stats {
@@ -31,6 +35,7 @@ struct virtio_net_stats {
     uint64_t tx_dropped[NET_DROP_REASONS];
     uint64_t tx_errors; /* the tap refused a frame (other than EAGAIN) */
     uint64_t rx_paused; /* times reception paused because the guest had no buffers */
+    uint64_t rx_throttled, tx_throttled; /* times the rate limiter paused a direction */
 };
 
 struct virtio_net;

@@ -199,6 +199,12 @@ static int validate_machine(const struct vm_config *cfg, char *err, size_t errle
         snprintf(err, errlen, "memory size must be a multiple of 4 KiB");
         return -1;
     }
+    uint64_t huge = cfg->hugepage_size ? cfg->hugepage_size : 2ULL << 20;
+    if (cfg->hugepages && cfg->memory % huge) {
+        snprintf(err, errlen, "memory size must be a multiple of the huge page size (%llu MiB)",
+                 (unsigned long long)(huge >> 20));
+        return -1;
+    }
     return 0;
 }
 

@@ -21,6 +21,24 @@
 #define CFG_MAX_VSOCK_SOCKET 96    /* 107 less "_4294967295", the guest-initiated suffix */
 #define CFG_MAX_CONFIG_BYTES (256 * 1024)
 
+/* A token bucket as the API gives it (Cloud Hypervisor's TokenBucket): `size` tokens refilled
+ * in `refill_time_ms`, plus a one-time burst that is not refilled. size 0 or refill_time_ms 0:
+ * the bucket does not limit. devices/rate_limiter.h enforces it. */
+struct rate_limit_bucket {
+    uint64_t size;
+    uint64_t one_time_burst;
+    uint64_t refill_time_ms;
+};
+
+/* Largest accepted size / burst (2^50) and refill time (one day): no product overflows. */
+#define CFG_RATE_LIMIT_MAX_TOKENS    (1ULL << 50)
+#define CFG_RATE_LIMIT_MAX_REFILL_MS (24ULL * 3600 * 1000)
+
+struct rate_limiter_config {
+    struct rate_limit_bucket bandwidth; /* bytes */
+    struct rate_limit_bucket ops;       /* requests (disk) or frames (net) */
+};
+
 enum serial_mode { SERIAL_OFF = 0, SERIAL_TTY, SERIAL_FILE, SERIAL_NULL };
 enum tee_kind { TEE_NONE = 0, TEE_SNP, TEE_TDX };
 
@@ -31,6 +49,7 @@ struct disk_config {
     bool direct;         /* O_DIRECT image I/O (Kata/Cloud Hypervisor `direct`) */
     unsigned num_queues; /* 0 = default (1) */
     unsigned queue_size; /* 0 = default (128) */
+    struct rate_limiter_config rate_limiter; /* all zero: unlimited */
 };
 
 struct net_config {
@@ -39,9 +58,10 @@ struct net_config {
     char *id;
     uint8_t mac[6];
     bool mac_set;
-    unsigned num_queues; /* 0 = default (2: one rx, one tx) */
-    unsigned queue_size; /* 0 = default (256) */
-    uint32_t mtu;        /* 0 = default (1500) */
+    unsigned num_queues;                     /* 0 = default (2: one rx, one tx) */
+    unsigned queue_size;                     /* 0 = default (256) */
+    uint32_t mtu;                            /* 0 = default (1500) */
+    struct rate_limiter_config rate_limiter; /* rx and tx each get one; all zero: unlimited */
 };
 
 struct vsock_config {
@@ -66,9 +86,11 @@ struct platform_config {
 };
 
 struct vm_config {
-    unsigned cpus;     /* boot vCPUs */
-    unsigned max_cpus; /* 0 = cpus */
-    uint64_t memory;   /* bytes */
+    unsigned cpus;          /* boot vCPUs */
+    unsigned max_cpus;      /* 0 = cpus */
+    uint64_t memory;        /* bytes */
+    bool hugepages;         /* guest RAM from hugetlbfs (memory.hugepages) */
+    uint64_t hugepage_size; /* 0 = the host's default huge page size */
     char *kernel;
     char *initramfs;
     char *cmdline;

@@ -1,4 +1,7 @@
 /* log.c: stderr logging with monotonic timestamps and a per-site rate limiter. */
+/* Lines carry Cloud Hypervisor's level markers ("WARN:", ...): Kata's runtime-rs grades a VMM's
+ * stderr by the first such marker in each line (ch/inner_hypervisor.rs, parse_ch_log_level),
+ * anything else is logged at info. */
 #include "vmm/log.h"
 
 #include <pthread.h>
@@ -13,7 +16,7 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
 static struct timespec log_start;
 
-static const char *const log_names[] = {"error", "warn", "info", "debug", "trace"};
+static const char *const log_names[] = {"ERRO", "WARN", "INFO", "DEBG", "TRCE"};
 
 static void log_init_clock(void)
 {

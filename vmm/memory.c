@@ -2,6 +2,7 @@
 #include "vmm/memory.h"
 
 #include <errno.h>
+#include <linux/memfd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,25 +28,55 @@ static void gm_add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size, uin
         gm->gpa_end = gpa + size;
 }
 
+/* memfd flags for hugetlb pages of page_size bytes (0: the host's default size). */
+static unsigned hugetlb_flags(uint64_t page_size)
+{
+    if (page_size == (1ULL << 30))
+        return MFD_HUGETLB | MFD_HUGE_1GB;
+    if (page_size == (2ULL << 20))
+        return MFD_HUGETLB | MFD_HUGE_2MB;
+    return MFD_HUGETLB;
+}
+
 int gm_init(struct guest_mem *gm, uint64_t ram_size, char *err, size_t errlen)
+{
+    return gm_init_pages(gm, ram_size, false, 0, err, errlen);
+}
+
+int gm_init_pages(struct guest_mem *gm, uint64_t ram_size, bool hugepages, uint64_t page_size,
+                  char *err, size_t errlen)
 {
     memset(gm, 0, sizeof(*gm));
     gm->memfd = -1;
-    if (ram_size == 0 || ram_size % GM_PAGE_SIZE) {
-        snprintf(err, errlen, "guest memory size must be a non-zero multiple of 4 KiB");
+    uint64_t align = hugepages ? (page_size ? page_size : 2ULL << 20) : GM_PAGE_SIZE;
+    if (ram_size == 0 || ram_size % align) {
+        snprintf(err, errlen, "guest memory size must be a non-zero multiple of %llu KiB",
+                 (unsigned long long)(align >> 10));
         return -1;
     }
-    int fd = memfd_create("cocoon-guest-ram", MFD_CLOEXEC);
+    int fd =
+        memfd_create("cocoon-guest-ram", MFD_CLOEXEC | (hugepages ? hugetlb_flags(page_size) : 0));
     if (fd < 0 || ftruncate(fd, (off_t)ram_size) < 0) {
-        snprintf(err, errlen, "cannot allocate %llu bytes of guest memory: %s",
-                 (unsigned long long)ram_size, strerror(errno));
+        snprintf(err, errlen, "cannot allocate %llu bytes of guest memory%s: %s",
+                 (unsigned long long)ram_size, hugepages ? " from huge pages" : "",
+                 strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
     }
-    uint8_t *host = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    /* Huge pages are reserved now (no MAP_NORESERVE), so a host without enough free ones fails
+     * here with a clear error instead of the guest dying of SIGBUS later. */
+    int flags = MAP_SHARED | (hugepages ? 0 : MAP_NORESERVE);
+    uint8_t *host = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, flags, fd, 0);
     if (host == MAP_FAILED) {
-        snprintf(err, errlen, "cannot map guest memory: %s", strerror(errno));
+        if (hugepages)
+            snprintf(err, errlen,
+                     "memory.hugepages: the host has fewer than %llu free %llu KiB huge pages "
+                     "(%s); reserve them (/proc/sys/vm/nr_hugepages) or turn hugepages off",
+                     (unsigned long long)(ram_size / align), (unsigned long long)(align >> 10),
+                     strerror(errno));
+        else
+            snprintf(err, errlen, "cannot map guest memory: %s", strerror(errno));
         close(fd);
         return -1;
     }

@@ -50,6 +50,12 @@ struct gm_pin {
  * Returns 0, or -1 with a message in err. */
 int gm_init(struct guest_mem *gm, uint64_t ram_size, char *err, size_t errlen);
 
+/* gm_init with guest RAM from hugetlb pages when hugepages (page_size 2 MiB, 1 GiB or 0 for the
+ * host's default); the pages are reserved at once, so a host without enough free huge pages
+ * fails here with an error naming them. */
+int gm_init_pages(struct guest_mem *gm, uint64_t ram_size, bool hugepages, uint64_t page_size,
+                  char *err, size_t errlen);
+
 /* Wraps a host buffer as guest RAM at GPA 0 (unit tests, fuzzers). Never fails for size > 0. */
 void gm_init_host(struct guest_mem *gm, void *buf, uint64_t size);
 

@@ -203,7 +203,8 @@ static int vm_open_kvm(struct vm *vm, char *err, size_t errlen)
 
 static int vm_setup_memory(struct vm *vm, char *err, size_t errlen)
 {
-    if (gm_init(&vm->mem, vm->cfg.memory, err, errlen) < 0)
+    if (gm_init_pages(&vm->mem, vm->cfg.memory, vm->cfg.hugepages, vm->cfg.hugepage_size, err,
+                      errlen) < 0)
         return -1;
     /* none: plain memslots; SNP/TDX: guest_memfd memslots, all private, plus the flash. */
     if (tee_map_memory(vm->tee, err, errlen) < 0)

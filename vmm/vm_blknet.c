@@ -73,6 +73,7 @@ int vm_attach_disk(struct vm *vm, const struct disk_config *disk, char *bdf, siz
         .direct = disk->direct,
         .num_queues = disk->num_queues,
         .queue_size = disk->queue_size,
+        .rate_limiter = &disk->rate_limiter,
     };
     if (!disk->path) {
         snprintf(err, errlen, "disk: path is required");
@@ -93,6 +94,7 @@ int vm_attach_net(struct vm *vm, const struct net_config *net, char *bdf, size_t
         .mac_set = net->mac_set,
         .queue_size = net->queue_size,
         .mtu = net->mtu,
+        .rate_limiter = &net->rate_limiter,
     };
     memcpy(p.mac, net->mac, sizeof(p.mac));
     int rc = net->tap ? tap_open_name(&p.tap, net->tap, err, errlen)

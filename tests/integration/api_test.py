@@ -7,6 +7,9 @@ CASE is one of:
   api_confidential_refusals vm.create with platform.tdx / sev_snp; each refused request gets
                             its 4xx and leaves the VM as it was
   api_kata_replay           Kata's clh driver on the wire, from launch to vmm.shutdown
+  api_kata_rs_connection    runtime-rs's sandbox on one connection, vm.add-net fd included
+  api_kata_driver_shapes    every vm.create shape of Kata's Go and Rust drivers (defaults,
+                            debug, CoCo, initdata, TDX, SNP-patched) and the answers they need
   api_hostile_clients       unread pipelined vm.info of a large configuration (RSS bounded,
                             others answered, the client closed); out of fds (no spin);
                             9 threads x 300 connect/ping/close (never 503)
@@ -455,7 +458,7 @@ def case_api_bad_input(work):
 
 REFUSED = [
     ("vm.resize", {"desired_ram": 1 << 30}),
-    ("vm.resize", {"desired_vcpus": 1}),
+    ("vm.resize", {"desired_vcpus": 2}),
     ("vm.resize-zone", {"id": "mem0", "desired_ram": 1 << 30}),
     ("vm.add-pmem", {"file": "/tmp/pmem.img"}),
     ("vm.snapshot", {"destination_url": "file:///tmp/snapshot"}),
@@ -479,7 +482,7 @@ def case_api_confidential_refusals(work):
                              ("sev_snp", {"kernel": kernel})):
             step("%s: refused at vm.create: memory hot-add and VFIO" % tee)
             plat = {"tdx": tee == "tdx", "sev_snp": tee == "sev_snp", "num_pci_segments": 2}
-            body = {"cpus": {"boot_vcpus": 1, "max_vcpus": 1},
+            body = {"cpus": {"boot_vcpus": 1, "max_vcpus": 2},
                     "memory": {"size": 256 << 20, "hotplug_size": 1 << 30},
                     "payload": payload, "platform": plat}
             _, err = api(c.sock, "PUT", "vm.create", body, want=400)
@@ -520,9 +523,15 @@ def case_api_confidential_refusals(work):
         api(c.sock, "PUT", "vm.resize", {"desired_vcpus": 2}, want=204)
         _, info = api(c.sock, "GET", "vm.info", want=200)
         check(info["config"]["cpus"]["boot_vcpus"] == 2, "resize not applied: %r" % info)
+        kata_setting = {"vm.add-pmem": "disable_image_nvdimm", "vm.add-device": "no-port",
+                        "vm.add-user-device": "vfio-user"}
         for route, rbody in REFUSED[2:]:
             st, err = api(c.sock, "PUT", route, rbody)
-            check(st == 501, "%s on a plain guest answered %d" % (route, st))
+            if route in kata_setting:  # reached by a Kata setting: 400 naming it
+                check(st == 400 and kata_setting[route] in err[0],
+                      "%s on a plain guest answered %d %r" % (route, st, err))
+            else:
+                check(st == 501, "%s on a plain guest answered %d" % (route, st))
         api(c.sock, "PUT", "vmm.shutdown", want=204)
         c.proc.wait(timeout=3)
         check(not os.path.exists(c.sock), "socket file left behind")
@@ -710,6 +719,305 @@ def case_api_kata_replay(work):
         out = c.output()
         c.stop()
         print("---- cocoon output (tail) ----\n" + out[-3000:])
+    for mark in SANITIZER_MARKS:
+        check(mark not in out, "sanitizer report:\n" + out)
+
+
+# ---- api_kata_driver_shapes ----
+
+def runtime_rs_parses_vm_info(info):
+    """What runtime-rs's ch-config structs (serde, no defaults on these) require of vm.info:
+    its parser fails on the first missing field."""
+    cfg = info["config"]
+    need = [("cpus", "boot_vcpus"), ("cpus", "max_vcpus"), ("cpus", "max_phys_bits"),
+            ("memory", "size"), ("serial", "mode"), ("console", "mode"), ("rng", "src"),
+            ("platform", "num_pci_segments")]
+    for sect, key in need:
+        check(isinstance(cfg.get(sect), dict) and key in cfg[sect],
+              "vm.info config lacks %s.%s (runtime-rs cannot parse it)" % (sect, key))
+    check(0 < cfg["cpus"]["boot_vcpus"] <= 255, "boot_vcpus does not fit runtime-rs's u8")
+    for d in cfg.get("disks") or []:
+        for key in ("num_queues", "queue_size"):
+            check(key in d, "vm.info disk lacks %s: %r" % (key, d))
+    for n in cfg.get("net") or []:
+        for key in ("ip", "mask", "mac", "num_queues", "queue_size"):
+            check(key in n, "vm.info net lacks %s: %r" % (key, n))
+        check(re.match(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$", n["mac"]), "mac %r" % n["mac"])
+    if cfg.get("vsock"):
+        check("cid" in cfg["vsock"] and "socket" in cfg["vsock"], "vsock %r" % cfg["vsock"])
+    check(info["state"] in ("Created", "Running", "Shutdown", "Paused"), "state %r" % info)
+
+
+def go_body(kernel, image, vsock_path, vcpus=1, debug=False, tee=None, firmware=None,
+            initdata=None, shared_fs=None, host_data=None):
+    """The Go clh driver's vm.create (clh.go CreateVM + enableProtection), per setting."""
+    cmdline = ("root=/dev/vda1 rootflags=data=ordered,errors=remount-ro ro rootfstype=ext4 "
+               "panic=1 no_timer_check noreplace-smp ")
+    if debug:
+        cmdline += ("console=hvc0" if tee else "console=ttyS0,115200n8") + \
+            " systemd.log_target=console"
+    else:
+        cmdline += "quiet"
+    body = {
+        "cpus": {"boot_vcpus": vcpus, "max_vcpus": vcpus, "kvm_hyperv": False, "nested": True,
+                 "topology": {"threads_per_core": 1, "cores_per_die": vcpus,
+                              "dies_per_package": 1, "packages": 1}},
+        "memory": {"size": 256 << 20, "mergeable": False, "hotplug_method": "Acpi",
+                   "shared": bool(shared_fs), "hugepages": False, "prefault": False,
+                   "thp": True},
+        "payload": {"kernel": kernel, "cmdline": cmdline},
+        "disks": [{"path": image, "readonly": True, "direct": False, "iommu": False,
+                   "num_queues": 1, "queue_size": 128, "vhost_user": False,
+                   "backing_files": False, "sparse": True, "image_type": "Raw"}],
+        "rng": {"src": "/dev/urandom", "iommu": False},
+        "serial": {"mode": "Tty" if debug and not tee else "Off", "iommu": False},
+        "console": {"mode": "Tty" if debug and tee else "Off", "iommu": False},
+        "vsock": {"cid": 3, "socket": vsock_path, "iommu": False},
+        "iommu": False, "watchdog": False, "pvpanic": False, "landlock_enable": False,
+        "platform": {"num_pci_segments": 2, "tdx": tee == "tdx", "sev_snp": tee == "sev_snp"},
+    }
+    if not tee:
+        body["memory"]["hotplug_size"] = 2048 << 20  # default_maxmemory; omitted for CC
+    if tee == "tdx":
+        body["payload"]["firmware"] = firmware
+    if host_data:  # only with tools/kata/clh-sev-snp.patch
+        body["payload"]["host_data"] = host_data
+    if initdata:
+        body["disks"].append({"path": initdata, "readonly": True, "direct": False,
+                              "iommu": False, "num_queues": vcpus, "queue_size": 1024,
+                              "vhost_user": False, "backing_files": False, "sparse": True,
+                              "image_type": "Raw"})
+    if shared_fs:
+        body["fs"] = [{"tag": "kataShared", "socket": shared_fs, "num_queues": 1,
+                       "queue_size": 1024, "pci_segment": 1}]
+    return body
+
+
+def rs_body(kernel, image, vsock_path, vcpus=1, tee=None, firmware=None, mrconfigid=None):
+    """runtime-rs's vm.create: its ch-config VmConfig serialised (convert.rs), per setting."""
+    payload = {"firmware": firmware, "kernel": kernel, "initramfs": None,
+               "cmdline": "console=hvc0 root=/dev/vda1 rootflags=data=ordered,errors=remount-ro "
+                          "ro rootfstype=ext4 no_timer_check noreplace-smp "
+                          "systemd.log_target=console" if tee else
+                          "quiet root=/dev/vda1 ro rootfstype=ext4 no_timer_check noreplace-smp "
+                          "systemd.log_target=console"}
+    if mrconfigid:
+        payload["mrconfigid"] = mrconfigid
+    return {
+        "cpus": {"boot_vcpus": vcpus, "max_vcpus": vcpus, "kvm_hyperv": False,
+                 "features": {"amx": False}},
+        "memory": {"size": 256 << 20, "mergeable": False, "hotplug_method": "Acpi",
+                   "shared": False, "hugepages": False, "prefault": False},
+        "payload": payload,
+        "disks": [{"path": image, "readonly": True, "direct": False, "iommu": False,
+                   "num_queues": vcpus, "queue_size": 1024, "vhost_user": False,
+                   "vhost_socket": None, "rate_limiter_config": None, "id": None,
+                   "disable_io_uring": False, "pci_segment": 0}],
+        "rng": {"src": "/dev/urandom", "iommu": False},
+        "serial": {"file": None, "mode": "Off", "iommu": False},
+        "console": {"file": None, "mode": "Off", "iommu": False},
+        "vsock": {"cid": 3, "socket": vsock_path, "iommu": False, "id": None, "pci_segment": 0},
+        "iommu": False, "watchdog": False,
+        "platform": {"num_pci_segments": 1, "iommu_segments": None, "serial_number": None,
+                     "uuid": None, "oem_strings": None, "tdx": tee == "tdx"},
+    }
+
+
+def case_api_kata_driver_shapes(work):
+    """Every request shape Kata's Go and Rust drivers send, on the wire, and each answer they
+    rely on: Go defaults (virtio-fs refused naming shared_fs, then shared_fs=none), debug,
+    CoCo TDX, initdata (num_queues = vCPUs), SNP with the reviewed patch; runtime-rs plain and
+    TDX with initdata (base64 mrconfigid). A plain pod boots when KVM is there."""
+    kernel, _ = guest_kernel(["spin"])
+    check(kernel, "guest_spin.elf not built in %s" % GUESTS)
+    image = write_file(os.path.join(work, "rootfs.img"), 4 << 20)
+    initdata = write_file(os.path.join(work, "initdata.img"), 4096)
+    firmware = write_file(os.path.join(work, "td-shim.bin"), 65536, b"F")
+    c = Cocoon(work)
+    vsock_path = os.path.join(c.dir, "clh.sock")
+    digest48 = bytes(range(48))
+    try:
+        c.wait_ready()
+        _, ping = api(c.sock, "GET", "vmm.ping", want=200)
+        for f in ("kvm", "tdx", "sev_snp"):
+            check(f in ping.get("features", []), "vmm.ping features %r lack %s (runtime-rs "
+                  "refuses TDX without 'tdx')" % (ping.get("features"), f))
+        check(isinstance(ping.get("pid"), int) and ping.get("build_version"), "ping %r" % ping)
+        step("vmm.ping: features %r" % ping["features"])
+
+        def created(body, what, resize=True):
+            api(c.sock, "PUT", "vm.create", body, want=204)
+            _, info = api(c.sock, "GET", "vm.info", want=200)
+            check(info["state"] == "Created", "%s: state %r" % (what, info["state"]))
+            runtime_rs_parses_vm_info(info)
+            if resize:  # Go: ResizeVCPUs / ResizeMemory to the current size per container
+                cur = info["config"]["cpus"]["boot_vcpus"]
+                api(c.sock, "PUT", "vm.resize", {"desired_vcpus": cur}, want=204)
+                api(c.sock, "PUT", "vm.resize",
+                    {"desired_ram": info["config"]["memory"]["size"]}, want=204)
+            step("%s: vm.create 204, vm.info parses as runtime-rs needs, no-op resize 204"
+                 % what)
+            return info
+
+        # Go defaults: shared_fs = virtio-fs is refused, naming the setting; nothing created
+        _, err = api(c.sock, "PUT", "vm.create",
+                     go_body(kernel, image, vsock_path, shared_fs=os.path.join(c.dir, "vfs.sock")),
+                     want=400)
+        check('shared_fs = "none"' in err[0], "fs refusal lacks the Kata setting: %r" % err)
+        api(c.sock, "GET", "vm.info", want=404)
+        step("Go defaults (virtio-fs): 400 %r" % err[0][:90])
+
+        # Go, shared_fs = none, 4 vCPUs with an initdata disk of num_queues = 4
+        body = go_body(kernel, image, vsock_path, vcpus=4, initdata=initdata)
+        body["disks"][0]["num_queues"] = 32  # beyond the device's 16: capped at boot
+        # disk_rate_limiter_bw_max_rate / _ops_max_rate (clh.go getDiskRateLimiterConfig)
+        limiter = {"bandwidth": {"size": 10 << 20, "one_time_burst": 0, "refill_time": 1000},
+                   "ops": {"size": 1000, "one_time_burst": 0, "refill_time": 1000}}
+        body["disks"][0]["rate_limiter_config"] = limiter
+        info = created(body, "Go plain + initdata")
+        check(info["config"]["disks"][0]["rate_limiter_config"] == limiter,
+              "rate limiter not kept: %r" % info["config"]["disks"][0])
+        _, err = api(c.sock, "PUT", "vm.add-fs", {"tag": "kataShared", "socket": "/x.sock",
+                                                  "num_queues": 1, "queue_size": 1024}, want=400)
+        check("shared_fs" in err[0], "vm.add-fs: %r" % err)
+        if os.access("/dev/kvm", os.R_OK | os.W_OK):
+            api(c.sock, "PUT", "vm.boot", want=204)
+            _, info = api(c.sock, "GET", "vm.info", want=200)
+            check(info["state"] == "Running", "state %r" % info["state"])
+            runtime_rs_parses_vm_info(info)
+            api(c.sock, "PUT", "vm.resize", {"desired_vcpus": 4}, want=204)
+            disk = {"path": write_file(os.path.join(work, "vol.img"), 1 << 20),
+                    "readonly": False, "image_type": "Raw", "vhost_user": False,
+                    "num_queues": 4, "queue_size": 1024, "iommu": False}
+            st, dev = api(c.sock, "PUT", "vm.add-disk", disk)
+            check(st == 200 and re.match(r"^0000:00:[0-9a-f]{2}\.0$", dev.get("bdf", "")),
+                  "hot vm.add-disk %d %r" % (st, dev))
+            check("32 queues requested, 16 offered" in c.output(), "queue cap not logged")
+            step("Go plain: booted with a 32-queue disk (capped, logged), hot disk %s" % dev["bdf"])
+        api(c.sock, "PUT", "vm.delete", want=204)
+
+        # Go debug: serial Tty on a plain guest
+        info = created(go_body(kernel, image, vsock_path, debug=True), "Go debug")
+        check(info["config"]["serial"]["mode"] == "Tty", "serial %r" % info["config"]["serial"])
+        api(c.sock, "PUT", "vm.delete", want=204)
+
+        # Go CoCo on a TDX host, debug: console Tty with console=hvc0
+        info = created(go_body(kernel, image, vsock_path, debug=True, tee="tdx",
+                               firmware=firmware, initdata=initdata, vcpus=2), "Go CoCo TDX debug")
+        check(info["config"]["platform"]["tdx"] is True, "tdx lost")
+        check(info["config"]["serial"]["mode"] == "Tty",
+              "console Tty not carried by the serial port: %r" % info["config"]["serial"])
+        log = c.output()
+        check(re.search(r"WARN: .*console=hvc0.*no virtio-console.*ttyS0", log),
+              "no clear log line for console=hvc0:\n" + log[-1500:])
+        api(c.sock, "PUT", "vm.resize", {"desired_vcpus": 1}, want=403)
+        api(c.sock, "PUT", "vm.delete", want=204)
+        step("Go CoCo debug: console=hvc0 logged (WARN) as lost; the serial port carries the "
+             "console Tty")
+
+        # Go + tools/kata/clh-sev-snp.patch: platform.sev_snp and hex host_data
+        hd = bytes(range(100, 132)).hex()
+        info = created(go_body(kernel, image, vsock_path, tee="sev_snp", host_data=hd),
+                       "Go SNP (patched driver)")
+        check(info["config"]["payload"].get("host_data") == hd, "host_data %r" % info)
+        api(c.sock, "PUT", "vm.delete", want=204)
+
+        # runtime-rs plain, its one persistent connection, vm.add-vsock cold
+        body = rs_body(kernel, image, vsock_path, vcpus=2)
+        del body["vsock"]
+        info = created(body, "runtime-rs plain", resize=False)
+        api(c.sock, "PUT", "vm.add-vsock", {"cid": 3, "socket": vsock_path, "iommu": False,
+                                            "id": None, "pci_segment": 0}, want=204)
+        _, info = api(c.sock, "GET", "vm.info", want=200)
+        runtime_rs_parses_vm_info(info)
+        api(c.sock, "PUT", "vm.delete", want=204)
+
+        # runtime-rs TDX with initdata: mrconfigid = base64 of the 48-byte digest
+        b64 = __import__("base64").b64encode(digest48).decode()
+        info = created(rs_body(kernel, image, vsock_path, vcpus=2, tee="tdx", firmware=firmware,
+                               mrconfigid=b64), "runtime-rs TDX + initdata", resize=False)
+        check(info["config"]["payload"].get("mrconfigid") == digest48.hex(),
+              "mrconfigid did not reach the config: %r" % info["config"]["payload"])
+        step("runtime-rs TDX: base64 mrconfigid decoded to the 48-byte digest")
+        api(c.sock, "PUT", "vm.delete", want=204)
+
+        api(c.sock, "PUT", "vmm.shutdown", want=204)
+        c.proc.wait(timeout=3)
+        check(c.proc.returncode == 0, "exit status %d" % c.proc.returncode)
+    finally:
+        out = c.output()
+        c.stop()
+    for mark in SANITIZER_MARKS:
+        check(mark not in out, "sanitizer report:\n" + out)
+
+
+# ---- api_kata_rs_connection ----
+
+def rs_request(s, method, route, body=None, fds=()):
+    """runtime-rs's api_command: one request on its one persistent connection, written with one
+    sendmsg (the tap fds of vm.add-net attached, SCM_RIGHTS), body serialised by serde."""
+    data = b"" if body is None else body.encode()
+    head = ("%s /api/v1/%s HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n" % (method, route))
+    if body is not None:
+        head += "Content-Type: application/json\r\n"
+    head += "Content-Length: %d\r\n\r\n" % len(data)
+    msg = head.encode() + data
+    anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+    check(s.sendmsg([msg], anc) == len(msg), "short sendmsg")
+    out = b""
+    while b"\r\n\r\n" not in out or not response_complete(out):
+        chunk = s.recv(65536)
+        check(chunk, "%s %s: cocoon closed runtime-rs's connection" % (method, route))
+        out += chunk
+    body_out = out.partition(b"\r\n\r\n")[2]
+    return status_of(out), (json.loads(body_out) if body_out else None)
+
+
+def case_api_kata_rs_connection(work):
+    """The Rust runtime's whole sandbox on ONE connection: vmm.ping (features), vm.create (its
+    pretty-printed serde VmConfig), vm.add-net with the tap fd and `fds` in the body, vm.boot,
+    vm.info parsed as its structs need, vmm.shutdown."""
+    need_kvm()
+    enter_test_netns()
+    kernel, _ = guest_kernel(["spin"])
+    check(kernel, "guest_spin.elf not built in %s" % GUESTS)
+    image = write_file(os.path.join(work, "rootfs.img"), 4 << 20)
+    c = Cocoon(work)
+    tap_fd = -1
+    try:
+        c.wait_ready()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(c.sock)
+        st, ping = rs_request(s, "GET", "vmm.ping")
+        check(st == 200 and "tdx" in ping["features"], "vmm.ping %r %r" % (st, ping))
+        body = rs_body(kernel, image, os.path.join(c.dir, "clh.sock"), vcpus=2)
+        st, err = rs_request(s, "PUT", "vm.create", json.dumps(body, indent=2))
+        check(st == 204, "vm.create %r %r" % (st, err))
+        tap_fd = open_tap("tap0_rs")
+        net = {"ip": "192.168.249.1", "mask": "255.255.255.0", "mac": "52:54:00:12:34:56",
+               "iommu": False, "num_queues": 2, "queue_size": 256, "vhost_user": False,
+               "vhost_mode": "Client", "fds": [tap_fd]}
+        st, err = rs_request(s, "PUT", "vm.add-net", json.dumps(net), fds=[tap_fd])
+        check(st == 204, "vm.add-net with fds %r %r" % (st, err))
+        st, err = rs_request(s, "PUT", "vm.boot")
+        check(st == 204, "vm.boot %r %r" % (st, err))
+        st, info = rs_request(s, "GET", "vm.info")
+        check(st == 200, "vm.info %r" % st)
+        runtime_rs_parses_vm_info(info)
+        check(info["state"] == "Running", "state %r" % info["state"])
+        check(info["config"]["net"][0]["mac"] == "52:54:00:12:34:56", "net %r" % info["config"])
+        step("runtime-rs on one connection: ping, create, add-net + fd, boot, vm.info Running")
+        st, _ = rs_request(s, "PUT", "vmm.shutdown")
+        check(st == 204, "vmm.shutdown %r" % st)
+        c.proc.wait(timeout=3)
+        check(c.proc.returncode == 0, "exit status %d" % c.proc.returncode)
+        s.close()
+    finally:
+        if tap_fd >= 0:
+            os.close(tap_fd)
+        out = c.output()
+        c.stop()
     for mark in SANITIZER_MARKS:
         check(mark not in out, "sanitizer report:\n" + out)
 
@@ -958,6 +1266,8 @@ CASES = {
     "api_bad_input": case_api_bad_input,
     "api_confidential_refusals": case_api_confidential_refusals,
     "api_kata_replay": case_api_kata_replay,
+    "api_kata_driver_shapes": case_api_kata_driver_shapes,
+    "api_kata_rs_connection": case_api_kata_rs_connection,
 }
 
 

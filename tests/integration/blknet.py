@@ -26,7 +26,7 @@ import time
 
 SKIP = 77
 SECTOR = 512
-BAD_LOG = re.compile(r"\berror:|unhandled|could not emulate|VM entry failed|KVM_RUN failed")
+BAD_LOG = re.compile(r"\bERRO:|\berror:|unhandled|could not emulate|VM entry failed|KVM_RUN failed")
 
 
 def pattern(seed, off, length):

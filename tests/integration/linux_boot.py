@@ -18,7 +18,7 @@ import tempfile
 import time
 
 # cocoon log lines that mean the guest hit something the VMM did not handle.
-BAD_LOG = re.compile(r"\berror:|unhandled|could not emulate|VM entry failed|KVM_RUN failed")
+BAD_LOG = re.compile(r"\bERRO:|\berror:|unhandled|could not emulate|VM entry failed|KVM_RUN failed")
 
 
 def skip(msg):

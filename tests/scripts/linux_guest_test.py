@@ -479,7 +479,7 @@ def run_inner(args):
             results.set("host_vsock_echo", False, "the guest never said it was listening")
         with open(err_path, "rb") as f:
             stderr = f.read().decode("utf-8", "replace")
-        fatal = [ln for ln in stderr.splitlines() if "error:" in ln]
+        fatal = [ln for ln in stderr.splitlines() if "ERRO:" in ln or "error:" in ln]
         results.set("cocoon_no_errors", not fatal,
                     "; ".join(fatal[:3]) if fatal else "no error lines on cocoon's stderr")
 
@@ -813,7 +813,7 @@ def finish_replay(results, proc, console, tmp, args):
     if console:
         console.poll(T0, [])
         check_kernel_clean(console, results)
-        errors = [ln for ln in console.lines if ln.startswith("cocoon[") and " error:" in ln]
+        errors = [ln for ln in console.lines if ln.startswith("cocoon[") and " ERRO:" in ln]
         results.set("kata_cocoon_no_errors", not errors,
                     "; ".join(errors[:3]) if errors else "no error lines from cocoon")
         ready = [ln for ln in console.lines if "cocoon-init: READY agent" in ln]

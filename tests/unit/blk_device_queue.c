@@ -289,6 +289,101 @@ static void hostile_chain_needs_reset(void **state)
     assert_int_equal(virtio_blk_inflight(blk), 0);
 }
 
+/* Kata asks for one queue per vCPU (up to 254): the disk is created with the queues it
+ * supports (VIRTIO_MAX_QUEUES) and says so in its config space, instead of failing vm.boot. */
+static void blk_kata_num_queues_capped(void **state)
+{
+    char other[] = "/tmp/cocoon-blkq-mq-XXXXXX";
+    int fd = mkstemp(other);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 1 << 20), 0);
+    close(fd);
+    struct virtio_blk_params p = {.path = other, .id = "mq", .num_queues = 254, .queue_size = QSZ};
+    struct virtio_blk *mq = NULL;
+    char err[160] = "";
+    int rc = virtio_blk_create(&p, &gm, &loop, &mq, err, sizeof(err));
+    if (rc < 0)
+        fail_msg("num_queues 254 refused: %s", err);
+    struct virtio_device *v = virtio_blk_vdev(mq);
+    assert_int_equal(v->num_queues, VIRTIO_MAX_QUEUES);
+    uint8_t cfg[2];
+    v->ops->config_read(v, 34, cfg, 2); /* virtio_blk_config.num_queues */
+    assert_int_equal(cfg[0] | cfg[1] << 8, VIRTIO_MAX_QUEUES);
+    virtio_blk_destroy(mq);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    unlink(other);
+    p.num_queues = VIRTIO_BLK_MAX_REQUESTED_QUEUES + 1; /* absurd counts are still refused */
+    p.path = path;
+    assert_int_equal(virtio_blk_create(&p, &gm, &loop, &mq, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "num_queues"));
+}
+
+/* Swaps the fixture's disk for one on the same image with the given rate limiter. */
+static void recreate_with_limiter(const struct rate_limiter_config *rl)
+{
+    virtio_blk_destroy(blk);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    struct virtio_blk_params p = {.path = path, .id = "rl", .queue_size = QSZ, .rate_limiter = rl};
+    char err[160] = "";
+    if (virtio_blk_create(&p, &gm, &loop, &blk, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    vdev = virtio_blk_vdev(blk);
+    vdev->transport = &fake_transport;
+    vring_sim_init(&sim, ram, QSZ, RINGS);
+    assert_int_equal(virtq_init(&vdev->vq[0], &gm, QSZ, QSZ, sim.desc, sim.avail, sim.used), 0);
+    assert_int_equal(vdev->ops->activate(vdev), 0);
+}
+
+static unsigned take_used(void)
+{
+    uint32_t id, len;
+    unsigned n = 0;
+    while (vring_sim_take_used(&sim, &id, &len))
+        n++;
+    return n;
+}
+
+/* rate_limiter_config on a disk: out of tokens the queue stops popping (nothing is lost, the
+ * requests stay on the ring) and a timer resumes it at the configured rate. */
+static void blk_rate_limited_queue_resumes(void **state)
+{
+    struct rate_limiter_config rl;
+    memset(&rl, 0, sizeof(rl));
+    rl.ops = (struct rate_limit_bucket){.size = 1, .refill_time_ms = 40}; /* 25 requests/s */
+    recreate_with_limiter(&rl);
+    for (uint16_t d = 0; d < QSZ; d += 2)
+        post_flush(d); /* 4 flushes */
+    uint64_t t0 = uv_hrtime();
+    vdev->ops->queue_notify(vdev, 0);
+    unsigned done = take_used();
+    /* one token: one request started (done or in flight), the rest wait on the ring */
+    assert_int_equal(done + virtio_blk_inflight(blk), 1);
+    while (done < 4 && uv_hrtime() - t0 < 5000000000ULL) {
+        uv_run(&loop, UV_RUN_ONCE);
+        done += take_used();
+    }
+    uint64_t ms = (uv_hrtime() - t0) / 1000000;
+    assert_int_equal(done, 4);
+    if (ms < 110 || ms > 2000) /* 3 more tokens at 40 ms each */
+        fail_msg("4 rate-limited requests took %llu ms, want about 120", (unsigned long long)ms);
+    for (uint16_t d = 0; d < QSZ; d += 2)
+        assert_int_equal(ram[REQ + (uint64_t)d * 0x4000 + 0x3000], 0); /* each flush OK */
+}
+
+/* Destroy while throttled: the timer is closed first, nothing fires afterwards. */
+static void blk_rate_limited_destroy_while_waiting(void **state)
+{
+    struct rate_limiter_config rl;
+    memset(&rl, 0, sizeof(rl));
+    rl.bandwidth = (struct rate_limit_bucket){.size = 1, .refill_time_ms = 1000000};
+    recreate_with_limiter(&rl);
+    post_read(0, 0, 0);
+    post_read(1, 3, 8);
+    vdev->ops->queue_notify(vdev, 0);
+    /* the first 4 KiB read went (into debt), the second waits on the ring */
+    assert_int_equal(take_used() + virtio_blk_inflight(blk), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +397,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(buffer_converted_in_flight_fails_the_request, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(hostile_chain_needs_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(blk_kata_num_queues_capped, setup, teardown),
+        cmocka_unit_test_setup_teardown(blk_rate_limited_queue_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(blk_rate_limited_destroy_while_waiting, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

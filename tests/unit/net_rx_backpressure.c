@@ -30,6 +30,7 @@ static struct virtio_device *vdev;
 static unsigned signals[2];
 static bool needs_reset;
 static uint16_t rx_next_desc;
+static const struct rate_limiter_config *setup_rl; /* the next setup's rate limiter, or NULL */
 
 static void fake_signal_queue(void *ctx, unsigned q)
 {
@@ -59,7 +60,8 @@ static int setup(void **state)
     struct virtio_net_params p = {.tap = {.fd = sv[0], .vnet_hdr = true, .is_tap = false},
                                   .mac = {0x02, 1, 2, 3, 4, 5},
                                   .mac_set = true,
-                                  .queue_size = QSZ};
+                                  .queue_size = QSZ,
+                                  .rate_limiter = setup_rl};
     char err[128];
     assert_int_equal(virtio_net_create(&p, &gm, &loop, &net, err, sizeof(err)), 0);
     vdev = virtio_net_vdev(net);
@@ -237,6 +239,82 @@ static void tx_frames_checked(void **state)
     assert_false(needs_reset);
 }
 
+/* Both directions at 2 frames per 50 ms (one bucket each, as Cloud Hypervisor does). */
+static const struct rate_limiter_config two_per_50ms = {.ops = {.size = 2, .refill_time_ms = 50}};
+
+static int setup_limited(void **state)
+{
+    setup_rl = &two_per_50ms;
+    int rc = setup(state);
+    setup_rl = NULL;
+    return rc;
+}
+
+/* Runs the loop until cond() or 3 s; returns the milliseconds it took. */
+static uint64_t run_until(bool (*cond)(void))
+{
+    uint64_t t0 = uv_hrtime();
+    while (!cond() && uv_hrtime() - t0 < 3000000000ULL)
+        uv_run(&loop, UV_RUN_ONCE);
+    return (uv_hrtime() - t0) / 1000000;
+}
+
+static unsigned tx_seen, rx_seen;
+
+static bool four_tx_frames(void)
+{
+    uint8_t buf[4096];
+    while (recv(peer, buf, sizeof(buf), 0) > 0)
+        tx_seen++;
+    return tx_seen >= 4;
+}
+
+static bool four_rx_frames(void)
+{
+    uint32_t id, len, seq;
+    while (vring_sim_take_used(&rx, &id, &len)) { /* in order, none lost */
+        assert_int_equal(len, NET_HDR_LEN + 60);
+        memcpy(&seq, ram + RX_BUF + (uint64_t)id * BUFSZ + NET_HDR_LEN + 12, 4);
+        assert_int_equal(seq, rx_seen++);
+    }
+    return rx_seen >= 4;
+}
+
+/* net rate_limiter_config: out of tokens a direction pauses (tx frames stay on the ring, rx
+ * frames in the tap) and resumes on a timer; nothing is lost or reordered. */
+static void net_rate_limited_tx_and_rx(void **state)
+{
+    for (uint16_t d = 0; d < 4; d++)
+        post_tx(d, 100, (uint8_t)(0xB0 + d));
+    tx_seen = 0;
+    vdev->ops->queue_notify(vdev, VIRTIO_NET_Q_TX);
+    four_tx_frames();
+    assert_int_equal(tx_seen, 2); /* two tokens */
+    uint64_t ms = run_until(four_tx_frames);
+    assert_int_equal(tx_seen, 4);
+    if (ms < 30 || ms > 2000) /* two more tokens, 25 ms each */
+        fail_msg("tx: 2 throttled frames took %llu ms, want about 50", (unsigned long long)ms);
+
+    for (uint32_t s = 0; s < 4; s++)
+        host_send(s, 60);
+    post_rx(4, BUFSZ);
+    rx_seen = 0;
+    vdev->ops->queue_notify(vdev, VIRTIO_NET_Q_RX);
+    four_rx_frames();
+    assert_int_equal(rx_seen, 2);
+    assert_false(virtio_net_rx_polling(net)); /* throttled: the tap is not read meanwhile */
+    ms = run_until(four_rx_frames);
+    assert_int_equal(rx_seen, 4);
+    if (ms < 30 || ms > 2000)
+        fail_msg("rx: 2 throttled frames took %llu ms, want about 50", (unsigned long long)ms);
+    struct virtio_net_stats st;
+    virtio_net_get_stats(net, &st);
+    assert_int_equal(st.tx_frames, 4);
+    assert_int_equal(st.rx_frames, 4);
+    assert_true(st.tx_throttled >= 1 && st.rx_throttled >= 1);
+    assert_false(needs_reset);
+}
+
 static void tx_waits_for_a_writable_tap(void **state)
 {
     /* An AF_UNIX datagram peer that does not read refuses more frames after a few (like a full
@@ -318,6 +396,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(tx_waits_for_a_writable_tap, setup, teardown),
         cmocka_unit_test_setup_teardown(hostile_chains_need_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(rx_loop_needs_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(net_rate_limited_tx_and_rx, setup_limited, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
