@@ -2,7 +2,7 @@
 # deps.sh: installs the Debian packages cocoon's build, demo and tests need (idempotent).
 set -eu
 PKGS="build-essential cmake pkg-config clang clang-format lld libclang-rt-14-dev
-libuv1-dev libssl-dev libfdt-dev libcmocka-dev libjansson-dev libhttp-parser-dev libseccomp-dev
+acpica-tools libuv1-dev libssl-dev libfdt-dev libcmocka-dev libjansson-dev libhttp-parser-dev libseccomp-dev
 python3 iproute2 lz4 cpio xz-utils ovmf openssl"
 missing=""
 for p in $PKGS; do

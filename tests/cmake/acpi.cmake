@@ -1,0 +1,19 @@
+# acpi.cmake: ACPI tables and AML (label acpi). acpi_tables writes every case's tables to
+# <build>/acpi_tables/; acpi_acpica then runs Debian's acpica-tools (iasl -d, acpiexec) over them.
+foreach(t acpi_aml_encoding acpi_tables)
+  if(TEST ${t})
+    set_tests_properties(${t} PROPERTIES LABELS "unit;acpi")
+  endif()
+endforeach()
+if(TEST acpi_tables)
+  set_tests_properties(acpi_tables PROPERTIES FIXTURES_SETUP acpi_table_files)
+endif()
+
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_FOUND)
+  add_test(NAME acpi_acpica
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/tests/scripts/acpi_acpica.py
+                   ${CMAKE_BINARY_DIR}/acpi_tables)
+  set_tests_properties(acpi_acpica PROPERTIES SKIP_RETURN_CODE 77 LABELS acpi TIMEOUT 900
+                       FIXTURES_REQUIRED acpi_table_files)
+endif()
