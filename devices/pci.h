@@ -119,6 +119,9 @@ int pci_dev_add_msix(struct pci_dev *dev, uint16_t nr, unsigned bar, uint32_t ta
  * "0000:00:DD.0" to bdf. Returns 0 or -1 (no slot, no space). */
 int pci_root_attach(struct pci_root *root, struct pci_dev *dev, char *bdf, size_t bdflen);
 
+/* Bit n set when slot n (0 = the host bridge) holds a function. Takes the config lock. */
+uint32_t pci_root_slot_mask(struct pci_root *root);
+
 /* Unmaps its BARs, frees its MSI routes and empties the slot. */
 void pci_root_detach(struct pci_root *root, struct pci_dev *dev);
 

@@ -18,6 +18,7 @@
 #include "vmm/log.h"
 #include "vmm/vm_internal.h"
 #include "vmm/vm_blknet.h"
+#include "vmm/vm_acpi.h"
 #include "vmm/vm_pci.h"
 
 /* Identity-map and TSS pages KVM needs for real-mode emulation on Intel (top of the 4 GiB hole,
@@ -384,6 +385,9 @@ static int vm_attach_devices(struct vm *vm, char *err, size_t errlen)
         vm_attach_blknet(vm, err, errlen) < 0) /* virtio-blk, virtio-net: vm_blknet.c */
         return -1;
     /* ---- end PCI ---- */
+    /* ---- ACPI tables and registers for a direct boot (vmm/vm_acpi.c) ---- */
+    if (!vm->tee && vm_acpi_attach(vm, err, errlen) < 0)
+        return -1;
     return 0;
 }
 
@@ -400,6 +404,7 @@ static int vm_load_payload(struct vm *vm, char *err, size_t errlen)
         .initramfs = vm->cfg.initramfs,
         .cmdline = vm->cfg.cmdline,
     };
+    vm_acpi_boot_info(vm, &req.acpi_rsdp, &req.acpi_base, &req.acpi_len);
     if (loader_load(&vm->mem, &req, &vm->boot, err, errlen) < 0)
         return -1;
     /* (TEE: measured launch of the loaded image goes here.) */

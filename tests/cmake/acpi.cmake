@@ -1,6 +1,6 @@
 # acpi.cmake: ACPI tables and AML (label acpi). acpi_tables writes every case's tables to
 # <build>/acpi_tables/; acpi_acpica then runs Debian's acpica-tools (iasl -d, acpiexec) over them.
-foreach(t acpi_aml_encoding acpi_tables acpi_registers)
+foreach(t acpi_aml_encoding acpi_tables acpi_registers acpi_boot_handoff)
   if(TEST ${t})
     set_tests_properties(${t} PROPERTIES LABELS "unit;acpi")
   endif()
