@@ -6,7 +6,7 @@ acpi_tables): `iasl -d` decodes each table with no error or warning, the disasse
 recompiles with 0 errors and 0 warnings (iasl's semantic checks), and `acpiexec` loads our FADT
 and DSDT and evaluates every named object and every method (methods with N arguments get N
 arguments), twice: with simulated I/O regions reading 0 and reading all ones, so both sides of
-every If run. Any ACPI error, exception, warning or AE_ status fails the case.
+every If run (the large extra cases once, all ones). Any ACPI error, exception, warning or AE_ status fails the case.
 Exit 77 (skip) when acpica-tools is not installed (tools/deps.sh installs it).
 """
 import os
@@ -116,6 +116,10 @@ def acpiexec_evaluates(case, d, objs, fill):
     return len(cmds)
 
 
+def n_objs_small(objs):
+    return len(objs) < 1000
+
+
 def check_case(root, case):
     src = os.path.join(root, case)
     start = time.monotonic()
@@ -136,14 +140,17 @@ def check_case(root, case):
         if not expect_objects(case, objs):
             return False
         n = 0
-        for fill in (None, "0xFF"):
+        # acpiexec spends ~30 ms per command here: the extra large cases (x2APIC, 1024 vCPUs)
+        # run once, with regions reading all ones (every branch that notifies).
+        fills = (None, "0xFF") if case in EXPECTED_CASES or n_objs_small(objs) else ("0xFF",)
+        for fill in fills:
             r = acpiexec_evaluates(case, d, objs, fill)
             if r is False:
                 return False
             n = r
         elapsed = time.monotonic() - start
-        print("ok   %s: %s decoded, DSDT recompiled, %d objects evaluated twice (%.1f s)" %
-              (case, "/".join(tables), n, elapsed))
+        print("ok   %s: %s decoded, DSDT recompiled, %d objects evaluated %d time(s) (%.1f s)" %
+              (case, "/".join(tables), n, len(fills), elapsed))
         return True
 
 
