@@ -183,3 +183,13 @@ int vm_acpi_cpu_unplug_request(struct vm *vm, unsigned index)
 {
     return vm->acpi ? acpi_hp_cpu_unplug_request(vm->acpi->hp, index) : -1;
 }
+
+void vm_acpi_device_added(struct vm *vm, const char *bdf)
+{
+    unsigned slot;
+    char tail;
+    if (!vm->acpi || sscanf(bdf, "0000:00:%2x.0%c", &slot, &tail) != 1)
+        return;
+    if (vm_acpi_pci_plugged(vm, slot) < 0)
+        log_warn("acpi: cannot announce %s to the guest", bdf);
+}

@@ -39,6 +39,9 @@ void vm_acpi_set_eject_ops(struct vm *vm, const struct vm_acpi_eject_ops *ops);
 int vm_acpi_power_button(struct vm *vm);
 int vm_acpi_pci_plugged(struct vm *vm, unsigned slot);
 int vm_acpi_pci_unplug_request(struct vm *vm, unsigned slot);
+/* A function was hot-added at bdf ("0000:00:DD.0"): Device Check for slot DD. No-op without
+ * ACPI or for a malformed bdf. */
+void vm_acpi_device_added(struct vm *vm, const char *bdf);
 int vm_acpi_cpu_plugged(struct vm *vm, unsigned index);
 int vm_acpi_cpu_unplug_request(struct vm *vm, unsigned index);
 
