@@ -29,3 +29,29 @@ function(cocoon_acpi_guest_test)
                        LABELS "acpi;kvm")
 endfunction()
 cmake_language(DEFER CALL cocoon_acpi_guest_test)
+
+# The Linux test guest with ACPI: tiny.config + tests/linux-guest/acpi.config (SMP, ACPI, button,
+# CPU and acpiphp hot-plug), cached like the plain guest, and a /init that reports what Linux took
+# from the tables and leaves through ACPI. Labels acpi, linux_guest and kvm; ~3 boots of 1-3 min.
+set(ACPI_GUEST_DIR ${CMAKE_BINARY_DIR}/linux-guest-acpi)
+add_executable(acpi_linux_init ${CMAKE_SOURCE_DIR}/tests/scripts/acpi_linux_init.c)
+target_compile_options(acpi_linux_init PRIVATE -Os -Wall -Wextra -Werror -D_GNU_SOURCE)
+set_property(TARGET acpi_linux_init PROPERTY LINK_OPTIONS -static -s)
+add_custom_command(
+  OUTPUT ${ACPI_GUEST_DIR}/initramfs.cpio
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${ACPI_GUEST_DIR}/root
+  COMMAND ${CMAKE_COMMAND} -E copy $<TARGET_FILE:acpi_linux_init> ${ACPI_GUEST_DIR}/root/init
+  COMMAND sh -c "cd '${ACPI_GUEST_DIR}/root' && echo init | cpio -o -H newc -R 0:0 --quiet > ../initramfs.cpio.tmp && mv ../initramfs.cpio.tmp ../initramfs.cpio"
+  DEPENDS acpi_linux_init
+  VERBATIM)
+add_custom_target(acpi_linux_initramfs ALL DEPENDS ${ACPI_GUEST_DIR}/initramfs.cpio)
+
+add_test(NAME acpi_linux_guest_kernel
+         COMMAND sh -c "if [ ! -c /dev/kvm ] || [ \"$(id -u)\" -ne 0 ]; then echo 'no /dev/kvm or not root: ACPI guest kernel not built'; exit 0; fi; exec '${CMAKE_SOURCE_DIR}/tests/scripts/build-linux-guest.sh' --extra-config '${CMAKE_SOURCE_DIR}/tests/linux-guest/acpi.config' --link '${ACPI_GUEST_DIR}/vmlinux'")
+set_tests_properties(acpi_linux_guest_kernel PROPERTIES FIXTURES_SETUP acpi_linux_guest_kernel
+                     TIMEOUT 3600 PROCESSORS 2 LABELS "acpi;linux_guest")
+add_test(NAME acpi_linux_guest
+         COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/scripts/acpi_linux_guest_test.py
+                 $<TARGET_FILE:cocoon> ${ACPI_GUEST_DIR}/vmlinux ${ACPI_GUEST_DIR}/initramfs.cpio)
+set_tests_properties(acpi_linux_guest PROPERTIES FIXTURES_REQUIRED acpi_linux_guest_kernel
+                     SKIP_RETURN_CODE 77 TIMEOUT 2700 LABELS "acpi;linux_guest;kvm")
