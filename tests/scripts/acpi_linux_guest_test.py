@@ -5,11 +5,16 @@ Boots the guest with cocoon's ACPI tables and checks, from its serial console an
 Linux found RSDP/XSDT/FACP/APIC/DSDT and lists them in /sys/firmware/acpi/tables, used the MADT,
 loaded the DSDT with no ACPI error, supports S5, registered acpiphp slots 1-31 and the PWRB power
 button; `poweroff` ends cocoon with 0 (FADT sleep registers) and `reboot` (no reboot=k) with 3
-(FADT reset register). Prints the time to /init with and without ACPI (acpi=off) for the README.
+(FADT reset register). Hot-plug: after `vm.add-disk` over the API socket the guest's /init gets
+the kernel's block "add" uevent (acpiphp, no rescan anywhere) and reads the disk's known bytes;
+the time from the API answer to the guest's report is printed. Prints the time to /init with and
+without ACPI (acpi=off) for the README.
 usage: acpi_linux_guest_test.py COCOON VMLINUX INITRAMFS. Exit 77 (skip) without /dev/kvm.
 """
 import os
+import json
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +39,82 @@ def boot(cocoon, kernel, initramfs, extra, cpus, timeout=900):
         text = open(console, errors="replace").read()
     m = re.search(r"^\[\s*([0-9.]+)\] acpi-init: tables", text, re.MULTILINE)
     return p.returncode, text, p.stderr, elapsed, float(m.group(1)) if m else None
+
+
+def api_put(path, route, body):
+    data = json.dumps(body).encode()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    s.connect(path)
+    s.sendall(("PUT /api/v1/%s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+               "Content-Length: %d\r\n\r\n" % (route, len(data))).encode() + data)
+    reply = b""
+    while b"\r\n\r\n" not in reply:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    head, _, rest = reply.partition(b"\r\n\r\n")
+    m = re.search(rb"Content-Length: (\d+)", head, re.IGNORECASE)
+    while m and len(rest) < int(m.group(1)):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        rest += chunk
+    s.close()
+    return int(head.split()[1]), rest.decode(errors="replace")
+
+
+def wait_for(path, pattern, deadline):
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            m = re.search(pattern, open(path, errors="replace").read(), re.MULTILINE)
+            if m:
+                return m
+        time.sleep(0.05)
+    return None
+
+
+def hotplug(cocoon, kernel, initramfs):
+    """Returns (ok, message)."""
+    pattern = bytes(range(0x30, 0x40))
+    with tempfile.TemporaryDirectory() as d:
+        console, err_path = os.path.join(d, "console.txt"), os.path.join(d, "stderr.txt")
+        sock, img = os.path.join(d, "api.sock"), os.path.join(d, "disk.img")
+        with open(img, "wb") as f:
+            f.write(pattern + bytes(1024 * 1024 - len(pattern)))
+        with open(err_path, "w") as err:
+            p = subprocess.Popen([cocoon, "-v", "--api-socket", sock, "--kernel", kernel,
+                                  "--initramfs", initramfs, "--cmdline",
+                                  BASE + " acpitest=hotplug", "--cpus", "boot=1", "--memory",
+                                  "size=256M", "--serial", "file=" + console], stderr=err)
+        try:
+            if not wait_for(console, r"acpi-init: hotplug = waiting", time.monotonic() + 900):
+                return False, "the guest never got to waiting for the disk"
+            t0 = time.monotonic()
+            status, body = api_put(sock, "vm.add-disk", {"path": img, "id": "hp0"})
+            t_answer = time.monotonic()
+            if status != 200:
+                return False, "vm.add-disk answered %d %s" % (status, body)
+            m = wait_for(console, r"acpi-init: block_data = (\S+)\r?\n", t_answer + 120)
+            t_seen = time.monotonic()
+            if not m:
+                return False, "no block add uevent in the guest within 120 s of %s" % body
+            if m.group(1) != pattern.hex():
+                return False, "guest read %s, want %s" % (m.group(1), pattern.hex())
+            if not wait_for(err_path, r"guest powered off \(S5\)", time.monotonic() + 300):
+                return False, "no ACPI power-off after the hot-plug check"
+            return True, ("%s hot-added: the guest had its add uevent and the disk's bytes "
+                          "%.2f s after the API answer (%.2f s after the request)" %
+                          (json.loads(body).get("bdf"), t_seen - t_answer, t_seen - t0))
+        finally:
+            if p.poll() is None:
+                try:
+                    api_put(sock, "vmm.shutdown", {})
+                    p.wait(timeout=30)
+                except (OSError, subprocess.TimeoutExpired):
+                    p.kill()
+                    p.wait()
 
 
 def value(text, key):
@@ -84,6 +165,9 @@ def main():
         print("FAIL reboot: exit %d\n%s\n%s" % (rc, text[-3000:], err[-2000:]))
     else:
         print("ok   reboot through the FADT reset register -> 3 after %.1f s" % secs)
+    hp_ok, msg = hotplug(cocoon, kernel, initramfs)
+    print(("ok   " if hp_ok else "FAIL ") + msg)
+    ok = ok and hp_ok
     rc, text, err, secs, t_off = boot(cocoon, kernel, initramfs,
                                       "acpi=off reboot=k acpitest=reboot", "boot=1")
     if rc != 3 or t_off is None:

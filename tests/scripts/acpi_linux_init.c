@@ -7,8 +7,13 @@
  * hot-plug slots under /sys/bus/pci/slots. Then, by "acpitest=" on the kernel command line:
  *   poweroff (default)  reboot(RB_POWER_OFF): ACPI S5 through the FADT sleep registers
  *   reboot              reboot(RB_AUTOBOOT): the FADT reset register (without reboot=k)
+ *   hotplug             waits (netlink, like Kata's agent) for the kernel's "add" uevent of a
+ *                       block device that cocoon hot-adds, prints its first 16 bytes, powers off
  */
 #include <dirent.h>
+#include <linux/netlink.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +62,50 @@ static void list_dir(const char *dir, char *out, size_t len)
         closedir(d);
 }
 
+/* Waits up to 300 s for a "add@.../block/vdX" uevent (no rescan, no polling of sysfs), then reads
+ * the disk's first bytes through the devtmpfs node. */
+static void wait_hotplugged_disk(void)
+{
+    int s = socket(AF_NETLINK, SOCK_DGRAM, NETLINK_KOBJECT_UEVENT);
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = 1};
+    if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        kmsg("hotplug", "no uevent socket");
+        return;
+    }
+    kmsg("hotplug", "waiting for a block device");
+    char msg[4096], dev[64] = "";
+    struct pollfd pfd = {.fd = s, .events = POLLIN};
+    while (!dev[0] && poll(&pfd, 1, 300000) > 0) {
+        ssize_t n = recv(s, msg, sizeof(msg) - 1, 0);
+        if (n <= 0)
+            continue;
+        msg[n] = '\0';
+        const char *b = strstr(msg, "/block/vd");
+        if (strncmp(msg, "add@", 4) == 0 && b && !strchr(b + 7, '/'))
+            snprintf(dev, sizeof(dev), "/dev/%s", b + 7);
+    }
+    close(s);
+    if (!dev[0]) {
+        kmsg("hotplug", "no block add uevent");
+        return;
+    }
+    kmsg("block_add", dev);
+    unsigned char data[16];
+    char hex[64] = "";
+    int fd = -1;
+    for (int i = 0; i < 100 && fd < 0; i++, usleep(20000))
+        fd = open(dev, O_RDONLY);
+    if (fd < 0 || read(fd, data, sizeof(data)) != (ssize_t)sizeof(data)) {
+        kmsg("block_data", "unreadable");
+    } else {
+        for (unsigned i = 0; i < sizeof(data); i++)
+            snprintf(hex + 2 * i, 3, "%02x", data[i]);
+        kmsg("block_data", hex);
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
 static void report(const char *key, const char *path)
 {
     char v[512];
@@ -82,6 +131,8 @@ int main(void)
     char cmdline[4096];
     read_text("/proc/cmdline", cmdline, sizeof(cmdline));
     sync();
+    if (strstr(cmdline, "acpitest=hotplug"))
+        wait_hotplugged_disk();
     if (strstr(cmdline, "acpitest=reboot")) {
         kmsg("leaving", "reboot");
         reboot(RB_AUTOBOOT);
