@@ -507,3 +507,14 @@ void pci_root_detach(struct pci_root *root, struct pci_dev *dev)
     }
     pthread_mutex_unlock(&root->cfg_lock);
 }
+
+uint32_t pci_root_slot_mask(struct pci_root *root)
+{
+    uint32_t mask = 0;
+    pthread_mutex_lock(&root->cfg_lock);
+    for (unsigned s = 0; s < PCI_MAX_SLOTS; s++)
+        if (root->slot[s])
+            mask |= 1u << s;
+    pthread_mutex_unlock(&root->cfg_lock);
+    return mask;
+}

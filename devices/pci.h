@@ -141,6 +141,9 @@ int pci_root_attach_at(struct pci_root *root, struct pci_dev *dev, int slot, cha
  * "0000:00:DD.0" to bdf. Returns 0 or -1 (no slot, no space). */
 int pci_root_attach(struct pci_root *root, struct pci_dev *dev, char *bdf, size_t bdflen);
 
+/* Bit n set when slot n (0 = the host bridge) holds a function. Takes the config lock. */
+uint32_t pci_root_slot_mask(struct pci_root *root);
+
 /* Unmaps its BARs, frees its MSI routes and empties the slot. */
 void pci_root_detach(struct pci_root *root, struct pci_dev *dev);
 

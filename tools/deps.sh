@@ -2,8 +2,8 @@
 # deps.sh: installs the Debian packages cocoon's build, demo and tests need (idempotent).
 set -eu
 PKGS="build-essential cmake pkg-config clang clang-format lld libclang-rt-14-dev
-libuv1-dev liburing-dev libssl-dev libfdt-dev libcmocka-dev libjansson-dev libhttp-parser-dev libseccomp-dev
-python3 iproute2 lz4 cpio xz-utils ovmf openssl valgrind seabios qemu-system-data"
+acpica-tools libuv1-dev liburing-dev libssl-dev libfdt-dev libcmocka-dev libjansson-dev libhttp-parser-dev
+libseccomp-dev python3 iproute2 lz4 cpio xz-utils ovmf openssl valgrind seabios qemu-system-data"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -56,3 +56,26 @@ int e820_build(const struct guest_mem *gm, struct e820_entry *out, unsigned max)
     e820_sort(out, n);
     return (int)n;
 }
+
+int e820_carve(struct e820_entry *map, int n, unsigned max, uint64_t addr, uint64_t len,
+               uint32_t type)
+{
+    if (n < 0 || len == 0 || addr + len < addr)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        struct e820_entry e = map[i];
+        uint64_t end = e.addr + e.size;
+        if (addr < e.addr || addr + len > end)
+            continue;
+        unsigned k = (unsigned)n;
+        map[i].size = addr - e.addr; /* head keeps the old type, may become empty */
+        if (e820_add(map, max, &k, addr, addr + len, type) ||
+            e820_add(map, max, &k, addr + len, end, e.type))
+            return -1;
+        if (map[i].size == 0)
+            map[i] = map[--k];
+        e820_sort(map, k);
+        return (int)k;
+    }
+    return -1;
+}

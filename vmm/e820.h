@@ -8,10 +8,11 @@
 
 #define E820_RAM      1
 #define E820_RESERVED 2
+#define E820_ACPI     3
 
-/* Enough for the low split around the EBDA, low RAM, high RAM and one reserved range per
- * remaining guest-memory region. */
-#define E820_MAX_ENTRIES (GM_MAX_REGIONS + 3)
+/* Enough for the low split around the EBDA, low RAM, high RAM, one reserved range per
+ * remaining guest-memory region, and one range carved out by e820_carve (up to 2 more). */
+#define E820_MAX_ENTRIES (GM_MAX_REGIONS + 5)
 
 struct e820_entry {
     uint64_t addr;
@@ -24,5 +25,11 @@ struct e820_entry {
  * Returns the number of entries written to out (at most max), or -1 if max is too small or
  * gm has no RAM at 0 (the map would not describe a bootable PC). */
 int e820_build(const struct guest_mem *gm, struct e820_entry *out, unsigned max);
+
+/* Gives [addr, addr+len) the type `type` by splitting the one entry of map[0..n) that contains
+ * it (e.g. the ACPI tables inside the reserved legacy area). Returns the new entry count, or -1
+ * if no single entry contains the range or max is too small. */
+int e820_carve(struct e820_entry *map, int n, unsigned max, uint64_t addr, uint64_t len,
+               uint32_t type);
 
 #endif

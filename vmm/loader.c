@@ -225,6 +225,9 @@ int loader_load(const struct guest_mem *gm, const struct load_request *req, stru
         .kernel_path = req->kernel,
         .initrd_fd = -1,
         .cmdline = req->cmdline ? req->cmdline : "",
+        .acpi_rsdp = req->acpi_rsdp,
+        .acpi_base = req->acpi_base,
+        .acpi_len = req->acpi_len,
     };
     if (req->initramfs) {
         in.initrd_path = req->initramfs;
@@ -236,4 +239,13 @@ int loader_load(const struct guest_mem *gm, const struct load_request *req, stru
     if (in.initrd_fd >= 0)
         close(in.initrd_fd);
     return rc;
+}
+
+int loader_e820(const struct guest_mem *gm, const struct loader_input *in, struct e820_entry *map,
+                unsigned max)
+{
+    int n = e820_build(gm, map, max);
+    if (n >= 0 && in->acpi_len)
+        n = e820_carve(map, n, max, in->acpi_base, in->acpi_len, E820_ACPI);
+    return n;
 }

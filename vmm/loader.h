@@ -53,6 +53,10 @@ struct load_request {
     const char *kernel;    /* path to a bzImage or an ELF vmlinux with a PVH note */
     const char *initramfs; /* path or NULL */
     const char *cmdline;   /* NULL = empty */
+    /* ACPI (all 0 = none): the RSDP address handed over in boot_params.acpi_rsdp_addr or
+     * hvm_start_info.rsdp_paddr, and the tables' range, typed ACPI in the e820 map. */
+    uint64_t acpi_rsdp;
+    uint64_t acpi_base, acpi_len;
 };
 
 /* Detects the kernel format, checks it, and loads kernel, initramfs, command line, e820 map and

@@ -156,12 +156,12 @@ static int write_page_tables(const struct guest_mem *gm)
 }
 
 /* Builds the zero page from the file's setup header plus what the loader decided. */
-static int write_boot_params(const struct guest_mem *gm, const struct bz_layout *bz,
-                             uint64_t initrd_gpa, uint64_t initrd_size)
+static int write_boot_params(const struct guest_mem *gm, const struct loader_input *in,
+                             const struct bz_layout *bz, uint64_t initrd_gpa, uint64_t initrd_size)
 {
     struct boot_params bp;
     struct e820_entry map[E820_MAX_ENTRIES];
-    int n = e820_build(gm, map, E820_MAX_ENTRIES);
+    int n = loader_e820(gm, in, map, E820_MAX_ENTRIES);
     if (n < 0)
         return -1;
     memset(&bp, 0, sizeof(bp));
@@ -181,6 +181,7 @@ static int write_boot_params(const struct guest_mem *gm, const struct bz_layout 
         bp.e820_table[i].type = map[i].type;
     }
     bp.e820_entries = (uint8_t)n;
+    bp.acpi_rsdp_addr = in->acpi_rsdp;
     return loader_write(gm, LAYOUT_BOOT_PARAMS, &bp, sizeof(bp));
 }
 
@@ -196,7 +197,7 @@ int bzimage_load(const struct guest_mem *gm, const struct loader_input *in, stru
         loader_place_initrd(gm, in, bz.runtime_end, initrd_top, &initrd_gpa, err, errlen))
         return -1;
     if (loader_write(gm, LAYOUT_KERNEL, in->kernel + bz.setup_size, bz.pm_size) ||
-        write_boot_params(gm, &bz, initrd_gpa, in->initrd_path ? in->initrd_size : 0) ||
+        write_boot_params(gm, in, &bz, initrd_gpa, in->initrd_path ? in->initrd_size : 0) ||
         write_page_tables(gm) || loader_write_gdt(gm, out)) {
         snprintf(err, errlen, "guest memory too small for the bzImage boot structures");
         return -1;

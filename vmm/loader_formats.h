@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/e820.h"
 #include "vmm/loader.h"
 
 /* What a format loader gets: the kernel file's bytes, the initramfs as an open file, and the
@@ -18,8 +19,13 @@ struct loader_input {
     const char *initrd_path; /* NULL: no initramfs */
     int initrd_fd;
     uint64_t initrd_size;
-    const char *cmdline; /* never NULL */
+    const char *cmdline;                     /* never NULL */
+    uint64_t acpi_rsdp, acpi_base, acpi_len; /* from struct load_request */
 };
+
+/* e820_build plus the ACPI range of `in` typed ACPI. Returns the entry count or -1. */
+int loader_e820(const struct guest_mem *gm, const struct loader_input *in, struct e820_entry *map,
+                unsigned max);
 
 /* True if the bytes start like an x86 bzImage ("HdrS" setup header) / an ELF file. */
 bool bzimage_detect(const uint8_t *data, uint64_t size);

@@ -263,10 +263,11 @@ static int load_segments(const struct guest_mem *gm, const struct loader_input *
 }
 
 /* Writes hvm_start_info, the module list (initramfs = module 0) and the memory map. */
-static int write_start_info(const struct guest_mem *gm, uint64_t initrd_gpa, uint64_t initrd_size)
+static int write_start_info(const struct guest_mem *gm, const struct loader_input *in,
+                            uint64_t initrd_gpa, uint64_t initrd_size)
 {
     struct e820_entry map[E820_MAX_ENTRIES];
-    int n = e820_build(gm, map, E820_MAX_ENTRIES);
+    int n = loader_e820(gm, in, map, E820_MAX_ENTRIES);
     if (n < 0 || (unsigned)n > PVH_MEMMAP_MAX ||
         loader_zero(gm, LAYOUT_PVH_START_INFO, PVH_INFO_PAGE))
         return -1;
@@ -281,6 +282,7 @@ static int write_start_info(const struct guest_mem *gm, uint64_t initrd_gpa, uin
         .cmdline_paddr = LAYOUT_CMDLINE,
         .memmap_paddr = PVH_MEMMAP,
         .memmap_entries = (uint32_t)n,
+        .rsdp_paddr = in->acpi_rsdp,
     };
     if (initrd_size) {
         struct hvm_modlist_entry mod = {.paddr = initrd_gpa, .size = initrd_size};
@@ -305,7 +307,7 @@ int pvh_load(const struct guest_mem *gm, const struct loader_input *in, struct b
         loader_place_initrd(gm, in, img.load_end, FOUR_GIB, &initrd_gpa, err, errlen))
         return -1;
     if (load_segments(gm, in, &img) ||
-        write_start_info(gm, initrd_gpa, in->initrd_path ? in->initrd_size : 0) ||
+        write_start_info(gm, in, initrd_gpa, in->initrd_path ? in->initrd_size : 0) ||
         loader_write_gdt(gm, out)) {
         snprintf(err, errlen, "guest memory too small for the PVH boot structures");
         return -1;

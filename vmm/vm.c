@@ -17,6 +17,7 @@
 #include "vmm/msi.h"
 #include "vmm/vm_devices.h"
 #include "vmm/vm_internal.h"
+#include "vmm/vm_acpi.h"
 
 /* Identity-map and TSS pages KVM needs for real-mode emulation on Intel (top of the 4 GiB hole,
  * below any firmware image; never RAM). */
@@ -289,6 +290,7 @@ static int vm_direct_boot(void *opaque, char *err, size_t errlen)
         .initramfs = vm->cfg.initramfs,
         .cmdline = vm->cfg.cmdline,
     };
+    vm_acpi_boot_info(vm, &req.acpi_rsdp, &req.acpi_base, &req.acpi_len);
     if (loader_load(&vm->mem, &req, &vm->boot, err, errlen) < 0 ||
         mptable_write(&vm->mem, vm->nr_vcpus, err, errlen) < 0)
         return -1;

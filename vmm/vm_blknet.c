@@ -13,6 +13,7 @@
 #include "devices/virtio_net.h"
 #include "devices/virtio_pci.h"
 #include "vmm/log.h"
+#include "vmm/vm_acpi.h"
 #include "vmm/vm_internal.h"
 
 /* One attached disk or net, torn down by vm_destroy (transport first, then the model). */
@@ -174,6 +175,7 @@ int vm_add_disk(struct vm *vm, const struct disk_config *disk, char *bdf, size_t
         return -1;
     }
     vm->cfg.disks[vm->cfg.nr_disks++] = copy;
+    vm_acpi_device_added(vm, bdf); /* the guest's acpiphp enumerates it, no rescan */
     return 0;
 }
 
@@ -205,6 +207,7 @@ int vm_add_net(struct vm *vm, const struct net_config *net, char *bdf, size_t bd
         return -1;
     }
     vm->cfg.nets[vm->cfg.nr_nets++] = copy;
+    vm_acpi_device_added(vm, bdf);
     return 0;
 }
 

@@ -18,6 +18,7 @@ struct kvm_cpuid2;
 struct vmm_msi;
 struct pci_root;
 struct tee_vm;
+struct vm_acpi;
 
 /* One vCPU: its fd, the shared kvm_run page, and the thread blocked in KVM_RUN. */
 struct vcpu {
@@ -55,6 +56,7 @@ struct vm {
     struct vmm_msi *msi;  /* MSI routes, irqfds, ioeventfds (vm_pci.c) */
     struct pci_root *pci; /* PCI segment 0 every virtio device attaches to (vm_pci.c) */
     struct tee_vm *tee;   /* SEV-SNP/TDX backend (tee/tee.h); NULL for a plain VM */
+    struct vm_acpi *acpi; /* ACPI tables and registers (vm_acpi.c); NULL without ACPI */
     struct vcpu *vcpus;
     unsigned nr_vcpus;
     struct boot_entry boot;

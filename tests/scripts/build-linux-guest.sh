@@ -1,9 +1,11 @@
 #!/bin/sh
 # build-linux-guest.sh: builds the minimal Linux test guest (vmlinux) once and caches it, keyed by config, patch and source version.
 #
-# Usage: build-linux-guest.sh [--key] [--link DEST]
+# Usage: build-linux-guest.sh [--key] [--link DEST] [--extra-config FRAGMENT]
 #   Prints the path of the cached vmlinux on stdout (building it first on a cache miss, ~5 min on
 #   2 cores). --key prints only the cache key. --link DEST also makes DEST a symlink to it.
+#   --extra-config merges FRAGMENT after tiny.config (e.g. tests/linux-guest/acpi.config); it is
+#   part of the cache key, so each variant is cached on its own.
 # Environment:
 #   COCOON_LINUX_GUEST_CACHE  cache root (default /var/cache/cocoon/linux-guest when writable,
 #                             else ${XDG_CACHE_HOME:-$HOME/.cache}/cocoon/linux-guest)
@@ -24,10 +26,12 @@ recipe=1
 
 want_key=0
 link=""
+extra=""
 while [ $# -gt 0 ]; do
   case "$1" in
   --key) want_key=1 ;;
   --link) link="$2"; shift ;;
+  --extra-config) extra=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift ;;
   *) echo "build-linux-guest.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -65,6 +69,7 @@ key=$( {
   echo "$src_pkg $src_version"
   echo "gcc $(gcc -dumpfullversion 2>/dev/null || echo unknown)"
   cat "$config" "$patch"
+  [ -z "$extra" ] || cat "$extra"
 } | sha256sum | cut -c1-16)
 if [ "$want_key" = 1 ]; then
   echo "$key"
@@ -110,11 +115,14 @@ build_kernel() {
   (
     cd "$tree"
     make -s tinyconfig
-    scripts/kconfig/merge_config.sh -m .config "$config" >/dev/null
+    scripts/kconfig/merge_config.sh -m .config "$config" $extra >/dev/null
     make -s olddefconfig
     # Report options of tiny.config that olddefconfig dropped (a typo or a missing dependency
     # would otherwise go unnoticed); some do not exist in every 6.1 point release.
-    grep -E '^CONFIG_[A-Z0-9_]+=' "$config" | while IFS= read -r line; do
+    # (the last fragment setting an option wins, as in merge_config.sh)
+    grep -hE '^CONFIG_[A-Z0-9_]+=' "$config" $extra |
+      awk -F= '{ if (!($1 in v)) o[n++] = $1; v[$1] = $0 } END { for (i = 0; i < n; i++) print v[o[i]] }' |
+      while IFS= read -r line; do
       opt=${line%%=*}
       val=${line#*=}
       if [ "$val" = n ]; then

@@ -1,0 +1,198 @@
+/* vm_acpi.c: ACPI for a direct-booted VM: table placement, RSDP hand-over, register devices. */
+#include "vmm/vm_acpi.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/acpi_hotplug.h"
+#include "devices/acpi_pm.h"
+#include "devices/pci.h"
+#include "firmware/acpi.h"
+#include "tee/tee.h"
+#include "vmm/log.h"
+#include "vmm/vm_internal.h"
+
+_Static_assert(VM_ACPI_TABLES >= LAYOUT_EBDA + 0x2000, "tables overlap the MP table");
+_Static_assert(VM_ACPI_RSDP_COPY % 16 == 0, "the legacy scan wants 16-byte alignment");
+
+struct vm_acpi {
+    struct vm *vm;
+    struct acpi_pm pm;
+    struct acpi_hp *hp;
+    struct vm_acpi_eject_ops eject;
+    uint64_t rsdp, len;
+};
+
+static void acpi_poweroff(void *opaque)
+{
+    struct vm_acpi *a = opaque;
+    log_info("acpi: guest powered off (S5)");
+    vm_request_exit(a->vm, VM_EXIT_POWEROFF, 0);
+}
+
+static void acpi_reset(void *opaque)
+{
+    struct vm_acpi *a = opaque;
+    log_info("acpi: guest reset through the FADT reset register");
+    vm_request_exit(a->vm, VM_EXIT_RESET, 0);
+}
+
+/* Edge-triggered GED interrupt: a pulse on the GSI (KVM_IRQ_LINE 1 then 0). */
+static void acpi_raise_gsi(void *ctx, uint32_t gsi)
+{
+    struct vm_acpi *a = ctx;
+    if (vm_irq_line(a->vm, gsi, true) < 0 || vm_irq_line(a->vm, gsi, false) < 0)
+        log_warn("acpi: cannot pulse GSI %u for the GED", gsi);
+}
+
+static void acpi_pci_eject(void *ctx, unsigned slot)
+{
+    struct vm_acpi *a = ctx;
+    log_info("acpi: guest released 0000:00:%02x.0", slot);
+    if (a->eject.pci_released)
+        a->eject.pci_released(a->vm, slot);
+}
+
+static void acpi_cpu_eject(void *ctx, uint32_t index)
+{
+    struct vm_acpi *a = ctx;
+    log_info("acpi: guest ejected vCPU %u", index);
+    if (a->eject.cpu_released)
+        a->eject.cpu_released(a->vm, index);
+}
+
+static void vm_acpi_free(void *opaque)
+{
+    struct vm_acpi *a = opaque;
+    acpi_hp_free(a->hp);
+    free(a);
+}
+
+/* cocoon's platform: what devices/pci.c decodes and the RAM layout of vmm/memory.c. */
+static void vm_acpi_config(const struct vm *vm, struct acpi_config *c)
+{
+    unsigned max = vm->cfg.max_cpus > vm->cfg.cpus ? vm->cfg.max_cpus : vm->nr_vcpus;
+    uint64_t low = vm->mem.ram_size < GM_LOW_RAM_END ? vm->mem.ram_size : GM_LOW_RAM_END;
+    *c = (struct acpi_config){
+        .boot_vcpus = vm->nr_vcpus,
+        .max_vcpus = max,
+        .cpu_hotplug = max > vm->nr_vcpus,
+        .ram_below_4g = low,
+        .ram_above_4g = vm->mem.ram_size - low,
+        .mmio32_base = PCI_MMIO_START,
+        .mmio32_len = PCI_MMIO_END - PCI_MMIO_START,
+        .boot_slots = pci_root_slot_mask(vm->pci) & ~1u,
+        .pci_hotplug = true,
+        .ioapic = true, /* KVM's in-kernel IOAPIC (a TEE launch does not come here) */
+        .ged_gsi = VM_ACPI_GED_GSI,
+        .com1 = true,
+        .i8042 = true,
+    };
+}
+
+static int write_tables(struct vm_acpi *a, const struct acpi_config *c, char *err, size_t errlen)
+{
+    const struct guest_mem *gm = &a->vm->mem;
+    size_t cap = VM_ACPI_TABLES_END - VM_ACPI_TABLES;
+    uint8_t *buf = gm_span_loader(gm, VM_ACPI_TABLES, cap);
+    uint8_t *copy = gm_span_loader(gm, VM_ACPI_RSDP_COPY, 36);
+    if (!buf || !copy) {
+        snprintf(err, errlen, "acpi: guest RAM does not cover 0x%llx-0x%llx",
+                 (unsigned long long)VM_ACPI_TABLES, (unsigned long long)VM_ACPI_RSDP_COPY + 36);
+        return -1;
+    }
+    struct acpi_tables t;
+    if (acpi_build(c, VM_ACPI_TABLES, buf, cap, &t, err, errlen))
+        return -1;
+    memcpy(copy, buf, 36); /* the RSDP is position-independent: XSDT address is absolute */
+    a->rsdp = VM_ACPI_TABLES;
+    a->len = (t.len + 0xFFF) & ~0xFFFULL;
+    log_info("acpi: %zu bytes of tables at 0x%llx for %u/%u vCPUs, slots %#x", t.len,
+             (unsigned long long)VM_ACPI_TABLES, c->boot_vcpus, c->max_vcpus, c->boot_slots);
+    return 0;
+}
+
+int vm_acpi_attach(struct vm *vm, char *err, size_t errlen)
+{
+    if (tee_boots_firmware(vm->tee) || vm->cfg.firmware)
+        return 0; /* firmware boots get their tables from the firmware (fw_cfg: not yet) */
+    struct vm_acpi *a = calloc(1, sizeof(*a));
+    if (!a || vm_add_device(vm, "acpi", vm_acpi_free, a) < 0) {
+        free(a);
+        snprintf(err, errlen, "acpi: out of memory or too many devices");
+        return -1;
+    }
+    a->vm = vm;
+    a->pm = (struct acpi_pm){acpi_poweroff, acpi_reset, a, LOG_RATELIMIT_INIT};
+    struct acpi_config c;
+    vm_acpi_config(vm, &c);
+    static const struct acpi_hp_ops ops = {acpi_raise_gsi, acpi_pci_eject, acpi_cpu_eject};
+    a->hp = acpi_hp_new(c.ged_gsi, c.boot_vcpus, c.max_vcpus, c.boot_slots, &ops, a);
+    if (!a->hp) {
+        snprintf(err, errlen, "acpi: cannot create the hot-plug registers");
+        return -1;
+    }
+    if (write_tables(a, &c, err, errlen))
+        return -1;
+    if (bus_register(vm->pio, ACPI_PORT_SLEEP_CTL, ACPI_PM_PORTS, acpi_pm_io, &a->pm) < 0 ||
+        bus_register(vm->pio, ACPI_PORT_GED, ACPI_HP_PORTS, acpi_hp_io, a->hp) < 0) {
+        snprintf(err, errlen, "acpi: ports 0x%x-0x%x are taken", ACPI_PORT_BASE,
+                 ACPI_PORT_BASE + ACPI_PORT_LEN - 1);
+        return -1;
+    }
+    vm->acpi = a;
+    return 0;
+}
+
+void vm_acpi_boot_info(const struct vm *vm, uint64_t *rsdp, uint64_t *base, uint64_t *len)
+{
+    const struct vm_acpi *a = vm->acpi;
+    *rsdp = a ? a->rsdp : 0;
+    *base = a ? VM_ACPI_TABLES : 0;
+    *len = a ? a->len : 0;
+}
+
+void vm_acpi_set_eject_ops(struct vm *vm, const struct vm_acpi_eject_ops *ops)
+{
+    if (vm->acpi)
+        vm->acpi->eject = *ops;
+}
+
+int vm_acpi_power_button(struct vm *vm)
+{
+    if (!vm->acpi)
+        return -1;
+    acpi_hp_power_button(vm->acpi->hp);
+    return 0;
+}
+
+int vm_acpi_pci_plugged(struct vm *vm, unsigned slot)
+{
+    return vm->acpi ? acpi_hp_pci_plugged(vm->acpi->hp, slot) : -1;
+}
+
+int vm_acpi_pci_unplug_request(struct vm *vm, unsigned slot)
+{
+    return vm->acpi ? acpi_hp_pci_unplug_request(vm->acpi->hp, slot) : -1;
+}
+
+int vm_acpi_cpu_plugged(struct vm *vm, unsigned index)
+{
+    return vm->acpi ? acpi_hp_cpu_plugged(vm->acpi->hp, index) : -1;
+}
+
+int vm_acpi_cpu_unplug_request(struct vm *vm, unsigned index)
+{
+    return vm->acpi ? acpi_hp_cpu_unplug_request(vm->acpi->hp, index) : -1;
+}
+
+void vm_acpi_device_added(struct vm *vm, const char *bdf)
+{
+    unsigned slot;
+    char tail;
+    if (!vm->acpi || sscanf(bdf, "0000:00:%2x.0%c", &slot, &tail) != 1)
+        return;
+    if (vm_acpi_pci_plugged(vm, slot) < 0)
+        log_warn("acpi: cannot announce %s to the guest", bdf);
+}
