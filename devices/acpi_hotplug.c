@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "firmware/acpi.h"
+#include "vmm/acpi_regs.h"
 #include "vmm/log.h"
 
 /* Offsets from ACPI_PORT_GED (firmware/acpi.h has the absolute ports). */

@@ -5,8 +5,9 @@ usage: check_layers.py SOURCE_DIR      check the tree; exit 1 listing every viol
        check_layers.py --self-test     prove the rules catch violations in a scratch tree
 
 Layers, bottom to top:
-  base      vmm/{memory,bus,log,kvm_sys,config}.{c,h}: the memory door, the trap bus, logging, the
-            KVM function table, the config types. Includes only the base.
+  base      vmm/{memory,bus,log,kvm_sys,config,acpi_regs}.{c,h}: the memory door, the trap bus,
+            logging, the KVM function table, the config types, the ACPI register map. Includes
+            only the base.
   firmware  pure parsing/building of firmware structures: firmware/ and the base.
   devices   device models: devices/ and the base (never tee/, api/ or the machine).
   tee       confidential backends and digests: tee/, firmware/ and the base.
@@ -20,7 +21,7 @@ import re
 import sys
 import tempfile
 
-BASE = {"vmm/%s.%s" % (n, e) for n in ("memory", "bus", "log", "kvm_sys", "config")
+BASE = {"vmm/%s.%s" % (n, e) for n in ("memory", "bus", "log", "kvm_sys", "config", "acpi_regs")
         for e in ("c", "h")}
 TEE_DIGEST = {"tee/%s.h" % n for n in ("launch_plan", "vmsa", "tdx_digest", "snp_digest",
                                        "sev_hashes", "crypto")}
