@@ -26,9 +26,10 @@
 struct qgs {
     int listener;
     char path[108];
-    bool read_requests; /* false: accept and never read (the sender's buffer fills) */
-    volatile int got_bytes;
-    volatile bool stop;
+    bool read_requests;   /* false: accept and never read (the sender's buffer fills) */
+    int got_bytes;        /* atomic: the QGS thread adds, the test reads */
+    bool stop;            /* atomic */
+    pthread_mutex_t lock; /* guards conns/nconns between the QGS thread and qgs_stop */
     int conns[32];
     int nconns;
     pthread_t th;
@@ -37,18 +38,20 @@ struct qgs {
 static void *qgs_thread(void *arg)
 {
     struct qgs *g = arg;
-    while (!g->stop) {
+    while (!__atomic_load_n(&g->stop, __ATOMIC_ACQUIRE)) {
         int c = accept(g->listener, NULL, NULL);
         if (c < 0)
             break;
+        pthread_mutex_lock(&g->lock);
         if (g->nconns < 32)
             g->conns[g->nconns++] = c;
+        pthread_mutex_unlock(&g->lock);
         char buf[4096];
-        while (g->read_requests && !g->stop) {
+        while (g->read_requests && !__atomic_load_n(&g->stop, __ATOMIC_ACQUIRE)) {
             ssize_t n = recv(c, buf, sizeof(buf), 0);
             if (n <= 0)
                 break;
-            g->got_bytes += (int)n;
+            __atomic_fetch_add(&g->got_bytes, (int)n, __ATOMIC_RELAXED);
         }
     }
     return NULL;
@@ -57,6 +60,7 @@ static void *qgs_thread(void *arg)
 static void qgs_start(struct qgs *g, const char *tag, bool read_requests)
 {
     memset(g, 0, sizeof(*g));
+    pthread_mutex_init(&g->lock, NULL);
     g->read_requests = read_requests;
     snprintf(g->path, sizeof(g->path), "/tmp/cocoon-qgs-bounded-%s-%d.sock", tag, (int)getpid());
     unlink(g->path);
@@ -70,10 +74,12 @@ static void qgs_start(struct qgs *g, const char *tag, bool read_requests)
 
 static void qgs_stop(struct qgs *g)
 {
-    g->stop = true;
+    __atomic_store_n(&g->stop, true, __ATOMIC_RELEASE);
     shutdown(g->listener, SHUT_RDWR);
+    pthread_mutex_lock(&g->lock);
     for (int i = 0; i < g->nconns; i++)
         shutdown(g->conns[i], SHUT_RDWR);
+    pthread_mutex_unlock(&g->lock);
     pthread_join(g->th, NULL);
     for (int i = 0; i < g->nconns; i++)
         close(g->conns[i]);
@@ -119,9 +125,10 @@ static void shutdown_not_held_by_silent_qgs(void **state)
         assert_int_equal(tdx_quote_request(q, &gm, QBUF + i * 0x1000, 0x1000),
                          TEE_TDVMCALL_STATUS_SUCCESS);
     }
-    for (int i = 0; i < 300 && g.got_bytes == 0; i++)
+    for (int i = 0; i < 300 && __atomic_load_n(&g.got_bytes, __ATOMIC_RELAXED) == 0; i++)
         usleep(10000);
-    assert_true(g.got_bytes > 0); /* the first exchange is waiting for the answer */
+    assert_true(__atomic_load_n(&g.got_bytes, __ATOMIC_RELAXED) >
+                0); /* the first exchange is waiting for the answer */
     int64_t t0 = now_ms();
     tdx_quote_service_free(q);
     int64_t took = now_ms() - t0;

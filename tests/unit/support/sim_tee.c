@@ -850,7 +850,8 @@ static int sim_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
                 errno = EINVAL;
                 return -1;
             }
-            s->punched_bytes += (uint64_t)len;
+            /* Concurrent conversions punch from several vCPU threads, as the kernel allows. */
+            __atomic_fetch_add(&s->punched_bytes, (uint64_t)len, __ATOMIC_RELAXED);
             return 0;
         }
     errno = EBADF;
