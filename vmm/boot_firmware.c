@@ -16,6 +16,7 @@
 #include "devices/debugcon.h"
 #include "devices/fw_cfg.h"
 #include "devices/fw_cfg_files.h"
+#include "tee/tee.h"
 #include "vmm/console_out.h"
 #include "vmm/loader.h"
 #include "vmm/log.h"
@@ -187,8 +188,10 @@ static int64_t load_pvh_kernel(struct vm *vm, char *err, size_t errlen)
 
 static int attach_fw_cfg(struct vm *vm, char *err, size_t errlen)
 {
+    /* A plain guest's firmware loads the kernel as QEMU's does; a TEE's measures it unmodified. */
+    bool plain = !tee_boots_firmware(vm->tee);
     int64_t pvh = 0;
-    if (!vm->tee && vm->cfg.kernel && (pvh = load_pvh_kernel(vm, err, errlen)) < 0)
+    if (plain && vm->cfg.kernel && (pvh = load_pvh_kernel(vm, err, errlen)) < 0)
         return -1;
     const struct fw_cfg_config fc = {.kernel = vm->cfg.kernel,
                                      .initrd = vm->cfg.initramfs,
@@ -196,7 +199,7 @@ static int attach_fw_cfg(struct vm *vm, char *err, size_t errlen)
                                      .ram_size = vm->cfg.memory,
                                      .nb_cpus = (uint16_t)vm->cfg.cpus,
                                      .max_cpus = (uint16_t)vm->cfg.max_cpus,
-                                     .patch_setup = vm->tee == NULL,
+                                     .patch_setup = plain,
                                      .pvh_entry = (uint32_t)pvh};
     struct fw_cfg *fw = fw_cfg_new(&vm->mem, &fc, err, errlen);
     if (!fw)
@@ -209,7 +212,7 @@ static int attach_fw_cfg(struct vm *vm, char *err, size_t errlen)
         snprintf(err, errlen, "fw_cfg: cannot build etc/e820");
         return -1;
     }
-    if (!vm->tee && vm->cfg.kernel &&
+    if (plain && vm->cfg.kernel &&
         add_kernel_rom(fw, pvh ? "pvh.bin" : "linuxboot_dma.bin", err, errlen) < 0)
         return -1;
     if (bus_register(vm->pio, FW_CFG_PORT_SEL, FW_CFG_PORT_COMB_LEN, fw_cfg_comb_io, fw) < 0 ||
