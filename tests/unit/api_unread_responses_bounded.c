@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "support/test_env.h"
+
 #include "api/http_server.h"
 #include "api/router.h"
 #include "support/api_client.h"
@@ -22,8 +24,7 @@
 /* Timeouts scale under valgrind, which runs this test tens of times slower. */
 static int slow_factor(void)
 {
-    const char *preload = getenv("LD_PRELOAD");
-    return preload && strstr(preload, "vgpreload") ? 20 : 1;
+    return test_under_valgrind() ? 20 : 1;
 }
 
 static uv_loop_t loop;

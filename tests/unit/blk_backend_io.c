@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "support/test_env.h"
+
 #include "devices/blk_backend.h"
 
 #define IMG (256 * 1024 + 100) /* not a whole number of sectors */
@@ -369,8 +371,7 @@ static int refuse_in_child(int call)
 static void refused_with_a_message_without_io_uring(void **state)
 {
     /* valgrind does not emulate seccomp(2): the child's policy cannot be installed under it. */
-    const char *preload = getenv("LD_PRELOAD");
-    if (preload && strstr(preload, "vgpreload"))
+    if (test_under_valgrind())
         skip();
     int calls[] = {SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_register)};
     for (unsigned i = 0; i < 2; i++) {

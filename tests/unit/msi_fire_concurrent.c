@@ -19,6 +19,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "support/test_env.h"
+
 #include "devices/pci.h"
 #include "vmm/msi.h"
 
@@ -40,16 +42,10 @@ struct shared {
 };
 
 /* valgrind runs one thread at a time: a spinning firer would starve the other for minutes. */
-static bool under_valgrind(void)
-{
-    const char *preload = getenv("LD_PRELOAD");
-    return preload && strstr(preload, "vgpreload");
-}
-
 static void *firer(void *arg)
 {
     struct shared *sh = arg;
-    bool yield = under_valgrind();
+    bool yield = test_under_valgrind();
     while (!__atomic_load_n(&sh->stop, __ATOMIC_RELAXED)) {
         for (int h = 0; h < 4; h++)
             sh->irq.ops->msi_fire(sh->irq.ctx, h);
@@ -68,7 +64,7 @@ static void fire_races_free(void **state)
     struct shared sh = {.irq = vmm_msi_irq(m)};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, firer, &sh), 0);
-    unsigned stray = 0, rounds = under_valgrind() ? ROUNDS / 100 : ROUNDS;
+    unsigned stray = 0, rounds = test_under_valgrind() ? ROUNDS / 100 : ROUNDS;
     for (unsigned i = 0; i < rounds; i++) {
         int h = sh.irq.ops->msi_alloc(sh.irq.ctx);
         assert_true(h >= 0 && h < 4);

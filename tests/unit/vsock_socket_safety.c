@@ -20,6 +20,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "support/test_env.h"
+
 #include "api/http_server.h"
 #include "devices/vsock_muxer.h"
 
@@ -151,8 +153,7 @@ static void ok_handler(void *opaque, struct api_request *req, struct api_respons
 static void sockets_are_born_0600_without_chmod(void **state)
 {
     /* valgrind does not emulate seccomp(2) and counts the attempt as an error. */
-    const char *preload = getenv("LD_PRELOAD");
-    if (preload && strstr(preload, "vgpreload"))
+    if (test_under_valgrind())
         skip();
     pid_t pid = fork();
     assert_true(pid >= 0);
