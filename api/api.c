@@ -6,7 +6,7 @@
 #include "api/backend_vm.h"
 #include "api/http_server.h"
 #include "api/router.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 struct api_main {
     uv_loop_t *loop;

@@ -4,7 +4,7 @@
 
 #include <uv.h>
 
-#include "vmm/config.h"
+#include "vmm/base/config.h"
 #include "vmm/vm.h"
 
 /* Serves the Cloud Hypervisor API on socket_path (created here, mode 0600, its folder must

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 #include "vmm/seccomp.h"
 
 struct api_vm_backend {

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "devices/unix_socket.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 #define READ_CHUNK      16384
 #define OUT_HIGH_WATER  (64 * 1024) /* unsent output beyond this: parse and read nothing more */

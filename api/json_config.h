@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "vmm/config.h"
+#include "vmm/base/config.h"
 
 /* Parses a vm.create body (CH VmConfig) into cfg (initialised here). Unknown keys are ignored;
  * keys for devices cocoon does not offer are accepted and logged once per process; keys cocoon

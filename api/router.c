@@ -14,7 +14,7 @@
 #include "devices/tap.h"
 #include "version.h"
 #include "vmm/config_accept.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 #define API_PREFIX "/api/v1/"
 

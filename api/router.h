@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 #include "api/http_server.h"
-#include "vmm/config.h"
+#include "vmm/base/config.h"
 #include "vmm/vm.h"
 
 /* The router's view of the VM. NONE: no vm.create yet (or after vm.delete). */

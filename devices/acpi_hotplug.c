@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/acpi_regs.h"
-#include "vmm/log.h"
+#include "vmm/base/acpi_regs.h"
+#include "vmm/base/log.h"
 
 /* Offsets from ACPI_PORT_GED (firmware/acpi.h has the absolute ports). */
 enum {

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "vmm/acpi_regs.h"
+#include "vmm/base/acpi_regs.h"
 
 enum { PM_SLEEP_CTL = 0, PM_SLEEP_STS = 1, PM_RESET = 2 };
 

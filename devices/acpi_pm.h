@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 /* Register at ACPI_PORT_SLEEP_CTL with length ACPI_PM_PORTS (firmware/acpi.h describes the
  * layout): 0 sleep control, 1 sleep status, 2 reset, 3 reserved. All 8 bits wide. */

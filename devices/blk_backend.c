@@ -14,7 +14,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 #define FILE_IMAGE    0 /* registered file slots: the image (O_DIRECT if direct=on) */
 #define FILE_BUFFERED 1 /* the page-cache twin of a direct=on image (or the image again) */

@@ -11,7 +11,7 @@
 
 #include "devices/blk_image.h"
 #include "devices/blk_req.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 /* Largest request bounced through an aligned host buffer on a direct=on disk when the guest's
  * buffers are not aligned; larger unaligned requests go through the page cache (buffered_fd). */

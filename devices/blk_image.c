@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "devices/blk_req.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 #define MAX_CAPACITY_SECTORS ((uint64_t)INT64_MAX >> BLK_SECTOR_SHIFT)
 #define DIO_FALLBACK_ALIGN   4096u /* when the kernel does not report STATX_DIOALIGN */

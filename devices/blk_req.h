@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 /* Request types and status values (virtio 1.2, 5.2.6). */
 #define VIRTIO_BLK_T_IN           0
@@ -67,8 +67,8 @@ struct blk_request {
     uint64_t data_len; /* bytes of data (IN/OUT), < 2^32 */
     struct iovec iov[BLK_MAX_DATA_SEGS];
     unsigned niov;
-    /* TEE guests only: the data spans stay pinned (vmm/memory.h gm_pin) until blk_req_unpin, so
-     * a conversion to private while the I/O is in flight fails the request. Allocated on first
+    /* TEE guests only: the data spans stay pinned (vmm/base/memory.h gm_pin) until blk_req_unpin,
+     * so a conversion to private while the I/O is in flight fails the request. Allocated on first
      * use, kept across reuse of this record; free with blk_req_free_pins. */
     struct gm_pin *pins;
     unsigned npin;

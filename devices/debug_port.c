@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 void debug_port_timer_io(void *dp, uint64_t offset, void *data, uint32_t len, bool is_write)
 {

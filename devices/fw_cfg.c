@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 #define MAX_FILE_LEN   0xFFFFFFFFULL /* items have 32-bit sizes */
 #define ACPI_DATA_SIZE 0x28000ULL    /* what QEMU's pc machine keeps below the initrd */

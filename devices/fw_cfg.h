@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 /* x86 I/O ports, as QEMU places them. */
 #define FW_CFG_PORT_SEL      0x510 /* 16-bit selector write; 8-bit reads here read data too */

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "devices/fw_cfg.h"
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 /* etc/e820 records: packed {le64 address, le64 length, le32 type}, type 1 = RAM, 2 = reserved
  * (QEMU hw/i386/e820_memory_layout.h). */

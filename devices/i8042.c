@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 void i8042_data_io(void *dev, uint64_t offset, void *data, uint32_t len, bool is_write)
 {

@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/bus.h"
-#include "vmm/memory.h"
+#include "vmm/base/bus.h"
+#include "vmm/base/memory.h"
 
 #define PCI_MAX_SLOTS 32
 /* 00:1f.0 is the chipset's ISA/LPC bridge (devices/q35.c); hot-plugged devices never get it. */

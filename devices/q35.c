@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "devices/pm_timer.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 static uint32_t ld32(const uint8_t *p)
 {

@@ -9,8 +9,8 @@
 #include <time.h>
 
 #include "devices/pci.h"
-#include "vmm/bus.h"
-#include "vmm/log.h"
+#include "vmm/base/bus.h"
+#include "vmm/base/log.h"
 
 /* MCH (00:00.0) registers (edk2 OvmfPkg/Include/IndustryStandard/Q35MchIch9.h). */
 #define Q35_MCH_PCIEXBAR 0x60 /* 64-bit: base | length code (bits 2:1) | enable (bit 0) */

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/config.h" /* struct rate_limiter_config */
+#include "vmm/base/config.h" /* struct rate_limiter_config */
 
 #define RATE_LIMIT_MAX_TOKENS    CFG_RATE_LIMIT_MAX_TOKENS
 #define RATE_LIMIT_MAX_REFILL_MS CFG_RATE_LIMIT_MAX_REFILL_MS

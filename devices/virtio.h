@@ -6,8 +6,8 @@
 #include <stdint.h>
 
 #include "devices/virtq.h"
-#include "vmm/log.h"
-#include "vmm/memory.h"
+#include "vmm/base/log.h"
+#include "vmm/base/memory.h"
 
 /* A device model (vsock, blk, net) fills a struct virtio_device and hands it to a transport;
  * it never learns which transport that is. Threads:

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "devices/blk_backend.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 /* One request in flight on the disk's ring. */
 struct blk_inflight {

@@ -8,7 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 #define PCI_VENDOR_VIRTIO  0x1AF4
 #define PCI_CAP_VENDOR     0x09

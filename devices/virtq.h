@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 /* Largest queue any cocoon device offers; also the longest chain a virtq_chain can hold. */
 #define VIRTQ_MAX_SIZE 1024

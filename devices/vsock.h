@@ -7,7 +7,7 @@
 #include <uv.h>
 
 #include "devices/virtio.h"
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 #define VSOCK_QUEUE_SIZE 256
 

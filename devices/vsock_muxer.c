@@ -11,7 +11,7 @@
 
 #include "devices/unix_socket.h"
 #include "devices/vsock_conn.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 #define MUX_RST_QUEUE  64
 #define MUX_PORT_FIRST (1u << 30)

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/acpi_regs.h" /* the register block the FADT and the AML point at */
+#include "vmm/base/acpi_regs.h" /* the register block the FADT and the AML point at */
 
 #define ACPI_IOAPIC_ADDR 0xFEC00000U
 #define ACPI_LAPIC_ADDR  0xFEE00000U

@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 
 #include "tee/kvm_tee_uapi.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 static struct log_ratelimit discard_rl = LOG_RATELIMIT_INIT;
 static struct log_ratelimit convert_rl = LOG_RATELIMIT_INIT;

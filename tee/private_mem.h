@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/kvm_sys.h"
-#include "vmm/memory.h"
+#include "vmm/base/kvm_sys.h"
+#include "vmm/base/memory.h"
 
 struct kvm_run;
 

@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/config.h"
-#include "vmm/kvm_sys.h"
-#include "vmm/memory.h"
+#include "vmm/base/config.h"
+#include "vmm/base/kvm_sys.h"
+#include "vmm/base/memory.h"
 
 struct kvm_run;
 struct tee_vm; /* per-VM backend context (tee/tee_internal.h) */

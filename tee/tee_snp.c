@@ -10,7 +10,7 @@
 #include "tee/sev_hashes.h"
 #include "tee/tee_internal.h"
 #include "tee/vmsa.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 #define SNP_DEFAULT_FEATURE 0x1ULL /* SNPActive; what cocoon-measure assumes by default */
 #define SNP_DEFAULT_VCPU    "EPYC-v4"

@@ -10,7 +10,7 @@
 #include "tee/launch_plan.h"
 #include "tee/tee_internal.h"
 #include "tee/tee_tdx_quote.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 #define TDX_IOAPIC_PINS  24
 #define TDX_APIC_BUS_NS  40 /* 25 MHz APIC bus, as QEMU */

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "tee/kvm_tee_uapi.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 /* Guest buffer (Linux struct tdx_quote_buf): u64 version (1), u64 status, u32 in_len,
  * u32 out_len, data[]. */

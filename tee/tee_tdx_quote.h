@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 struct tdx_quote_service;
 

@@ -19,7 +19,7 @@
 #include "tee/tee.h"
 #include "vmm/console_out.h"
 #include "vmm/loader.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 #include "vmm/vm_internal.h"
 
 static const uint8_t ELF_MAGIC[4] = {0x7f, 'E', 'L', 'F'};

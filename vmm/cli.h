@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "vmm/config.h"
+#include "vmm/base/config.h"
 
 enum cli_seccomp { CLI_SECCOMP_TRUE = 0, CLI_SECCOMP_FALSE, CLI_SECCOMP_LOG, CLI_SECCOMP_ERRNO };
 

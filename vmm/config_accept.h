@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "vmm/config.h"
+#include "vmm/base/config.h"
 
 /* vm_config_validate (ranges, files, paths, ids), then what only the machine can check: every
  * handed-over net fd is a tap. The CLI and every API route that builds or changes a VM call this,

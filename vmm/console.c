@@ -8,7 +8,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 #define CONSOLE_RETRY_MS 5 /* FIFO full: look again after the guest had time to drain it */
 

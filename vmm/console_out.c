@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 #define CONSOLE_CHUNK    (64u * 1024) /* bytes taken from the ring per write */
 #define CONSOLE_RETRY_MS 10           /* EAGAIN on an fd epoll cannot watch: try again later */

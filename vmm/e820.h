@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 #define E820_RAM      1
 #define E820_RESERVED 2

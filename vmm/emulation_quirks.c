@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 #define OPCODE_INT3  0xCC
 #define OPCODE_FWAIT 0x9B

@@ -2,7 +2,7 @@
 #ifndef COCOON_EMULATION_QUIRKS_H
 #define COCOON_EMULATION_QUIRKS_H
 
-#include "vmm/kvm_sys.h"
+#include "vmm/base/kvm_sys.h"
 
 struct kvm_run;
 

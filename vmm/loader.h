@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 /* Fixed low-memory layout (guest-physical). Everything below 1 MiB that is not listed is free
  * RAM in the e820 map except [LAYOUT_EBDA, 1 MiB), which is reserved. */

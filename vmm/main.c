@@ -14,7 +14,7 @@
 #include "version.h"
 #include "vmm/cli.h"
 #include "vmm/config_accept.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 #include "vmm/seccomp.h"
 #include "vmm/vm.h"
 

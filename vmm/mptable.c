@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "vmm/loader.h"
-#include "vmm/config.h"
+#include "vmm/base/config.h"
 #include "vmm/mptable.h"
 
 #define MP_LAPIC_ADDR   0xFEE00000U

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 /* Writes an Intel MP table (floating pointer at LAYOUT_EBDA) describing nr_cpus
  * processors (APIC IDs 0..nr_cpus-1), the ISA bus, the IOAPIC and ISA interrupt routing. */

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "devices/ioapic.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 #define MSI_GSI_BASE   24
 #define MSI_MAX_ROUTES 256

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "devices/pci.h"
-#include "vmm/kvm_sys.h"
+#include "vmm/base/kvm_sys.h"
 
 struct vmm_msi;
 struct ioapic;

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "tee/kvm_tee_uapi.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 /* ---- The allow-lists ---- */
 

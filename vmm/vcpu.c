@@ -10,7 +10,7 @@
 
 #include "tee/tee.h"
 #include "vmm/emulation_quirks.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 #include "vmm/msi.h"
 #include "vmm/seccomp.h"
 #include "vmm/vm_internal.h"

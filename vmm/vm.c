@@ -12,7 +12,7 @@
 
 #include "tee/tee.h"
 #include "vmm/boot_firmware.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 #include "vmm/mptable.h"
 #include "vmm/msi.h"
 #include "vmm/vm_devices.h"

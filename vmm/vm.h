@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <uv.h>
 
-#include "vmm/config.h"
+#include "vmm/base/config.h"
 
 struct vm;
 

@@ -10,7 +10,7 @@
 #include "devices/pci.h"
 #include "firmware/acpi.h"
 #include "tee/tee.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 #include "vmm/vm_internal.h"
 
 _Static_assert(VM_ACPI_TABLES >= LAYOUT_EBDA + 0x2000, "tables overlap the MP table");
@@ -69,7 +69,7 @@ static void vm_acpi_free(void *opaque)
     free(a);
 }
 
-/* cocoon's platform: what devices/pci.c decodes and the RAM layout of vmm/memory.c. */
+/* cocoon's platform: what devices/pci.c decodes and the RAM layout of vmm/base/memory.c. */
 static void vm_acpi_config(const struct vm *vm, struct acpi_config *c)
 {
     unsigned max = vm->cfg.max_cpus > vm->cfg.cpus ? vm->cfg.max_cpus : vm->nr_vcpus;

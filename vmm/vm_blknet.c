@@ -12,7 +12,7 @@
 #include "devices/virtio_blk.h"
 #include "devices/virtio_net.h"
 #include "devices/virtio_pci.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 #include "vmm/vm_acpi.h"
 #include "vmm/vm_internal.h"
 

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "vmm/config.h"
+#include "vmm/base/config.h"
 
 struct vm;
 

@@ -7,10 +7,10 @@
 #include <stdbool.h>
 #include <uv.h>
 
-#include "vmm/bus.h"
-#include "vmm/kvm_sys.h"
+#include "vmm/base/bus.h"
+#include "vmm/base/kvm_sys.h"
 #include "vmm/loader.h"
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 #include "vmm/vm.h"
 
 struct kvm_run;

@@ -8,7 +8,7 @@
 #include "devices/pci.h"
 #include "devices/q35.h"
 #include "tee/tee.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 #include "vmm/msi.h"
 #include "vmm/vm_internal.h"
 

@@ -5,7 +5,7 @@
 #include "devices/pci.h"
 #include "devices/virtio_pci.h"
 #include "devices/vsock.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 #include "vmm/vm_devices.h"
 #include "vmm/vm_internal.h"
 

@@ -22,7 +22,7 @@ if(CMOCKA_FOUND AND NOT COCOON_SANITIZE AND NOT COCOON_FUZZ)
     add_executable(unit_msi_fire_concurrent_tsan
                    ${CMAKE_SOURCE_DIR}/tests/unit/msi_fire_concurrent.c
                    ${CMAKE_SOURCE_DIR}/vmm/msi.c ${CMAKE_SOURCE_DIR}/devices/ioapic.c
-                   ${CMAKE_SOURCE_DIR}/vmm/log.c
+                   ${CMAKE_SOURCE_DIR}/vmm/base/log.c
                    ${CMAKE_SOURCE_DIR}/tests/unit/support/test_env.c)
     target_include_directories(unit_msi_fire_concurrent_tsan PRIVATE ${CMAKE_SOURCE_DIR}
                                ${CMAKE_SOURCE_DIR}/tests/unit ${CMAKE_BINARY_DIR})

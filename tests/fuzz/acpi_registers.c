@@ -9,7 +9,7 @@
 #include "devices/acpi_pm.h"
 #include "firmware/acpi.h"
 #include "tests/fuzz/fuzz_util.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 #define FZ_MAX_VCPUS 8
 

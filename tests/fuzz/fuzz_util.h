@@ -8,7 +8,7 @@
 
 #include "devices/virtio.h"
 #include "devices/virtq.h"
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 /* Reads little-endian integers from the fuzz input; past the end everything reads as zero. */
 struct fz {

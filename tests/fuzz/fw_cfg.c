@@ -12,7 +12,7 @@
 #include "devices/fw_cfg.h"
 #include "devices/fw_cfg_files.h"
 #include "tests/fuzz/fuzz_util.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 static uint8_t ram[FZ_RAM_SIZE];
 static char kernel_path[64], initrd_path[64];

@@ -12,7 +12,7 @@
 
 #include "api/http_server.h"
 #include "api/router.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 static uv_loop_t loop;
 static struct http_server *srv;

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "vmm/loader_formats.h"
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 #define RAM_SIZE (16u << 20)
 

@@ -9,7 +9,7 @@
 #include "devices/pci.h"
 #include "devices/virtio_pci.h"
 #include "tests/fuzz/fuzz_util.h"
-#include "vmm/bus.h"
+#include "vmm/base/bus.h"
 
 static uint8_t ram[FZ_RAM_SIZE];
 

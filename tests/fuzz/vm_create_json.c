@@ -4,8 +4,8 @@
 #include <stdint.h>
 
 #include "api/json_config.h"
-#include "vmm/config.h"
-#include "vmm/log.h"
+#include "vmm/base/config.h"
+#include "vmm/base/log.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -5,7 +5,7 @@ usage: check_layers.py SOURCE_DIR      check the tree; exit 1 listing every viol
        check_layers.py --self-test     prove the rules catch violations in a scratch tree
 
 Layers, bottom to top:
-  base      vmm/{memory,bus,log,kvm_sys,config,acpi_regs}.{c,h}: the memory door, the trap bus,
+  base      vmm/base/ (memory, bus, log, kvm_sys, config, acpi_regs): the memory door, the trap bus,
             logging, the KVM function table, the config types, the ACPI register map. Includes
             only the base.
   firmware  pure parsing/building of firmware structures: firmware/ and the base.
@@ -14,6 +14,7 @@ Layers, bottom to top:
   machine   the rest of vmm/: assembles everything; never api/ (main.c, the program, excepted).
   api       the control socket: api/, the machine's public headers, devices/ fd helpers; never
             vm_internal.h.
+  bench     tools/bench/: benchmarks drive the machine and devices as tests do; any layer.
   tools     cocoon-measure: tools/, firmware/ and tee's digest code only (no KVM).
 """
 import os
@@ -21,16 +22,16 @@ import re
 import sys
 import tempfile
 
-BASE = {"vmm/%s.%s" % (n, e) for n in ("memory", "bus", "log", "kvm_sys", "config", "acpi_regs")
-        for e in ("c", "h")}
 TEE_DIGEST = {"tee/%s.h" % n for n in ("launch_plan", "vmsa", "tdx_digest", "snp_digest",
                                        "sev_hashes", "crypto")}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
 def layer(path):
-    if path in BASE:
+    if path.startswith("vmm/base/"):
         return "base"
+    if path.startswith("tools/bench/"):
+        return "bench"
     top = path.split("/")[0]
     if top == "vmm":
         return "main" if path == "vmm/main.c" else "machine"
@@ -42,6 +43,8 @@ def allowed(src, inc):
     if "/" not in inc:  # generated headers (version.h) and system-style local ones
         return None
     lay, target = layer(src), layer(inc)
+    if lay == "bench":
+        return None
     if lay == "base":
         return None if target == "base" else "the base includes only the base"
     if lay == "firmware":
@@ -65,30 +68,32 @@ def allowed(src, inc):
     return None
 
 
+def violations(src, path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return ["%s includes %s: %s" % (src, inc, allowed(src, inc))
+                for inc in INCLUDE.findall(f.read()) if allowed(src, inc)]
+
+
 def check(root):
     bad = []
     for top in ("vmm", "devices", "tee", "firmware", "api", "tools"):
         d = os.path.join(root, top)
         if not os.path.isdir(d):
             continue
-        for name in sorted(os.listdir(d)):
-            if not name.endswith((".c", ".h")):
-                continue
-            src = "%s/%s" % (top, name)
-            with open(os.path.join(d, name), encoding="utf-8", errors="replace") as f:
-                for inc in INCLUDE.findall(f.read()):
-                    why = allowed(src, inc)
-                    if why:
-                        bad.append("%s includes %s: %s" % (src, inc, why))
+        for dirpath, _, names in sorted(os.walk(d)):
+            for name in sorted(names):
+                if name.endswith((".c", ".h")):
+                    src = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
+                    bad.extend(violations(src, os.path.join(dirpath, name)))
     return bad
 
 
 def self_test():
-    cases = [("vmm/memory.c", "devices/pci.h", True), ("vmm/bus.h", "tee/tee.h", True),
-             ("vmm/log.c", "api/api.h", True), ("vmm/config.h", "vmm/vm.h", True),
+    cases = [("vmm/base/memory.c", "devices/pci.h", True), ("vmm/base/bus.h", "tee/tee.h", True),
+             ("vmm/base/log.c", "api/api.h", True), ("vmm/base/config.h", "vmm/vm.h", True),
              ("devices/pci.c", "tee/tee.h", True), ("tee/tee.c", "api/router.h", True),
              ("vmm/vm.c", "api/api.h", True), ("api/router.c", "vmm/vm_internal.h", True),
-             ("tools/x.c", "tee/tee.h", True), ("vmm/memory.c", "vmm/log.h", False),
+             ("tools/x.c", "tee/tee.h", True), ("vmm/base/memory.c", "vmm/base/log.h", False),
              ("vmm/vm.c", "devices/pci.h", False), ("vmm/main.c", "api/api.h", False)]
     failed = 0
     with tempfile.TemporaryDirectory() as root:

@@ -31,7 +31,7 @@ static uint64_t rd64(const uint8_t *p)
 }
 
 /* cocoon's platform today: PCI decodes bus 0, ports 0xCF8-0xCFF, 32-bit BARs in
- * [0xC0000000, 0xFEC00000) (devices/pci.h, vmm/memory.h). */
+ * [0xC0000000, 0xFEC00000) (devices/pci.h, vmm/base/memory.h). */
 static struct acpi_config base_config(uint32_t vcpus, uint32_t max, unsigned devices)
 {
     struct acpi_config c = {

@@ -12,7 +12,7 @@
 
 #include "api/json_config.h"
 #include "support/config_cases.h"
-#include "vmm/config.h"
+#include "vmm/base/config.h"
 
 static int setup(void **state)
 {

@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 /* runtime-rs's rule (ch/inner_hypervisor.rs, parse_ch_log_level): the first of "INFO:",
  * "DEBG:", "WARN:", "ERRO:", "TRCE:" found scanning the line decides; none means info. */

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "vmm/cli.h"
-#include "vmm/config.h"
+#include "vmm/base/config.h"
 #include "vmm/config_accept.h"
 
 static char *repeat(char c, size_t n)

@@ -11,7 +11,7 @@
 
 #include "support/config_cases.h"
 #include "vmm/cli.h"
-#include "vmm/config.h"
+#include "vmm/base/config.h"
 
 static const struct {
     const char *in;

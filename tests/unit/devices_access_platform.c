@@ -17,7 +17,7 @@
 #include "devices/virtio_net.h"
 #include "devices/virtio_pci.h"
 #include "devices/vsock.h"
-#include "vmm/bus.h"
+#include "vmm/base/bus.h"
 
 #define BAR_ADDR 0xe0000000u
 

@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "vmm/config.h"
+#include "vmm/base/config.h"
 
 static char dir[] = "/tmp/cocoon-fwimg-XXXXXX";
 

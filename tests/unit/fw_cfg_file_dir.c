@@ -15,7 +15,7 @@
 
 #include "devices/fw_cfg.h"
 #include "devices/fw_cfg_files.h"
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 #define RAM_SIZE (1u << 20)
 
@@ -160,7 +160,7 @@ static void file_read_by_dma(void **state)
     fw_cfg_free(fw);
 }
 
-/* etc/e820 for cocoon's layout (vmm/memory.h): RAM [0, min(size, 3 GiB)), rest from 4 GiB. */
+/* etc/e820 for cocoon's layout (vmm/base/memory.h): RAM [0, min(size, 3 GiB)), rest from 4 GiB. */
 static void check_e820(uint64_t size, unsigned want_n, const uint64_t want[][2])
 {
     struct guest_mem gm;

@@ -16,11 +16,11 @@
 
 #include "devices/fw_cfg.h"
 #include "tests/unit/support/tee_harness.h"
-#include "vmm/bus.h"
+#include "vmm/base/bus.h"
 #include "vmm/vm_internal.h"
 #include "tee/launch_plan.h"
 #include "tee/sev_hashes.h"
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 #include "support/loader_files.h"
 #include "support/measure_fixtures.h"
 

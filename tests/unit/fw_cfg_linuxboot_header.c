@@ -16,7 +16,7 @@
 
 #include "devices/fw_cfg.h"
 #include "support/loader_files.h"
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 static uint8_t ram[1 << 20];
 

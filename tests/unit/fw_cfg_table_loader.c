@@ -16,7 +16,7 @@
 
 #include "devices/fw_cfg.h"
 #include "devices/fw_cfg_files.h"
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 enum { GPA = 0x7f00000, XSDT = 48, FACP = 104, DSDT = 352, FACS = 400, APIC = 464, END = 512 };
 

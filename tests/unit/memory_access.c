@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 #define RAM (64 * 1024)
 

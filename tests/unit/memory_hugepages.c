@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 #define HUGE_2M (2ULL << 20)
 

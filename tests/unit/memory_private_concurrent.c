@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 #define RAM        (64 * 4096) /* one word of private bits */
 #define ITERATIONS 2000000

@@ -15,7 +15,7 @@
 #include "devices/pci.h"
 #include "devices/pm_timer.h"
 #include "devices/q35.h"
-#include "vmm/bus.h"
+#include "vmm/base/bus.h"
 
 static int f_alloc(void *ctx)
 {

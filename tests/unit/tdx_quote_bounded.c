@@ -17,7 +17,7 @@
 
 #include "tee/kvm_tee_uapi.h"
 #include "tee/tee_tdx_quote.h"
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 #define RAM  (4ULL << 20)
 #define QBUF 0x100000ULL

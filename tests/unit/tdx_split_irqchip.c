@@ -15,7 +15,7 @@
 #include "devices/ioapic.h"
 #include "tee/kvm_tee_uapi.h"
 #include "tests/unit/support/tee_harness.h"
-#include "vmm/bus.h"
+#include "vmm/base/bus.h"
 #include "vmm/msi.h"
 #include "vmm/vm_internal.h"
 

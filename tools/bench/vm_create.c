@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vmm/config.h"
-#include "vmm/log.h"
+#include "vmm/base/config.h"
+#include "vmm/base/log.h"
 #include "vmm/vm.h"
 
 struct run {

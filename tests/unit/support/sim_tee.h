@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/kvm_sys.h"
+#include "vmm/base/kvm_sys.h"
 
 enum sim_tee_kind { SIM_HOST_PLAIN = 0, SIM_HOST_SNP, SIM_HOST_TDX };
 

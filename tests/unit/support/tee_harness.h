@@ -7,8 +7,8 @@
 
 #include "tee/tee.h"
 #include "tests/unit/support/sim_tee.h"
-#include "vmm/config.h"
-#include "vmm/memory.h"
+#include "vmm/base/config.h"
+#include "vmm/base/memory.h"
 
 /* harness_launch without the final tee_launch (a test may change vCPU state first). */
 int harness_create(struct sim_tee *s, const struct vm_config *cfg, struct guest_mem *gm,

@@ -1,5 +1,5 @@
 /* bus.c: sorted, rwlock-protected range registry behind PIO and MMIO exits. */
-#include "vmm/bus.h"
+#include "vmm/base/bus.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* kvm_sys.c: the host implementation of the KVM function table (plain system calls). */
-#include "vmm/kvm_sys.h"
+#include "vmm/base/kvm_sys.h"
 
 #include <errno.h>
 #include <fcntl.h>

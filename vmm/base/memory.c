@@ -1,5 +1,5 @@
 /* memory.c: guest RAM allocation and the checked accessor every device goes through. */
-#include "vmm/memory.h"
+#include "vmm/base/memory.h"
 
 #include <errno.h>
 #include <linux/memfd.h>

@@ -1,5 +1,5 @@
 /* config.c: defaults, teardown and the one validator of struct vm_config; value parsing. */
-#include "vmm/config.h"
+#include "vmm/base/config.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
 /* Lines carry Cloud Hypervisor's level markers ("WARN:", ...): Kata's runtime-rs grades a VMM's
  * stderr by the first such marker in each line (ch/inner_hypervisor.rs, parse_ch_log_level),
  * anything else is logged at info. */
-#include "vmm/log.h"
+#include "vmm/base/log.h"
 
 #include <pthread.h>
 #include <stdarg.h>
