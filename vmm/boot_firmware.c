@@ -92,7 +92,7 @@ int boot_firmware_map(struct vm *vm, char *err, size_t errlen)
         return -1;
     /* Read-only slot: guest writes exit as MMIO (nobody claims them; flash is not emulated). */
     struct kvm_userspace_memory_region slot = {
-        .slot = vm->mem.nr_regions,
+        .slot = KVM_SLOT_FIRMWARE,
         .flags = KVM_MEM_READONLY,
         .guest_phys_addr = FIRMWARE_TOP - img->size,
         .memory_size = img->size,

@@ -15,6 +15,7 @@
 #include "vmm/cli.h"
 #include "vmm/config_accept.h"
 #include "vmm/base/log.h"
+#include "vmm/base/stop_signal.h"
 #include "vmm/seccomp.h"
 #include "vmm/vm.h"
 
@@ -23,15 +24,14 @@
 #define EXIT_RUNTIME_ERROR 2
 #define EXIT_GUEST_RESET   3
 
-/* Signals that end cocoon the way SIGTERM does: the VM stops, sockets are removed, threads are
- * joined, and the status is 128 + the signal. SIGPIPE is ignored instead: a console or client
- * that goes away must not stop the VM (writes then fail with EPIPE). */
-static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM};
-#define NR_STOP_SIGNALS (sizeof(stop_signals) / sizeof(stop_signals[0]))
+/* The stop signals (vmm/base/stop_signal.h) end cocoon the way SIGTERM does: the VM stops,
+ * sockets are removed, threads are joined, and the status is 128 + the signal. SIGPIPE is
+ * ignored instead: a console or client that goes away must not stop the VM (writes then fail with
+ * EPIPE). */
 
 struct app {
     uv_loop_t loop;
-    uv_signal_t signals[NR_STOP_SIGNALS];
+    uv_signal_t signals[STOP_SIGNAL_COUNT];
     unsigned nr_signals;
     bool loop_ok; /* uv_loop_init succeeded: the loop must be closed */
     struct vm *vm;
@@ -116,6 +116,10 @@ static int run(struct app *app, struct cli_opts *o)
     if (vm_config_accept(&o->cfg, err, sizeof(err)) < 0 ||
         vm_create(&o->cfg, &app->loop, on_vm_exit, app, &app->vm, err, sizeof(err)) < 0 ||
         vm_boot(app->vm, err, sizeof(err)) < 0) {
+        if (stop_signal_seen()) {
+            log_info("stopped by signal %d during set-up", stop_signal_seen());
+            return 128 + stop_signal_seen();
+        }
         fprintf(stderr, "cocoon: %s\n", err);
         return EXIT_BAD_INPUT;
     }
@@ -171,7 +175,7 @@ static int app_init(struct app *app)
         return -1;
     }
     app->loop_ok = true;
-    for (unsigned i = 0; i < NR_STOP_SIGNALS; i++) {
+    for (unsigned i = 0; i < STOP_SIGNAL_COUNT; i++) {
         uv_signal_t *h = &app->signals[i];
         if ((rc = uv_signal_init(&app->loop, h)) < 0) {
             fprintf(stderr, "cocoon: cannot handle signals: %s\n", uv_strerror(rc));
@@ -179,8 +183,8 @@ static int app_init(struct app *app)
         }
         app->nr_signals++;
         h->data = app;
-        if ((rc = uv_signal_start(h, on_signal, stop_signals[i])) < 0) {
-            fprintf(stderr, "cocoon: cannot handle signal %d: %s\n", stop_signals[i],
+        if ((rc = uv_signal_start(h, on_signal, stop_signal_list[i])) < 0) {
+            fprintf(stderr, "cocoon: cannot handle signal %d: %s\n", stop_signal_list[i],
                     uv_strerror(rc));
             return -1;
         }

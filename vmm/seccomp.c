@@ -74,6 +74,7 @@ static const struct sc_rule rules[] = {
     R(restart_syscall, L | V, ANY),
     R(rt_sigreturn, L | V, ANY),
     R(rt_sigprocmask, L | V, ANY),
+    R(rt_sigpending, L, ANY), /* a stop signal held during a long set-up step (stop_signal.h) */
     R(rt_sigaction, L, ANY),
     R(getpid, L | V, ANY),
     R(gettid, V, ANY),

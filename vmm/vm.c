@@ -13,6 +13,7 @@
 #include "tee/tee.h"
 #include "vmm/boot_firmware.h"
 #include "vmm/base/log.h"
+#include "vmm/base/stop_signal.h"
 #include "vmm/mptable.h"
 #include "vmm/msi.h"
 #include "vmm/vm_devices.h"
@@ -207,8 +208,13 @@ static int vm_setup_memory(struct vm *vm, char *err, size_t errlen)
     if (gm_init_pages(&vm->mem, vm->cfg.memory, vm->cfg.hugepages, vm->cfg.hugepage_size, err,
                       errlen) < 0)
         return -1;
-    /* none: plain memslots; SNP/TDX: guest_memfd memslots, all private, plus the flash. */
-    if (tee_map_memory(vm->tee, err, errlen) < 0)
+    /* none: plain memslots; SNP/TDX: guest_memfd memslots, all private, plus the flash. This can
+     * take seconds for a large guest, so a stop signal is held and checked between slots. */
+    sigset_t saved;
+    stop_signals_hold(&saved);
+    int rc = tee_map_memory(vm->tee, err, errlen);
+    stop_signals_release(&saved);
+    if (rc < 0)
         return -1;
     /* A plain guest's --firmware: the image below 4 GiB (vmm/boot_firmware.c). */
     if (vm->cfg.firmware && !tee_boots_firmware(vm->tee))

@@ -46,7 +46,7 @@ endforeach()
 # terminating signals, tiny fd / address-space limits). The flood guest is built in vsock.cmake.
 set(STALL_HARNESS ${CMAKE_SOURCE_DIR}/tests/integration/stall_test.py)
 foreach(case console_flood_unread serial_fifo stdio_closed stop_signals startup_limits
-             disk_swapped_for_fifo)
+             disk_swapped_for_fifo stop_signal_during_setup)
   add_test(NAME ${case}
            COMMAND python3 ${STALL_HARNESS} ${case} $<TARGET_FILE:cocoon>
                    ${CMAKE_BINARY_DIR}/tests/guest)

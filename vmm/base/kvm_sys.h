@@ -42,4 +42,9 @@ static inline int kvm_ioctl(const struct kvm_handle *h, int fd, unsigned long re
     return h->sys->ioctl(h->ctx, fd, req, arg);
 }
 
+/* KVM memory slot numbers of a plain VM: guest RAM takes slots 0 .. KVM_SLOT_RAM_MAX - 1 (one per
+ * slice of a RAM region, tee/tee_none.c); a --firmware image's read-only slot comes after. */
+#define KVM_SLOT_RAM_MAX  256
+#define KVM_SLOT_FIRMWARE KVM_SLOT_RAM_MAX
+
 #endif
