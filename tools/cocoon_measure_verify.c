@@ -8,6 +8,7 @@
 
 #include "tools/cocoon_measure.h"
 #include "tools/verify_cli.h"
+#include "tools/verify_x509.h"
 
 static const char VERIFY_USAGE[] = "usage: cocoon-measure verify snp --report FILE ...\n"
                                    "       cocoon-measure verify tdx --quote FILE ...\n"
@@ -188,5 +189,50 @@ int measure_print_rvps_digest(const char *name, const uint8_t *d, size_t n)
     json_object_set_new(v, name, json_pack("[o]", vjson_hex(d, n)));
     int rc = vprint_rvps(v);
     json_decref(v);
+    return rc;
+}
+
+int verify_run_open(struct verify_run *v, const char *path, bool (*is_raw)(const uint8_t *, size_t))
+{
+    memset(v, 0, sizeof(*v));
+    struct measure_file f;
+    struct fw_error fe = {{0}};
+    v->log = malloc(sizeof(*v->log));
+    v->doc = json_object();
+    if (!v->log || !v->doc) {
+        fprintf(stderr, "Error: out of memory\n");
+        goto fail;
+    }
+    vlog_init(v->log);
+    if (measure_read_file(path, &f, &fe)) {
+        fprintf(stderr, "Error: %s\n", fe.msg);
+        goto fail;
+    }
+    v->from_text = !is_raw(f.data, f.size);
+    v->decoded =
+        vx_decode_evidence(f.data, f.size, is_raw, &v->raw, &v->raw_len, v->err, sizeof(v->err));
+    measure_file_free(&f);
+    return 0;
+fail:
+    free(v->log);
+    json_decref(v->doc);
+    return -1;
+}
+
+int verify_run_finish(struct verify_run *v, enum vformat f, json_t *(*rvps)(const void *ctx),
+                      const void *ctx)
+{
+    int rc = vlog_finish(v->log, f, v->doc);
+    if (f == VF_JSON) {
+        json_dumpf(v->doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        putchar('\n');
+    } else if (f == VF_RVPS && rc == 0) {
+        json_t *values = rvps(ctx);
+        rc = vprint_rvps(values);
+        json_decref(values);
+    }
+    json_decref(v->doc);
+    free(v->raw);
+    free(v->log);
     return rc;
 }

@@ -724,71 +724,64 @@ static void print_text_claims(const struct snp_report *r, bool turin)
     printf("\n  firmware:     %u.%u.%u\n", r->current_major, r->current_minor, r->current_build);
 }
 
+struct snp_rvps_ctx {
+    const struct snp_report *r;
+    bool turin;
+};
+
+static json_t *snp_rvps(const void *ctx)
+{
+    const struct snp_rvps_ctx *c = ctx;
+    return rvps_values(c->r, c->turin);
+}
+
+/* Every check of one parsed report, in order, and the report into the JSON document. */
+static void verify_snp_report(struct verify_run *v, const struct snp_opts *o,
+                              const struct snp_report *r, struct snp_chain *ch)
+{
+    struct vlog *l = v->log;
+    uint8_t computed[48];
+    enum snp_signing_key key = snp_report_signing_key(r);
+    if (key != SNP_KEY_VCEK && key != SNP_KEY_VLEK)
+        vlog_add(l, "report_format", V_FAIL, "SIGNING_KEY %u: the report is not signed",
+                 (unsigned)key);
+    else
+        vlog_add(l, "report_format", V_PASS, "SEV-SNP report version %u (%zu bytes%s)", r->version,
+                 v->raw_len, v->from_text ? ", decoded from hex/base64" : "");
+    check_chain(l, o, key, ch);
+    check_leaf_extensions(l, r, key, ch);
+    check_signature(l, r, v->raw, ch);
+    bool have_computed = check_claims(l, o, r, ch, computed);
+    bool turin = ch->product && ch->product->turin;
+    if (o->format == VF_TEXT)
+        print_text_claims(r, turin);
+    json_object_set_new(v->doc, "tee", json_string("snp"));
+    json_object_set_new(v->doc, "product",
+                        ch->product ? json_string(ch->product->name) : json_null());
+    json_object_set_new(v->doc, "report", report_json(r, turin));
+    if (have_computed)
+        json_object_set_new(v->doc, "expected_measurement", vjson_hex(computed, 48));
+}
+
 int verify_snp_main(int argc, char **argv)
 {
     struct snp_opts o;
     memset(&o, 0, sizeof(o));
     parse_snp_opts(argc, argv, &o);
-
-    struct vlog *l = malloc(sizeof(*l));
-    struct measure_file f;
-    struct fw_error fe = {{0}};
-    if (!l)
-        return fprintf(stderr, "Error: out of memory\n"), 1;
-    vlog_init(l);
-    if (measure_read_file(o.report, &f, &fe)) {
-        fprintf(stderr, "Error: %s\n", fe.msg);
-        free(l);
+    struct verify_run v;
+    if (verify_run_open(&v, o.report, snp_is_raw) < 0)
         return 1;
-    }
-    uint8_t *raw = NULL;
-    size_t raw_len = 0;
-    char err[256];
     struct snp_report r;
-    int parsed = vx_decode_evidence(f.data, f.size, snp_is_raw, &raw, &raw_len, err, sizeof(err));
-    bool from_text = f.size != SNP_REPORT_SIZE;
-    measure_file_free(&f);
-    if (parsed == 0)
-        parsed = snp_report_parse(&r, raw, raw_len, err, sizeof(err));
     struct snp_chain ch = {0};
-    uint8_t computed[48];
-    json_t *doc = json_object();
-    if (parsed != 0) {
-        vlog_add(l, "report_format", V_FAIL, "%s", err);
-    } else {
-        enum snp_signing_key key = snp_report_signing_key(&r);
-        if (key != SNP_KEY_VCEK && key != SNP_KEY_VLEK)
-            vlog_add(l, "report_format", V_FAIL, "SIGNING_KEY %u: the report is not signed",
-                     (unsigned)key);
-        else
-            vlog_add(l, "report_format", V_PASS, "SEV-SNP report version %u (%zu bytes%s)",
-                     r.version, raw_len, from_text ? ", decoded from hex/base64" : "");
-        check_chain(l, &o, key, &ch);
-        check_leaf_extensions(l, &r, key, &ch);
-        check_signature(l, &r, raw, &ch);
-        bool have_computed = check_claims(l, &o, &r, &ch, computed);
-        bool turin = ch.product && ch.product->turin;
-        if (o.format == VF_TEXT)
-            print_text_claims(&r, turin);
-        json_object_set_new(doc, "tee", json_string("snp"));
-        json_object_set_new(doc, "product",
-                            ch.product ? json_string(ch.product->name) : json_null());
-        json_object_set_new(doc, "report", report_json(&r, turin));
-        if (have_computed)
-            json_object_set_new(doc, "expected_measurement", vjson_hex(computed, 48));
-    }
-    int rc = vlog_finish(l, o.format, doc);
-    if (o.format == VF_JSON) {
-        json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        putchar('\n');
-    } else if (o.format == VF_RVPS && rc == 0) {
-        json_t *v = rvps_values(&r, ch.product && ch.product->turin);
-        rc = vprint_rvps(v);
-        json_decref(v);
-    }
-    json_decref(doc);
+    int parsed = v.decoded;
+    if (parsed == 0)
+        parsed = snp_report_parse(&r, v.raw, v.raw_len, v.err, sizeof(v.err));
+    if (parsed != 0)
+        vlog_add(v.log, "report_format", V_FAIL, "%s", v.err);
+    else
+        verify_snp_report(&v, &o, &r, &ch);
+    struct snp_rvps_ctx ctx = {&r, ch.product && ch.product->turin};
+    int rc = verify_run_finish(&v, o.format, snp_rvps, &ctx);
     chain_free(&ch);
-    free(raw);
-    free(l);
     return rc;
 }

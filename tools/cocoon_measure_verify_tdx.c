@@ -416,80 +416,69 @@ static json_t *rvps_values(const struct tdx_quote *q)
     return v;
 }
 
+static json_t *tdx_rvps(const void *ctx)
+{
+    return rvps_values(ctx);
+}
+
+/* Every check of one parsed quote, in order, and the quote into the JSON document. */
+static void verify_tdx_quote(struct verify_run *v, const struct tdx_opts *o,
+                             const struct tdx_quote *q, struct tdx_collateral *col,
+                             STACK_OF(X509) * *certs)
+{
+    struct vlog *l = v->log;
+    uint8_t computed[48];
+    vlog_add(l, "quote_format", V_PASS, "TDX quote v%u, body type %u, %zu bytes%s%s", q->version,
+             q->body_type, q->quote_len, v->from_text ? ", decoded from hex/base64" : "",
+             q->padding_len ? ", then zero padding" : "");
+    X509 *pck = check_pck_chain(l, q, o, certs, o->collateral ? col : NULL);
+    check_qe(l, q, pck);
+    check_quote_signature(l, q);
+    if (o->collateral)
+        tdx_collateral_check(l, col, q, pck, o->at);
+    else
+        vlog_add(l, "tcb_status", V_SKIP,
+                 "TCB status and QE identity NOT evaluated: no --collateral DIR given");
+    bool have_computed = check_claims(l, o, q, computed);
+    if (o->format == VF_TEXT)
+        print_text_claims(q);
+    json_object_set_new(v->doc, "tee", json_string("tdx"));
+    json_object_set_new(v->doc, "quote", quote_json(q));
+    if (o->collateral)
+        tdx_collateral_json(col, v->doc);
+    if (have_computed)
+        json_object_set_new(v->doc, "expected_mrtd", vjson_hex(computed, 48));
+}
+
 int verify_tdx_main(int argc, char **argv)
 {
     struct tdx_opts o;
     memset(&o, 0, sizeof(o));
     parse_tdx_opts(argc, argv, &o);
-    struct vlog *l = malloc(sizeof(*l));
-    struct measure_file f;
-    struct fw_error fe = {{0}};
-    if (!l)
-        return fprintf(stderr, "Error: out of memory\n"), 1;
-    vlog_init(l);
-    if (measure_read_file(o.quote, &f, &fe)) {
-        fprintf(stderr, "Error: %s\n", fe.msg);
-        free(l);
-        return 1;
-    }
     struct tdx_collateral col;
+    struct fw_error fe = {{0}};
     memset(&col, 0, sizeof(col));
     if (o.collateral && tdx_collateral_load(&col, o.collateral, &fe) != 0) {
         fprintf(stderr, "Error: %s\n", fe.msg);
-        measure_file_free(&f);
-        free(l);
         return 1;
     }
-    uint8_t *raw = NULL;
-    size_t raw_len = 0;
-    char err[320];
+    struct verify_run v;
+    if (verify_run_open(&v, o.quote, tdx_is_raw) < 0) {
+        tdx_collateral_free(&col);
+        return 1;
+    }
     struct tdx_quote q;
-    bool from_text = !tdx_is_raw(f.data, f.size);
-    int parsed = vx_decode_evidence(f.data, f.size, tdx_is_raw, &raw, &raw_len, err, sizeof(err));
-    measure_file_free(&f);
-    if (parsed == 0)
-        parsed = tdx_quote_parse(&q, raw, raw_len, err, sizeof(err));
-    json_t *doc = json_object();
     STACK_OF(X509) *certs = NULL;
-    uint8_t computed[48];
-    if (parsed != 0) {
-        vlog_add(l, "quote_format", V_FAIL, "%s", err);
-    } else {
-        vlog_add(l, "quote_format", V_PASS, "TDX quote v%u, body type %u, %zu bytes%s%s", q.version,
-                 q.body_type, q.quote_len, from_text ? ", decoded from hex/base64" : "",
-                 q.padding_len ? ", then zero padding" : "");
-        X509 *pck = check_pck_chain(l, &q, &o, &certs, o.collateral ? &col : NULL);
-        check_qe(l, &q, pck);
-        check_quote_signature(l, &q);
-        if (o.collateral)
-            tdx_collateral_check(l, &col, &q, pck, o.at);
-        else
-            vlog_add(l, "tcb_status", V_SKIP,
-                     "TCB status and QE identity NOT evaluated: no --collateral DIR given");
-        bool have_computed = check_claims(l, &o, &q, computed);
-        if (o.format == VF_TEXT)
-            print_text_claims(&q);
-        json_object_set_new(doc, "tee", json_string("tdx"));
-        json_object_set_new(doc, "quote", quote_json(&q));
-        if (o.collateral)
-            tdx_collateral_json(&col, doc);
-        if (have_computed)
-            json_object_set_new(doc, "expected_mrtd", vjson_hex(computed, 48));
-    }
-    int rc = vlog_finish(l, o.format, doc);
-    if (o.format == VF_JSON) {
-        json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        putchar('\n');
-    } else if (o.format == VF_RVPS && rc == 0) {
-        json_t *v = rvps_values(&q);
-        rc = vprint_rvps(v);
-        json_decref(v);
-    }
-    json_decref(doc);
+    int parsed = v.decoded;
+    if (parsed == 0)
+        parsed = tdx_quote_parse(&q, v.raw, v.raw_len, v.err, sizeof(v.err));
+    if (parsed != 0)
+        vlog_add(v.log, "quote_format", V_FAIL, "%s", v.err);
+    else
+        verify_tdx_quote(&v, &o, &q, &col, &certs);
+    int rc = verify_run_finish(&v, o.format, tdx_rvps, &q);
     if (certs)
         sk_X509_pop_free(certs, X509_free);
     tdx_collateral_free(&col);
-    free(raw);
-    free(l);
     return rc;
 }

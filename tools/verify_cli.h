@@ -57,6 +57,27 @@ verify_usage_error(const char *usage, const char *fmt, ...);
 /* --format text|json|rvps, or exit 2. */
 enum vformat verify_parse_format(const char *usage, const char *v);
 
+/* One verification run: the check log, the evidence bytes (decoded from hex/base64 when given as
+ * text) and the JSON document. verify_run_open reads and decodes the file: -1 (message on
+ * stderr) when it cannot be read; a decoding failure is left in decoded/err for the format check.
+ */
+struct verify_run {
+    struct vlog *log;
+    uint8_t *raw;
+    size_t raw_len;
+    bool from_text;
+    int decoded; /* 0, or -1 with err set */
+    char err[320];
+    json_t *doc;
+};
+int verify_run_open(struct verify_run *v, const char *path,
+                    bool (*is_raw)(const uint8_t *, size_t));
+
+/* Prints the checks in format f (the JSON document, or the RVPS message built by rvps(ctx) when
+ * every check passed), frees the run and returns the exit status. */
+int verify_run_finish(struct verify_run *v, enum vformat f, json_t *(*rvps)(const void *ctx),
+                      const void *ctx);
+
 int verify_snp_main(int argc, char **argv);
 int verify_tdx_main(int argc, char **argv);
 
