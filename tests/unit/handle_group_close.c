@@ -233,6 +233,31 @@ static void drained_group_waits_for_seal(void **state)
     assert_int_equal(done_calls, 1);
 }
 
+static void count_done(void *opaque)
+{
+    done_calls++;
+}
+
+/* A group whose done frees nothing (the group outlives it): a second seal and a close after done
+ * are refused, so done never runs twice and the handle is left to its owner. */
+static void done_once_when_misused(void **state)
+{
+    uv_loop_t *loop = *state;
+    struct handle_group g;
+    uv_timer_t t;
+    memset(&t, 0, sizeof(t));
+    handle_group_init(&g, count_done, NULL);
+    handle_group_seal(&g);
+    handle_group_seal(&g);
+    assert_int_equal(done_calls, 1);
+    assert_int_equal(uv_timer_init(loop, &t), 0);
+    assert_false(handle_group_close(&g, (uv_handle_t *)&t));
+    assert_false(uv_is_closing((uv_handle_t *)&t));
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    assert_int_equal(done_calls, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +270,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(close_after_seal_and_second_seal, loop_setup,
                                         loop_teardown),
         cmocka_unit_test_setup_teardown(drained_group_waits_for_seal, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(done_once_when_misused, loop_setup, loop_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
