@@ -1,5 +1,4 @@
-/* handle_group.h: close several libuv handles and free their owner once every close has finished.
- */
+/* handle_group.h: close several libuv handles, then free their owner when all have closed. */
 #ifndef COCOON_DEVICES_HANDLE_GROUP_H
 #define COCOON_DEVICES_HANDLE_GROUP_H
 
