@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "devices/handle_group.h"
 #include "devices/unix_socket.h"
 #include "vmm/base/log.h"
 
@@ -35,7 +36,7 @@ struct conn {
     int fd;
     uv_poll_t poll;
     uv_timer_t timer;
-    int open_handles;
+    struct handle_group handles; /* poll + timer: c is freed once both are closed */
     bool closing;
     int poll_events;
 
@@ -78,8 +79,8 @@ struct http_server {
     char *path;
     int fd;
     uv_poll_t poll;
-    uv_timer_t retry; /* resumes accepting after running out of fds */
-    int open_handles;
+    uv_timer_t retry;            /* resumes accepting after running out of fds */
+    struct handle_group handles; /* poll + retry: srv is freed once both are closed */
     bool listen_paused;
     bool closing;
     struct conn *conns;
@@ -178,13 +179,6 @@ static size_t format_response(char *buf, size_t cap, int status, const char *bod
 
 /* ---- connection lifetime ---- */
 
-static void conn_handle_closed(uv_handle_t *h)
-{
-    struct conn *c = h->data;
-    if (--c->open_handles == 0)
-        free(c);
-}
-
 static void close_fds(int *fds, unsigned *n)
 {
     for (unsigned i = 0; i < *n; i++)
@@ -228,10 +222,12 @@ static void conn_close(struct conn *c)
     free(c->in);
     c->url = c->body = c->out = c->in = NULL;
     c->in_len = 0;
-    uv_close((uv_handle_t *)&c->poll, conn_handle_closed);
-    uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+    handle_group_init(&c->handles, free, c);
+    handle_group_close(&c->handles, (uv_handle_t *)&c->poll);
+    handle_group_close(&c->handles, (uv_handle_t *)&c->timer);
     run_after_send(c);
-    listen_resume(srv); /* a slot (and an fd) is free again */
+    handle_group_seal(&c->handles); /* c goes once both callbacks ran: not touched after */
+    listen_resume(srv);             /* a slot (and an fd) is free again */
 }
 
 static void conn_update_poll(struct conn *c);
@@ -716,7 +712,6 @@ static void conn_start(struct http_server *srv, int fd)
     }
     uv_timer_init(srv->loop, &c->timer);
     c->poll.data = c->timer.data = c;
-    c->open_handles = 2;
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
@@ -840,7 +835,6 @@ static int serve_listener(uv_loop_t *loop, int fd, const char *path, const struc
     srv->poll.data = srv;
     uv_timer_init(loop, &srv->retry);
     srv->retry.data = srv;
-    srv->open_handles = 2;
     srv->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT;
     uv_poll_start(&srv->poll, UV_READABLE, on_listen_readable);
     *out = srv;
@@ -903,11 +897,9 @@ void http_server_adopt(struct http_server *srv, int fd)
     conn_start(srv, fd);
 }
 
-static void server_handle_closed(uv_handle_t *h)
+static void server_handles_closed(void *opaque)
 {
-    struct http_server *srv = h->data;
-    if (--srv->open_handles > 0)
-        return;
+    struct http_server *srv = opaque;
     free(srv->path);
     free(srv);
 }
@@ -923,8 +915,10 @@ void http_server_close(struct http_server *srv)
     close(srv->fd);
     if (srv->path)
         unlink(srv->path);
-    uv_close((uv_handle_t *)&srv->poll, server_handle_closed);
-    uv_close((uv_handle_t *)&srv->retry, server_handle_closed);
+    handle_group_init(&srv->handles, server_handles_closed, srv);
+    handle_group_close(&srv->handles, (uv_handle_t *)&srv->poll);
+    handle_group_close(&srv->handles, (uv_handle_t *)&srv->retry);
+    handle_group_seal(&srv->handles);
 }
 
 unsigned http_server_connections(const struct http_server *srv)

@@ -9,6 +9,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "devices/handle_group.h"
+
 #define VIRTIO_NET_S_LINK_UP 1
 #define RX_READ_BUDGET       1024 /* frames read from the tap per wake-up */
 #define FRAME_BUF            (NET_HDR_LEN + NET_MAX_GSO_FRAME + 64)
@@ -20,7 +22,7 @@ struct virtio_net {
     uv_poll_t poll;
     uv_idle_t tx_more;             /* continues a tx queue that hit the per-wake-up budget */
     uv_timer_t rx_timer, tx_timer; /* resume a direction the rate limiter paused */
-    int open_handles;              /* freed when every handle is closed */
+    struct handle_group handles;   /* freed when every handle is closed */
     int poll_events;               /* UV_READABLE / UV_WRITABLE currently requested, 0 = stopped */
     uint32_t mtu;
     uint8_t config[VIRTIO_NET_CONFIG_SIZE];
@@ -474,7 +476,6 @@ int virtio_net_create(const struct virtio_net_params *p, const struct guest_mem 
     uv_idle_init(loop, &n->tx_more); /* cannot fail */
     uv_timer_init(loop, &n->rx_timer);
     uv_timer_init(loop, &n->tx_timer);
-    n->open_handles = 4;
     n->poll.data = n;
     n->tx_more.data = n;
     n->rx_timer.data = n;
@@ -531,11 +532,9 @@ bool virtio_net_rx_polling(const struct virtio_net *net)
     return (net->poll_events & UV_READABLE) != 0;
 }
 
-static void on_handle_closed(uv_handle_t *h)
+static void on_handles_closed(void *opaque)
 {
-    struct virtio_net *n = h->data;
-    if (--n->open_handles > 0)
-        return;
+    struct virtio_net *n = opaque;
     tap_close(&n->tap);
     free(n);
 }
@@ -558,8 +557,10 @@ void virtio_net_destroy(struct virtio_net *net)
              (unsigned long long)s->tx_dropped[NET_DROP_SHORT], (unsigned long long)s->tx_errors);
     net->active = false;
     uv_poll_stop(&net->poll);
-    uv_close((uv_handle_t *)&net->poll, on_handle_closed);
-    uv_close((uv_handle_t *)&net->tx_more, on_handle_closed);
-    uv_close((uv_handle_t *)&net->rx_timer, on_handle_closed);
-    uv_close((uv_handle_t *)&net->tx_timer, on_handle_closed);
+    handle_group_init(&net->handles, on_handles_closed, net);
+    handle_group_close(&net->handles, (uv_handle_t *)&net->poll);
+    handle_group_close(&net->handles, (uv_handle_t *)&net->tx_more);
+    handle_group_close(&net->handles, (uv_handle_t *)&net->rx_timer);
+    handle_group_close(&net->handles, (uv_handle_t *)&net->tx_timer);
+    handle_group_seal(&net->handles);
 }

@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "devices/handle_group.h"
 #include "vmm/base/log.h"
 
 #define PCI_VENDOR_VIRTIO  0x1AF4
@@ -43,8 +44,8 @@ struct virtio_pci {
     uv_loop_t *loop;
     uv_async_t async;
     struct vp_bell bell[VIRTIO_MAX_QUEUES];
-    int open_handles;
-    uint8_t pci_cfg_cap; /* config offset of the VIRTIO_PCI_CAP_PCI_CFG window */
+    struct handle_group handles; /* async + doorbells: vp_release once all are closed */
+    uint8_t pci_cfg_cap;         /* config offset of the VIRTIO_PCI_CAP_PCI_CFG window */
     struct log_ratelimit rl;
 
     /* Registers (vCPU threads, pci.lock). */
@@ -533,20 +534,14 @@ static uint32_t vp_class_code(uint32_t device_id)
     }
 }
 
-static void vp_release(struct virtio_pci *vp)
+static void vp_release(void *opaque)
 {
+    struct virtio_pci *vp = opaque;
     for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
         if (vp->bell[q].fd >= 0)
             close(vp->bell[q].fd);
     pthread_mutex_destroy(&vp->pci.lock);
     free(vp);
-}
-
-static void vp_handle_closed(uv_handle_t *h)
-{
-    struct virtio_pci *vp = h->data;
-    if (--vp->open_handles == 0)
-        vp_release(vp);
 }
 
 static int vp_open_handles(struct virtio_pci *vp, char *err, size_t errlen)
@@ -556,7 +551,6 @@ static int vp_open_handles(struct virtio_pci *vp, char *err, size_t errlen)
         return -1;
     }
     vp->async.data = vp;
-    vp->open_handles = 1;
     for (unsigned q = 0; q < vp->vdev->num_queues; q++) {
         struct vp_bell *b = &vp->bell[q];
         b->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -566,22 +560,19 @@ static int vp_open_handles(struct virtio_pci *vp, char *err, size_t errlen)
             return -1;
         }
         b->poll.data = vp;
-        vp->open_handles++;
         uv_poll_start(&b->poll, UV_READABLE, vp_bell_cb);
     }
     return 0;
 }
 
+/* Handles whose init failed (or never ran) are skipped; vp goes once the others are closed. */
 static void vp_close_handles(struct virtio_pci *vp)
 {
-    int n = vp->open_handles;
-    if (n == 0) {
-        vp_release(vp);
-        return;
-    }
-    uv_close((uv_handle_t *)&vp->async, vp_handle_closed);
-    for (unsigned q = 0; q < vp->vdev->num_queues && n > 1; q++, n--)
-        uv_close((uv_handle_t *)&vp->bell[q].poll, vp_handle_closed);
+    handle_group_init(&vp->handles, vp_release, vp);
+    handle_group_close(&vp->handles, (uv_handle_t *)&vp->async);
+    for (unsigned q = 0; q < vp->vdev->num_queues; q++)
+        handle_group_close(&vp->handles, (uv_handle_t *)&vp->bell[q].poll);
+    handle_group_seal(&vp->handles);
 }
 
 struct virtio_pci *virtio_pci_new(struct pci_root *root, struct virtio_device *vdev,

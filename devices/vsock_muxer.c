@@ -3,12 +3,14 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "devices/handle_group.h"
 #include "devices/unix_socket.h"
 #include "devices/vsock_conn.h"
 #include "vmm/base/log.h"
@@ -53,7 +55,7 @@ struct vsock_muxer {
     uv_poll_t listen_poll;
     bool listen_paused; /* out of fds: stop accepting until a connection closes */
     uv_timer_t timer;
-    int open_handles;
+    struct handle_group handles; /* listener, timer, connections' polls: mux goes after the last */
     bool freeing;
     struct mux_conn *conn[VSOCK_MAX_CONNS];
     unsigned nr_conns;
@@ -167,15 +169,17 @@ static void mux_conn_free(struct mux_conn *c)
     free(c);
 }
 
-static void mux_poll_closed(uv_handle_t *h)
+/* Every handle of the muxer closes through mux->handles; a connection's poll handle is embedded
+ * in the connection, which may be freed only now. */
+static void mux_handle_closed(uv_handle_t *h, void *opaque)
 {
-    struct mux_conn *c = h->data;
-    struct vsock_muxer *mux = c->mux;
+    struct vsock_muxer *mux = opaque;
+    if (h == (uv_handle_t *)&mux->listen_poll || h == (uv_handle_t *)&mux->timer)
+        return;
+    struct mux_conn *c = (struct mux_conn *)(void *)((char *)h - offsetof(struct mux_conn, poll));
     c->poll_closing = false;
     if (c->dropped)
         mux_conn_free(c);
-    if (--mux->open_handles == 0 && mux->freeing)
-        free(mux);
 }
 
 /* Closes the host socket together with its poll handle: libuv drops the fd from epoll when the
@@ -183,7 +187,7 @@ static void mux_poll_closed(uv_handle_t *h)
 static void mux_close_host(struct mux_conn *c)
 {
     if (c->poll_open) {
-        uv_close((uv_handle_t *)&c->poll, mux_poll_closed);
+        handle_group_close(&c->mux->handles, (uv_handle_t *)&c->poll);
         c->poll_open = false;
         c->poll_closing = true;
     }
@@ -377,7 +381,6 @@ static int mux_watch(struct mux_conn *c)
         return -1;
     c->poll.data = c;
     c->poll_open = true;
-    c->mux->open_handles++;
     return 0;
 }
 
@@ -790,6 +793,8 @@ struct vsock_muxer *vsock_muxer_new(uv_loop_t *loop, const char *path, uint64_t 
     mux->kick = kick;
     mux->opaque = opaque;
     mux->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT;
+    handle_group_init(&mux->handles, free, mux);
+    handle_group_on_each(&mux->handles, mux_handle_closed);
     if (mux_listen(mux, err, errlen) < 0 ||
         uv_poll_init(loop, &mux->listen_poll, mux->listen_fd) < 0) {
         if (mux->listen_fd >= 0)
@@ -804,15 +809,7 @@ struct vsock_muxer *vsock_muxer_new(uv_loop_t *loop, const char *path, uint64_t 
     mux->timer.data = mux;
     uv_timer_start(&mux->timer, mux_timer_cb, 1000, 1000);
     uv_unref((uv_handle_t *)&mux->timer);
-    mux->open_handles = 2;
     return mux;
-}
-
-static void mux_handle_closed(uv_handle_t *h)
-{
-    struct vsock_muxer *mux = h->data;
-    if (--mux->open_handles == 0 && mux->freeing)
-        free(mux);
 }
 
 void vsock_muxer_free(struct vsock_muxer *mux)
@@ -822,10 +819,11 @@ void vsock_muxer_free(struct vsock_muxer *mux)
     mux->freeing = true;
     vsock_muxer_reset(mux);
     /* The poll handle goes first: stopping it drops the fd number from epoll. */
-    uv_close((uv_handle_t *)&mux->listen_poll, mux_handle_closed);
-    uv_close((uv_handle_t *)&mux->timer, mux_handle_closed);
+    handle_group_close(&mux->handles, (uv_handle_t *)&mux->listen_poll);
+    handle_group_close(&mux->handles, (uv_handle_t *)&mux->timer);
     close(mux->listen_fd);
     unlink(mux->path);
     free(mux->path);
     mux->path = NULL;
+    handle_group_seal(&mux->handles); /* mux is freed once every close above has finished */
 }

@@ -8,6 +8,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "devices/handle_group.h"
 #include "vmm/base/log.h"
 
 #define CONSOLE_RETRY_MS 5 /* FIFO full: look again after the guest had time to drain it */
@@ -19,17 +20,10 @@ struct console_in {
     struct uart16550 *uart;
     bool have_termios;
     struct termios saved;
-    int open_handles;
+    struct handle_group handles; /* poll + retry: ci is freed once both are closed */
 };
 
 static void console_poll_cb(uv_poll_t *h, int status, int events);
-
-static void console_freed_cb(uv_handle_t *h)
-{
-    struct console_in *ci = h->data;
-    if (--ci->open_handles == 0)
-        free(ci);
-}
 
 static void console_retry_cb(uv_timer_t *t)
 {
@@ -89,7 +83,6 @@ struct console_in *console_in_start(uv_loop_t *loop, int fd, struct uart16550 *u
     }
     uv_timer_init(loop, &ci->retry);
     ci->poll.data = ci->retry.data = ci;
-    ci->open_handles = 2;
     console_raw_mode(ci);
     uv_poll_start(&ci->poll, UV_READABLE, console_poll_cb);
     return ci;
@@ -102,6 +95,8 @@ void console_in_stop(void *p)
         return;
     if (ci->have_termios)
         tcsetattr(ci->fd, TCSANOW, &ci->saved);
-    uv_close((uv_handle_t *)&ci->poll, console_freed_cb);
-    uv_close((uv_handle_t *)&ci->retry, console_freed_cb);
+    handle_group_init(&ci->handles, free, ci);
+    handle_group_close(&ci->handles, (uv_handle_t *)&ci->poll);
+    handle_group_close(&ci->handles, (uv_handle_t *)&ci->retry);
+    handle_group_seal(&ci->handles);
 }

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/handle_group.h"
 #include "vmm/base/log.h"
 
 #define CONSOLE_CHUNK    (64u * 1024) /* bytes taken from the ring per write */
@@ -43,7 +44,7 @@ struct console_out {
     uv_async_t wake;
     uv_poll_t poll;
     uv_timer_t retry;
-    int open_handles;
+    struct handle_group handles; /* wake, retry, poll: co is freed once all are closed */
 };
 
 static void console_drain(struct console_out *co);
@@ -221,11 +222,9 @@ static int console_pick_sink(struct console_out *co, int fd, char *err, size_t e
     return 0;
 }
 
-static void console_closed_cb(uv_handle_t *h)
+static void console_closed_cb(void *opaque)
 {
-    struct console_out *co = h->data;
-    if (--co->open_handles > 0)
-        return;
+    struct console_out *co = opaque;
     if (co->owned_fd >= 0)
         close(co->owned_fd);
     pthread_mutex_destroy(&co->lock);
@@ -260,11 +259,9 @@ struct console_out *console_out_start(uv_loop_t *loop, int fd, char *err, size_t
         return NULL;
     }
     co->wake.data = co->retry.data = co;
-    co->open_handles = 2;
     uv_timer_init(loop, &co->retry);
     if (co->pollable && uv_poll_init(loop, &co->poll, co->fd) == 0) {
         co->poll.data = co;
-        co->open_handles++;
     } else {
         co->pollable = false;
     }
@@ -312,8 +309,9 @@ void console_out_stop(void *p)
     if (dropped)
         log_info("console: %llu byte(s) of guest output dropped in all",
                  (unsigned long long)dropped);
-    uv_close((uv_handle_t *)&co->wake, console_closed_cb);
-    uv_close((uv_handle_t *)&co->retry, console_closed_cb);
-    if (co->pollable)
-        uv_close((uv_handle_t *)&co->poll, console_closed_cb);
+    handle_group_init(&co->handles, console_closed_cb, co);
+    handle_group_close(&co->handles, (uv_handle_t *)&co->wake);
+    handle_group_close(&co->handles, (uv_handle_t *)&co->retry);
+    handle_group_close(&co->handles, (uv_handle_t *)&co->poll); /* skipped when never polled */
+    handle_group_seal(&co->handles);
 }
