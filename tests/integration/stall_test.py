@@ -17,6 +17,8 @@ CASE:
                         fails at once with a reason, the API keeps answering
 Exits 0 on success, 1 on failure, 77 (skip) when /dev/kvm is missing.
 """
+import array
+import fcntl
 import http.client
 import json
 import os
@@ -26,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -85,6 +88,13 @@ def check_log(text):
             fail("sanitizer report:\n" + text)
 
 
+def pipe_bytes(fd):
+    """Bytes waiting in a pipe (FIONREAD)."""
+    n = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, n)
+    return n[0]
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -139,9 +149,10 @@ def flood_case(stop_how):
     with tempfile.TemporaryDirectory() as d:
         p, rd, api_sock, vsock, logf = start_flood(d, stop_how)
         try:
-            # The pipe holds 64 KiB; the guest writes far more than that within a few seconds, so
-            # a VMM that wrote the console synchronously would be stuck by now.
-            time.sleep(6)
+            # The pipe holds 64 KiB: once it is full, a VMM that wrote the console synchronously
+            # is stuck. Wait for that (seconds here; longer on a loaded host), then some more.
+            wait_for(lambda: pipe_bytes(rd) >= 60 * 1024, 60, "the console pipe never filled", logf)
+            time.sleep(2)
             worst = 0.0
             for _ in range(20):
                 status, dt = api(api_sock, "GET", "vmm.ping")
