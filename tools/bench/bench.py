@@ -334,6 +334,42 @@ def blk_teardown():
         os.rmdir(BLK_MNT)
 
 
+# ---- virtio-net device path ------------------------------------------------------------------
+
+NET_SIZE = {}  # row name -> Ethernet frame bytes, to turn MiB/s back into frames/s
+
+
+def net(mode, direction, size, count):
+    """MiB/s of Ethernet frames through bench_net_path (each run in its own network namespace)."""
+    def run():
+        out = subprocess.run([tool("bench_net_path"), mode, direction, str(size), str(count)],
+                             capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            fail("bench_net_path: %s" % out.stderr.strip())
+        ns = float(out.stdout.split()[0])
+        return size / ns * 1e9 / 2.0 ** 20
+    return run
+
+
+def net_pairs():
+    p = []
+    names = {"tx": "guest → tap", "rx": "tap → guest"}
+    sizes = {"tx": (64, 1514, 65536), "rx": (64, 1514)}
+    for direction in ("tx", "rx"):
+        for size in sizes[direction]:
+            label = "64k-tso" if size == 65536 else ("1500" if size == 1514 else str(size))
+            what = "virtio-net %s, %s frames (MiB/s)" % (
+                names[direction], "64 KiB TSO" if size == 65536 else "%d B" % size)
+            NET_SIZE["net-%s-%s" % (direction, label)] = size
+            count = ARGS.net_count // 10 if size == 65536 else ARGS.net_count
+            p.append(("net-%s-%s" % (direction, label), what, "MiB/s",
+                      net("dev", direction, size, count),
+                      "tap fd %s (floor)" % ("write" if direction == "tx" else "read"),
+                      net("raw", direction, size, count),
+                      (">=", 0.7) if size == 1514 else None, None))
+    return p
+
+
 # ---- vsock ------------------------------------------------------------------------------------
 
 VSOCK = {"moved": {"path": 0, "plain": 0}}
@@ -444,6 +480,7 @@ def pairs():
                 p.append((name + "-fio", what + " vs fio", "µs", blk("dev", op, depth, backing),
                           "fio io_uring, same depth", fio(op, depth, backing),
                           ("<=", 1.2) if direct else None, "blk"))
+    p += net_pairs()
     for chunk in (4096, 65536):
         p.append(("vsock-%dk" % (chunk // 1024),
                   "vsock echo through a ring-3 guest, %d KiB writes, %d MiB each way (MiB/s)"
@@ -468,6 +505,8 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated pair names (e.g. startup,mem1)")
     ap.add_argument("--vms", type=int, default=40, help="VMs per bench_vm_create run")
     ap.add_argument("--blk-count", type=int, default=20000)
+    ap.add_argument("--net-count", type=int, default=50000, help="frames per virtio-net run "
+                    "(a tenth of it for 64 KiB frames)")
     ap.add_argument("--vsock-bytes", type=int, default=16 << 20)
     ARGS = ap.parse_args()
     ARGS.build = os.path.abspath(ARGS.build)
@@ -555,6 +594,11 @@ def report(results, measure, out_dir):
     lines.append("")
     if cpu:
         lines += ["CPU time per blk request (all threads, median): " + "; ".join(cpu) + "."]
+    fps = ["%s %.0f k / %.0f k" % (name, a * 2 ** 20 / NET_SIZE[name] / 1e3,
+                                   b * 2 ** 20 / NET_SIZE[name] / 1e3)
+           for name, _, _, a, _, b, _ in results if name in NET_SIZE]
+    if fps:
+        lines.append("virtio-net frames/s, device / tap-fd floor: " + "; ".join(fps) + ".")
     lines += NOTES
     for key, v in sorted(MEM_PARTS.items()):
         anon = statistics.median(a for a, _ in v) / 1024.0
