@@ -222,8 +222,9 @@ def rss_without_guest_ram(pid, ram_name, key):
                 anon += int(line.split()[1])
     if ram == 0:
         fail("no resident guest-RAM mapping /memfd:%s in pid %d" % (ram_name, pid))
-    top = sorted(by_map.items(), key=lambda kv: -kv[1])[:4]
-    MEM_PARTS.setdefault(key, []).append((anon, top))
+    if key:
+        top = sorted(by_map.items(), key=lambda kv: -kv[1])[:4]
+        MEM_PARTS.setdefault(key, []).append((anon, top))
     return total - ram
 
 
@@ -244,6 +245,214 @@ def mem_fns(cpus, size):
                            "cocoon " + key),
             lambda: memory(qemu_cmd(guest("idle"), cpus, size, memfd=True),
                            "memory-backend-memfd", "QEMU " + key))
+
+
+# ---- density: N idle VMs started at once -------------------------------------------------------
+
+DENSITY = {}  # (who, n) -> [(all printed ms, p50 ms, p99 ms, MiB per VM, spawn ms)] per round
+
+
+def percentile(v, q):
+    """Nearest-rank percentile of v (q in 0..100)."""
+    v = sorted(v)
+    return v[max(0, min(len(v) - 1, -(-len(v) * q // 100) - 1))]
+
+
+def density(who, n):
+    """Starts n idle guests (128 MiB, 1 vCPU) one right after the other without waiting, then
+    waits until every one has printed: each VM's start latency is from its own spawn to its
+    console line. Memory: RSS minus guest RAM of every process, summed, / n. Returns p99 ms."""
+    if who == "cocoon":
+        cmd, ram_name = cocoon_cmd(guest("idle")), "cocoon-guest-ram"
+    else:
+        cmd, ram_name = qemu_cmd(guest("idle"), memfd=True), "memory-backend-memfd"
+
+    def run():
+        procs, t_spawn, lat = [], [], {}
+        t0 = time.perf_counter()
+        try:
+            for _ in range(n):
+                t_spawn.append(time.perf_counter())
+                procs.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
+            spawn = time.perf_counter() - t0
+            bufs = {p.stdout.fileno(): (i, b"") for i, p in enumerate(procs)}
+            deadline = time.perf_counter() + 120
+            while len(lat) < n:
+                left = deadline - time.perf_counter()
+                ready = select.select(list(bufs), [], [], max(left, 0))[0] if left > 0 else []
+                if not ready:
+                    fail("density %s %d: only %d of %d VMs printed within 120 s" %
+                         (who, n, len(lat), n))
+                for fd in ready:
+                    i, buf = bufs[fd]
+                    chunk = os.read(fd, 4096)
+                    if not chunk:
+                        fail("density %s %d: VM %d ended before printing" % (who, n, i))
+                    buf += chunk
+                    if b"idle guest ready" in buf:
+                        lat[i] = time.perf_counter() - t_spawn[i]
+                        del bufs[fd]
+                    else:
+                        bufs[fd] = (i, buf)
+            t_all = max(t_spawn[i] + lat[i] for i in lat) - t0
+            time.sleep(0.3)
+            mem = sum(rss_without_guest_ram(p.pid, ram_name, None) for p in procs) / 1024.0 / n
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.terminate()
+            for p in procs:
+                stop(p)
+                p.stdout.close()
+        ms = sorted(v * 1e3 for v in lat.values())
+        r = (t_all * 1e3, percentile(ms, 50), percentile(ms, 99), mem, spawn * 1e3)
+        DENSITY.setdefault((who, n), []).append(r)
+        return r[2]
+    return run
+
+
+def density_table(results):
+    """The density detail: medians over the rounds of each measure."""
+    ran = [int(name.split("-")[1]) for name, *_ in results if name.startswith("density-")]
+    if not ran:
+        return []
+    out = ["", "Density: N idle VMs (1 vCPU, 128 MiB) started at once, medians of %d rounds. "
+           "Start latency: each VM's spawn to its console line; memory: (RSS - guest RAM) "
+           "summed over the N processes / N (shared library pages count in every process, "
+           "as RSS does)." % ARGS.rounds, "",
+           "| VMs | cocoon: all printed | p50 | p99 | MiB per VM | QEMU microvm: all printed | "
+           "p50 | p99 | MiB per VM | cocoon / QEMU p99 |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for n in ran:
+        row = ["%d" % n]
+        p99 = {}
+        for who in ("cocoon", "qemu"):
+            v = DENSITY.get((who, n))
+            if not v:
+                row += ["—"] * 4
+                continue
+            med = [statistics.median(x[k] for x in v[1:] or v) for k in range(4)]
+            p99[who] = med[2]
+            row += ["%s ms" % fmt(med[0]), "%s ms" % fmt(med[1]), "%s ms" % fmt(med[2]),
+                    "%.2f%s" % (med[3], " (≤ 3: %s)" % ("yes" if med[3] <= 3 else "**no**")
+                                if who == "cocoon" and n == 128 else "")]
+        row.append("%.2f" % (p99["cocoon"] / p99["qemu"]) if len(p99) == 2 else "—")
+        out.append("| " + " | ".join(row) + " |")
+    spawn = ["%d: %s ms" % (n, fmt(statistics.median(x[4] for x in DENSITY[("cocoon", n)])))
+             for n in ran if ("cocoon", n) in DENSITY]
+    out += ["", "Time the harness took to spawn the cocoon processes (included in the first VMs' "
+            "wait): " + ", ".join(spawn) + "."]
+    return out
+
+
+# ---- cost curves: start latency against guest RAM and vCPUs -------------------------------------
+
+MEMSLOT = {}
+
+
+def start_with(cpus, mem):
+    return lambda: first_byte(cocoon_cmd(guest("hello"), cpus=cpus, mem=mem))
+
+
+def memslot_floor(mib):
+    """Bare KVM: ms to register a memfd slot of mib MiB (tools/bench/memslot.c), kept for notes."""
+    out = subprocess.run([tool("bench_memslot"), str(mib)], capture_output=True, text=True,
+                         timeout=300)
+    if out.returncode != 0:
+        fail("bench_memslot: %s" % out.stderr.strip())
+    reg, close = (float(x) for x in out.stdout.split())
+    MEMSLOT.setdefault(mib, []).append((reg, close))
+
+
+def curve_pairs():
+    p = []
+    for size, mib in (("1G", 1024), ("4G", 4096), ("16G", 16384), ("64G", 65536)):
+        def fa(size=size, mib=mib):
+            memslot_floor(mib)
+            return start_with(1, size)()
+        p.append(("curve-ram-%s" % size.lower(),
+                  "start-up vs guest RAM: %s against 128 MiB (hello, 1 vCPU, first console byte)"
+                  % size.replace("G", " GiB"), "ms", fa, "cocoon, 128 MiB", start_with(1, "128M"),
+                  ("<=", 1.2), None))
+    for cpus in (2, 8, 32, 64):
+        p.append(("curve-cpus-%d" % cpus,
+                  "start-up vs vCPUs: %d against 1 (hello, 128 MiB, first console byte)" % cpus,
+                  "ms", start_with(cpus, "128M"), "cocoon, 1 vCPU", start_with(1, "128M"), None,
+                  None))
+    return p
+
+
+def memslot_notes():
+    if not MEMSLOT:
+        return []
+    return ["Bare KVM floor for the RAM curve (tools/bench/memslot.c, median): " + ", ".join(
+        "%d MiB: register %.1f ms, VM close %.1f ms" % (
+            mib, statistics.median(r for r, _ in v[1:] or v),
+            statistics.median(c for _, c in v[1:] or v))
+        for mib, v in sorted(MEMSLOT.items())) + "."]
+
+
+# ---- the Kata path: process start to a guest vsock answer over the control API ----------------
+
+def http(sock, method, route, body=None):
+    data = json.dumps(body).encode() if body is not None else b""
+    sock.sendall(b"%s /api/v1/%s HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+                 b"application/json\r\nContent-Length: %d\r\n\r\n%s" %
+                 (method.encode(), route.encode(), len(data), data))
+    r = recv_until(sock, lambda b: b"\r\n\r\n" in b)
+    head, _, rest = r.partition(b"\r\n\r\n")
+    m = re.search(rb"content-length: *(\d+)", head, re.I)
+    while m and len(rest) < int(m.group(1)):
+        rest += sock.recv(65536)
+    status = int(head.split()[1])
+    if status // 100 != 2:
+        fail("%s %s answered %r" % (method, route, r[:200]))
+    return status
+
+
+def kata_path():
+    """Milliseconds from process start to the guest's OK on the hybrid vsock: cocoon --api-socket,
+    vm.create (vsock_echo guest, 1 vCPU, 128 MiB, hybrid vsock), vm.boot, then CONNECT 1024
+    retried until the guest's listener answers OK (as the Kata runtime does for its agent)."""
+    api = os.path.join(WORK, "kata-api.sock")
+    vs = os.path.join(WORK, "kata-vsock.sock")
+    for f in (api, vs):
+        if os.path.exists(f):
+            os.unlink(f)
+    t0 = time.perf_counter()
+    p = subprocess.Popen([os.path.join(ARGS.build, "cocoon"), "--api-socket", api],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        s = wait_connect(api, p)
+        http(s, "PUT", "vm.create", {
+            "cpus": {"boot_vcpus": 1, "max_vcpus": 1}, "memory": {"size": 128 << 20},
+            "payload": {"kernel": guest("vsock_echo"), "cmdline": "sessions=0"},
+            "serial": {"mode": "Off"}, "console": {"mode": "Off"},
+            "vsock": {"cid": 3, "socket": vs}})
+        http(s, "PUT", "vm.boot")
+        t_end = time.perf_counter() + 30
+        while True:
+            v = wait_connect(vs, p)
+            v.settimeout(30)
+            v.sendall(b"CONNECT 1024\n")
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = v.recv(256)
+                if not chunk:
+                    break
+                line += chunk
+            v.close()
+            if line.startswith(b"OK "):
+                break
+            if time.perf_counter() > t_end:
+                fail("the vsock_echo guest never answered CONNECT 1024 (last %r)" % line)
+            time.sleep(0.0005)
+        dt = time.perf_counter() - t0
+        s.close()
+    finally:
+        stop(p)
+    return dt * 1e3
 
 
 # ---- VM creation ------------------------------------------------------------------------------
@@ -481,6 +690,15 @@ def pairs():
                           "fio io_uring, same depth", fio(op, depth, backing),
                           ("<=", 1.2) if direct else None, "blk"))
     p += net_pairs()
+    for n in (1, 8, 32, 64, 128):
+        p.append(("density-%d" % n, "density: p99 start latency, %d idle VMs started at once "
+                  "(1 vCPU, 128 MiB each)" % n, "ms", density("cocoon", n),
+                  "QEMU microvm" if n <= 64 else "none (QEMU measured up to 64)",
+                  density("qemu", n) if n <= 64 else None,
+                  ("<=", 0.2) if n == 64 else None, None))
+    p += curve_pairs()
+    p.append(("kata-path", "Kata path: process start, vm.create, vm.boot over the API socket, "
+              "hybrid vsock OK from the guest", "ms", kata_path, "none", None, None, None))
     for chunk in (4096, 65536):
         p.append(("vsock-%dk" % (chunk // 1024),
                   "vsock echo through a ring-3 guest, %d KiB writes, %d MiB each way (MiB/s)"
@@ -533,12 +751,12 @@ def main():
             a, b = [], []
             print("bench: %s ..." % name, file=sys.stderr, flush=True)
             for r in range(ARGS.rounds + 1):  # round 0 is the warm-up
-                va, vb = fa(), fb()
+                va, vb = fa(), fb() if fb else None
                 if r:
                     a.append(va)
                     b.append(vb)
-            results.append((name, what, unit, statistics.median(a), peer, statistics.median(b),
-                            target))
+            results.append((name, what, unit, statistics.median(a), peer,
+                            statistics.median(b) if fb else None, target))
         if active:
             GROUPS[active][1]()
         measure = None
@@ -572,6 +790,9 @@ def report(results, measure, out_dir):
              "|---|---|---|---|---|---|---|"]
     dat = []
     for name, what, unit, a, peer, b, target in results:
+        if b is None:  # a row without a peer: the number alone, no ratio, not on the chart
+            lines.append("| %s | %s %s | %s | — | — | | |" % (what, fmt(a), unit, peer))
+            continue
         ratio = a / b
         tgt = met = ""
         state = -1
@@ -594,6 +815,7 @@ def report(results, measure, out_dir):
     lines.append("")
     if cpu:
         lines += ["CPU time per blk request (all threads, median): " + "; ".join(cpu) + "."]
+    lines += memslot_notes()
     fps = ["%s %.0f k / %.0f k" % (name, a * 2 ** 20 / NET_SIZE[name] / 1e3,
                                    b * 2 ** 20 / NET_SIZE[name] / 1e3)
            for name, _, _, a, _, b, _ in results if name in NET_SIZE]
@@ -605,6 +827,7 @@ def report(results, measure, out_dir):
         top = ", ".join("%s %.2f" % (n, k / 1024.0) for n, k in v[-1][1])
         lines.append("Memory of %s: %.2f MiB anonymous; biggest mappings (MiB): %s." %
                      (key, anon, top))
+    lines += density_table(results)
     text = "\n".join(lines) + "\n"
     if measure:
         text += "\ncocoon-measure detail (tools/bench-measure.sh):\n\n" + measure
