@@ -843,11 +843,12 @@ def chart(dat, out_dir):
         for i, (name, ratio, target, state) in enumerate(dat):
             f.write("%d %s %g %s %d\n" % (i, name, ratio, target, state))
     png = os.path.join(out_dir, "chart.png")
+    width = max(1000, 26 * len(dat) + 300)  # room for every row's label
     if not shutil.which("gnuplot"):
         print("bench: gnuplot missing, no chart", file=sys.stderr)
         return
     script = """
-set terminal pngcairo size 1000,440 font ",9"
+set terminal pngcairo size %d,440 font ",9"
 set output '%s'
 set title "cocoon / peer, log scale (peer = 1). ms, MiB, µs: lower is better; MiB/s, VMs/s: higher"
 set logscale y
@@ -865,10 +866,11 @@ plot '%s' using 1:($5 == 1 ? $3 : 1/0):($1-0.3):($1+0.3):(1):($5 == 1 ? $3 : 1/0
         with boxxyerror lc rgb '#888888' title 'no target', \
      '' using 1:4 with points pt 9 ps 1.6 lc rgb 'black' title 'target bound', \
      1 with lines lt -1 notitle
-""" % (png, len(dat) - 0.4, data)
+""" % (width, png, len(dat) - 0.4, data)
     r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
     if r.returncode != 0:
-        script = script.replace("pngcairo size 1000,440 font \",9\"", "png size 1000,440")
+        script = script.replace("pngcairo size %d,440 font \",9\"" % width,
+                                "png size %d,440" % width)
         r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
     print("chart: %s" % (png if r.returncode == 0 else "failed: " + r.stderr.strip()))
 
