@@ -18,9 +18,9 @@ target_link_libraries(bench_vm_create PRIVATE cocoon_vmm)
 
 add_executable(bench_stream EXCLUDE_FROM_ALL ${BENCH_DIR}/stream.c)
 
-add_executable(bench_memslot EXCLUDE_FROM_ALL ${BENCH_DIR}/memslot.c)
+add_executable(bench_kvm_floor EXCLUDE_FROM_ALL ${BENCH_DIR}/kvm_floor.c)
 
-foreach(t bench_blk_path bench_net_path bench_vm_create bench_stream bench_memslot)
+foreach(t bench_blk_path bench_net_path bench_vm_create bench_stream bench_kvm_floor)
   target_compile_options(${t} PRIVATE ${COCOON_HOST_CFLAGS})
   set_target_properties(${t} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
 endforeach()

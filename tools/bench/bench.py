@@ -356,49 +356,55 @@ def density_table(results):
 
 # ---- cost curves: start latency against guest RAM and vCPUs -------------------------------------
 
-MEMSLOT = {}
+KVM_FLOOR = {}  # ("memslot", MiB) or ("vcpus", N) -> [(set-up ms, close ms)]
 
 
 def start_with(cpus, mem):
     return lambda: first_byte(cocoon_cmd(guest("hello"), cpus=cpus, mem=mem))
 
 
-def memslot_floor(mib):
-    """Bare KVM: ms to register a memfd slot of mib MiB (tools/bench/memslot.c), kept for notes."""
-    out = subprocess.run([tool("bench_memslot"), str(mib)], capture_output=True, text=True,
+def kvm_floor(what, n):
+    """Bare KVM (tools/bench/kvm_floor.c): ms to register a memfd slot of n MiB, or to create n
+    vCPUs, and to close the VM; kept for the notes beside the curves."""
+    out = subprocess.run([tool("bench_kvm_floor"), what, str(n)], capture_output=True, text=True,
                          timeout=300)
     if out.returncode != 0:
-        fail("bench_memslot: %s" % out.stderr.strip())
-    reg, close = (float(x) for x in out.stdout.split())
-    MEMSLOT.setdefault(mib, []).append((reg, close))
+        fail("bench_kvm_floor: %s" % out.stderr.strip())
+    setup, close = (float(x) for x in out.stdout.split())
+    KVM_FLOOR.setdefault((what, n), []).append((setup, close))
 
 
 def curve_pairs():
     p = []
     for size, mib in (("1G", 1024), ("4G", 4096), ("16G", 16384), ("64G", 65536)):
         def fa(size=size, mib=mib):
-            memslot_floor(mib)
+            kvm_floor("memslot", mib)
             return start_with(1, size)()
         p.append(("curve-ram-%s" % size.lower(),
                   "start-up vs guest RAM: %s against 128 MiB (hello, 1 vCPU, first console byte)"
                   % size.replace("G", " GiB"), "ms", fa, "cocoon, 128 MiB", start_with(1, "128M"),
                   ("<=", 1.2), None))
     for cpus in (2, 8, 32, 64):
+        def fa(cpus=cpus):
+            kvm_floor("vcpus", cpus)
+            return start_with(cpus, "128M")()
         p.append(("curve-cpus-%d" % cpus,
                   "start-up vs vCPUs: %d against 1 (hello, 128 MiB, first console byte)" % cpus,
-                  "ms", start_with(cpus, "128M"), "cocoon, 1 vCPU", start_with(1, "128M"), None,
-                  None))
+                  "ms", fa, "cocoon, 1 vCPU", start_with(1, "128M"), None, None))
     return p
 
 
-def memslot_notes():
-    if not MEMSLOT:
-        return []
-    return ["Bare KVM floor for the RAM curve (tools/bench/memslot.c, median): " + ", ".join(
-        "%d MiB: register %.1f ms, VM close %.1f ms" % (
-            mib, statistics.median(r for r, _ in v[1:] or v),
-            statistics.median(c for _, c in v[1:] or v))
-        for mib, v in sorted(MEMSLOT.items())) + "."]
+def kvm_floor_notes():
+    out = []
+    for what, label in (("memslot", "register a memfd slot of"), ("vcpus", "create")):
+        got = sorted((n, v) for (w, n), v in KVM_FLOOR.items() if w == what)
+        if got:
+            out.append("Bare-KVM floor beside the curve (tools/bench/kvm_floor.c, median): " +
+                       ", ".join("%s %d %s: %.1f ms (closing the VM %.1f ms)" % (
+                           label, n, "MiB" if what == "memslot" else "vCPUs",
+                           statistics.median(r for r, _ in v[1:] or v),
+                           statistics.median(c for _, c in v[1:] or v)) for n, v in got) + ".")
+    return out
 
 
 # ---- the Kata path: process start to a guest vsock answer over the control API ----------------
@@ -824,7 +830,7 @@ def report(results, measure, out_dir):
     lines.append("")
     if cpu:
         lines += ["CPU time per blk request (all threads, median): " + "; ".join(cpu) + "."]
-    lines += memslot_notes()
+    lines += kvm_floor_notes()
     fps = ["%s %.0f k / %.0f k" % (name, a * 2 ** 20 / NET_SIZE[name] / 1e3,
                                    b * 2 ** 20 / NET_SIZE[name] / 1e3)
            for name, _, _, a, _, b, _ in results if name in NET_SIZE]
