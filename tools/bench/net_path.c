@@ -16,7 +16,7 @@
  *        one TSO (GSO) frame with its virtio-net header (gso_size 1448). Not for rx: the host
  *        kernel hands a tap whole GSO frames only from its own TCP stack; a GSO frame sent from an
  *        AF_PACKET socket (PACKET_VNET_HDR) is segmented in software before the tap (measured: one
- *        64 KiB frame arrives as 45 frames of 1514 B and a tail), or dropped with qdisc bypass.
+ *        64 KiB frame arrives as 45 frames of 1502 B and a tail), or dropped with qdisc bypass.
  * The process first enters a new network namespace (unshare(CLONE_NEWNET), needs root) holding
  * only loopback and the tap it creates, so the host's network is never touched. Output: one line,
  * "<wall ns per frame> <CPU ns per frame>" (CPU: user + system time of the process).
