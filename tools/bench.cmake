@@ -8,12 +8,19 @@ add_executable(bench_blk_path EXCLUDE_FROM_ALL ${BENCH_DIR}/blk_path.c
 target_include_directories(bench_blk_path PRIVATE ${CMAKE_SOURCE_DIR}/tests/unit)
 target_link_libraries(bench_blk_path PRIVATE cocoon_devices)
 
+add_executable(bench_net_path EXCLUDE_FROM_ALL ${BENCH_DIR}/net_path.c
+               ${CMAKE_SOURCE_DIR}/tests/unit/support/vring_sim.c)
+target_include_directories(bench_net_path PRIVATE ${CMAKE_SOURCE_DIR}/tests/unit)
+target_link_libraries(bench_net_path PRIVATE cocoon_devices)
+
 add_executable(bench_vm_create EXCLUDE_FROM_ALL ${BENCH_DIR}/vm_create.c)
 target_link_libraries(bench_vm_create PRIVATE cocoon_vmm)
 
 add_executable(bench_stream EXCLUDE_FROM_ALL ${BENCH_DIR}/stream.c)
 
-foreach(t bench_blk_path bench_vm_create bench_stream)
+add_executable(bench_kvm_floor EXCLUDE_FROM_ALL ${BENCH_DIR}/kvm_floor.c)
+
+foreach(t bench_blk_path bench_net_path bench_vm_create bench_stream bench_kvm_floor)
   target_compile_options(${t} PRIVATE ${COCOON_HOST_CFLAGS})
   set_target_properties(${t} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
 endforeach()

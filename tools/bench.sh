@@ -26,6 +26,6 @@ fi
 
 cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j2 --target cocoon cocoon-measure guest_hello guest_idle \
-    guest_vsock_echo bench_blk_path bench_vm_create bench_stream
+    guest_vsock_echo bench_blk_path bench_net_path bench_vm_create bench_stream bench_kvm_floor
 exec python3 "$here/tools/bench/bench.py" --build "$build" --rounds "$rounds" \
     --out "${OUT:-$build/bench}" "$@"

@@ -222,8 +222,9 @@ def rss_without_guest_ram(pid, ram_name, key):
                 anon += int(line.split()[1])
     if ram == 0:
         fail("no resident guest-RAM mapping /memfd:%s in pid %d" % (ram_name, pid))
-    top = sorted(by_map.items(), key=lambda kv: -kv[1])[:4]
-    MEM_PARTS.setdefault(key, []).append((anon, top))
+    if key:
+        top = sorted(by_map.items(), key=lambda kv: -kv[1])[:4]
+        MEM_PARTS.setdefault(key, []).append((anon, top))
     return total - ram
 
 
@@ -244,6 +245,249 @@ def mem_fns(cpus, size):
                            "cocoon " + key),
             lambda: memory(qemu_cmd(guest("idle"), cpus, size, memfd=True),
                            "memory-backend-memfd", "QEMU " + key))
+
+
+# ---- density: N idle VMs started at once -------------------------------------------------------
+
+DENSITY = {}  # (who, n) -> [(all printed ms, p50 ms, p99 ms, MiB per VM, spawn ms)] per round
+
+
+def percentile(v, q):
+    """Nearest-rank percentile of v (q in 0..100)."""
+    v = sorted(v)
+    return v[max(0, min(len(v) - 1, -(-len(v) * q // 100) - 1))]
+
+
+def density(who, n):
+    """Starts n idle guests (128 MiB, 1 vCPU) at once: n processes are spawned first as a shell
+    that waits on a barrier (reads a pipe) and then execs the VMM; closing the pipe's write end
+    releases them together, so the harness's own spawn rate is not part of it. Each VM's start latency is from the release to
+    its console line. Memory: RSS minus guest RAM of every process, summed, / n. Returns p99 ms."""
+    if who == "cocoon":
+        cmd, ram_name = cocoon_cmd(guest("idle")), "cocoon-guest-ram"
+    else:
+        cmd, ram_name = qemu_cmd(guest("idle"), memfd=True), "memory-backend-memfd"
+
+    def run():
+        procs, lat = [], {}
+        gate_r, gate_w = os.pipe()
+        held = ["sh", "-c", 'read _ <&%d; exec %d<&- "$@"' % (gate_r, gate_r), "sh", *cmd]
+        try:
+            t_spawn = time.perf_counter()
+            for _ in range(n):
+                procs.append(subprocess.Popen(held, stdin=subprocess.DEVNULL,
+                                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                              pass_fds=(gate_r,)))
+            spawn = time.perf_counter() - t_spawn
+            os.close(gate_r)
+            gate_r = -1
+            t0 = time.perf_counter()
+            os.close(gate_w)
+            gate_w = -1
+            bufs = {p.stdout.fileno(): (i, b"") for i, p in enumerate(procs)}
+            deadline = time.perf_counter() + 120
+            while len(lat) < n:
+                left = deadline - time.perf_counter()
+                ready = select.select(list(bufs), [], [], max(left, 0))[0] if left > 0 else []
+                if not ready:
+                    fail("density %s %d: only %d of %d VMs printed within 120 s" %
+                         (who, n, len(lat), n))
+                for fd in ready:
+                    i, buf = bufs[fd]
+                    chunk = os.read(fd, 4096)
+                    if not chunk:
+                        fail("density %s %d: VM %d ended before printing" % (who, n, i))
+                    buf += chunk
+                    if b"idle guest ready" in buf:
+                        lat[i] = time.perf_counter() - t0
+                        del bufs[fd]
+                    else:
+                        bufs[fd] = (i, buf)
+            t_all = max(lat.values())
+            time.sleep(0.3)
+            mem = sum(rss_without_guest_ram(p.pid, ram_name, None) for p in procs) / 1024.0 / n
+        finally:
+            for fd in (gate_r, gate_w):
+                if fd >= 0:
+                    os.close(fd)
+            for p in procs:
+                if p.poll() is None:
+                    p.terminate()
+            for p in procs:
+                stop(p)
+                p.stdout.close()
+        ms = sorted(v * 1e3 for v in lat.values())
+        r = (t_all * 1e3, percentile(ms, 50), percentile(ms, 99), mem, spawn * 1e3)
+        DENSITY.setdefault((who, n), []).append(r)
+        return r[2]
+    return run
+
+
+def density_table(results):
+    """The density detail: medians over the rounds of each measure."""
+    ran = [int(name.split("-")[1]) for name, *_ in results if name.startswith("density-")]
+    if not ran:
+        return []
+    out = ["", "Density: N idle VMs (1 vCPU, 128 MiB) started at once, medians of %d rounds. "
+           "All N are spawned first as a shell held at a barrier that execs the VMM when released, "
+           "all together; "
+           "start latency: the release to each VM's console line; memory: (RSS - guest RAM) "
+           "summed over the N processes / N (shared library pages count in every process, "
+           "as RSS does)." % ARGS.rounds, "",
+           "| VMs | cocoon: all printed | p50 | p99 | MiB per VM | QEMU microvm: all printed | "
+           "p50 | p99 | MiB per VM | cocoon / QEMU p99 |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for n in ran:
+        row = ["%d" % n]
+        p99 = {}
+        for who in ("cocoon", "qemu"):
+            v = DENSITY.get((who, n))
+            if not v:
+                row += ["—"] * 4
+                continue
+            med = [statistics.median(x[k] for x in v[1:] or v) for k in range(4)]
+            p99[who] = med[2]
+            row += ["%s ms" % fmt(med[0]), "%s ms" % fmt(med[1]), "%s ms" % fmt(med[2]),
+                    "%.2f%s" % (med[3], " (≤ 3: %s)" % ("yes" if med[3] <= 3 else "**no**")
+                                if who == "cocoon" and n == 128 else "")]
+        row.append("%.2f" % (p99["cocoon"] / p99["qemu"]) if len(p99) == 2 else "—")
+        out.append("| " + " | ".join(row) + " |")
+    return out
+
+
+# ---- cost curves: start latency against guest RAM and vCPUs -------------------------------------
+
+KVM_FLOOR = {}  # ("memslot", MiB) or ("vcpus", N) -> [(set-up ms, close ms)]
+
+
+def start_with(cpus, mem):
+    return lambda: first_byte(cocoon_cmd(guest("hello"), cpus=cpus, mem=mem))
+
+
+def kvm_floor(what, n):
+    """Bare KVM (tools/bench/kvm_floor.c): ms to register a memfd slot of n MiB, or to create n
+    vCPUs, and to close the VM; kept for the notes beside the curves."""
+    out = subprocess.run([tool("bench_kvm_floor"), what, str(n)], capture_output=True, text=True,
+                         timeout=300)
+    if out.returncode != 0:
+        fail("bench_kvm_floor: %s" % out.stderr.strip())
+    setup, close = (float(x) for x in out.stdout.split())
+    KVM_FLOOR.setdefault((what, n), []).append((setup, close))
+
+
+def curve_pairs():
+    p = []
+    for size, mib in (("1G", 1024), ("4G", 4096), ("16G", 16384), ("64G", 65536)):
+        def fa(size=size, mib=mib):
+            kvm_floor("memslot", mib)
+            return start_with(1, size)()
+        p.append(("curve-ram-%s" % size.lower(),
+                  "start-up vs guest RAM: %s against 128 MiB (hello, 1 vCPU, first console byte)"
+                  % size.replace("G", " GiB"), "ms", fa, "cocoon, 128 MiB", start_with(1, "128M"),
+                  ("<=", 1.2), None))
+    for cpus in (2, 8, 32, 64):
+        def fa(cpus=cpus):
+            kvm_floor("vcpus", cpus)
+            return start_with(cpus, "128M")()
+        p.append(("curve-cpus-%d" % cpus,
+                  "start-up vs vCPUs: %d against 1 (hello, 128 MiB, first console byte)" % cpus,
+                  "ms", fa, "cocoon, 1 vCPU", start_with(1, "128M"), None, None))
+    return p
+
+
+def kvm_floor_notes():
+    out = []
+    for what, label in (("memslot", "register a memfd slot of"), ("vcpus", "create")):
+        got = sorted((n, v) for (w, n), v in KVM_FLOOR.items() if w == what)
+        if got:
+            out.append("Bare-KVM floor beside the curve (tools/bench/kvm_floor.c, median): " +
+                       ", ".join("%s %d %s: %.1f ms (closing the VM %.1f ms)" % (
+                           label, n, "MiB" if what == "memslot" else "vCPUs",
+                           statistics.median(r for r, _ in v[1:] or v),
+                           statistics.median(c for _, c in v[1:] or v)) for n, v in got) + ".")
+    return out
+
+
+# ---- the Kata path: process start to a guest vsock answer over the control API ----------------
+
+def http(sock, method, route, body=None):
+    data = json.dumps(body).encode() if body is not None else b""
+    sock.sendall(b"%s /api/v1/%s HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+                 b"application/json\r\nContent-Length: %d\r\n\r\n%s" %
+                 (method.encode(), route.encode(), len(data), data))
+    r = recv_until(sock, lambda b: b"\r\n\r\n" in b)
+    head, _, rest = r.partition(b"\r\n\r\n")
+    m = re.search(rb"content-length: *(\d+)", head, re.I)
+    while m and len(rest) < int(m.group(1)):
+        rest += sock.recv(65536)
+    status = int(head.split()[1])
+    if status // 100 != 2:
+        fail("%s %s answered %r" % (method, route, r[:200]))
+    return status
+
+
+def kata_path():
+    """Milliseconds from process start to the guest's OK on the hybrid vsock: cocoon --api-socket,
+    vm.create (vsock_echo guest, 1 vCPU, 128 MiB, hybrid vsock), vm.boot, then CONNECT 1024
+    retried until the guest's listener answers OK (as the Kata runtime does for its agent)."""
+    api = os.path.join(WORK, "kata-api.sock")
+    vs = os.path.join(WORK, "kata-vsock.sock")
+    for f in (api, vs):
+        if os.path.exists(f):
+            os.unlink(f)
+    t0 = time.perf_counter()
+    steps = []
+    p = subprocess.Popen([os.path.join(ARGS.build, "cocoon"), "--api-socket", api],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        s = wait_connect(api, p)
+        steps.append(time.perf_counter())
+        http(s, "PUT", "vm.create", {
+            "cpus": {"boot_vcpus": 1, "max_vcpus": 1}, "memory": {"size": 128 << 20},
+            "payload": {"kernel": guest("vsock_echo"), "cmdline": "sessions=0"},
+            "serial": {"mode": "Off"}, "console": {"mode": "Off"},
+            "vsock": {"cid": 3, "socket": vs}})
+        steps.append(time.perf_counter())
+        http(s, "PUT", "vm.boot")
+        steps.append(time.perf_counter())
+        t_end = time.perf_counter() + 30
+        tries = 0
+        while True:
+            tries += 1
+            v = wait_connect(vs, p)
+            v.settimeout(30)
+            v.sendall(b"CONNECT 1024\n")
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = v.recv(256)
+                if not chunk:
+                    break
+                line += chunk
+            v.close()
+            if line.startswith(b"OK "):
+                break
+            if time.perf_counter() > t_end:
+                fail("the vsock_echo guest never answered CONNECT 1024 (last %r)" % line)
+            time.sleep(0.0005)
+        dt = time.perf_counter() - t0
+        s.close()
+    finally:
+        stop(p)
+    KATA_STEPS.append([(t - t0) * 1e3 for t in steps] + [tries])
+    return dt * 1e3
+
+
+KATA_STEPS = []
+
+
+def kata_notes():
+    if not KATA_STEPS:
+        return []
+    v = KATA_STEPS[1:] or KATA_STEPS
+    med = [statistics.median(x[k] for x in v) for k in range(4)]
+    return ["Kata path steps (median ms from process start): API socket accepting %.1f, vm.create "
+            "answered %.1f, vm.boot answered %.1f; then the guest's OK (CONNECT tried %g times, "
+            "median)." % tuple(med)]
 
 
 # ---- VM creation ------------------------------------------------------------------------------
@@ -332,6 +576,42 @@ def blk_teardown():
         BLK_IMAGES.pop("ext4", None)
         subprocess.run(["umount", BLK_MNT])
         os.rmdir(BLK_MNT)
+
+
+# ---- virtio-net device path ------------------------------------------------------------------
+
+NET_SIZE = {}  # row name -> Ethernet frame bytes, to turn MiB/s back into frames/s
+
+
+def net(mode, direction, size, count):
+    """MiB/s of Ethernet frames through bench_net_path (each run in its own network namespace)."""
+    def run():
+        out = subprocess.run([tool("bench_net_path"), mode, direction, str(size), str(count)],
+                             capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            fail("bench_net_path: %s" % out.stderr.strip())
+        ns = float(out.stdout.split()[0])
+        return size / ns * 1e9 / 2.0 ** 20
+    return run
+
+
+def net_pairs():
+    p = []
+    names = {"tx": "guest → tap", "rx": "tap → guest"}
+    sizes = {"tx": (64, 1514, 65536), "rx": (64, 1514)}
+    for direction in ("tx", "rx"):
+        for size in sizes[direction]:
+            label = "64k-tso" if size == 65536 else ("1500" if size == 1514 else str(size))
+            what = "virtio-net %s, %s frames (MiB/s)" % (
+                names[direction], "64 KiB TSO" if size == 65536 else "%d B" % size)
+            NET_SIZE["net-%s-%s" % (direction, label)] = size
+            count = ARGS.net_count // 10 if size == 65536 else ARGS.net_count
+            p.append(("net-%s-%s" % (direction, label), what, "MiB/s",
+                      net("dev", direction, size, count),
+                      "tap fd %s (floor)" % ("write" if direction == "tx" else "read"),
+                      net("raw", direction, size, count),
+                      (">=", 0.7) if size == 1514 else None, None))
+    return p
 
 
 # ---- vsock ------------------------------------------------------------------------------------
@@ -444,6 +724,16 @@ def pairs():
                 p.append((name + "-fio", what + " vs fio", "µs", blk("dev", op, depth, backing),
                           "fio io_uring, same depth", fio(op, depth, backing),
                           ("<=", 1.2) if direct else None, "blk"))
+    p += net_pairs()
+    for n in (1, 8, 32, 64, 128):
+        p.append(("density-%d" % n, "density: p99 start latency, %d idle VMs started at once "
+                  "(1 vCPU, 128 MiB each)" % n, "ms", density("cocoon", n),
+                  "QEMU microvm" if n <= 64 else "none (QEMU measured up to 64)",
+                  density("qemu", n) if n <= 64 else None,
+                  ("<=", 0.2) if n == 64 else None, None))
+    p += curve_pairs()
+    p.append(("kata-path", "Kata path: process start, vm.create, vm.boot over the API socket, "
+              "hybrid vsock OK from the guest", "ms", kata_path, "none", None, None, None))
     for chunk in (4096, 65536):
         p.append(("vsock-%dk" % (chunk // 1024),
                   "vsock echo through a ring-3 guest, %d KiB writes, %d MiB each way (MiB/s)"
@@ -468,6 +758,8 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated pair names (e.g. startup,mem1)")
     ap.add_argument("--vms", type=int, default=40, help="VMs per bench_vm_create run")
     ap.add_argument("--blk-count", type=int, default=20000)
+    ap.add_argument("--net-count", type=int, default=50000, help="frames per virtio-net run "
+                    "(a tenth of it for 64 KiB frames)")
     ap.add_argument("--vsock-bytes", type=int, default=16 << 20)
     ARGS = ap.parse_args()
     ARGS.build = os.path.abspath(ARGS.build)
@@ -494,12 +786,12 @@ def main():
             a, b = [], []
             print("bench: %s ..." % name, file=sys.stderr, flush=True)
             for r in range(ARGS.rounds + 1):  # round 0 is the warm-up
-                va, vb = fa(), fb()
+                va, vb = fa(), fb() if fb else None
                 if r:
                     a.append(va)
                     b.append(vb)
-            results.append((name, what, unit, statistics.median(a), peer, statistics.median(b),
-                            target))
+            results.append((name, what, unit, statistics.median(a), peer,
+                            statistics.median(b) if fb else None, target))
         if active:
             GROUPS[active][1]()
         measure = None
@@ -533,6 +825,9 @@ def report(results, measure, out_dir):
              "|---|---|---|---|---|---|---|"]
     dat = []
     for name, what, unit, a, peer, b, target in results:
+        if b is None:  # a row without a peer: the number alone, no ratio, not on the chart
+            lines.append("| %s | %s %s | %s | — | — | | |" % (what, fmt(a), unit, peer))
+            continue
         ratio = a / b
         tgt = met = ""
         state = -1
@@ -555,12 +850,20 @@ def report(results, measure, out_dir):
     lines.append("")
     if cpu:
         lines += ["CPU time per blk request (all threads, median): " + "; ".join(cpu) + "."]
+    lines += kvm_floor_notes()
+    lines += kata_notes()
+    fps = ["%s %.0f k / %.0f k" % (name, a * 2 ** 20 / NET_SIZE[name] / 1e3,
+                                   b * 2 ** 20 / NET_SIZE[name] / 1e3)
+           for name, _, _, a, _, b, _ in results if name in NET_SIZE]
+    if fps:
+        lines.append("virtio-net frames/s, device / tap-fd floor: " + "; ".join(fps) + ".")
     lines += NOTES
     for key, v in sorted(MEM_PARTS.items()):
         anon = statistics.median(a for a, _ in v) / 1024.0
         top = ", ".join("%s %.2f" % (n, k / 1024.0) for n, k in v[-1][1])
         lines.append("Memory of %s: %.2f MiB anonymous; biggest mappings (MiB): %s." %
                      (key, anon, top))
+    lines += density_table(results)
     text = "\n".join(lines) + "\n"
     if measure:
         text += "\ncocoon-measure detail (tools/bench-measure.sh):\n\n" + measure
@@ -576,11 +879,12 @@ def chart(dat, out_dir):
         for i, (name, ratio, target, state) in enumerate(dat):
             f.write("%d %s %g %s %d\n" % (i, name, ratio, target, state))
     png = os.path.join(out_dir, "chart.png")
+    width = max(1000, 26 * len(dat) + 300)  # room for every row's label
     if not shutil.which("gnuplot"):
         print("bench: gnuplot missing, no chart", file=sys.stderr)
         return
     script = """
-set terminal pngcairo size 1000,440 font ",9"
+set terminal pngcairo size %d,440 font ",9"
 set output '%s'
 set title "cocoon / peer, log scale (peer = 1). ms, MiB, µs: lower is better; MiB/s, VMs/s: higher"
 set logscale y
@@ -598,10 +902,11 @@ plot '%s' using 1:($5 == 1 ? $3 : 1/0):($1-0.3):($1+0.3):(1):($5 == 1 ? $3 : 1/0
         with boxxyerror lc rgb '#888888' title 'no target', \
      '' using 1:4 with points pt 9 ps 1.6 lc rgb 'black' title 'target bound', \
      1 with lines lt -1 notitle
-""" % (png, len(dat) - 0.4, data)
+""" % (width, png, len(dat) - 0.4, data)
     r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
     if r.returncode != 0:
-        script = script.replace("pngcairo size 1000,440 font \",9\"", "png size 1000,440")
+        script = script.replace("pngcairo size %d,440 font \",9\"" % width,
+                                "png size %d,440" % width)
         r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
     print("chart: %s" % (png if r.returncode == 0 else "failed: " + r.stderr.strip()))
 
