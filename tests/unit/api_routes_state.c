@@ -435,6 +435,33 @@ static void add_disk_and_remove(void **state)
     assert_string_equal(vm_owner_config(api_router_owner(router))->disks[0].id, "root");
 }
 
+/* One id rule for every kind: vm.create may not give a disk the vsock's id (the validator once
+ * compared disks with disks only, so vm.remove-device could not name that disk), and a hot-added
+ * disk or net may not take it either, before or after boot. */
+static void device_id_shared_with_vsock_refused(void **state)
+{
+    static const char clash[] =
+        "{\"payload\":{\"kernel\":\"@KERNEL@\"},"
+        "\"disks\":[{\"path\":\"@DISK@\",\"id\":\"agent\"}],"
+        "\"vsock\":{\"cid\":3,\"socket\":\"/tmp/v.sock\",\"id\":\"agent\"}}";
+    assert_int_equal(call("PUT", "vm.create", clash), 400);
+    error_body_is_json_reason("duplicate device id 'agent'");
+    assert_state(VM_OWNER_NOT_CREATED);
+    assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
+    assert_int_equal(
+        call("PUT", "vm.add-vsock", "{\"cid\":4,\"socket\":\"/tmp/v.sock\",\"id\":\"agent\"}"),
+        204);
+    for (int booted = 0; booted <= 1; booted++) {
+        assert_int_equal(call("PUT", "vm.add-disk", "{\"path\":\"@DISK@\",\"id\":\"agent\"}"), 409);
+        error_body_is_json_reason("id 'agent' is already in use");
+        assert_int_equal(call("PUT", "vm.remove-device", "{\"id\":\"agent\"}"), 404);
+        if (!booted)
+            assert_int_equal(call("PUT", "vm.boot", NULL), 204);
+    }
+    assert_int_equal(fk.disks + fk.removes, 0);
+    assert_int_equal(vm_owner_config(api_router_owner(router))->nr_disks, 0);
+}
+
 /* vm.add-vsock takes exactly one VsockConfig object: anything around or after it is refused
  * (it was once spliced into a vm.create text, so a body could close the object and go on). */
 static void add_vsock_cold_only(void **state)
@@ -696,6 +723,7 @@ int main(void)
         T(add_net_cold_and_hot),
         T(vsock_on_the_api_socket_is_refused),
         T(add_disk_and_remove),
+        T(device_id_shared_with_vsock_refused),
         T(add_vsock_cold_only),
         T(resize_plain_guest),
         T(tdx_refusals),
