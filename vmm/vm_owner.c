@@ -71,6 +71,8 @@ int vm_owner_allows(const struct vm_owner *o, enum vm_owner_op op, char *err, si
         snprintf(err, errlen, "a VM is already created (%s)", vm_owner_state_name(o->state));
     else if (rc == VM_OWNER_E_STATE)
         snprintf(err, errlen, "not allowed while the VM is %s", vm_owner_state_name(o->state));
+    else if (rc == VM_OWNER_E_UNSUPPORTED && op == VM_OP_ADD_VSOCK)
+        snprintf(err, errlen, "vsock hot-plug is not supported (add it before vm.boot)");
     else if (rc == VM_OWNER_E_UNSUPPORTED)
         snprintf(err, errlen, "not offered while the VM is %s", vm_owner_state_name(o->state));
     return rc;
@@ -352,8 +354,6 @@ int vm_owner_add_net(struct vm_owner *o, struct net_config *net, char *bdf, size
 int vm_owner_add_vsock(struct vm_owner *o, struct vsock_config *vsock, char *err, size_t errlen)
 {
     int rc = vm_owner_allows(o, VM_OP_ADD_VSOCK, err, errlen);
-    if (rc == VM_OWNER_E_UNSUPPORTED)
-        snprintf(err, errlen, "vsock hot-plug is not supported (add it before vm.boot)");
     if (rc == 0 && o->cfg.vsock.enabled) {
         snprintf(err, errlen, "the VM already has a vsock device");
         rc = VM_OWNER_E_STATE;

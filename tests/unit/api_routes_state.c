@@ -485,6 +485,7 @@ static void add_vsock_cold_only(void **state)
     assert_int_equal(call("PUT", "vm.add-vsock", "{\"cid\":5,\"socket\":\"/tmp/w.sock\"}"), 409);
     assert_int_equal(call("PUT", "vm.boot", NULL), 204);
     assert_int_equal(call("PUT", "vm.add-vsock", "{\"cid\":5,\"socket\":\"/tmp/w.sock\"}"), 501);
+    error_body_is_json_reason("vsock hot-plug is not supported (add it before vm.boot)");
 }
 
 static void resize_plain_guest(void **state)

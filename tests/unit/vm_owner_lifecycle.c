@@ -164,6 +164,7 @@ static void refused_requests_change_nothing(void **state)
     assert_int_equal(vm_owner_boot(owner, err, sizeof(err)), 0);
     struct vsock_config v = {.enabled = true, .cid = 3, .socket = strdup("/tmp/x.sock")};
     assert_int_equal(vm_owner_add_vsock(owner, &v, err, sizeof(err)), VM_OWNER_E_UNSUPPORTED);
+    assert_non_null(strstr(err, "add it before vm.boot"));
     assert_null(v.socket); /* taken and released */
     assert_false(vm_owner_config(owner)->vsock.enabled);
 }
