@@ -179,6 +179,14 @@ static void do_shutdown(struct api_router *r, struct api_request *req, struct ap
     answer(resp, "vm.shutdown", vm_owner_shutdown(r->owner, err, sizeof(err)), err);
 }
 
+/* Cloud Hypervisor's vm.power-button: 204 once the event is raised; the guest decides. */
+static void do_power_button(struct api_router *r, struct api_request *req,
+                            struct api_response *resp)
+{
+    char err[256] = "";
+    answer(resp, "vm.power-button", vm_owner_power_button(r->owner, err, sizeof(err)), err);
+}
+
 static void do_delete(struct api_router *r, struct api_request *req, struct api_response *resp)
 {
     vm_owner_delete(r->owner);
@@ -374,7 +382,6 @@ static const struct unsupported_route unsupported_routes[] = {
     {"vm.add-fs", NULL},
     {"vm.add-vdpa", NULL},
     {"vm.reboot", NULL},
-    {"vm.power-button", NULL},
     {"vm.nmi", NULL},
     {"vm.counters", NULL},
 };
@@ -434,6 +441,7 @@ static const struct route routes[] = {
     {"vm.add-vsock", "PUT", do_add_vsock},
     {"vm.remove-device", "PUT", do_remove_device},
     {"vm.resize", "PUT", do_resize},
+    {"vm.power-button", "PUT", do_power_button},
 };
 
 void api_router_handle(void *opaque, struct api_request *req, struct api_response *resp)

@@ -30,12 +30,12 @@ struct vm_owner {
 /* transitions[from][op]: the state op leads to. Edits (add/remove device, add-vsock, resize)
  * lead back to the same state. */
 static const signed char transitions[VM_OWNER_NR_STATES][VM_OP_NR] = {
-    /*         create boot pause resume shutdown delete stopped add_dev rm_dev vsock resize */
-    [NC] = {CR, NO, NO, NO, NO, NC, NO, NO, NO, NO, NO},
-    [CR] = {NO, RU, NO, NO, NO, NC, NO, CR, CR, CR, CR},
-    [RU] = {NO, NO, PA, NO, SD, NC, SD, RU, RU, LIVE, RU},
-    [PA] = {NO, NO, NO, RU, SD, NC, SD, PA, PA, LIVE, PA},
-    [SD] = {NO, RU, NO, NO, NO, NC, NO, NO, NO, NO, NO},
+    /*     create boot pause resume shutdown delete stopped add_dev rm_dev vsock resize button */
+    [NC] = {CR, NO, NO, NO, NO, NC, NO, NO, NO, NO, NO, NO},
+    [CR] = {NO, RU, NO, NO, NO, NC, NO, CR, CR, CR, CR, NO},
+    [RU] = {NO, NO, PA, NO, SD, NC, SD, RU, RU, LIVE, RU, RU},
+    [PA] = {NO, NO, NO, RU, SD, NC, SD, PA, PA, LIVE, PA, NO},
+    [SD] = {NO, RU, NO, NO, NO, NC, NO, NO, NO, NO, NO, NO},
 };
 
 int vm_owner_transition(enum vm_owner_state from, enum vm_owner_op op, enum vm_owner_state *to)
@@ -447,6 +447,18 @@ int vm_owner_resize(struct vm_owner *o, const struct vm_owner_resize *rq, char *
     }
     /* Not booted yet: the new size simply becomes the configuration (as in Cloud Hypervisor). */
     return apply_size(o, vchange, (unsigned)rq->vcpus, mchange, rq->ram, err, errlen);
+}
+
+int vm_owner_power_button(struct vm_owner *o, char *err, size_t errlen)
+{
+    int rc = vm_owner_allows(o, VM_OP_POWER_BUTTON, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (!o->ops->power_button) {
+        snprintf(err, errlen, "not supported by cocoon");
+        return VM_OWNER_E_UNSUPPORTED;
+    }
+    return o->ops->power_button(o->machine, err, errlen) < 0 ? VM_OWNER_E_STATE : 0;
 }
 
 enum vm_owner_state vm_owner_state(const struct vm_owner *o)

@@ -32,8 +32,9 @@ enum vm_owner_op {
     VM_OP_GUEST_STOPPED, /* the guest stopped by itself */
     VM_OP_ADD_DEVICE,    /* disk or net: a config edit, plus hot-plug while it runs */
     VM_OP_REMOVE_DEVICE,
-    VM_OP_ADD_VSOCK, /* a config edit only: no vsock hot-plug */
-    VM_OP_RESIZE,    /* a config edit only: no vCPU or memory hot-plug */
+    VM_OP_ADD_VSOCK,    /* a config edit only: no vsock hot-plug */
+    VM_OP_RESIZE,       /* a config edit only: no vCPU or memory hot-plug */
+    VM_OP_POWER_BUTTON, /* an ACPI power-button event to the running guest */
     VM_OP_NR
 };
 
@@ -67,6 +68,8 @@ struct vm_machine_ops {
     int (*add_net)(void *ctx, const struct net_config *net, char *bdf, size_t bdflen, char *err,
                    size_t errlen);
     int (*remove_device)(void *ctx, const char *id, char *err, size_t errlen);
+    /* Presses the guest's ACPI power button; NULL when the machine has none (then 501). */
+    int (*power_button)(void *ctx, char *err, size_t errlen);
 };
 
 struct vm_owner_hooks {
@@ -137,6 +140,10 @@ int vm_owner_remove_device(struct vm_owner *o, const char *id, char *err, size_t
 
 /* vm.resize: a new size before boot; the current size at any time is accepted as a no-op. */
 int vm_owner_resize(struct vm_owner *o, const struct vm_owner_resize *rq, char *err, size_t errlen);
+
+/* vm.power-button: the running guest gets the event and decides (it stays Running). A machine
+ * that cannot raise it: VM_OWNER_E_STATE; one without the op: VM_OWNER_E_UNSUPPORTED. */
+int vm_owner_power_button(struct vm_owner *o, char *err, size_t errlen);
 
 enum vm_owner_state vm_owner_state(const struct vm_owner *o);
 

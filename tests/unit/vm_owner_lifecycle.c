@@ -34,6 +34,7 @@ static const struct {
     {PA, VM_OP_RESUME, RU},        {PA, VM_OP_SHUTDOWN, SD},      {PA, VM_OP_DELETE, NC},
     {PA, VM_OP_GUEST_STOPPED, SD}, {PA, VM_OP_ADD_DEVICE, PA},    {PA, VM_OP_REMOVE_DEVICE, PA},
     {PA, VM_OP_RESIZE, PA},        {SD, VM_OP_BOOT, RU},          {SD, VM_OP_DELETE, NC},
+    {RU, VM_OP_POWER_BUTTON, RU},
 };
 
 static int find_allowed(enum vm_owner_state from, enum vm_owner_op op)
@@ -218,6 +219,35 @@ static void hotplug_survives_reboot(void **state)
     assert_int_equal(fm.booted_disks, 1); /* the reboot has the hot-plugged disk, not "cold" */
 }
 
+/* vm.power-button: only a running guest gets the event, and it stays Running (the guest decides);
+ * a machine that cannot raise it is a conflict, one without the op is "not supported". */
+static void power_button_only_while_running(void **state)
+{
+    assert_int_equal(vm_owner_power_button(owner, err, sizeof(err)), VM_OWNER_E_NOT_CREATED);
+    create_plain(0);
+    assert_int_equal(vm_owner_power_button(owner, err, sizeof(err)), VM_OWNER_E_STATE);
+    assert_int_equal(vm_owner_boot(owner, err, sizeof(err)), 0);
+    assert_int_equal(vm_owner_power_button(owner, err, sizeof(err)), 0);
+    assert_int_equal(fm.buttons, 1);
+    assert_int_equal(vm_owner_state(owner), RU);
+    assert_int_equal(vm_owner_pause(owner, err, sizeof(err)), 0);
+    assert_int_equal(vm_owner_power_button(owner, err, sizeof(err)), VM_OWNER_E_STATE);
+    assert_int_equal(vm_owner_resume(owner, err, sizeof(err)), 0);
+    fm.no_button = true;
+    assert_int_equal(vm_owner_power_button(owner, err, sizeof(err)), VM_OWNER_E_STATE);
+    assert_string_equal(err, "this VM has no power button");
+    assert_int_equal(fm.buttons, 1);
+    static struct vm_machine_ops without; /* a machine with no power button at all */
+    without = fake_machine_ops;
+    without.power_button = NULL;
+    vm_owner_free(owner);
+    owner = vm_owner_new(&without, &fm, NULL);
+    assert_non_null(owner);
+    create_plain(0);
+    assert_int_equal(vm_owner_boot(owner, err, sizeof(err)), 0);
+    assert_int_equal(vm_owner_power_button(owner, err, sizeof(err)), VM_OWNER_E_UNSUPPORTED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +256,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(refused_requests_change_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_reboot_keeps_the_config, setup, teardown),
         cmocka_unit_test_setup_teardown(hotplug_survives_reboot, setup, teardown),
+        cmocka_unit_test_setup_teardown(power_button_only_while_running, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,6 +76,17 @@ static int fm_remove(void *ctx, const char *id, char *err, size_t errlen)
     return 0;
 }
 
+static int fm_power_button(void *ctx, char *err, size_t errlen)
+{
+    struct fake_machine *m = ctx;
+    if (m->no_button) {
+        snprintf(err, errlen, "this VM has no power button");
+        return -1;
+    }
+    m->buttons++;
+    return 0;
+}
+
 const struct vm_machine_ops fake_machine_ops = {
     .boot = fm_boot,
     .pause = fm_pause,
@@ -85,6 +96,7 @@ const struct vm_machine_ops fake_machine_ops = {
     .add_disk = fm_add_disk,
     .add_net = fm_add_net,
     .remove_device = fm_remove,
+    .power_button = fm_power_button,
 };
 
 static void fm_stopped(void *opaque, enum vm_exit_reason reason, int status)

@@ -8,10 +8,10 @@
 
 /* What the owner asked of the machine, and how the next calls should fail. */
 struct fake_machine {
-    unsigned boots, pauses, resumes, shutdowns, destroys, disks, nets, removes;
+    unsigned boots, pauses, resumes, shutdowns, destroys, disks, nets, removes, buttons;
     unsigned booted_disks, booted_nets; /* the configuration the last boot was given */
     bool booted_vsock;
-    bool fail_boot, fail_hotplug, fail_remove;
+    bool fail_boot, fail_hotplug, fail_remove, no_button;
     unsigned stops; /* the owner's guest_stopped hook */
     enum vm_exit_reason stop_reason;
 };
