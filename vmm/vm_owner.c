@@ -15,6 +15,7 @@ struct vm_owner {
     enum vm_owner_state state;
     struct vm_config cfg;         /* the live configuration; valid when state != NOT_CREATED */
     unsigned next_disk, next_net; /* Cloud Hypervisor style ids: "_disk0", "_net1" */
+    bool built;                   /* the machine holds a VM (booted, not yet destroyed) */
 };
 
 /* ---- The lifecycle, in one table. ---- */
@@ -179,17 +180,26 @@ int vm_owner_create(struct vm_owner *o, struct vm_config *cfg, char *err, size_t
     return 0;
 }
 
+/* Destroys the machine's VM, if it has one. Devices finish closing on later loop turns (a disk
+ * image stays registered and locked until its ring drained), so a VM is released as soon as it
+ * stops, not when the next vm.boot needs its images. */
+static void release_machine(struct vm_owner *o)
+{
+    if (o->built)
+        o->ops->destroy(o->machine);
+    o->built = false;
+}
+
 int vm_owner_boot(struct vm_owner *o, char *err, size_t errlen)
 {
     int rc = vm_owner_allows(o, VM_OP_BOOT, err, errlen);
     if (rc < 0)
         return rc;
-    if (o->state == VM_OWNER_SHUTDOWN) {
-        o->ops->destroy(o->machine);
-        o->state = VM_OWNER_CREATED; /* the old instance is gone; the configuration remains */
-    }
+    release_machine(o);          /* the guest stopped by itself: its instance goes now */
+    o->state = VM_OWNER_CREATED; /* no instance; the configuration remains */
     if (o->ops->boot(o->machine, &o->cfg, err, errlen) < 0)
         return VM_OWNER_E_FAILED;
+    o->built = true;
     o->state = VM_OWNER_RUNNING;
     log_info("VM booted");
     return 0;
@@ -224,6 +234,7 @@ int vm_owner_shutdown(struct vm_owner *o, char *err, size_t errlen)
         return rc;
     o->state = VM_OWNER_SHUTDOWN; /* first, so the stop report is seen as expected */
     o->ops->shutdown(o->machine);
+    release_machine(o); /* CH: vm.shutdown leaves the configuration only */
     return 0;
 }
 
@@ -235,7 +246,7 @@ void vm_owner_delete(struct vm_owner *o)
     o->state = VM_OWNER_SHUTDOWN; /* a stop report from here on is expected */
     if (was == VM_OWNER_RUNNING || was == VM_OWNER_PAUSED)
         o->ops->shutdown(o->machine);
-    o->ops->destroy(o->machine);
+    release_machine(o);
     vm_config_free(&o->cfg);
     o->state = VM_OWNER_NOT_CREATED;
 }
