@@ -1,12 +1,13 @@
-/* api.c: wires the HTTP server, the router and the real VM backend together and runs the loop. */
+/* api.c: wires the HTTP server, the router (and its VM owner) and the real machine; runs the loop.
+ */
 #include "api/api.h"
 
 #include <stdio.h>
 
-#include "api/backend_vm.h"
 #include "api/http_server.h"
 #include "api/router.h"
 #include "vmm/base/log.h"
+#include "vmm/vm_machine.h"
 
 struct api_main {
     uv_loop_t *loop;
@@ -42,19 +43,18 @@ int api_run(uv_loop_t *loop, const char *socket_path, int socket_fd, struct vm_c
 {
     struct api_main m = {.loop = loop, .on_guest_exit = guest_exit_cb, .opaque = opaque};
     char err[256] = "";
-    struct api_vm_backend *backend = api_vm_backend_new(loop);
+    struct vm_machine *machine = vm_machine_new(loop);
     const struct api_router_hooks hooks = {.vmm_shutdown = on_vmm_shutdown,
                                            .guest_exit = on_guest_exit,
                                            .opaque = &m,
                                            .api_socket_path = socket_path};
-    struct api_router *router =
-        backend ? api_router_new(&api_vm_backend_ops, backend, &hooks) : NULL;
+    struct api_router *router = machine ? api_router_new(&vm_machine_ops, machine, &hooks) : NULL;
     if (!router) {
         fprintf(stderr, "cocoon: out of memory\n");
-        api_vm_backend_free(backend);
+        vm_machine_free(machine);
         return -1;
     }
-    api_vm_backend_bind(backend, router);
+    vm_machine_bind(machine, api_router_owner(router));
     struct http_limits lim;
     http_limits_default(&lim);
     struct http_server *srv = NULL;
@@ -75,6 +75,6 @@ int api_run(uv_loop_t *loop, const char *socket_path, int socket_fd, struct vm_c
     http_server_close(srv);
     uv_run(loop, UV_RUN_NOWAIT); /* let the closing handles finish */
     api_router_free(router);
-    api_vm_backend_free(backend);
+    vm_machine_free(machine);
     return rc;
 }

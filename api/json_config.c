@@ -718,27 +718,17 @@ int api_json_to_vm_config(const char *body, size_t len, struct vm_config *cfg, c
 
 void api_disk_config_clear(struct disk_config *d)
 {
-    free(d->path);
-    free(d->id);
-    memset(d, 0, sizeof(*d));
+    disk_config_clear(d);
 }
 
 void api_net_config_clear(struct net_config *n)
 {
-    free(n->tap);
-    free(n->id);
-    if (n->fd >= 0)
-        close(n->fd);
-    memset(n, 0, sizeof(*n));
-    n->fd = -1;
+    net_config_clear(n);
 }
 
 void api_vsock_config_clear(struct vsock_config *v)
 {
-    free(v->socket);
-    free(v->id);
-    memset(v, 0, sizeof(*v));
-    v->cid = CFG_DEFAULT_VSOCK_CID;
+    vsock_config_clear(v);
 }
 
 int api_json_to_vsock(const char *body, size_t len, struct vsock_config *v, char *err,

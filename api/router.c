@@ -1,5 +1,5 @@
-/* router.c: CH-compatible routes, the Created/Running/Paused/Shutdown machine, confidential
- * refusals. */
+/* router.c: CH-compatible routes: parses each request, asks the VM's owner, maps its answer to
+ * HTTP; confidential refusals of the routes cocoon does not offer. */
 #include "api/router.h"
 
 #include <jansson.h>
@@ -13,36 +13,14 @@
 #include "api/json_config.h"
 #include "devices/tap.h"
 #include "version.h"
-#include "vmm/config_accept.h"
 #include "vmm/base/log.h"
 
 #define API_PREFIX "/api/v1/"
 
 struct api_router {
-    const struct api_backend_ops *ops;
-    void *backend;
+    struct vm_owner *owner; /* the configuration and the state: the router keeps no copy */
     struct api_router_hooks hooks;
-    enum api_vm_state state;
-    struct vm_config cfg; /* valid when state != NONE */
-    unsigned next_disk, next_net;
 };
-
-const char *api_vm_state_name(enum api_vm_state s)
-{
-    switch (s) {
-    case API_VM_NONE:
-        return "NotCreated";
-    case API_VM_CREATED:
-        return "Created";
-    case API_VM_RUNNING:
-        return "Running";
-    case API_VM_PAUSED:
-        return "Paused";
-    case API_VM_SHUTDOWN:
-        return "Shutdown";
-    }
-    return "Unknown";
-}
 
 /* ---- responses ---- */
 
@@ -74,86 +52,48 @@ static void reply(struct api_response *resp, int status, json_t *body)
     resp->body = body ? dump(body) : NULL;
 }
 
-/* ---- config helpers ---- */
+/* ---- the owner's answers ---- */
 
-static bool is_confidential(const struct api_router *r)
+/* The HTTP status of each refusal of the owner (vmm/vm_owner.h). */
+static int status_of(int rc)
 {
-    return r->state != API_VM_NONE && r->cfg.platform.tee != TEE_NONE;
-}
-
-static const char *tee_name(const struct api_router *r)
-{
-    return r->cfg.platform.tee == TEE_TDX ? "tdx" : "sev_snp";
-}
-
-static bool id_in_use(const struct vm_config *cfg, const char *id)
-{
-    for (unsigned i = 0; i < cfg->nr_disks; i++)
-        if (cfg->disks[i].id && strcmp(cfg->disks[i].id, id) == 0)
-            return true;
-    for (unsigned i = 0; i < cfg->nr_nets; i++)
-        if (cfg->nets[i].id && strcmp(cfg->nets[i].id, id) == 0)
-            return true;
-    return cfg->vsock.enabled && cfg->vsock.id && strcmp(cfg->vsock.id, id) == 0;
-}
-
-/* Gives a device without an id one in Cloud Hypervisor's style ("_disk0", "_net1"). */
-static int assign_id(struct vm_config *cfg, char **id, const char *prefix, unsigned *counter)
-{
-    if (*id)
-        return 0;
-    char buf[32];
-    do
-        snprintf(buf, sizeof(buf), "_%s%u", prefix, (*counter)++);
-    while (id_in_use(cfg, buf));
-    *id = strdup(buf);
-    return *id ? 0 : -1;
-}
-
-static int assign_all_ids(struct api_router *r)
-{
-    for (unsigned i = 0; i < r->cfg.nr_disks; i++)
-        if (assign_id(&r->cfg, &r->cfg.disks[i].id, "disk", &r->next_disk) < 0)
-            return -1;
-    for (unsigned i = 0; i < r->cfg.nr_nets; i++)
-        if (assign_id(&r->cfg, &r->cfg.nets[i].id, "net", &r->next_net) < 0)
-            return -1;
-    return 0;
-}
-
-/* The configuration must not put the vsock socket on the control socket's path (its boot would
- * replace the socket this very request came in on). */
-static int check_api_socket_clash(const struct api_router *r, const struct vm_config *cfg,
-                                  char *err, size_t errlen)
-{
-    const char *api = r->hooks.api_socket_path;
-    if (api && cfg->vsock.enabled && cfg->vsock.socket && strcmp(api, cfg->vsock.socket) == 0) {
-        snprintf(err, errlen, "vsock socket '%.200s' is the API socket's path; choose another",
-                 api);
-        return -1;
+    switch (rc) {
+    case VM_OWNER_E_NOT_CREATED:
+    case VM_OWNER_E_NO_DEVICE:
+        return 404;
+    case VM_OWNER_E_STATE:
+    case VM_OWNER_E_ID_IN_USE:
+        return 409;
+    case VM_OWNER_E_UNSUPPORTED:
+        return 501;
+    case VM_OWNER_E_INVALID:
+        return 400;
+    case VM_OWNER_E_CONFIDENTIAL:
+        return 403;
+    default:
+        return 500;
     }
-    return 0;
 }
 
-/* ---- state transitions ---- */
-
-/* 404 when there is no VM; 409 when the VM is not in one of the allowed states. */
-static bool require_state(struct api_router *r, struct api_response *resp, const char *route,
-                          unsigned allowed_mask)
+/* 204 when the owner said 0, else its refusal under the route's name. */
+static void answer(struct api_response *resp, const char *route, int rc, const char *err)
 {
-    if (r->state == API_VM_NONE) {
-        reply_error(resp, 404, "%s: the VM is not created", route);
-        return false;
-    }
-    if (!(allowed_mask & (1u << r->state))) {
-        reply_error(resp, 409, "%s: not allowed while the VM is %s", route,
-                    api_vm_state_name(r->state));
-        return false;
-    }
-    return true;
+    if (rc == 0)
+        reply(resp, 204, NULL);
+    else
+        reply_error(resp, status_of(rc), "%s: %s", route, err);
 }
 
-#define S(x) (1u << API_VM_##x)
+/* Asks the owner whether op is allowed now (before the body is parsed); false after replying. */
+static bool allowed(struct api_router *r, struct api_response *resp, const char *route,
+                    enum vm_owner_op op)
+{
+    char err[256] = "";
+    int rc = vm_owner_allows(r->owner, op, err, sizeof(err));
+    if (rc < 0)
+        answer(resp, route, rc, err);
+    return rc == 0;
+}
 
 /* ---- routes ---- */
 
@@ -189,209 +129,96 @@ static void do_vmm_shutdown(struct api_router *r, struct api_request *req,
 
 static void do_create(struct api_router *r, struct api_request *req, struct api_response *resp)
 {
-    if (r->state != API_VM_NONE) {
-        reply_error(resp, 409, "vm.create: a VM is already created (%s)",
-                    api_vm_state_name(r->state));
+    if (!allowed(r, resp, "vm.create", VM_OP_CREATE))
         return;
-    }
     struct vm_config cfg;
-    char err[256];
+    char err[256] = "";
     if (api_json_to_vm_config(req->body, req->body_len, &cfg, err, sizeof(err)) < 0) {
         reply_error(resp, 400, "vm.create: %s", err);
         return;
     }
-    if (vm_config_accept(&cfg, err, sizeof(err)) < 0 ||
-        check_api_socket_clash(r, &cfg, err, sizeof(err)) < 0) {
-        vm_config_free(&cfg);
-        reply_error(resp, 400, "vm.create: %s", err);
-        return;
-    }
-    r->cfg = cfg;
-    r->state = API_VM_CREATED;
-    if (assign_all_ids(r) < 0) {
-        api_router_teardown(r);
-        reply_error(resp, 500, "vm.create: out of memory");
-        return;
-    }
-    log_info("api: VM created (%u vCPUs, %llu MiB%s%s)", cfg.cpus,
-             (unsigned long long)(cfg.memory >> 20), is_confidential(r) ? ", " : "",
-             is_confidential(r) ? tee_name(r) : "");
-    reply(resp, 204, NULL);
+    answer(resp, "vm.create", vm_owner_create(r->owner, &cfg, err, sizeof(err)), err);
 }
 
 static void do_info(struct api_router *r, struct api_request *req, struct api_response *resp)
 {
-    if (r->state == API_VM_NONE) {
+    const struct vm_config *cfg = vm_owner_config(r->owner);
+    if (!cfg) {
         reply_error(resp, 404, "vm.info: the VM is not created");
         return;
     }
     json_t *info = json_object();
-    json_object_set_new(info, "config", api_vm_config_to_json(&r->cfg));
-    json_object_set_new(info, "state", json_string(api_vm_state_name(r->state)));
-    json_object_set_new(info, "memory_actual_size", json_integer((json_int_t)r->cfg.memory));
+    json_object_set_new(info, "config", api_vm_config_to_json(cfg));
+    json_object_set_new(info, "state", json_string(vm_owner_state_name(vm_owner_state(r->owner))));
+    json_object_set_new(info, "memory_actual_size", json_integer((json_int_t)cfg->memory));
     json_object_set_new(info, "device_tree", json_object());
     reply(resp, 200, info);
 }
 
-static int boot_now(struct api_router *r, char *err, size_t errlen)
-{
-    if (r->state == API_VM_SHUTDOWN)
-        r->ops->destroy(r->backend);
-    if (r->ops->boot(r->backend, &r->cfg, err, errlen) < 0) {
-        if (r->state == API_VM_SHUTDOWN)
-            r->state = API_VM_CREATED; /* the old instance is gone; the config remains */
-        return -1;
-    }
-    r->state = API_VM_RUNNING;
-    return 0;
-}
-
 static void do_boot(struct api_router *r, struct api_request *req, struct api_response *resp)
 {
-    if (!require_state(r, resp, "vm.boot", S(CREATED) | S(SHUTDOWN)))
-        return;
     char err[256] = "";
-    if (boot_now(r, err, sizeof(err)) < 0) {
-        reply_error(resp, 500, "vm.boot: %s", err);
-        return;
-    }
-    log_info("api: VM booted");
-    reply(resp, 204, NULL);
+    answer(resp, "vm.boot", vm_owner_boot(r->owner, err, sizeof(err)), err);
 }
 
 static void do_pause(struct api_router *r, struct api_request *req, struct api_response *resp)
 {
-    if (!require_state(r, resp, "vm.pause", S(RUNNING)))
-        return;
     char err[256] = "";
-    if (r->ops->pause(r->backend, err, sizeof(err)) < 0) {
-        reply_error(resp, 500, "vm.pause: %s", err);
-        return;
-    }
-    r->state = API_VM_PAUSED;
-    reply(resp, 204, NULL);
+    answer(resp, "vm.pause", vm_owner_pause(r->owner, err, sizeof(err)), err);
 }
 
 static void do_resume(struct api_router *r, struct api_request *req, struct api_response *resp)
 {
-    if (!require_state(r, resp, "vm.resume", S(PAUSED)))
-        return;
     char err[256] = "";
-    if (r->ops->resume(r->backend, err, sizeof(err)) < 0) {
-        reply_error(resp, 500, "vm.resume: %s", err);
-        return;
-    }
-    r->state = API_VM_RUNNING;
-    reply(resp, 204, NULL);
+    answer(resp, "vm.resume", vm_owner_resume(r->owner, err, sizeof(err)), err);
 }
 
 static void do_shutdown(struct api_router *r, struct api_request *req, struct api_response *resp)
 {
-    if (!require_state(r, resp, "vm.shutdown", S(RUNNING) | S(PAUSED)))
-        return;
-    r->state = API_VM_SHUTDOWN; /* first, so the exit callback sees an expected stop */
-    r->ops->shutdown(r->backend);
-    reply(resp, 204, NULL);
+    char err[256] = "";
+    answer(resp, "vm.shutdown", vm_owner_shutdown(r->owner, err, sizeof(err)), err);
+}
+
+/* Cloud Hypervisor's vm.power-button: 204 once the event is raised; the guest decides. */
+static void do_power_button(struct api_router *r, struct api_request *req,
+                            struct api_response *resp)
+{
+    char err[256] = "";
+    answer(resp, "vm.power-button", vm_owner_power_button(r->owner, err, sizeof(err)), err);
 }
 
 static void do_delete(struct api_router *r, struct api_request *req, struct api_response *resp)
 {
-    api_router_teardown(r);
+    vm_owner_delete(r->owner);
     reply(resp, 204, NULL);
 }
 
-/* The checks a new device passes before it joins the config: its id is free (409), there is a
- * free slot (400); then it gets an id if it has none (500 when out of memory). */
-static bool admit_device(struct api_router *r, struct api_response *resp, const char *route,
-                         char **id, const char *prefix, unsigned *counter, unsigned count,
-                         unsigned max, const char *plural)
+/* A device add's answer: 204 when it joined the configuration only, 200 with its id and PCI
+ * address when it was also hot-plugged. */
+static void answer_device(struct api_response *resp, const char *route, int rc, const char *id,
+                          const char *bdf, const char *err)
 {
-    if (*id && id_in_use(&r->cfg, *id)) {
-        reply_error(resp, 409, "%s: id '%.64s' is already in use", route, *id);
-        return false;
-    }
-    if (count >= max) {
-        reply_error(resp, 400, "%s: at most %u %s", route, max, plural);
-        return false;
-    }
-    if (assign_id(&r->cfg, id, prefix, counter) < 0) {
-        reply_error(resp, 500, "%s: out of memory", route);
-        return false;
-    }
-    return true;
-}
-
-/* How one kind of device, just appended to the config, is plugged in or taken out again. */
-struct device_kind {
-    const char *route; /* "vm.add-disk" */
-    const char *noun;  /* "disk" */
-    /* Hot-plugs the last device of the config into the running VM. */
-    int (*plug)(struct api_router *r, char *bdf, size_t bdflen, char *err, size_t errlen);
-    /* Removes the last device of the config and releases it. */
-    void (*drop)(struct api_router *r);
-    const char *(*last_id)(const struct api_router *r);
-};
-
-/* The device just appended: validated with the rest (the same validator as vm.create), then
- * 204 before boot, or hot-plugged and 200 with its id and bdf. Any failure takes it out again. */
-static void commit_device(struct api_router *r, const struct device_kind *k,
-                          struct api_response *resp)
-{
-    char err[256] = "", bdf[32] = "";
-    if (vm_config_accept(&r->cfg, err, sizeof(err)) < 0) {
-        k->drop(r);
-        reply_error(resp, 400, "%s: %s", k->route, err);
+    if (rc < 0 || !bdf[0]) {
+        answer(resp, route, rc, err);
         return;
     }
-    if (r->state == API_VM_CREATED) {
-        reply(resp, 204, NULL);
-        return;
-    }
-    if (k->plug(r, bdf, sizeof(bdf), err, sizeof(err)) < 0) {
-        k->drop(r);
-        reply_error(resp, 500, "%s: %s", k->route, err);
-        return;
-    }
-    log_info("api: %s %s hot-added at %s", k->noun, k->last_id(r), bdf);
-    reply(resp, 200, json_pack("{s:s, s:s}", "id", k->last_id(r), "bdf", bdf));
+    log_info("api: %s: %s hot-added at %s", route, id, bdf);
+    reply(resp, 200, json_pack("{s:s, s:s}", "id", id, "bdf", bdf));
 }
-
-static int plug_disk(struct api_router *r, char *bdf, size_t bdflen, char *err, size_t errlen)
-{
-    return r->ops->add_disk(r->backend, &r->cfg.disks[r->cfg.nr_disks - 1], bdf, bdflen, err,
-                            errlen);
-}
-
-static void drop_disk(struct api_router *r)
-{
-    api_disk_config_clear(&r->cfg.disks[--r->cfg.nr_disks]);
-}
-
-static const char *last_disk_id(const struct api_router *r)
-{
-    return r->cfg.disks[r->cfg.nr_disks - 1].id;
-}
-
-static const struct device_kind disk_kind = {"vm.add-disk", "disk", plug_disk, drop_disk,
-                                             last_disk_id};
 
 static void do_add_disk(struct api_router *r, struct api_request *req, struct api_response *resp)
 {
-    if (!require_state(r, resp, "vm.add-disk", S(CREATED) | S(RUNNING) | S(PAUSED)))
+    if (!allowed(r, resp, "vm.add-disk", VM_OP_ADD_DEVICE))
         return;
     struct disk_config d;
-    char err[256] = "";
+    char err[256] = "", bdf[32] = "";
     if (api_json_to_disk(req->body, req->body_len, &d, err, sizeof(err)) < 0) {
         reply_error(resp, 400, "vm.add-disk: %s", err);
         return;
     }
-    if (!admit_device(r, resp, "vm.add-disk", &d.id, "disk", &r->next_disk, r->cfg.nr_disks,
-                      CFG_MAX_DISKS, "disks")) {
-        api_disk_config_clear(&d);
-        return;
-    }
-    r->cfg.disks[r->cfg.nr_disks++] = d;
-    commit_device(r, &disk_kind, resp);
+    const char *id = NULL;
+    int rc = vm_owner_add_disk(r->owner, &d, bdf, sizeof(bdf), &id, err, sizeof(err));
+    answer_device(resp, "vm.add-disk", rc, id, bdf, err);
 }
 
 /* Moves the tap fd that came with the request into n (exactly one is accepted). */
@@ -422,29 +249,12 @@ static int take_tap_fd(struct api_request *req, struct net_config *n, char *err,
     return 0;
 }
 
-static int plug_net(struct api_router *r, char *bdf, size_t bdflen, char *err, size_t errlen)
-{
-    return r->ops->add_net(r->backend, &r->cfg.nets[r->cfg.nr_nets - 1], bdf, bdflen, err, errlen);
-}
-
-static void drop_net(struct api_router *r)
-{
-    api_net_config_clear(&r->cfg.nets[--r->cfg.nr_nets]);
-}
-
-static const char *last_net_id(const struct api_router *r)
-{
-    return r->cfg.nets[r->cfg.nr_nets - 1].id;
-}
-
-static const struct device_kind net_kind = {"vm.add-net", "net", plug_net, drop_net, last_net_id};
-
 static void do_add_net(struct api_router *r, struct api_request *req, struct api_response *resp)
 {
-    if (!require_state(r, resp, "vm.add-net", S(CREATED) | S(RUNNING) | S(PAUSED)))
+    if (!allowed(r, resp, "vm.add-net", VM_OP_ADD_DEVICE))
         return;
     struct net_config n;
-    char err[256] = "";
+    char err[256] = "", bdf[32] = "";
     if (api_json_to_net(req->body, req->body_len, &n, err, sizeof(err)) < 0) {
         reply_error(resp, 400, "vm.add-net: %s", err);
         return;
@@ -454,13 +264,9 @@ static void do_add_net(struct api_router *r, struct api_request *req, struct api
         api_net_config_clear(&n);
         return;
     }
-    if (!admit_device(r, resp, "vm.add-net", &n.id, "net", &r->next_net, r->cfg.nr_nets,
-                      CFG_MAX_NETS, "interfaces")) {
-        api_net_config_clear(&n);
-        return;
-    }
-    r->cfg.nets[r->cfg.nr_nets++] = n;
-    commit_device(r, &net_kind, resp);
+    const char *id = NULL;
+    int rc = vm_owner_add_net(r->owner, &n, bdf, sizeof(bdf), &id, err, sizeof(err));
+    answer_device(resp, "vm.add-net", rc, id, bdf, err);
 }
 
 /* Parses {"id": "..."} into a malloc'd string. */
@@ -483,33 +289,10 @@ static char *parse_id_body(struct api_request *req, char *err, size_t errlen)
     return out;
 }
 
-static void remove_from_config(struct vm_config *cfg, const char *id)
-{
-    for (unsigned i = 0; i < cfg->nr_disks; i++)
-        if (cfg->disks[i].id && strcmp(cfg->disks[i].id, id) == 0) {
-            api_disk_config_clear(&cfg->disks[i]);
-            memmove(&cfg->disks[i], &cfg->disks[i + 1],
-                    (cfg->nr_disks - i - 1) * sizeof(cfg->disks[0]));
-            cfg->nr_disks--;
-            memset(&cfg->disks[cfg->nr_disks], 0, sizeof(cfg->disks[0]));
-            return;
-        }
-    for (unsigned i = 0; i < cfg->nr_nets; i++)
-        if (cfg->nets[i].id && strcmp(cfg->nets[i].id, id) == 0) {
-            api_net_config_clear(&cfg->nets[i]);
-            memmove(&cfg->nets[i], &cfg->nets[i + 1],
-                    (cfg->nr_nets - i - 1) * sizeof(cfg->nets[0]));
-            cfg->nr_nets--;
-            memset(&cfg->nets[cfg->nr_nets], 0, sizeof(cfg->nets[0]));
-            cfg->nets[cfg->nr_nets].fd = -1;
-            return;
-        }
-}
-
 static void do_remove_device(struct api_router *r, struct api_request *req,
                              struct api_response *resp)
 {
-    if (!require_state(r, resp, "vm.remove-device", S(CREATED) | S(RUNNING) | S(PAUSED)))
+    if (!allowed(r, resp, "vm.remove-device", VM_OP_REMOVE_DEVICE))
         return;
     char err[256] = "";
     char *id = parse_id_body(req, err, sizeof(err));
@@ -517,55 +300,21 @@ static void do_remove_device(struct api_router *r, struct api_request *req,
         reply_error(resp, 400, "vm.remove-device: %s", err);
         return;
     }
-    bool is_vsock = r->cfg.vsock.enabled && r->cfg.vsock.id && strcmp(r->cfg.vsock.id, id) == 0;
-    if (!id_in_use(&r->cfg, id) || is_vsock) {
-        reply_error(resp, 404, "vm.remove-device: no removable device with id '%.64s'", id);
-        free(id);
-        return;
-    }
-    if (r->state != API_VM_CREATED && r->ops->remove_device(r->backend, id, err, sizeof(err)) < 0) {
-        reply_error(resp, 500, "vm.remove-device: %s", err);
-        free(id);
-        return;
-    }
-    remove_from_config(&r->cfg, id);
+    answer(resp, "vm.remove-device", vm_owner_remove_device(r->owner, id, err, sizeof(err)), err);
     free(id);
-    reply(resp, 204, NULL);
 }
 
 static void do_add_vsock(struct api_router *r, struct api_request *req, struct api_response *resp)
 {
-    if (r->state == API_VM_RUNNING || r->state == API_VM_PAUSED) {
-        reply_error(resp, 501,
-                    "vm.add-vsock: vsock hot-plug is not supported (add it before "
-                    "vm.boot)");
-        return;
-    }
-    if (!require_state(r, resp, "vm.add-vsock", S(CREATED)))
-        return;
-    if (r->cfg.vsock.enabled) {
-        reply_error(resp, 409, "vm.add-vsock: the VM already has a vsock device");
-        return;
-    }
-    struct vsock_config v;
     char err[256] = "";
+    if (!allowed(r, resp, "vm.add-vsock", VM_OP_ADD_VSOCK))
+        return;
+    struct vsock_config v;
     if (api_json_to_vsock(req->body, req->body_len, &v, err, sizeof(err)) < 0) {
         reply_error(resp, 400, "vm.add-vsock: %s", err);
         return;
     }
-    if (v.id && id_in_use(&r->cfg, v.id)) {
-        reply_error(resp, 409, "vm.add-vsock: id '%.64s' is already in use", v.id);
-        api_vsock_config_clear(&v);
-        return;
-    }
-    r->cfg.vsock = v;
-    if (vm_config_accept(&r->cfg, err, sizeof(err)) < 0 ||
-        check_api_socket_clash(r, &r->cfg, err, sizeof(err)) < 0) {
-        api_vsock_config_clear(&r->cfg.vsock);
-        reply_error(resp, 400, "vm.add-vsock: %s", err);
-        return;
-    }
-    reply(resp, 204, NULL);
+    answer(resp, "vm.add-vsock", vm_owner_add_vsock(r->owner, &v, err, sizeof(err)), err);
 }
 
 /* Reads an optional non-negative integer field of the resize body. */
@@ -587,7 +336,7 @@ static int resize_field(json_t *root, const char *key, bool *set, uint64_t *out,
 
 static void do_resize(struct api_router *r, struct api_request *req, struct api_response *resp)
 {
-    if (!require_state(r, resp, "vm.resize", S(CREATED) | S(RUNNING) | S(PAUSED)))
+    if (!allowed(r, resp, "vm.resize", VM_OP_RESIZE))
         return;
     json_error_t jerr;
     json_t *root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -596,66 +345,21 @@ static void do_resize(struct api_router *r, struct api_request *req, struct api_
         reply_error(resp, 400, "vm.resize: expected a JSON object");
         return;
     }
-    bool vset, mset, bset;
-    uint64_t vcpus = 0, ram = 0, balloon = 0;
+    struct vm_owner_resize rq = {0};
     char err[256] = "";
-    int rc = resize_field(root, "desired_vcpus", &vset, &vcpus, err, sizeof(err)) < 0 ||
-                     resize_field(root, "desired_ram", &mset, &ram, err, sizeof(err)) < 0 ||
-                     resize_field(root, "desired_balloon", &bset, &balloon, err, sizeof(err)) < 0
-                 ? -1
-                 : 0;
+    int rc =
+        resize_field(root, "desired_vcpus", &rq.vcpus_set, &rq.vcpus, err, sizeof(err)) < 0 ||
+                resize_field(root, "desired_ram", &rq.ram_set, &rq.ram, err, sizeof(err)) < 0 ||
+                resize_field(root, "desired_balloon", &rq.balloon_set, &rq.balloon, err,
+                             sizeof(err)) < 0
+            ? -1
+            : 0;
     json_decref(root);
     if (rc < 0) {
         reply_error(resp, 400, "vm.resize: %s", err);
         return;
     }
-    unsigned max = r->cfg.max_cpus ? r->cfg.max_cpus : r->cfg.cpus;
-    if (vset && (vcpus == 0 || vcpus > max)) {
-        reply_error(resp, 400, "vm.resize: desired_vcpus %llu is out of range (1..%u)",
-                    (unsigned long long)vcpus, max);
-        return;
-    }
-    if (mset && (ram < CFG_MIN_MEMORY || ram > CFG_MAX_MEMORY || ram % 4096)) {
-        reply_error(resp, 400, "vm.resize: desired_ram %llu is not a valid memory size",
-                    (unsigned long long)ram);
-        return;
-    }
-    if (bset && balloon) {
-        reply_error(resp, 501, "vm.resize: cocoon has no balloon device");
-        return;
-    }
-    bool vchange = vset && vcpus != r->cfg.cpus, mchange = mset && ram != r->cfg.memory;
-    if (!vchange && !mchange) {
-        reply(resp, 204, NULL); /* Kata resizes to the current size on every container */
-        return;
-    }
-    if (is_confidential(r)) {
-        reply_error(resp, 403,
-                    "vm.resize: refused for a confidential guest (%s): vCPU and memory "
-                    "resizing would change the launch-measured machine",
-                    tee_name(r));
-        return;
-    }
-    if (r->state != API_VM_CREATED) {
-        reply_error(resp, 501,
-                    "vm.resize: cocoon has no vCPU or memory hot-plug; size the VM "
-                    "at vm.create (Kata: static_sandbox_resource_mgmt=true)");
-        return;
-    }
-    /* Not booted yet: the new size simply becomes the configuration (as in Cloud Hypervisor). */
-    unsigned old_cpus = r->cfg.cpus;
-    uint64_t old_mem = r->cfg.memory;
-    if (vchange)
-        r->cfg.cpus = (unsigned)vcpus;
-    if (mchange)
-        r->cfg.memory = ram;
-    if (vm_config_accept(&r->cfg, err, sizeof(err)) < 0) {
-        r->cfg.cpus = old_cpus;
-        r->cfg.memory = old_mem;
-        reply_error(resp, 400, "vm.resize: %s", err);
-        return;
-    }
-    reply(resp, 204, NULL);
+    answer(resp, "vm.resize", vm_owner_resize(r->owner, &rq, err, sizeof(err)), err);
 }
 
 /* Routes cocoon knows from Cloud Hypervisor's API but does not offer; for a confidential guest
@@ -678,7 +382,6 @@ static const struct unsupported_route unsupported_routes[] = {
     {"vm.add-fs", NULL},
     {"vm.add-vdpa", NULL},
     {"vm.reboot", NULL},
-    {"vm.power-button", NULL},
     {"vm.nmi", NULL},
     {"vm.counters", NULL},
 };
@@ -701,15 +404,15 @@ static const struct {
 static void do_unsupported(struct api_router *r, const struct unsupported_route *u,
                            struct api_response *resp)
 {
-    if (!(u->tee_reason && is_confidential(r)))
+    if (!(u->tee_reason && vm_owner_is_confidential(r->owner)))
         for (size_t i = 0; i < sizeof(refused_routes) / sizeof(refused_routes[0]); i++)
             if (strcmp(u->name, refused_routes[i].name) == 0) {
                 reply_error(resp, 400, "%s: %s", u->name, refused_routes[i].why);
                 return;
             }
-    if (u->tee_reason && is_confidential(r)) {
+    if (u->tee_reason && vm_owner_is_confidential(r->owner)) {
         reply_error(resp, 403, "%s: refused for a confidential guest (%s): %s", u->name,
-                    tee_name(r), u->tee_reason);
+                    vm_owner_tee_name(r->owner), u->tee_reason);
         return;
     }
     reply_error(resp, 501, "%s: not supported by cocoon", u->name);
@@ -738,6 +441,7 @@ static const struct route routes[] = {
     {"vm.add-vsock", "PUT", do_add_vsock},
     {"vm.remove-device", "PUT", do_remove_device},
     {"vm.resize", "PUT", do_resize},
+    {"vm.power-button", "PUT", do_power_button},
 };
 
 void api_router_handle(void *opaque, struct api_request *req, struct api_response *resp)
@@ -780,78 +484,60 @@ void api_router_handle(void *opaque, struct api_request *req, struct api_respons
 
 /* ---- lifecycle ---- */
 
-struct api_router *api_router_new(const struct api_backend_ops *ops, void *backend_ctx,
+/* The owner saw the guest stop by itself: as with Cloud Hypervisor, the process ends. */
+static void on_guest_stopped(void *opaque, enum vm_exit_reason reason, int status)
+{
+    struct api_router *r = opaque;
+    if (r->hooks.guest_exit)
+        r->hooks.guest_exit(r->hooks.opaque, reason, status);
+}
+
+struct api_router *api_router_new(const struct vm_machine_ops *ops, void *machine,
                                   const struct api_router_hooks *hooks)
 {
     struct api_router *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
-    r->ops = ops;
-    r->backend = backend_ctx;
     if (hooks)
         r->hooks = *hooks;
-    vm_config_init(&r->cfg);
+    const struct vm_owner_hooks owner_hooks = {.guest_stopped = on_guest_stopped,
+                                               .opaque = r,
+                                               .reserved_socket = r->hooks.api_socket_path};
+    r->owner = vm_owner_new(ops, machine, &owner_hooks);
+    if (!r->owner) {
+        free(r);
+        return NULL;
+    }
     return r;
 }
 
 void api_router_teardown(struct api_router *r)
 {
-    if (!r || r->state == API_VM_NONE)
-        return;
-    enum api_vm_state was = r->state;
-    r->state = API_VM_SHUTDOWN;
-    if (was == API_VM_RUNNING || was == API_VM_PAUSED)
-        r->ops->shutdown(r->backend);
-    r->ops->destroy(r->backend);
-    vm_config_free(&r->cfg);
-    r->state = API_VM_NONE;
+    if (r)
+        vm_owner_delete(r->owner);
 }
 
 void api_router_free(struct api_router *r)
 {
     if (!r)
         return;
-    api_router_teardown(r);
-    vm_config_free(&r->cfg);
+    vm_owner_free(r->owner);
     free(r);
 }
 
 int api_router_create_and_boot(struct api_router *r, struct vm_config *cfg, char *err,
                                size_t errlen)
 {
-    if (r->state != API_VM_NONE) {
-        snprintf(err, errlen, "a VM is already created");
+    if (vm_owner_create(r->owner, cfg, err, errlen) < 0)
         return -1;
-    }
-    if (check_api_socket_clash(r, cfg, err, errlen) < 0)
-        return -1;
-    r->cfg = *cfg;
-    vm_config_init(cfg);
-    r->state = API_VM_CREATED;
-    if (assign_all_ids(r) < 0 || boot_now(r, err, errlen) < 0) {
-        vm_config_free(&r->cfg);
-        r->state = API_VM_NONE;
+    if (vm_owner_boot(r->owner, err, errlen) < 0) {
+        vm_owner_delete(r->owner);
         return -1;
     }
     return 0;
 }
 
-void api_router_guest_exited(struct api_router *r, enum vm_exit_reason reason, int status)
+struct vm_owner *api_router_owner(const struct api_router *r)
 {
-    if (r->state != API_VM_RUNNING && r->state != API_VM_PAUSED)
-        return; /* we stopped it ourselves */
-    r->state = API_VM_SHUTDOWN;
-    log_info("api: the guest stopped (reason %d, status %d)", (int)reason, status);
-    if (r->hooks.guest_exit)
-        r->hooks.guest_exit(r->hooks.opaque, reason, status);
-}
-
-enum api_vm_state api_router_state(const struct api_router *r)
-{
-    return r->state;
-}
-
-const struct vm_config *api_router_config(const struct api_router *r)
-{
-    return r->state == API_VM_NONE ? NULL : &r->cfg;
+    return r->owner;
 }

@@ -18,6 +18,8 @@
 #include "vmm/base/stop_signal.h"
 #include "vmm/seccomp.h"
 #include "vmm/vm.h"
+#include "vmm/vm_machine.h"
+#include "vmm/vm_owner.h"
 
 /* Exit statuses besides the guest's own (see README "Launch CLI"). */
 #define EXIT_BAD_INPUT     1
@@ -33,8 +35,9 @@ struct app {
     uv_loop_t loop;
     uv_signal_t signals[STOP_SIGNAL_COUNT];
     unsigned nr_signals;
-    bool loop_ok; /* uv_loop_init succeeded: the loop must be closed */
-    struct vm *vm;
+    bool loop_ok;               /* uv_loop_init succeeded: the loop must be closed */
+    struct vm_machine *machine; /* the command-line VM (without --api-socket) */
+    struct vm_owner *owner;     /* its configuration and state, as the API's router has them */
     int status;
 };
 
@@ -63,9 +66,7 @@ static void on_vm_exit(void *opaque, enum vm_exit_reason reason, int status)
 static void on_signal(uv_signal_t *handle, int signum)
 {
     struct app *app = handle->data;
-    if (app->vm) {
-        vm_request_exit(app->vm, VM_EXIT_SIGNAL, signum);
-    } else {
+    if (!app->machine || !vm_machine_request_exit(app->machine, VM_EXIT_SIGNAL, signum)) {
         app->status = 128 + signum;
         uv_stop(&app->loop);
     }
@@ -113,20 +114,24 @@ static int run(struct app *app, struct cli_opts *o)
         fprintf(stderr, "cocoon: --kernel or --firmware is required (see --help)\n");
         return EXIT_BAD_INPUT;
     }
-    if (vm_config_accept(&o->cfg, err, sizeof(err)) < 0 ||
-        vm_create(&o->cfg, &app->loop, on_vm_exit, app, &app->vm, err, sizeof(err)) < 0 ||
-        vm_boot(app->vm, err, sizeof(err)) < 0) {
+    /* The same owner as vm.create + vm.boot (vmm/vm_owner.h): it validates, keeps the
+     * configuration and boots the machine (which then confines this thread: vmm/seccomp.h). */
+    const struct vm_owner_hooks hooks = {.guest_stopped = on_vm_exit, .opaque = app};
+    app->machine = vm_machine_new(&app->loop);
+    app->owner = app->machine ? vm_owner_new(&vm_machine_ops, app->machine, &hooks) : NULL;
+    if (!app->owner) {
+        fprintf(stderr, "cocoon: out of memory\n");
+        return EXIT_RUNTIME_ERROR;
+    }
+    vm_machine_bind(app->machine, app->owner);
+    if (vm_owner_create(app->owner, &o->cfg, err, sizeof(err)) < 0 ||
+        vm_owner_boot(app->owner, err, sizeof(err)) < 0) {
         if (stop_signal_seen()) {
             log_info("stopped by signal %d during set-up", stop_signal_seen());
             return 128 + stop_signal_seen();
         }
         fprintf(stderr, "cocoon: %s\n", err);
         return EXIT_BAD_INPUT;
-    }
-    /* Set-up is over: confine the thread pool and this (loop) thread (vmm/seccomp.h). */
-    if (vmm_seccomp_lockdown(&app->loop, err, sizeof(err)) < 0) {
-        fprintf(stderr, "cocoon: %s\n", err);
-        return EXIT_RUNTIME_ERROR;
     }
     uv_run(&app->loop, UV_RUN_DEFAULT);
     return app->status;
@@ -251,7 +256,8 @@ int main(int argc, char **argv)
 
     int status = run(&app, &o);
 
-    vm_destroy(app.vm);
+    vm_owner_free(app.owner);
+    vm_machine_free(app.machine);
     app_close(&app);
     uv_library_shutdown();
     cli_opts_free(&o);

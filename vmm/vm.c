@@ -430,16 +430,6 @@ int vm_resume(struct vm *vm, char *err, size_t errlen)
     return 0;
 }
 
-enum vm_state vm_get_state(const struct vm *vm)
-{
-    return (enum vm_state)atomic_load(&((struct vm *)vm)->state);
-}
-
-const struct vm_config *vm_get_config(const struct vm *vm)
-{
-    return &vm->cfg;
-}
-
 /* ---- Hot-plug: vm_add_disk and vm_add_net live in vm_blknet.c. ---- */
 
 int vm_remove_device(struct vm *vm, const char *id, char *err, size_t errlen)

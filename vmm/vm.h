@@ -23,7 +23,8 @@ enum vm_exit_reason {
 /* Called on the loop thread once the guest has stopped running. */
 typedef void (*vm_exit_cb)(void *opaque, enum vm_exit_reason reason, int status);
 
-/* Creates the KVM VM, memory, backend and devices from cfg (copied). Nothing runs yet. */
+/* Creates the KVM VM, memory, backend and devices from cfg (copied: the copy is what this instance
+ * was built from; hot-plug does not edit it). Nothing runs yet. */
 int vm_create(const struct vm_config *cfg, uv_loop_t *loop, vm_exit_cb on_exit, void *opaque,
               struct vm **out, char *err, size_t errlen);
 
@@ -43,10 +44,10 @@ void vm_shutdown(struct vm *vm);
 /* Tears everything down in reverse order of creation. NULL is fine. */
 void vm_destroy(struct vm *vm);
 
-enum vm_state vm_get_state(const struct vm *vm);
-const struct vm_config *vm_get_config(const struct vm *vm);
-
-/* Hot-plug. The new device's PCI address is written to bdf ("0000:00:DD.0"). */
+/* Hot-plug into the running machine only: the VM's owner (vmm/vm_owner.h) checks ids and keeps the
+ * live configuration. The new device's PCI address is written to bdf ("0000:00:DD.0"); a net's
+ * tap fd is dup'ed, disk and net stay the caller's. vm_remove_device takes out the disk or net
+ * with that id (-1 + err when there is none). */
 int vm_add_disk(struct vm *vm, const struct disk_config *disk, char *bdf, size_t bdflen, char *err,
                 size_t errlen);
 int vm_add_net(struct vm *vm, const struct net_config *net, char *bdf, size_t bdflen, char *err,

@@ -1,7 +1,6 @@
 /* vm_blknet.c: builds virtio-blk / virtio-net devices from vm_config and puts them on PCI. */
 #include "vmm/vm_blknet.h"
 
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,54 +126,14 @@ int vm_attach_blknet(struct vm *vm, char *err, size_t errlen)
     return 0;
 }
 
-/* ---- Hot-plug (vm.h): the new device joins vm->cfg so that the VM's config stays complete. ----
- */
-
-static bool id_in_use(const struct vm *vm, const char *id)
-{
-    if (!id)
-        return false;
-    for (unsigned i = 0; i < vm->cfg.nr_disks; i++)
-        if (vm->cfg.disks[i].id && !strcmp(vm->cfg.disks[i].id, id))
-            return true;
-    for (unsigned i = 0; i < vm->cfg.nr_nets; i++)
-        if (vm->cfg.nets[i].id && !strcmp(vm->cfg.nets[i].id, id))
-            return true;
-    return vm->cfg.vsock.id && !strcmp(vm->cfg.vsock.id, id);
-}
-
-static int dup_str(char **dst, const char *src)
-{
-    *dst = NULL;
-    if (!src)
-        return 0;
-    *dst = strdup(src);
-    return *dst ? 0 : -1;
-}
+/* ---- Hot-plug (vm.h): only the running machine changes; the owner (vmm/vm_owner.c) checked the
+ * id and keeps the configuration. vm->cfg stays what the VM was built from. ---- */
 
 int vm_add_disk(struct vm *vm, const struct disk_config *disk, char *bdf, size_t bdflen, char *err,
                 size_t errlen)
 {
-    if (vm->cfg.nr_disks >= CFG_MAX_DISKS) {
-        snprintf(err, errlen, "at most %u disks", CFG_MAX_DISKS);
+    if (vm_attach_disk(vm, disk, bdf, bdflen, err, errlen) < 0)
         return -1;
-    }
-    if (id_in_use(vm, disk->id)) {
-        snprintf(err, errlen, "device id '%s' is already in use", disk->id);
-        return -1;
-    }
-    struct disk_config copy = *disk;
-    if (dup_str(&copy.path, disk->path) < 0 || dup_str(&copy.id, disk->id) < 0) {
-        free(copy.path);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    if (vm_attach_disk(vm, &copy, bdf, bdflen, err, errlen) < 0) {
-        free(copy.path);
-        free(copy.id);
-        return -1;
-    }
-    vm->cfg.disks[vm->cfg.nr_disks++] = copy;
     vm_acpi_device_added(vm, bdf); /* the guest's acpiphp enumerates it, no rescan */
     return 0;
 }
@@ -182,67 +141,13 @@ int vm_add_disk(struct vm *vm, const struct disk_config *disk, char *bdf, size_t
 int vm_add_net(struct vm *vm, const struct net_config *net, char *bdf, size_t bdflen, char *err,
                size_t errlen)
 {
-    if (vm->cfg.nr_nets >= CFG_MAX_NETS) {
-        snprintf(err, errlen, "at most %u network interfaces", CFG_MAX_NETS);
+    if (vm_attach_net(vm, net, bdf, bdflen, err, errlen) < 0) /* the tap fd is dup'ed */
         return -1;
-    }
-    if (id_in_use(vm, net->id)) {
-        snprintf(err, errlen, "device id '%s' is already in use", net->id);
-        return -1;
-    }
-    struct net_config copy = *net;
-    copy.fd = -1;
-    if (dup_str(&copy.tap, net->tap) < 0 || dup_str(&copy.id, net->id) < 0 ||
-        (net->fd >= 0 && (copy.fd = fcntl(net->fd, F_DUPFD_CLOEXEC, 3)) < 0)) {
-        free(copy.tap);
-        free(copy.id);
-        snprintf(err, errlen, "cannot take over the net device: out of memory or fds");
-        return -1;
-    }
-    if (vm_attach_net(vm, &copy, bdf, bdflen, err, errlen) < 0) {
-        free(copy.tap);
-        free(copy.id);
-        if (copy.fd >= 0)
-            close(copy.fd);
-        return -1;
-    }
-    vm->cfg.nets[vm->cfg.nr_nets++] = copy;
     vm_acpi_device_added(vm, bdf);
     return 0;
 }
 
 /* ---- Hot-unplug ---- */
-
-static void drop_disk_config(struct vm_config *cfg, const char *id)
-{
-    for (unsigned i = 0; i < cfg->nr_disks; i++) {
-        struct disk_config *d = &cfg->disks[i];
-        if (!d->id || strcmp(d->id, id))
-            continue;
-        free(d->path);
-        free(d->id);
-        memmove(d, d + 1, (cfg->nr_disks - i - 1) * sizeof(*d));
-        memset(&cfg->disks[--cfg->nr_disks], 0, sizeof(*d));
-        return;
-    }
-}
-
-static void drop_net_config(struct vm_config *cfg, const char *id)
-{
-    for (unsigned i = 0; i < cfg->nr_nets; i++) {
-        struct net_config *n = &cfg->nets[i];
-        if (!n->id || strcmp(n->id, id))
-            continue;
-        free(n->tap);
-        free(n->id);
-        if (n->fd >= 0)
-            close(n->fd);
-        memmove(n, n + 1, (cfg->nr_nets - i - 1) * sizeof(*n));
-        memset(&cfg->nets[--cfg->nr_nets], 0, sizeof(*n));
-        cfg->nets[cfg->nr_nets].fd = -1;
-        return;
-    }
-}
 
 int vm_remove_blknet(struct vm *vm, const char *id, char *err, size_t errlen)
 {
@@ -253,21 +158,10 @@ int vm_remove_blknet(struct vm *vm, const char *id, char *err, size_t errlen)
         struct blknet_dev *d = dev->opaque;
         if (dev->destroy != blknet_destroy || !d || !d->id || strcmp(d->id, id))
             continue;
-        bool is_disk = d->blk != NULL;
-        char *saved_id = strdup(id);
-        if (!saved_id) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
+        log_info("removing device '%s'", d->id);
         blknet_destroy(d); /* detaches the PCI function: its slot is free again */
         memmove(dev, dev + 1, (vm->nr_devices - i - 1) * sizeof(*dev));
         vm->nr_devices--;
-        if (is_disk)
-            drop_disk_config(&vm->cfg, saved_id);
-        else
-            drop_net_config(&vm->cfg, saved_id);
-        log_info("removed device '%s'", saved_id);
-        free(saved_id);
         return 0;
     }
     return 1;

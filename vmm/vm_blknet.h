@@ -19,8 +19,9 @@ int vm_attach_disk(struct vm *vm, const struct disk_config *disk, char *bdf, siz
 int vm_attach_net(struct vm *vm, const struct net_config *net, char *bdf, size_t bdflen, char *err,
                   size_t errlen);
 
-/* Detaches and frees the disk or net whose config id is `id` and drops it from vm->cfg. Loop
- * thread. Returns 0 when removed, 1 when no disk or net has that id, -1 on error (err set). */
+/* Detaches and frees the disk or net whose config id is `id` (the configuration is the owner's:
+ * vmm/vm_owner.h). Loop thread. Returns 0 when removed, 1 when no disk or net has that id, -1 on
+ * error (err set). */
 int vm_remove_blknet(struct vm *vm, const char *id, char *err, size_t errlen);
 
 #endif

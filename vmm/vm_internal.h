@@ -45,7 +45,7 @@ struct vm_device {
 #define VM_IRQ_COM1 4
 
 struct vm {
-    struct vm_config cfg; /* private deep copy */
+    struct vm_config cfg; /* private deep copy: what this instance was built from */
     uv_loop_t *loop;      /* the main thread's loop: device back ends, ioeventfd polls */
     struct kvm_handle kvm;
     int kvm_fd;

@@ -11,12 +11,14 @@
 #                             reading (RSS bounded, others answered, it is closed); out of fds
 #                             under RLIMIT_NOFILE 64 (no spin, one log line, serves again);
 #                             9 threads x 300 connect/ping/close never meet 503
+#   api_reboot_keeps_hotplug  disks hot-added / hot-removed on a running VM: vm.shutdown + vm.boot
+#                             builds a machine with the added one, not the removed one
 #   api_idle_connection_kept_70s  runtime-rs's one persistent connection: 70 s idle (past the
 #                             old 60 s idle timeout), then vm.info and vmm.shutdown on it
 # They boot the test guests built by vmm.cmake and vsock.cmake.
 set(API_HARNESS ${CMAKE_SOURCE_DIR}/tests/integration/api_test.py)
 foreach(case api_bad_input api_confidential_refusals api_kata_replay api_hostile_clients
-             api_kata_driver_shapes api_kata_rs_connection)
+             api_kata_driver_shapes api_kata_rs_connection api_reboot_keeps_hotplug)
   add_test(NAME ${case}
            COMMAND python3 ${API_HARNESS} ${case} $<TARGET_FILE:cocoon>
                    ${CMAKE_BINARY_DIR}/tests/guest)

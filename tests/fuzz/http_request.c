@@ -46,8 +46,8 @@ static int fb_remove(void *ctx, const char *id, char *err, size_t errlen)
 {
     return 0;
 }
-static const struct api_backend_ops fake_ops = {fb_boot, fb_op,   fb_op,  fb_void,
-                                                fb_void, fb_disk, fb_net, fb_remove};
+static const struct vm_machine_ops fake_ops = {fb_boot, fb_op,   fb_op,  fb_void,
+                                               fb_void, fb_disk, fb_net, fb_remove};
 static void hook_shutdown(void *opaque) {}
 static void hook_exit(void *opaque, enum vm_exit_reason reason, int status) {}
 

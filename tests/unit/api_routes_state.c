@@ -85,7 +85,7 @@ static int fk_remove(void *ctx, const char *id, char *err, size_t errlen)
     return 0;
 }
 
-static const struct api_backend_ops fake_ops = {
+static const struct vm_machine_ops fake_ops = {
     .boot = fk_boot,
     .pause = fk_pause,
     .resume = fk_resume,
@@ -177,16 +177,16 @@ static const char snp_vm[] = "{\"cpus\":{\"boot_vcpus\":1,\"max_vcpus\":2},"
                              "\"payload\":{\"kernel\":\"@KERNEL@\"},"
                              "\"platform\":{\"sev_snp\":true}}";
 
-static void assert_state(enum api_vm_state s)
+static void assert_state(enum vm_owner_state s)
 {
-    assert_int_equal(api_router_state(router), s);
-    if (s == API_VM_NONE) {
+    assert_int_equal(vm_owner_state(api_router_owner(router)), s);
+    if (s == VM_OWNER_NOT_CREATED) {
         assert_int_equal(call("GET", "vm.info", NULL), 404);
         return;
     }
     assert_int_equal(call("GET", "vm.info", NULL), 200);
     char want[64];
-    snprintf(want, sizeof(want), "\"state\":\"%s\"", api_vm_state_name(s));
+    snprintf(want, sizeof(want), "\"state\":\"%s\"", vm_owner_state_name(s));
     if (!strstr(last_body, want))
         fail_msg("vm.info lacks %s: %s", want, last_body);
 }
@@ -203,29 +203,29 @@ static void full_lifecycle(void **state)
 {
     assert_int_equal(call("GET", "vmm.ping", NULL), 200);
     assert_non_null(strstr(last_body, "\"version\""));
-    assert_state(API_VM_NONE);
+    assert_state(VM_OWNER_NOT_CREATED);
     assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
-    assert_state(API_VM_CREATED);
+    assert_state(VM_OWNER_CREATED);
     assert_non_null(strstr(last_body, "\"boot_vcpus\":1"));
     assert_non_null(strstr(last_body, "\"memory_actual_size\":268435456"));
     assert_int_equal(fk.boots, 0); /* vm.create only stores and validates */
     assert_int_equal(call("PUT", "vm.boot", NULL), 204);
     assert_int_equal(fk.boots, 1);
-    assert_state(API_VM_RUNNING);
+    assert_state(VM_OWNER_RUNNING);
     assert_int_equal(call("PUT", "vm.pause", NULL), 204);
-    assert_state(API_VM_PAUSED);
+    assert_state(VM_OWNER_PAUSED);
     assert_int_equal(call("PUT", "vm.resume", NULL), 204);
-    assert_state(API_VM_RUNNING);
+    assert_state(VM_OWNER_RUNNING);
     assert_int_equal(call("PUT", "vm.shutdown", NULL), 204);
     assert_int_equal(fk.shutdowns, 1);
-    assert_state(API_VM_SHUTDOWN);
+    assert_state(VM_OWNER_SHUTDOWN);
     assert_int_equal(call("PUT", "vm.boot", NULL), 204); /* as CH: boot again from the config */
     assert_int_equal(fk.boots, 2);
     assert_int_equal(fk.destroys, 1);
-    assert_state(API_VM_RUNNING);
+    assert_state(VM_OWNER_RUNNING);
     assert_int_equal(call("PUT", "vm.delete", NULL), 204);
     assert_int_equal(fk.destroys, 2);
-    assert_state(API_VM_NONE);
+    assert_state(VM_OWNER_NOT_CREATED);
     assert_int_equal(call("PUT", "vm.create", plain_vm), 204); /* a fresh one after delete */
     assert_int_equal(call("PUT", "vmm.shutdown", NULL), 204);
     assert_int_equal(fk.vmm_shutdowns, 1);
@@ -247,21 +247,21 @@ static void wrong_state_changes_nothing(void **state)
     assert_int_equal(call("PUT", "vm.resume", NULL), 409);
     assert_int_equal(call("PUT", "vm.shutdown", NULL), 409);
     error_body_is_json_reason("while the VM is Created");
-    assert_state(API_VM_CREATED);
+    assert_state(VM_OWNER_CREATED);
     assert_int_equal(call("PUT", "vm.boot", NULL), 204);
     assert_int_equal(call("PUT", "vm.boot", NULL), 409);
     assert_int_equal(call("PUT", "vm.resume", NULL), 409);
     assert_int_equal(call("PUT", "vm.create", plain_vm), 409);
-    assert_state(API_VM_RUNNING);
+    assert_state(VM_OWNER_RUNNING);
     assert_int_equal(call("PUT", "vm.pause", NULL), 204);
     assert_int_equal(call("PUT", "vm.pause", NULL), 409);
     assert_int_equal(call("PUT", "vm.boot", NULL), 409);
-    assert_state(API_VM_PAUSED);
+    assert_state(VM_OWNER_PAUSED);
     assert_int_equal(call("PUT", "vm.shutdown", NULL), 204);
     assert_int_equal(call("PUT", "vm.shutdown", NULL), 409);
     assert_int_equal(call("PUT", "vm.pause", NULL), 409);
     assert_int_equal(call("PUT", "vm.add-disk", "{\"path\":\"@DISK@\"}"), 409);
-    assert_state(API_VM_SHUTDOWN);
+    assert_state(VM_OWNER_SHUTDOWN);
     assert_int_equal(fk.boots, 1);
     assert_int_equal(fk.pauses, 1);
     assert_int_equal(fk.resumes, 0);
@@ -306,7 +306,7 @@ static void bad_create_bodies_leave_no_vm(void **state)
         if (st != 400)
             fail_msg("body %zu answered %d: %s", i, st, last_body);
         error_body_is_json_reason("vm.create: ");
-        assert_int_equal(api_router_state(router), API_VM_NONE);
+        assert_int_equal(vm_owner_state(api_router_owner(router)), VM_OWNER_NOT_CREATED);
     }
 }
 
@@ -360,13 +360,13 @@ static void add_net_cold_and_hot(void **state)
     assert_int_equal(pipe(p), 0);
     assert_int_equal(call_fds("PUT", "vm.add-net", net, &p[0], 1), 400);
     error_body_is_json_reason("is not a tap device");
-    assert_int_equal(api_router_config(router)->nr_nets, 0);
+    assert_int_equal(vm_owner_config(api_router_owner(router))->nr_nets, 0);
     close(p[1]);
     /* Cold: 204, the fd is kept in the configuration. */
     int tap0 = open_test_tap();
     assert_int_equal(call_fds("PUT", "vm.add-net", net, &tap0, 1), 204);
     assert_string_equal(last_body, "");
-    const struct vm_config *cfg = api_router_config(router);
+    const struct vm_config *cfg = vm_owner_config(api_router_owner(router));
     assert_int_equal(cfg->nr_nets, 1);
     assert_int_equal(cfg->nets[0].fd, tap0);
     assert_string_equal(cfg->nets[0].id, "_net0");
@@ -381,7 +381,7 @@ static void add_net_cold_and_hot(void **state)
     assert_true(bdf_ok(last_body));
     assert_non_null(strstr(last_body, "\"id\":\"_net1\""));
     assert_int_equal(fk.last_net_fd, tap1);
-    assert_int_equal(api_router_config(router)->nr_nets, 2);
+    assert_int_equal(vm_owner_config(api_router_owner(router))->nr_nets, 2);
     /* vm.delete closes the fds the configuration held. */
     assert_int_equal(call("PUT", "vm.delete", NULL), 204);
     assert_int_equal(fcntl(tap0, F_GETFD), -1);
@@ -394,11 +394,11 @@ static void vsock_on_the_api_socket_is_refused(void **state)
                          "\"vsock\":{\"cid\":3,\"socket\":\"/run/cocoon-test/api.sock\"}}";
     assert_int_equal(call("PUT", "vm.create", on_api), 400);
     error_body_is_json_reason("is the API socket's path");
-    assert_int_equal(api_router_state(router), API_VM_NONE);
+    assert_int_equal(vm_owner_state(api_router_owner(router)), VM_OWNER_NOT_CREATED);
     assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
     assert_int_equal(
         call("PUT", "vm.add-vsock", "{\"cid\":3,\"socket\":\"/run/cocoon-test/api.sock\"}"), 400);
-    assert_false(api_router_config(router)->vsock.enabled);
+    assert_false(vm_owner_config(api_router_owner(router))->vsock.enabled);
 }
 
 static void add_disk_and_remove(void **state)
@@ -410,7 +410,7 @@ static void add_disk_and_remove(void **state)
     error_body_is_json_reason("has no path"); /* the shared validator's verdict */
     assert_int_equal(call("PUT", "vm.add-disk", "{\"path\":7}"), 400);
     assert_int_equal(call("PUT", "vm.add-disk", "not json"), 400);
-    assert_int_equal(api_router_config(router)->nr_disks, 1);
+    assert_int_equal(vm_owner_config(api_router_owner(router))->nr_disks, 1);
     assert_int_equal(call("PUT", "vm.boot", NULL), 204);
     const char *kata_disk = "{\"path\":\"@DISK@\",\"readonly\":false,\"image_type\":\"Raw\","
                             "\"vhost_user\":false,\"num_queues\":1,\"queue_size\":1024,"
@@ -422,17 +422,44 @@ static void add_disk_and_remove(void **state)
     char id[32], remove_body[64];
     assert_int_equal(sscanf(idp, "\"id\":\"%31[^\"]", id), 1);
     snprintf(remove_body, sizeof(remove_body), "{\"id\":\"%s\"}", id);
-    assert_int_equal(api_router_config(router)->nr_disks, 2);
+    assert_int_equal(vm_owner_config(api_router_owner(router))->nr_disks, 2);
     fk.fail_hotplug = true;
     assert_int_equal(call("PUT", "vm.add-disk", kata_disk), 500);
-    assert_int_equal(api_router_config(router)->nr_disks, 2);
+    assert_int_equal(vm_owner_config(api_router_owner(router))->nr_disks, 2);
     fk.fail_hotplug = false;
     assert_int_equal(call("PUT", "vm.remove-device", "{\"id\":\"nope\"}"), 404);
     assert_int_equal(call("PUT", "vm.remove-device", "{\"id\":5}"), 400);
     assert_int_equal(call("PUT", "vm.remove-device", remove_body), 204);
     assert_int_equal(fk.removes, 1);
-    assert_int_equal(api_router_config(router)->nr_disks, 1);
-    assert_string_equal(api_router_config(router)->disks[0].id, "root");
+    assert_int_equal(vm_owner_config(api_router_owner(router))->nr_disks, 1);
+    assert_string_equal(vm_owner_config(api_router_owner(router))->disks[0].id, "root");
+}
+
+/* One id rule for every kind: vm.create may not give a disk the vsock's id (the validator once
+ * compared disks with disks only, so vm.remove-device could not name that disk), and a hot-added
+ * disk or net may not take it either, before or after boot. */
+static void device_id_shared_with_vsock_refused(void **state)
+{
+    static const char clash[] =
+        "{\"payload\":{\"kernel\":\"@KERNEL@\"},"
+        "\"disks\":[{\"path\":\"@DISK@\",\"id\":\"agent\"}],"
+        "\"vsock\":{\"cid\":3,\"socket\":\"/tmp/v.sock\",\"id\":\"agent\"}}";
+    assert_int_equal(call("PUT", "vm.create", clash), 400);
+    error_body_is_json_reason("duplicate device id 'agent'");
+    assert_state(VM_OWNER_NOT_CREATED);
+    assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
+    assert_int_equal(
+        call("PUT", "vm.add-vsock", "{\"cid\":4,\"socket\":\"/tmp/v.sock\",\"id\":\"agent\"}"),
+        204);
+    for (int booted = 0; booted <= 1; booted++) {
+        assert_int_equal(call("PUT", "vm.add-disk", "{\"path\":\"@DISK@\",\"id\":\"agent\"}"), 409);
+        error_body_is_json_reason("id 'agent' is already in use");
+        assert_int_equal(call("PUT", "vm.remove-device", "{\"id\":\"agent\"}"), 404);
+        if (!booted)
+            assert_int_equal(call("PUT", "vm.boot", NULL), 204);
+    }
+    assert_int_equal(fk.disks + fk.removes, 0);
+    assert_int_equal(vm_owner_config(api_router_owner(router))->nr_disks, 0);
 }
 
 /* vm.add-vsock takes exactly one VsockConfig object: anything around or after it is refused
@@ -448,35 +475,36 @@ static void add_vsock_cold_only(void **state)
     assert_int_equal(call("PUT", "vm.add-vsock", "[1]"), 400);
     assert_int_equal(call("PUT", "vm.add-vsock", "{\"cid\":2,\"socket\":\"/tmp/v.sock\"}"), 400);
     error_body_is_json_reason("cid");
-    assert_false(api_router_config(router)->vsock.enabled);
-    assert_int_equal(api_router_config(router)->vsock.cid, 3);
+    assert_false(vm_owner_config(api_router_owner(router))->vsock.enabled);
+    assert_int_equal(vm_owner_config(api_router_owner(router))->vsock.cid, 3);
     assert_int_equal(
         call("PUT", "vm.add-vsock", "{\"cid\":4,\"socket\":\"/tmp/v.sock\",\"id\":\"vs\"}"), 204);
-    assert_true(api_router_config(router)->vsock.enabled);
-    assert_int_equal(api_router_config(router)->vsock.cid, 4);
-    assert_string_equal(api_router_config(router)->vsock.socket, "/tmp/v.sock");
+    assert_true(vm_owner_config(api_router_owner(router))->vsock.enabled);
+    assert_int_equal(vm_owner_config(api_router_owner(router))->vsock.cid, 4);
+    assert_string_equal(vm_owner_config(api_router_owner(router))->vsock.socket, "/tmp/v.sock");
     assert_int_equal(call("PUT", "vm.add-vsock", "{\"cid\":5,\"socket\":\"/tmp/w.sock\"}"), 409);
     assert_int_equal(call("PUT", "vm.boot", NULL), 204);
     assert_int_equal(call("PUT", "vm.add-vsock", "{\"cid\":5,\"socket\":\"/tmp/w.sock\"}"), 501);
+    error_body_is_json_reason("vsock hot-plug is not supported (add it before vm.boot)");
 }
 
 static void resize_plain_guest(void **state)
 {
     assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
     assert_int_equal(call("PUT", "vm.resize", "{\"desired_vcpus\":2}"), 204);
-    assert_int_equal(api_router_config(router)->cpus, 2);
+    assert_int_equal(vm_owner_config(api_router_owner(router))->cpus, 2);
     assert_int_equal(call("PUT", "vm.resize", "{\"desired_vcpus\":3}"), 400); /* > max_vcpus */
     assert_int_equal(call("PUT", "vm.resize", "{\"desired_vcpus\":-1}"), 400);
     assert_int_equal(call("PUT", "vm.resize", "{\"desired_vcpus\":\"2\"}"), 400);
     assert_int_equal(call("PUT", "vm.resize", "{\"desired_ram\":1}"), 400);
     assert_int_equal(call("PUT", "vm.resize", "{\"desired_ram\":536870912}"), 204);
-    assert_true(api_router_config(router)->memory == 536870912ULL);
+    assert_true(vm_owner_config(api_router_owner(router))->memory == 536870912ULL);
     assert_int_equal(call("PUT", "vm.boot", NULL), 204);
     assert_int_equal(fk.booted_cpus, 2);
     assert_int_equal(call("PUT", "vm.resize", "{\"desired_vcpus\":2}"), 204); /* no change */
     assert_int_equal(call("PUT", "vm.resize", "{\"desired_vcpus\":1}"), 501);
     error_body_is_json_reason("hot-plug");
-    assert_int_equal(api_router_config(router)->cpus, 2);
+    assert_int_equal(vm_owner_config(api_router_owner(router))->cpus, 2);
 }
 
 /* Each request that would undermine a confidential guest: 403 + reason, VM left as it was. */
@@ -514,7 +542,7 @@ static void confidential_refusals(const char *vm_json, const char *tee)
         if (strcmp(before, last_body) != 0)
             fail_msg("%s changed the VM: %s", refused[i].route, last_body);
     }
-    assert_int_equal(api_router_state(router), API_VM_CREATED);
+    assert_int_equal(vm_owner_state(api_router_owner(router)), VM_OWNER_CREATED);
     assert_int_equal(fk.boots + fk.shutdowns + fk.destroys + fk.disks + fk.nets, 0);
     /* What a confidential pod does need still works: block hot-plug configuration. */
     assert_int_equal(call("PUT", "vm.add-disk", "{\"path\":\"@DISK@\",\"readonly\":true}"), 204);
@@ -552,7 +580,7 @@ static void noop_resize_answers_204(const char *vm_json)
         if (!booted)
             assert_int_equal(call("PUT", "vm.boot", NULL), 204);
     }
-    assert_int_equal(api_router_config(router)->cpus, 1);
+    assert_int_equal(vm_owner_config(api_router_owner(router))->cpus, 1);
 }
 
 static void api_noop_resize_tdx(void **state)
@@ -601,7 +629,7 @@ static void unoffered_devices_name_the_kata_setting(void **state)
              "\"socket\":\"/tmp/vfs.sock\",\"num_queues\":1,\"queue_size\":1024}]}");
     assert_int_equal(call("PUT", "vm.create", body), 400);
     error_body_is_json_reason("set shared_fs = ");
-    assert_int_equal(api_router_state(router), API_VM_NONE);
+    assert_int_equal(vm_owner_state(api_router_owner(router)), VM_OWNER_NOT_CREATED);
 }
 
 /* vmm.ping lists the build's features under Cloud Hypervisor's names: runtime-rs refuses a TDX
@@ -638,7 +666,7 @@ static void confidential_create_refusals(void **state)
                           "\"devices\":[{\"path\":\"/sys/bus/pci/devices/0000:01:00.0\"}]}"),
                      400);
     error_body_is_json_reason("VFIO");
-    assert_int_equal(api_router_state(router), API_VM_NONE);
+    assert_int_equal(vm_owner_state(api_router_owner(router)), VM_OWNER_NOT_CREATED);
 }
 
 static void boot_failure_keeps_created(void **state)
@@ -647,23 +675,23 @@ static void boot_failure_keeps_created(void **state)
     fk.fail_boot = true;
     assert_int_equal(call("PUT", "vm.boot", NULL), 500);
     error_body_is_json_reason("no KVM here");
-    assert_state(API_VM_CREATED);
+    assert_state(VM_OWNER_CREATED);
 }
 
 static void guest_exit_is_reported_once(void **state)
 {
     assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
     assert_int_equal(call("PUT", "vm.boot", NULL), 204);
-    api_router_guest_exited(router, VM_EXIT_POWEROFF, 0);
+    vm_owner_guest_stopped(api_router_owner(router), VM_EXIT_POWEROFF, 0);
     assert_int_equal(fk.guest_exits, 1);
     assert_int_equal(fk.exit_reason, VM_EXIT_POWEROFF);
-    assert_state(API_VM_SHUTDOWN);
-    api_router_guest_exited(router, VM_EXIT_POWEROFF, 0);
+    assert_state(VM_OWNER_SHUTDOWN);
+    vm_owner_guest_stopped(api_router_owner(router), VM_EXIT_POWEROFF, 0);
     assert_int_equal(fk.guest_exits, 1);
     /* A stop we asked for is not a guest exit. */
     assert_int_equal(call("PUT", "vm.boot", NULL), 204);
     assert_int_equal(call("PUT", "vm.shutdown", NULL), 204);
-    api_router_guest_exited(router, VM_EXIT_POWEROFF, 0);
+    vm_owner_guest_stopped(api_router_owner(router), VM_EXIT_POWEROFF, 0);
     assert_int_equal(fk.guest_exits, 1);
 }
 
@@ -678,7 +706,7 @@ static void command_line_vm_boots_at_once(void **state)
     assert_int_equal(api_router_create_and_boot(router, &cfg, err, sizeof(err)), 0);
     assert_null(cfg.kernel); /* ownership moved */
     assert_int_equal(fk.boots, 1);
-    assert_state(API_VM_RUNNING);
+    assert_state(VM_OWNER_RUNNING);
     assert_int_equal(call("GET", "vmm.ping", NULL), 200);
 }
 
@@ -696,6 +724,7 @@ int main(void)
         T(add_net_cold_and_hot),
         T(vsock_on_the_api_socket_is_refused),
         T(add_disk_and_remove),
+        T(device_id_shared_with_vsock_refused),
         T(add_vsock_cold_only),
         T(resize_plain_guest),
         T(tdx_refusals),

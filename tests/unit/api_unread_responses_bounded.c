@@ -42,7 +42,7 @@ static int no_op(void *ctx, char *err, size_t errlen)
     return -1;
 }
 static void no_void(void *ctx) {}
-static const struct api_backend_ops ops = {
+static const struct vm_machine_ops ops = {
     .boot = no_boot, .pause = no_op, .resume = no_op, .shutdown = no_void, .destroy = no_void};
 
 static int setup(void **state)

@@ -206,8 +206,8 @@ static void create_sets_up_machine(void **state)
         assert_int_equal(s.apic_id_from_cpuid[i], i);
         assert_int_equal((s.lvt0[i] >> 8) & 7, 7); /* LINT0 ExtINT */
     }
-    assert_int_equal(vm_get_state(vm), VM_STATE_CREATED);
-    assert_int_equal(vm_get_config(vm)->cpus, 4);
+    assert_int_equal(atomic_load(&vm->state), VM_STATE_CREATED);
+    assert_int_equal(vm->cfg.cpus, 4);
     destroy(&loop, vm);
     assert_int_equal(s.open_fds, 0);
     assert_int_equal(s.mapped, 0);

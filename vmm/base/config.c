@@ -46,6 +46,69 @@ void vm_config_free(struct vm_config *cfg)
     vm_config_init(cfg);
 }
 
+void disk_config_clear(struct disk_config *d)
+{
+    free(d->path);
+    free(d->id);
+    memset(d, 0, sizeof(*d));
+}
+
+void net_config_clear(struct net_config *n)
+{
+    free(n->tap);
+    free(n->id);
+    if (n->fd >= 0)
+        close(n->fd);
+    memset(n, 0, sizeof(*n));
+    n->fd = -1;
+}
+
+void vsock_config_clear(struct vsock_config *v)
+{
+    free(v->socket);
+    free(v->id);
+    memset(v, 0, sizeof(*v));
+    v->cid = CFG_DEFAULT_VSOCK_CID;
+}
+
+static bool same_id(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+bool vm_config_id_in_use(const struct vm_config *cfg, const char *id)
+{
+    for (unsigned i = 0; i < cfg->nr_disks && i < CFG_MAX_DISKS; i++)
+        if (same_id(cfg->disks[i].id, id))
+            return true;
+    for (unsigned i = 0; i < cfg->nr_nets && i < CFG_MAX_NETS; i++)
+        if (same_id(cfg->nets[i].id, id))
+            return true;
+    return cfg->vsock.enabled && same_id(cfg->vsock.id, id);
+}
+
+int vm_config_remove_device(struct vm_config *cfg, const char *id)
+{
+    for (unsigned i = 0; i < cfg->nr_disks; i++)
+        if (same_id(cfg->disks[i].id, id)) {
+            disk_config_clear(&cfg->disks[i]);
+            memmove(&cfg->disks[i], &cfg->disks[i + 1],
+                    (cfg->nr_disks - i - 1) * sizeof(cfg->disks[0]));
+            memset(&cfg->disks[--cfg->nr_disks], 0, sizeof(cfg->disks[0]));
+            return 0;
+        }
+    for (unsigned i = 0; i < cfg->nr_nets; i++)
+        if (same_id(cfg->nets[i].id, id)) {
+            net_config_clear(&cfg->nets[i]);
+            memmove(&cfg->nets[i], &cfg->nets[i + 1],
+                    (cfg->nr_nets - i - 1) * sizeof(cfg->nets[0]));
+            memset(&cfg->nets[--cfg->nr_nets], 0, sizeof(cfg->nets[0])); /* moved up */
+            cfg->nets[cfg->nr_nets].fd = -1;
+            return 0;
+        }
+    return -1;
+}
+
 int parse_size(const char *s, uint64_t *out)
 {
     if (!s || *s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
@@ -254,6 +317,30 @@ static int validate_payload(const struct vm_config *cfg, char *err, size_t errle
     return 0;
 }
 
+/* The one id rule (vm_config_id_in_use) over the whole configuration: no two devices of any
+ * kind share an id (as in Cloud Hypervisor, whose vm.remove-device names one device). */
+static int validate_unique_ids(const struct vm_config *cfg, char *err, size_t errlen)
+{
+    const char *ids[CFG_MAX_DISKS + CFG_MAX_NETS + 1];
+    unsigned n = 0;
+    for (unsigned i = 0; i < cfg->nr_disks; i++)
+        ids[n++] = cfg->disks[i].id;
+    for (unsigned i = 0; i < cfg->nr_nets; i++)
+        ids[n++] = cfg->nets[i].id;
+    if (cfg->vsock.enabled)
+        ids[n++] = cfg->vsock.id;
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned j = 0; j < i; j++)
+            if (ids[i] && ids[j] && strcmp(ids[i], ids[j]) == 0) {
+                snprintf(err, errlen,
+                         "duplicate device id '%.*s' (ids are unique across disks, nets and "
+                         "the vsock)",
+                         CFG_MAX_ID_LEN, ids[i]);
+                return -1;
+            }
+    return 0;
+}
+
 static int validate_devices(const struct vm_config *cfg, char *err, size_t errlen)
 {
     if (cfg->serial == SERIAL_FILE && (!cfg->serial_file || !*cfg->serial_file)) {
@@ -272,12 +359,6 @@ static int validate_devices(const struct vm_config *cfg, char *err, size_t errle
         }
         if (check_disk_image(&cfg->disks[i], err, errlen) < 0)
             return -1;
-        for (unsigned j = 0; j < i; j++)
-            if (cfg->disks[i].id && cfg->disks[j].id &&
-                strcmp(cfg->disks[i].id, cfg->disks[j].id) == 0) {
-                snprintf(err, errlen, "duplicate disk id '%s'", cfg->disks[i].id);
-                return -1;
-            }
     }
     for (unsigned i = 0; i < cfg->nr_nets; i++) {
         const struct net_config *n = &cfg->nets[i];
@@ -286,6 +367,8 @@ static int validate_devices(const struct vm_config *cfg, char *err, size_t errle
             return -1;
         }
     }
+    if (validate_unique_ids(cfg, err, errlen) < 0)
+        return -1;
     if (cfg->vsock.enabled) {
         if (cfg->vsock.cid < 3 || cfg->vsock.cid > 0xFFFFFFFEULL) {
             snprintf(err, errlen, "vsock cid %llu is out of range (3..4294967294)",

@@ -112,6 +112,20 @@ void vm_config_init(struct vm_config *cfg);
 /* Frees every string the config owns (not cfg itself) and closes handed-over net fds. */
 void vm_config_free(struct vm_config *cfg);
 
+/* Frees one device entry's strings (and a net's handed-over fd) and leaves it empty (net fd -1,
+ * vsock cid the default). */
+void disk_config_clear(struct disk_config *d);
+void net_config_clear(struct net_config *n);
+void vsock_config_clear(struct vsock_config *v);
+
+/* The one id rule: device ids are unique across every kind (disks, nets, the vsock). True when
+ * a device of cfg has this id (NULL: false). */
+bool vm_config_id_in_use(const struct vm_config *cfg, const char *id);
+
+/* Takes the disk or net with this id out of cfg (freeing it; later entries move up). 0 when
+ * removed, -1 when no disk or net has that id (the vsock is not removable). */
+int vm_config_remove_device(struct vm_config *cfg, const char *id);
+
 /* Deep-copies src into dst (strings duplicated, net fds dup'ed). Returns 0, or -1 on ENOMEM
  * with dst left freeable. */
 int vm_config_copy(struct vm_config *dst, const struct vm_config *src);

@@ -55,7 +55,11 @@ const struct config_case config_cases[] = {
      false, "Is a directory"},
     {"disk_duplicate_id", K " --disk path=@DISK@,id=d0 --disk path=@DISK@,id=d0",
      "{" P ",\"disks\":[{\"path\":\"@DISK@\",\"id\":\"d0\"},{\"path\":\"@DISK@\",\"id\":\"d0\"}]}",
-     false, "duplicate disk id"},
+     false, "duplicate device id"},
+    {"disk_and_net_share_id", K " --disk path=@DISK@,id=x --net tap=tap0,id=x",
+     "{" P ",\"disks\":[{\"path\":\"@DISK@\",\"id\":\"x\"}],"
+     "\"net\":[{\"tap\":\"tap0\",\"id\":\"x\"}]}",
+     false, "duplicate device id"},
     {"vsock_ok", K " --vsock cid=3,socket=@SOCK@",
      "{" P ",\"vsock\":{\"cid\":3,\"socket\":\"@SOCK@\"}}", true, NULL},
     {"serial_file_ok", K " --serial file=@DIR@/serial.log",

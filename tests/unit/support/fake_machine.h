@@ -1,0 +1,24 @@
+/* fake_machine.h: a recording vm_machine_ops for tests of the VM's owner (no KVM). */
+#ifndef COCOON_TEST_FAKE_MACHINE_H
+#define COCOON_TEST_FAKE_MACHINE_H
+
+#include <stdbool.h>
+
+#include "vmm/vm_owner.h"
+
+/* What the owner asked of the machine, and how the next calls should fail. */
+struct fake_machine {
+    unsigned boots, pauses, resumes, shutdowns, destroys, disks, nets, removes, buttons;
+    unsigned booted_disks, booted_nets; /* the configuration the last boot was given */
+    bool booted_vsock;
+    bool fail_boot, fail_hotplug, fail_remove, no_button;
+    unsigned stops; /* the owner's guest_stopped hook */
+    enum vm_exit_reason stop_reason;
+};
+
+extern const struct vm_machine_ops fake_machine_ops;
+
+/* An owner over a zeroed *m whose guest_stopped hook counts into m. */
+struct vm_owner *fake_machine_owner(struct fake_machine *m);
+
+#endif
