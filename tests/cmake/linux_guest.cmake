@@ -5,7 +5,9 @@
 #   by config + patch + source version (tests/scripts/build-linux-guest.sh). ~3-5 min on a miss.
 # linux_guest_virtio: Linux's own virtio drivers against cocoon's devices (two disks, one
 #   read-only; virtio-net on a tap in a test netns; hybrid vsock both ways).
-# linux_guest_kata_replay: the Kata control-API replay with this guest as the agent end.
+# linux_guest_kata_replay: the Kata control-API replay with this guest as the agent end; it boots
+#   the ACPI build of the kernel (acpi.cmake), since the agent waits for the hot-plugged disk's
+#   uevent as Kata's does, which only ACPI hot-plug (acpiphp) produces without a rescan.
 # Run them alone with `ctest -R linux_guest`.
 
 set(LINUX_GUEST_DIR ${CMAKE_BINARY_DIR}/linux-guest)
@@ -44,7 +46,7 @@ set_tests_properties(linux_guest_virtio PROPERTIES FIXTURES_REQUIRED linux_guest
 
 add_test(NAME linux_guest_kata_replay
          COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/scripts/linux_guest_test.py --kata-replay
-                 --cocoon $<TARGET_FILE:cocoon> --kernel ${LINUX_GUEST_DIR}/vmlinux
+                 --cocoon $<TARGET_FILE:cocoon> --kernel ${CMAKE_BINARY_DIR}/linux-guest-acpi/vmlinux
                  --initramfs ${LINUX_GUEST_DIR}/initramfs.cpio --keep)
-set_tests_properties(linux_guest_kata_replay PROPERTIES FIXTURES_REQUIRED linux_guest_kernel
+set_tests_properties(linux_guest_kata_replay PROPERTIES FIXTURES_REQUIRED acpi_linux_guest_kernel
                      SKIP_RETURN_CODE 77 TIMEOUT 900 LABELS "linux_guest;kvm")
