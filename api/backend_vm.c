@@ -95,6 +95,12 @@ static int be_remove_device(void *ctx, const char *id, char *err, size_t errlen)
     return vm_remove_device(b->vm, id, err, errlen);
 }
 
+static int be_power_button(void *ctx, char *err, size_t errlen)
+{
+    struct api_vm_backend *b = ctx;
+    return vm_power_button(b->vm, err, errlen);
+}
+
 const struct api_backend_ops api_vm_backend_ops = {
     .boot = be_boot,
     .pause = be_pause,
@@ -104,6 +110,7 @@ const struct api_backend_ops api_vm_backend_ops = {
     .add_disk = be_add_disk,
     .add_net = be_add_net,
     .remove_device = be_remove_device,
+    .power_button = be_power_button,
 };
 
 struct api_vm_backend *api_vm_backend_new(uv_loop_t *loop)

@@ -294,6 +294,20 @@ static void do_shutdown(struct api_router *r, struct api_request *req, struct ap
     reply(resp, 204, NULL);
 }
 
+/* Cloud Hypervisor's vm.power-button: 204 once the event is raised; the guest decides. */
+static void do_power_button(struct api_router *r, struct api_request *req,
+                            struct api_response *resp)
+{
+    if (!require_state(r, resp, "vm.power-button", S(RUNNING)))
+        return;
+    char err[256] = "not supported by this backend";
+    if (!r->ops->power_button || r->ops->power_button(r->backend, err, sizeof(err)) < 0) {
+        reply_error(resp, 409, "vm.power-button: %s", err);
+        return;
+    }
+    reply(resp, 204, NULL);
+}
+
 static void do_delete(struct api_router *r, struct api_request *req, struct api_response *resp)
 {
     api_router_teardown(r);
@@ -738,6 +752,7 @@ static const struct route routes[] = {
     {"vm.add-vsock", "PUT", do_add_vsock},
     {"vm.remove-device", "PUT", do_remove_device},
     {"vm.resize", "PUT", do_resize},
+    {"vm.power-button", "PUT", do_power_button},
 };
 
 void api_router_handle(void *opaque, struct api_request *req, struct api_response *resp)

@@ -35,6 +35,8 @@ struct api_backend_ops {
     int (*add_net)(void *ctx, const struct net_config *net, char *bdf, size_t bdflen, char *err,
                    size_t errlen);
     int (*remove_device)(void *ctx, const char *id, char *err, size_t errlen);
+    /* Presses the guest's ACPI power button (Cloud Hypervisor's vm.power-button). */
+    int (*power_button)(void *ctx, char *err, size_t errlen);
 };
 
 /* Called by the router (on the loop thread) when the process should end. */
