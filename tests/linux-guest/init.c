@@ -829,11 +829,13 @@ static void check_vsock_connect(const struct params *p)
  * hotplug_timeout (3 s) for a "block" uevent whose DEVPATH matches
  * ^/devices/pci0000:00/<bdf>/virtio[0-9]+/block/ with a DEVNAME, counting events that came
  * before the request. It never rescans the bus: the hypervisor's hot-plug notification must make
- * the guest kernel enumerate the function by itself. */
-#define HOTPLUG_TIMEOUT_MS 3000
+ * the guest kernel enumerate the function by itself. The PCI function's own "add" uevent is kept
+ * too, to tell the notification's latency from the guest driver's probe time. */
+#define HOTPLUG_TIMEOUT_MS 3000 /* Kata's DEFAULT_HOTPLUG_TIMEOUT */
 #define UEVENT_KEEP        32
 
 struct block_uevent {
+    char subsystem[16]; /* "block" or "pci" */
     char devpath[256];
     char devname[32];
     double at; /* CLOCK_BOOTTIME seconds */
@@ -864,25 +866,28 @@ static const char *uevent_field(const char *msg, size_t len, const char *key)
     return "";
 }
 
-/* Reads every pending uevent and keeps the block "add" events (oldest dropped when full). */
+/* Reads every pending uevent and keeps the block and pci "add" events (oldest dropped when
+ * full). */
 static void drain_uevents(int s)
 {
     char msg[4096];
     ssize_t n;
     while ((n = recv(s, msg, sizeof(msg) - 1, 0)) > 0) {
         msg[n] = '\0';
+        const char *subsystem = uevent_field(msg, (size_t)n, "SUBSYSTEM");
         if (strcmp(uevent_field(msg, (size_t)n, "ACTION"), "add") ||
-            strcmp(uevent_field(msg, (size_t)n, "SUBSYSTEM"), "block"))
+            (strcmp(subsystem, "block") && strcmp(subsystem, "pci")))
             continue;
         if (nr_seen == UEVENT_KEEP) {
             memmove(seen, seen + 1, sizeof(seen) - sizeof(seen[0]));
             nr_seen--;
         }
         struct block_uevent *u = &seen[nr_seen++];
+        copy_str(u->subsystem, sizeof(u->subsystem), subsystem);
         copy_str(u->devpath, sizeof(u->devpath), uevent_field(msg, (size_t)n, "DEVPATH"));
         copy_str(u->devname, sizeof(u->devname), uevent_field(msg, (size_t)n, "DEVNAME"));
         u->at = uptime_seconds();
-        say("INFO agent uevent add block %s (%s)", u->devname, u->devpath);
+        say("INFO agent uevent add %s %s (%s)", u->subsystem, u->devname, u->devpath);
     }
 }
 
@@ -894,7 +899,8 @@ static const struct block_uevent *find_block_uevent(const char *bdf)
     size_t plen = strlen(prefix);
     for (unsigned i = 0; i < nr_seen; i++) {
         const char *rest = seen[i].devpath + plen;
-        if (strncmp(seen[i].devpath, prefix, plen) || !seen[i].devname[0])
+        if (strcmp(seen[i].subsystem, "block") || strncmp(seen[i].devpath, prefix, plen) ||
+            !seen[i].devname[0])
             continue;
         size_t digits = strspn(rest, "0123456789");
         if (digits > 0 && !strncmp(rest + digits, "/block/", 7))
@@ -903,12 +909,24 @@ static const struct block_uevent *find_block_uevent(const char *bdf)
     return NULL;
 }
 
-/* Waits (no rescan) up to HOTPLUG_TIMEOUT_MS from t_request for the block uevent of bdf. */
-static const struct block_uevent *wait_block_uevent(int us, const char *bdf, double t_request)
+/* The PCI function's own add uevent (DEVPATH /devices/pci0000:00/<bdf>), or NULL. */
+static const struct block_uevent *find_pci_uevent(const char *bdf)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/devices/pci0000:00/%.16s", bdf);
+    for (unsigned i = 0; i < nr_seen; i++)
+        if (!strcmp(seen[i].subsystem, "pci") && !strcmp(seen[i].devpath, path))
+            return &seen[i];
+    return NULL;
+}
+
+/* Waits (no rescan) up to timeout_ms from t_request for the block uevent of bdf. */
+static const struct block_uevent *wait_block_uevent(int us, const char *bdf, double t_request,
+                                                    int timeout_ms)
 {
     const struct block_uevent *u;
     while (!(u = find_block_uevent(bdf))) {
-        int left = (int)((t_request + HOTPLUG_TIMEOUT_MS / 1000.0 - uptime_seconds()) * 1000);
+        int left = (int)((t_request + timeout_ms / 1000.0 - uptime_seconds()) * 1000);
         struct pollfd pfd = {.fd = us, .events = POLLIN};
         if (left <= 0 || poll(&pfd, 1, left) < 0)
             return NULL;
@@ -935,10 +953,15 @@ static void read_request(int c, char *req, size_t len)
     req[strcspn(req, "\r\n")] = '\0';
 }
 
-/* "DISK <name> <bytes> <hex of its first 32 bytes> <ms>" for the disk u announced; ms is the
- * uevent's time relative to the request (negative: it came first). */
-static void describe_disk(const struct block_uevent *u, double t_request, char *reply, size_t len)
+/* "DISK <name> <bytes> <hex of its first 32 bytes> <ms> <pci ms>" for the disk u announced; ms
+ * and pci ms are the block and the PCI function's add uevents' times relative to the request
+ * (negative: it came first; pci ms "-" when not seen). */
+static void describe_disk(const struct block_uevent *u, const struct block_uevent *pci,
+                          double t_request, char *reply, size_t len)
 {
+    char pci_ms[24] = "-";
+    if (pci)
+        snprintf(pci_ms, sizeof(pci_ms), "%.0f", (pci->at - t_request) * 1000);
     char path[64], txt[32], hex[65] = "";
     uint8_t head[32];
     snprintf(path, sizeof(path), "/sys/block/%.31s/size", u->devname);
@@ -950,32 +973,40 @@ static void describe_disk(const struct block_uevent *u, double t_request, char *
     } else {
         for (size_t i = 0; i < sizeof(head); i++)
             snprintf(hex + 2 * i, sizeof(hex) - 2 * i, "%02x", head[i]);
-        snprintf(reply, len, "DISK %s %llu %s %.0f\n", u->devname, bytes, hex,
-                 (u->at - t_request) * 1000);
+        snprintf(reply, len, "DISK %s %llu %s %.0f %s\n", u->devname, bytes, hex,
+                 (u->at - t_request) * 1000, pci_ms);
     }
     if (fd >= 0)
         close(fd);
 }
 
-/* Control request "WAIT <bdf>": what Kata's agent does for a hot-plugged virtio-blk volume.
- * Answers DISK (describe_disk) or "NONE <reason>". Runs in the agent's main process, which owns
- * the uevent socket; the echo service waits meanwhile (at most 3 s). */
+/* Control request "WAIT <bdf> [ms]": what Kata's agent does for a hot-plugged virtio-blk volume,
+ * with Kata's 3 s unless the request names another budget (1..600000 ms). Answers DISK
+ * (describe_disk) or "NONE <reason>". Runs in the agent's main process, which owns the uevent
+ * socket; the echo service waits meanwhile. */
 static void handle_control(int c, int us)
 {
     char req[128], reply[256], bdf[32] = "";
+    int timeout_ms = HOTPLUG_TIMEOUT_MS;
     read_request(c, req, sizeof(req));
     double t_request = uptime_seconds();
     if (!strncmp(req, "WAIT ", 5))
         copy_str(bdf, sizeof(bdf), req + 5);
-    if (!bdf[0] || strchr(bdf, ' ')) {
+    char *ms = strchr(bdf, ' ');
+    if (ms) {
+        *ms++ = '\0';
+        timeout_ms = atoi(ms);
+    }
+    if (!bdf[0] || timeout_ms < 1 || timeout_ms > 600000) {
         snprintf(reply, sizeof(reply), "NONE bad request\n");
     } else {
-        const struct block_uevent *u = wait_block_uevent(us, bdf, t_request);
+        const struct block_uevent *u = wait_block_uevent(us, bdf, t_request, timeout_ms);
         if (u)
-            describe_disk(u, t_request, reply, sizeof(reply));
+            describe_disk(u, find_pci_uevent(bdf), t_request, reply, sizeof(reply));
         else
-            snprintf(reply, sizeof(reply), "NONE no block uevent for %s within %d ms\n", bdf,
-                     HOTPLUG_TIMEOUT_MS);
+            snprintf(reply, sizeof(reply),
+                     "NONE no block uevent for %s within %d ms (pci add %s)\n", bdf, timeout_ms,
+                     find_pci_uevent(bdf) ? "seen" : "not seen");
     }
     say("INFO agent control: %.60s -> %s", req, reply);
     (void)!write(c, reply, strlen(reply));

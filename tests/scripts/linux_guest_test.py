@@ -662,7 +662,7 @@ def half_close_session(vsock_path, nbytes=300000):
     return ok, f"{len(got)} of {nbytes} bytes back after SHUT_WR, then EOF; exact={ok}{err}"
 
 
-def guest_wait_disk(vsock_path, bdf, t_answer):
+def guest_wait_disk(vsock_path, bdf, t_answer, timeout_s):
     """What Kata's agent does for a hot-plugged volume: no rescan, wait up to 3 s (its
     hotplug_timeout) for the kernel's block uevent under that PCI address, then read the disk.
     The control port is redialled as Kata redials its agent: while the guest enumerates the new
@@ -687,7 +687,7 @@ def guest_wait_disk(vsock_path, bdf, t_answer):
     reply = b""
     t_sent = time.monotonic()
     try:
-        s.sendall(f"WAIT {bdf}\n".encode())
+        s.sendall(f"WAIT {bdf} {int(timeout_s * 1000)}\n".encode())
         while not reply.endswith(b"\n"):
             chunk = s.recv(256)
             if not chunk:
@@ -699,16 +699,20 @@ def guest_wait_disk(vsock_path, bdf, t_answer):
     s.close()
     words = reply.decode("utf-8", "replace").split()
     want = pattern(0, 32, RW_SEED_BEFORE).hex()
-    ok = len(words) == 5 and words[0] == "DISK" and words[2] == str(RW_SIZE) and words[3] == want
+    ok = len(words) == 6 and words[0] == "DISK" and words[2] == str(RW_SIZE) and words[3] == want
     timing = ""
     if ok:
-        # The uevent's time in the guest relative to the WAIT's arrival, plus the host's time
-        # from the vm.add-disk answer to sending WAIT: the hot-add to uevent latency.
-        timing = (f"; block uevent {(t_sent - t_answer) * 1000 + float(words[4]):.0f} ms after "
-                  f"the vm.add-disk answer, WAIT sent after {attempts} dial(s) and answered "
-                  f"{(t_reply - t_sent) * 1000:.0f} ms later")
-    return ok, (f"guest waited (no rescan, {HOTPLUG_TIMEOUT_S} s) for the block uevent: "
-                f"{reply.strip()!r} (want DISK vdX {RW_SIZE} {want[:16]}... ms){timing}")
+        # The uevents' times in the guest relative to the WAIT's arrival, plus the host's time
+        # from the vm.add-disk answer to sending WAIT: the hot-add to uevent latencies.
+        base = (t_sent - t_answer) * 1000
+        pci = f"{base + float(words[5]):.0f} ms" if words[5] != "-" else "not seen"
+        in_kata = float(words[4]) <= HOTPLUG_TIMEOUT_S * 1000
+        timing = (f"; after the vm.add-disk answer: PCI function add uevent {pci}, block uevent "
+                  f"{base + float(words[4]):.0f} ms; WAIT sent after {attempts} dial(s), answered "
+                  f"{(t_reply - t_sent) * 1000:.0f} ms later; within Kata's "
+                  f"{HOTPLUG_TIMEOUT_S} s of the request: {'yes' if in_kata else 'NO'}")
+    return ok, (f"guest waited (no rescan, {timeout_s:g} s) for the block uevent: "
+                f"{reply.strip()!r} (want DISK vdX {RW_SIZE} {want[:16]}... ms pci_ms){timing}")
 
 
 def run_kata_replay(args):
@@ -807,7 +811,8 @@ def run_kata_replay(args):
 
         # What Kata's agent does next: wait for the kernel's uevent of the disk at that BDF.
         if bdf and agent:
-            results.set("kata_hotplug_disk_in_guest", *guest_wait_disk(vsock_path, bdf, t_added))
+            results.set("kata_hotplug_disk_in_guest",
+                        *guest_wait_disk(vsock_path, bdf, t_added, args.hotplug_timeout))
         else:
             results.set("kata_hotplug_disk_in_guest", False, "no BDF or no agent")
 
@@ -868,6 +873,9 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder on failure")
     ap.add_argument("--kata-replay", action="store_true",
                     help="replay Kata's clh driver against this guest as the agent end")
+    ap.add_argument("--hotplug-timeout", type=float, default=HOTPLUG_TIMEOUT_S,
+                    help="seconds the guest agent waits for a hot-added disk's uevent (default: "
+                         "Kata's 3)")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if not args.inside:
