@@ -54,4 +54,9 @@ int vm_add_net(struct vm *vm, const struct net_config *net, char *bdf, size_t bd
                size_t errlen);
 int vm_remove_device(struct vm *vm, const char *id, char *err, size_t errlen);
 
+/* Presses the ACPI power button (vm_acpi.c): the guest gets a power-button event and decides
+ * (Linux's button driver reports it; its userspace powers off). Returns 0, or -1 with one line in
+ * err when the VM has no ACPI from cocoon (TEE or firmware boot). */
+int vm_power_button(struct vm *vm, char *err, size_t errlen);
+
 #endif

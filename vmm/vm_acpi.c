@@ -1,6 +1,8 @@
 /* vm_acpi.c: ACPI for a direct-booted VM: table placement, RSDP hand-over, register devices. */
 #include "vmm/vm_acpi.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,11 @@ struct vm_acpi {
     struct acpi_hp *hp;
     struct vm_acpi_eject_ops eject;
     uint64_t rsdp, len;
+    /* Releases the guest made, handed from its vCPU thread to the loop thread. */
+    uv_async_t *released_async;
+    _Atomic uint32_t released_slots;
+    pthread_mutex_t cpu_lock; /* guards released_cpus */
+    uint8_t released_cpus[ACPI_MAX_VCPUS / 8];
 };
 
 static void acpi_poweroff(void *opaque)
@@ -46,26 +53,57 @@ static void acpi_raise_gsi(void *ctx, uint32_t gsi)
         log_warn("acpi: cannot pulse GSI %u for the GED", gsi);
 }
 
+/* vCPU thread (the guest's _EJ0 write): record, wake the loop thread. */
 static void acpi_pci_eject(void *ctx, unsigned slot)
 {
     struct vm_acpi *a = ctx;
     log_info("acpi: guest released 0000:00:%02x.0", slot);
-    if (a->eject.pci_released)
-        a->eject.pci_released(a->vm, slot);
+    atomic_fetch_or(&a->released_slots, 1u << slot);
+    uv_async_send(a->released_async);
 }
 
 static void acpi_cpu_eject(void *ctx, uint32_t index)
 {
     struct vm_acpi *a = ctx;
     log_info("acpi: guest ejected vCPU %u", index);
-    if (a->eject.cpu_released)
-        a->eject.cpu_released(a->vm, index);
+    pthread_mutex_lock(&a->cpu_lock);
+    a->released_cpus[index / 8] |= (uint8_t)(1u << (index % 8));
+    pthread_mutex_unlock(&a->cpu_lock);
+    uv_async_send(a->released_async);
+}
+
+/* Loop thread: hand every recorded release to the VM's hot-plug code. */
+static void acpi_released_cb(uv_async_t *h)
+{
+    struct vm_acpi *a = h->data;
+    uint32_t slots = atomic_exchange(&a->released_slots, 0);
+    for (unsigned s = 0; s < ACPI_PCI_SLOTS; s++)
+        if ((slots & (1u << s)) && a->eject.pci_released)
+            a->eject.pci_released(a->vm, s);
+    uint8_t cpus[sizeof(a->released_cpus)];
+    pthread_mutex_lock(&a->cpu_lock);
+    memcpy(cpus, a->released_cpus, sizeof(cpus));
+    memset(a->released_cpus, 0, sizeof(a->released_cpus));
+    pthread_mutex_unlock(&a->cpu_lock);
+    for (unsigned i = 0; i < ACPI_MAX_VCPUS; i++)
+        if ((cpus[i / 8] & (1u << (i % 8))) && a->eject.cpu_released)
+            a->eject.cpu_released(a->vm, i);
+}
+
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
 }
 
 static void vm_acpi_free(void *opaque)
 {
     struct vm_acpi *a = opaque;
     acpi_hp_free(a->hp);
+    if (a->released_async && a->released_async->data == a)
+        uv_close((uv_handle_t *)a->released_async, free_handle); /* the loop frees it */
+    else
+        free(a->released_async);
+    pthread_mutex_destroy(&a->cpu_lock);
     free(a);
 }
 
@@ -118,12 +156,24 @@ int vm_acpi_attach(struct vm *vm, char *err, size_t errlen)
     if (tee_boots_firmware(vm->tee) || vm->cfg.firmware)
         return 0; /* firmware boots get their tables from the firmware (fw_cfg: not yet) */
     struct vm_acpi *a = calloc(1, sizeof(*a));
+    if (a && pthread_mutex_init(&a->cpu_lock, NULL)) {
+        free(a);
+        a = NULL;
+    }
     if (!a || vm_add_device(vm, "acpi", vm_acpi_free, a) < 0) {
+        if (a)
+            pthread_mutex_destroy(&a->cpu_lock);
         free(a);
         snprintf(err, errlen, "acpi: out of memory or too many devices");
         return -1;
     }
     a->vm = vm;
+    a->released_async = calloc(1, sizeof(*a->released_async));
+    if (!a->released_async || uv_async_init(vm->loop, a->released_async, acpi_released_cb) < 0) {
+        snprintf(err, errlen, "acpi: cannot create the eject notifier");
+        return -1;
+    }
+    a->released_async->data = a;
     a->pm = (struct acpi_pm){acpi_poweroff, acpi_reset, a, LOG_RATELIMIT_INIT};
     struct acpi_config c;
     vm_acpi_config(vm, &c);
@@ -155,8 +205,12 @@ void vm_acpi_boot_info(const struct vm *vm, uint64_t *rsdp, uint64_t *base, uint
 
 void vm_acpi_set_eject_ops(struct vm *vm, const struct vm_acpi_eject_ops *ops)
 {
-    if (vm->acpi)
-        vm->acpi->eject = *ops;
+    if (!vm->acpi)
+        return;
+    if (ops->pci_released)
+        vm->acpi->eject.pci_released = ops->pci_released;
+    if (ops->cpu_released)
+        vm->acpi->eject.cpu_released = ops->cpu_released;
 }
 
 int vm_acpi_power_button(struct vm *vm)
@@ -165,6 +219,18 @@ int vm_acpi_power_button(struct vm *vm)
         return -1;
     acpi_hp_power_button(vm->acpi->hp);
     return 0;
+}
+
+int vm_power_button(struct vm *vm, char *err, size_t errlen)
+{
+    if (vm_acpi_power_button(vm) == 0) {
+        log_info("acpi: power button pressed");
+        return 0;
+    }
+    snprintf(err, errlen,
+             "this VM has no power button from cocoon (a confidential or --firmware boot takes "
+             "its ACPI tables from the firmware); stop it with vm.shutdown");
+    return -1;
 }
 
 int vm_acpi_pci_plugged(struct vm *vm, unsigned slot)

@@ -20,7 +20,9 @@ struct blknet_dev {
     struct virtio_pci *vp;
     struct virtio_blk *blk;
     struct virtio_net *net;
-    char *id; /* for vm_remove_device; NULL when the config gave none */
+    char *id;       /* for vm_remove_device; NULL when the config gave none */
+    unsigned slot;  /* PCI device number (0000:00:slot.0) */
+    bool releasing; /* the guest was asked to eject it; freed when it does (or at destroy) */
 };
 
 static void blknet_destroy(void *opaque)
@@ -53,6 +55,8 @@ static int attach(struct vm *vm, struct blknet_dev *d, struct virtio_device *vde
         snprintf(err, errlen, "too many devices");
         return -1;
     }
+    if (sscanf(bdf, "0000:00:%2x.0", &d->slot) != 1)
+        d->slot = 0; /* never the case for pci.c's names; 0 is never asked to eject */
     log_info("%s at %s", name, bdf);
     return 0;
 }
@@ -149,6 +153,48 @@ int vm_add_net(struct vm *vm, const struct net_config *net, char *bdf, size_t bd
 
 /* ---- Hot-unplug ---- */
 
+/* Tears down vm->devices[i] (a blknet_dev) at once: its PCI slot is free again. */
+static void detach_now(struct vm *vm, unsigned i)
+{
+    blknet_destroy(vm->devices[i].opaque);
+    memmove(&vm->devices[i], &vm->devices[i + 1],
+            (vm->nr_devices - i - 1) * sizeof(vm->devices[0]));
+    vm->nr_devices--;
+}
+
+/* Loop thread (vm_acpi.c): the guest's _EJ0 released slot; free the device cocoon asked about. */
+static void blknet_released(struct vm *vm, unsigned slot)
+{
+    for (unsigned i = 0; i < vm->nr_devices; i++) {
+        struct blknet_dev *d = vm->devices[i].opaque;
+        if (vm->devices[i].destroy != blknet_destroy || !d || !d->releasing || d->slot != slot)
+            continue;
+        log_info("device '%s' released by the guest: 0000:00:%02x.0 freed", d->id ? d->id : "",
+                 slot);
+        detach_now(vm, i);
+        return;
+    }
+}
+
+/* A guest that has booted with ACPI owns its functions: ask it to eject (as Cloud Hypervisor and
+ * QEMU's acpiphp do). True when asked; the device then stays until the guest's _EJ0. */
+static bool ask_guest_to_release(struct vm *vm, struct blknet_dev *d)
+{
+    enum vm_state st = atomic_load(&vm->state);
+    if (st != VM_STATE_RUNNING && st != VM_STATE_PAUSED)
+        return false;
+    static const struct vm_acpi_eject_ops ops = {.pci_released = blknet_released};
+    vm_acpi_set_eject_ops(vm, &ops);
+    if (vm_acpi_pci_unplug_request(vm, d->slot) < 0)
+        return false; /* no ACPI: detach at once, the guest must rescan */
+    d->releasing = true;
+    log_info("asked the guest to release device '%s' (0000:00:%02x.0); freed when it ejects", d->id,
+             d->slot);
+    return true;
+}
+
+/* Removes the device with config id `id` from the machine once the guest released it (or at once
+ * without ACPI); the owner (vm_owner.c) has already taken it out of the configuration. */
 int vm_remove_blknet(struct vm *vm, const char *id, char *err, size_t errlen)
 {
     if (!id)
@@ -156,12 +202,12 @@ int vm_remove_blknet(struct vm *vm, const char *id, char *err, size_t errlen)
     for (unsigned i = 0; i < vm->nr_devices; i++) {
         struct vm_device *dev = &vm->devices[i];
         struct blknet_dev *d = dev->opaque;
-        if (dev->destroy != blknet_destroy || !d || !d->id || strcmp(d->id, id))
+        if (dev->destroy != blknet_destroy || !d || !d->id || d->releasing || strcmp(d->id, id))
             continue;
-        log_info("removing device '%s'", d->id);
-        blknet_destroy(d); /* detaches the PCI function: its slot is free again */
-        memmove(dev, dev + 1, (vm->nr_devices - i - 1) * sizeof(*dev));
-        vm->nr_devices--;
+        if (!ask_guest_to_release(vm, d)) {
+            log_info("removing device '%s'", d->id);
+            detach_now(vm, i);
+        }
         return 0;
     }
     return 1;

@@ -95,6 +95,12 @@ static int machine_remove_device(void *ctx, const char *id, char *err, size_t er
     return vm_remove_device(m->vm, id, err, errlen);
 }
 
+static int machine_power_button(void *ctx, char *err, size_t errlen)
+{
+    struct vm_machine *m = ctx;
+    return vm_power_button(m->vm, err, errlen);
+}
+
 const struct vm_machine_ops vm_machine_ops = {
     .boot = machine_boot,
     .pause = machine_pause,
@@ -104,6 +110,7 @@ const struct vm_machine_ops vm_machine_ops = {
     .add_disk = machine_add_disk,
     .add_net = machine_add_net,
     .remove_device = machine_remove_device,
+    .power_button = machine_power_button,
 };
 
 struct vm_machine *vm_machine_new(uv_loop_t *loop)

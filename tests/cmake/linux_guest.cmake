@@ -5,7 +5,13 @@
 #   by config + patch + source version (tests/scripts/build-linux-guest.sh). ~3-5 min on a miss.
 # linux_guest_virtio: Linux's own virtio drivers against cocoon's devices (two disks, one
 #   read-only; virtio-net on a tap in a test netns; hybrid vsock both ways).
-# linux_guest_kata_replay: the Kata control-API replay with this guest as the agent end.
+# linux_guest_kata_replay: the Kata control-API replay with this guest as the agent end; it boots
+#   the ACPI build of the kernel (acpi.cmake), since the agent waits for the hot-plugged disk's
+#   uevent as Kata's does, which only ACPI hot-plug (acpiphp) produces without a rescan. The
+#   agent's budget is Kata's 3 s by default; here it is 30 s, because this host's guest kernel runs
+#   its ring 0 emulated (~50x slower than hardware: the PCI add uevent came 3.6 s and the block
+#   uevent 7.7 s after the answer); the check prints the measured times and whether they met
+#   Kata's 3 s. A broken notification still fails: without a rescan no uevent ever comes.
 # Run them alone with `ctest -R linux_guest`.
 
 set(LINUX_GUEST_DIR ${CMAKE_BINARY_DIR}/linux-guest)
@@ -44,7 +50,7 @@ set_tests_properties(linux_guest_virtio PROPERTIES FIXTURES_REQUIRED linux_guest
 
 add_test(NAME linux_guest_kata_replay
          COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/scripts/linux_guest_test.py --kata-replay
-                 --cocoon $<TARGET_FILE:cocoon> --kernel ${LINUX_GUEST_DIR}/vmlinux
-                 --initramfs ${LINUX_GUEST_DIR}/initramfs.cpio --keep)
-set_tests_properties(linux_guest_kata_replay PROPERTIES FIXTURES_REQUIRED linux_guest_kernel
+                 --cocoon $<TARGET_FILE:cocoon> --kernel ${CMAKE_BINARY_DIR}/linux-guest-acpi/vmlinux
+                 --initramfs ${LINUX_GUEST_DIR}/initramfs.cpio --keep --hotplug-timeout 30)
+set_tests_properties(linux_guest_kata_replay PROPERTIES FIXTURES_REQUIRED acpi_linux_guest_kernel
                      SKIP_RETURN_CODE 77 TIMEOUT 900 LABELS "linux_guest;kvm")

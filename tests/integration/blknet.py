@@ -400,6 +400,11 @@ def blk_hotplug(binary, guests, tmp, res):
                 return f.read().decode("utf-8", "replace")
     run = Run()
     res.check("cocoon_exit", status == 0, f"exit status {status}")
+    # ACPI remove-with-eject: cocoon asked, the guest ejected, only then was the function freed.
+    asked = "asked the guest to release device 'hot0'" in run.logtext()
+    freed = "device 'hot0' released by the guest" in run.logtext()
+    res.check("api_remove_waits_for_eject", asked and freed,
+              f"eject requested: {asked}, freed after the guest's eject: {freed}")
     guest_checks(res, run, ["blk_hotplug_appears", "blk_hotplug_io", "blk_hot_unplug_gone"])
     no_errors(res, run)
     if res.failed:

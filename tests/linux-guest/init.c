@@ -12,7 +12,7 @@
  *   cocoon_test.blk=N .net=N .vsock=N   how many devices of each kind cocoon was given
  *   cocoon_test.ip=A.B.C.D .peer=A.B.C.D .udp=PORT   guest address, UDP echo peer on the tap
  *   cocoon_test.listen=PORT (1024)   vsock port to echo on; cocoon_test.connect=PORT (1025)
- *   cocoon_test.control=PORT (1026)  agent mode: "RESCAN <bdf>" requests (PCI hot-plug)
+ *   cocoon_test.control=PORT (1026)  agent mode: "WAIT <bdf>" requests (PCI hot-plug, no rescan)
  * The disk patterns are shared with tests/scripts/linux_guest_test.py (pattern_byte).
  */
 #include <arpa/inet.h>
@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/netlink.h>
 #include <linux/vm_sockets.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -822,123 +823,241 @@ static void check_vsock_connect(const struct params *p)
           reply, fail ? " " : "", fail ? fail : (err ? strerror(err) : ""));
 }
 
-/* Finds the virtio disk behind PCI function bdf (e.g. "0000:00:04.0"); fills name, size. */
-static int disk_at_bdf(const char *bdf, char *name, size_t len, uint64_t *bytes)
+/* ---- Agent mode: the block-device hot-plug wait of Kata's agent ----
+ * Kata's agent (src/agent/src/uevent.rs, device/block_device_handler.rs) listens to the kernel's
+ * uevents from its start and keeps every one; for a virtio-blk volume at a PCI path it waits up to
+ * hotplug_timeout (3 s) for a "block" uevent whose DEVPATH matches
+ * ^/devices/pci0000:00/<bdf>/virtio[0-9]+/block/ with a DEVNAME, counting events that came
+ * before the request. It never rescans the bus: the hypervisor's hot-plug notification must make
+ * the guest kernel enumerate the function by itself. The PCI function's own "add" uevent is kept
+ * too, to tell the notification's latency from the guest driver's probe time. */
+#define HOTPLUG_TIMEOUT_MS 3000 /* Kata's DEFAULT_HOTPLUG_TIMEOUT */
+#define UEVENT_KEEP        32
+
+struct block_uevent {
+    char subsystem[16]; /* "block" or "pci" */
+    char devpath[256];
+    char devname[32];
+    double at; /* CLOCK_BOOTTIME seconds */
+};
+
+static struct block_uevent seen[UEVENT_KEEP];
+static unsigned nr_seen;
+
+/* Opens the kernel's uevent multicast group (the agent's netlink socket), non-blocking. */
+static int uevent_socket(void)
 {
-    DIR *d = opendir("/sys/block");
-    if (!d)
-        return -1;
-    char needle[32];
-    snprintf(needle, sizeof(needle), "/%.16s/", bdf);
-    struct dirent *e;
-    int found = -1;
-    while (found < 0 && (e = readdir(d))) {
-        if (strncmp(e->d_name, "vd", 2) != 0)
-            continue;
-        char path[PATH_MAX], real[PATH_MAX], txt[32];
-        snprintf(path, sizeof(path), "/sys/block/%s/device", e->d_name);
-        if (!realpath(path, real) || !strstr(real, needle))
-            continue;
-        copy_str(name, len, e->d_name);
-        snprintf(path, sizeof(path), "/sys/block/%s/size", e->d_name);
-        *bytes = strtoull(read_text(path, txt, sizeof(txt)), NULL, 10) * 512ULL;
-        found = 0;
+    int s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = 1};
+    if (s >= 0 && bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        close(s);
+        s = -1;
     }
-    closedir(d);
-    return found;
+    return s;
 }
 
-/* Control request "RESCAN <bdf>": what Kata's agent does after a block hot-plug (rescan the PCI
- * bus, wait for the disk). Answers "DISK <name> <bytes> <hex of its first 32 bytes>" or
- * "NONE <reason>". */
-static void handle_control(int c)
+/* The value of KEY= in a uevent message (NUL-separated KEY=value fields), or "". */
+static const char *uevent_field(const char *msg, size_t len, const char *key)
 {
-    char req[128] = "", reply[256];
+    size_t klen = strlen(key);
+    for (size_t off = 0; off < len; off += strnlen(msg + off, len - off) + 1)
+        if (!strncmp(msg + off, key, klen) && msg[off + klen] == '=')
+            return msg + off + klen + 1;
+    return "";
+}
+
+/* Reads every pending uevent and keeps the block and pci "add" events (oldest dropped when
+ * full). */
+static void drain_uevents(int s)
+{
+    char msg[4096];
+    ssize_t n;
+    while ((n = recv(s, msg, sizeof(msg) - 1, 0)) > 0) {
+        msg[n] = '\0';
+        const char *subsystem = uevent_field(msg, (size_t)n, "SUBSYSTEM");
+        if (strcmp(uevent_field(msg, (size_t)n, "ACTION"), "add") ||
+            (strcmp(subsystem, "block") && strcmp(subsystem, "pci")))
+            continue;
+        if (nr_seen == UEVENT_KEEP) {
+            memmove(seen, seen + 1, sizeof(seen) - sizeof(seen[0]));
+            nr_seen--;
+        }
+        struct block_uevent *u = &seen[nr_seen++];
+        copy_str(u->subsystem, sizeof(u->subsystem), subsystem);
+        copy_str(u->devpath, sizeof(u->devpath), uevent_field(msg, (size_t)n, "DEVPATH"));
+        copy_str(u->devname, sizeof(u->devname), uevent_field(msg, (size_t)n, "DEVNAME"));
+        u->at = uptime_seconds();
+        say("INFO agent uevent add %s %s (%s)", u->subsystem, u->devname, u->devpath);
+    }
+}
+
+/* Kata's VirtioBlkPciMatcher for the function at bdf ("0000:00:DD.0"). */
+static const struct block_uevent *find_block_uevent(const char *bdf)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "/devices/pci0000:00/%.16s/virtio", bdf);
+    size_t plen = strlen(prefix);
+    for (unsigned i = 0; i < nr_seen; i++) {
+        const char *rest = seen[i].devpath + plen;
+        if (strcmp(seen[i].subsystem, "block") || strncmp(seen[i].devpath, prefix, plen) ||
+            !seen[i].devname[0])
+            continue;
+        size_t digits = strspn(rest, "0123456789");
+        if (digits > 0 && !strncmp(rest + digits, "/block/", 7))
+            return &seen[i];
+    }
+    return NULL;
+}
+
+/* The PCI function's own add uevent (DEVPATH /devices/pci0000:00/<bdf>), or NULL. */
+static const struct block_uevent *find_pci_uevent(const char *bdf)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/devices/pci0000:00/%.16s", bdf);
+    for (unsigned i = 0; i < nr_seen; i++)
+        if (!strcmp(seen[i].subsystem, "pci") && !strcmp(seen[i].devpath, path))
+            return &seen[i];
+    return NULL;
+}
+
+/* Waits (no rescan) up to timeout_ms from t_request for the block uevent of bdf. */
+static const struct block_uevent *wait_block_uevent(int us, const char *bdf, double t_request,
+                                                    int timeout_ms)
+{
+    const struct block_uevent *u;
+    while (!(u = find_block_uevent(bdf))) {
+        int left = (int)((t_request + timeout_ms / 1000.0 - uptime_seconds()) * 1000);
+        struct pollfd pfd = {.fd = us, .events = POLLIN};
+        if (left <= 0 || poll(&pfd, 1, left) < 0)
+            return NULL;
+        drain_uevents(us);
+    }
+    return u;
+}
+
+/* Reads one request line (at most 5 s, the host test is the only client). */
+static void read_request(int c, char *req, size_t len)
+{
     size_t got = 0;
-    while (got < sizeof(req) - 1 && !memchr(req, '\n', got)) {
-        ssize_t n = read(c, req + got, sizeof(req) - 1 - got);
+    req[0] = '\0';
+    while (got < len - 1 && !memchr(req, '\n', got)) {
+        struct pollfd pfd = {.fd = c, .events = POLLIN};
+        if (poll(&pfd, 1, 5000) <= 0)
+            break;
+        ssize_t n = read(c, req + got, len - 1 - got);
         if (n <= 0)
             break;
         got += (size_t)n;
         req[got] = '\0';
     }
-    char bdf[32] = "";
-    if (!strncmp(req, "RESCAN ", 7))
-        copy_str(bdf, sizeof(bdf), req + 7);
-    bdf[strcspn(bdf, " \r\n")] = '\0';
-    if (!bdf[0]) {
+    req[strcspn(req, "\r\n")] = '\0';
+}
+
+/* "DISK <name> <bytes> <hex of its first 32 bytes> <ms> <pci ms>" for the disk u announced; ms
+ * and pci ms are the block and the PCI function's add uevents' times relative to the request
+ * (negative: it came first; pci ms "-" when not seen). */
+static void describe_disk(const struct block_uevent *u, const struct block_uevent *pci,
+                          double t_request, char *reply, size_t len)
+{
+    char pci_ms[24] = "-";
+    if (pci)
+        snprintf(pci_ms, sizeof(pci_ms), "%.0f", (pci->at - t_request) * 1000);
+    char path[64], txt[32], hex[65] = "";
+    uint8_t head[32];
+    snprintf(path, sizeof(path), "/sys/block/%.31s/size", u->devname);
+    unsigned long long bytes = strtoull(read_text(path, txt, sizeof(txt)), NULL, 10) * 512ULL;
+    snprintf(path, sizeof(path), "/dev/%.31s", u->devname);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head)) {
+        snprintf(reply, len, "NONE %s: cannot read: %s\n", path, strerror(errno));
+    } else {
+        for (size_t i = 0; i < sizeof(head); i++)
+            snprintf(hex + 2 * i, sizeof(hex) - 2 * i, "%02x", head[i]);
+        snprintf(reply, len, "DISK %s %llu %s %.0f %s\n", u->devname, bytes, hex,
+                 (u->at - t_request) * 1000, pci_ms);
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Control request "WAIT <bdf> [ms]": what Kata's agent does for a hot-plugged virtio-blk volume,
+ * with Kata's 3 s unless the request names another budget (1..600000 ms). Answers DISK
+ * (describe_disk) or "NONE <reason>". Runs in the agent's main process, which owns the uevent
+ * socket; the echo service waits meanwhile. */
+static void handle_control(int c, int us)
+{
+    char req[128], reply[256], bdf[32] = "";
+    int timeout_ms = HOTPLUG_TIMEOUT_MS;
+    read_request(c, req, sizeof(req));
+    double t_request = uptime_seconds();
+    if (!strncmp(req, "WAIT ", 5))
+        copy_str(bdf, sizeof(bdf), req + 5);
+    char *ms = strchr(bdf, ' ');
+    if (ms) {
+        *ms++ = '\0';
+        timeout_ms = atoi(ms);
+    }
+    if (!bdf[0] || timeout_ms < 1 || timeout_ms > 600000) {
         snprintf(reply, sizeof(reply), "NONE bad request\n");
     } else {
-        write_text("/sys/bus/pci/rescan", "1\n");
-        char name[32];
-        uint64_t size = 0;
-        int rc = -1;
-        for (int i = 0; i < 150 && (rc = disk_at_bdf(bdf, name, sizeof(name), &size)) < 0; i++)
-            usleep(100 * 1000);
-        uint8_t head[32];
-        char dev[48], hex[sizeof(head) * 2 + 1] = "";
-        snprintf(dev, sizeof(dev), "/dev/%s", name);
-        int fd = rc == 0 ? open(dev, O_RDONLY | O_CLOEXEC) : -1;
-        if (rc < 0) {
-            snprintf(reply, sizeof(reply), "NONE no disk at %s after rescan\n", bdf);
-        } else if (fd < 0 || pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head)) {
-            snprintf(reply, sizeof(reply), "NONE %s: cannot read: %s\n", dev, strerror(errno));
-        } else {
-            for (size_t i = 0; i < sizeof(head); i++)
-                snprintf(hex + 2 * i, sizeof(hex) - 2 * i, "%02x", head[i]);
-            snprintf(reply, sizeof(reply), "DISK %s %llu %s\n", name, (unsigned long long)size,
-                     hex);
-        }
-        if (fd >= 0)
-            close(fd);
+        const struct block_uevent *u = wait_block_uevent(us, bdf, t_request, timeout_ms);
+        if (u)
+            describe_disk(u, find_pci_uevent(bdf), t_request, reply, sizeof(reply));
+        else
+            snprintf(reply, sizeof(reply),
+                     "NONE no block uevent for %s within %d ms (pci add %s)\n", bdf, timeout_ms,
+                     find_pci_uevent(bdf) ? "seen" : "not seen");
     }
-    req[strcspn(req, "\r\n")] = '\0';
     say("INFO agent control: %.60s -> %s", req, reply);
     (void)!write(c, reply, strlen(reply));
 }
 
-/* Agent mode: the vsock echo service for the Kata replay (one child per connection) and a
- * control port for what the real agent does on a hot-plug, forever. */
+/* Agent mode: the vsock echo service for the Kata replay (one child per connection), the
+ * kernel's uevents, and a control port for what the real agent does on a hot-plug, forever. */
 static void serve_agent(const struct params *p)
 {
     signal(SIGCHLD, SIG_IGN);
+    int us = uevent_socket();
     int echo = vsock_listener(p->listen_port);
     int ctl = vsock_listener(p->control_port);
-    if (echo < 0 || ctl < 0) {
-        say("FATAL agent: listen on vsock ports %u/%u: %s", p->listen_port, p->control_port,
-            strerror(errno));
+    if (us < 0 || echo < 0 || ctl < 0) {
+        say("FATAL agent: uevent socket or listen on vsock ports %u/%u: %s", p->listen_port,
+            p->control_port, strerror(errno));
         return;
     }
     say("READY agent vsock-listen %u control %u cid=%u", p->listen_port, p->control_port,
         local_cid());
     for (;;) {
-        struct pollfd pfd[2] = {{.fd = echo, .events = POLLIN}, {.fd = ctl, .events = POLLIN}};
-        if (poll(pfd, 2, -1) < 0) {
+        struct pollfd pfd[3] = {{.fd = echo, .events = POLLIN},
+                                {.fd = ctl, .events = POLLIN},
+                                {.fd = us, .events = POLLIN}};
+        if (poll(pfd, 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
             say("FATAL agent: poll: %s", strerror(errno));
             return;
         }
-        for (int k = 0; k < 2; k++) {
-            if (!(pfd[k].revents & POLLIN))
-                continue;
-            int c = accept(pfd[k].fd, NULL, NULL);
-            if (c < 0)
-                continue;
-            pid_t pid = fork();
-            if (pid == 0) {
-                if (k == 1) {
-                    handle_control(c);
-                } else {
-                    int err;
-                    long long n = echo_until_eof(c, &err);
-                    say("INFO agent echoed %lld bytes%s%s", n, err ? ": " : "",
-                        err ? strerror(err) : "");
-                }
-                _exit(0);
+        if (pfd[2].revents & POLLIN)
+            drain_uevents(us);
+        if (pfd[1].revents & POLLIN) {
+            int c = accept(ctl, NULL, NULL);
+            if (c >= 0) {
+                handle_control(c, us);
+                close(c);
             }
-            close(c);
         }
+        if (!(pfd[0].revents & POLLIN))
+            continue;
+        int c = accept(echo, NULL, NULL);
+        if (c < 0)
+            continue;
+        if (fork() == 0) {
+            int err;
+            long long n = echo_until_eof(c, &err);
+            say("INFO agent echoed %lld bytes%s%s", n, err ? ": " : "", err ? strerror(err) : "");
+            _exit(0);
+        }
+        close(c);
     }
 }
 

@@ -7,7 +7,10 @@ loaded the DSDT with no ACPI error, supports S5, registered acpiphp slots 1-31 a
 button; `poweroff` ends cocoon with 0 (FADT sleep registers) and `reboot` (no reboot=k) with 3
 (FADT reset register). Hot-plug: after `vm.add-disk` over the API socket the guest's /init gets
 the kernel's block "add" uevent (acpiphp, no rescan anywhere) and reads the disk's known bytes;
-the time from the API answer to the guest's report is printed. Prints the time to /init with and
+the time from the API answer to the guest's report is printed; `vm.remove-device` answers at once
+and the guest ejects the disk (remove uevent; cocoon frees the slot only after the guest's _EJ0),
+and the next `vm.add-disk` reuses that slot. `vm.power-button`: the guest gets the ACPI
+power-button event (acpi_event netlink) and powers off by itself, cocoon exits 0. Prints the time to /init with and
 without ACPI (acpi=off) for the README.
 usage: acpi_linux_guest_test.py COCOON VMLINUX INITRAMFS. Exit 77 (skip) without /dev/kvm.
 """
@@ -75,46 +78,120 @@ def wait_for(path, pattern, deadline):
     return None
 
 
-def hotplug(cocoon, kernel, initramfs):
-    """Returns (ok, message)."""
-    pattern = bytes(range(0x30, 0x40))
-    with tempfile.TemporaryDirectory() as d:
-        console, err_path = os.path.join(d, "console.txt"), os.path.join(d, "stderr.txt")
-        sock, img = os.path.join(d, "api.sock"), os.path.join(d, "disk.img")
-        with open(img, "wb") as f:
+class ApiGuest:
+    """The ACPI guest under cocoon with an API socket, /init in the given acpitest mode."""
+
+    def __init__(self, cocoon, kernel, initramfs, mode, d):
+        self.console, self.err_path = os.path.join(d, "console.txt"), os.path.join(d, "stderr.txt")
+        self.sock, self.dir = os.path.join(d, "api.sock"), d
+        with open(self.err_path, "w") as err:
+            self.proc = subprocess.Popen([cocoon, "-v", "--api-socket", self.sock, "--kernel",
+                                          kernel, "--initramfs", initramfs, "--cmdline",
+                                          BASE + " acpitest=" + mode, "--cpus", "boot=1",
+                                          "--memory", "size=256M", "--serial",
+                                          "file=" + self.console], stderr=err)
+
+    def image(self, name, pattern):
+        path = os.path.join(self.dir, name)
+        with open(path, "wb") as f:
             f.write(pattern + bytes(1024 * 1024 - len(pattern)))
-        with open(err_path, "w") as err:
-            p = subprocess.Popen([cocoon, "-v", "--api-socket", sock, "--kernel", kernel,
-                                  "--initramfs", initramfs, "--cmdline",
-                                  BASE + " acpitest=hotplug", "--cpus", "boot=1", "--memory",
-                                  "size=256M", "--serial", "file=" + console], stderr=err)
+        return path
+
+    def wait_console(self, pattern, seconds):
+        return wait_for(self.console, pattern, time.monotonic() + seconds)
+
+    def wait_stderr(self, pattern, seconds):
+        return wait_for(self.err_path, pattern, time.monotonic() + seconds)
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                api_put(self.sock, "vmm.shutdown", {})
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+
+def hotplug(cocoon, kernel, initramfs):
+    """vm.add-disk, vm.remove-device, vm.add-disk again, all seen by the guest through ACPI with
+    no rescan anywhere. Returns (ok, message)."""
+    first, second = bytes(range(0x30, 0x40)), bytes(range(0x60, 0x70))
+    with tempfile.TemporaryDirectory() as d:
+        g = ApiGuest(cocoon, kernel, initramfs, "hotplug", d)
         try:
-            if not wait_for(console, r"acpi-init: hotplug = waiting", time.monotonic() + 900):
+            if not g.wait_console(r"acpi-init: hotplug = waiting", 900):
                 return False, "the guest never got to waiting for the disk"
             t0 = time.monotonic()
-            status, body = api_put(sock, "vm.add-disk", {"path": img, "id": "hp0"})
+            status, body = api_put(g.sock, "vm.add-disk", {"path": g.image("a.img", first),
+                                                            "id": "hp0"})
             t_answer = time.monotonic()
             if status != 200:
                 return False, "vm.add-disk answered %d %s" % (status, body)
-            m = wait_for(console, r"acpi-init: block_data = (\S+)\r?\n", t_answer + 120)
+            bdf = json.loads(body).get("bdf")
+            m = g.wait_console(r"acpi-init: block_data = (\S+)\r?\n", 120)
             t_seen = time.monotonic()
             if not m:
                 return False, "no block add uevent in the guest within 120 s of %s" % body
-            if m.group(1) != pattern.hex():
-                return False, "guest read %s, want %s" % (m.group(1), pattern.hex())
-            if not wait_for(err_path, r"guest powered off \(S5\)", time.monotonic() + 300):
-                return False, "no ACPI power-off after the hot-plug check"
-            return True, ("%s hot-added: the guest had its add uevent and the disk's bytes "
-                          "%.2f s after the API answer (%.2f s after the request)" %
-                          (json.loads(body).get("bdf"), t_seen - t_answer, t_seen - t0))
+            if m.group(1) != first.hex():
+                return False, "guest read %s, want %s" % (m.group(1), first.hex())
+            added = ("%s hot-added: the guest had its add uevent and the disk's bytes %.2f s "
+                     "after the API answer (%.2f s after the request)" %
+                     (bdf, t_seen - t_answer, t_seen - t0))
+            t1 = time.monotonic()
+            status, body = api_put(g.sock, "vm.remove-device", {"id": "hp0"})
+            t_answer = time.monotonic()
+            if status != 204:
+                return False, added + "; vm.remove-device answered %d %s" % (status, body)
+            m = g.wait_console(r"acpi-init: block_remove = (\S+)\r?\n", 120)
+            t_gone = time.monotonic()
+            freed = g.wait_stderr(r"device 'hp0' released by the guest", 30)
+            if not m or m.group(1) == "none" or not freed:
+                return False, added + "; after vm.remove-device (answered in %.2f s): guest " \
+                    "remove uevent %s, cocoon freed the slot after the guest's eject: %s" % (
+                        t_answer - t1, m.group(1) if m else None, bool(freed))
+            removed = ("removed: answered in %.3f s, gone from the guest (remove uevent, eject) "
+                       "%.2f s later" % (t_answer - t1, t_gone - t_answer))
+            status, body = api_put(g.sock, "vm.add-disk", {"path": g.image("b.img", second),
+                                                            "id": "hp1"})
+            bdf2 = json.loads(body).get("bdf") if status == 200 else None
+            m = g.wait_console(r"acpi-init: block_data2 = (\S+)\r?\n", 120)
+            if bdf2 != bdf or not m or m.group(1) != second.hex():
+                return False, added + "; " + removed + "; second vm.add-disk: %d %s (want %s " \
+                    "again), guest read %s" % (status, body, bdf, m.group(1) if m else None)
+            if not g.wait_stderr(r"guest powered off \(S5\)", 300):
+                return False, "no ACPI power-off after the hot-plug checks"
+            return True, added + "; " + removed + "; the next vm.add-disk reused %s and the " \
+                "guest read its bytes" % bdf
         finally:
-            if p.poll() is None:
-                try:
-                    api_put(sock, "vmm.shutdown", {})
-                    p.wait(timeout=30)
-                except (OSError, subprocess.TimeoutExpired):
-                    p.kill()
-                    p.wait()
+            g.close()
+
+
+def power_button(cocoon, kernel, initramfs):
+    """vm.power-button: the guest gets the ACPI power-button event and powers off by itself."""
+    with tempfile.TemporaryDirectory() as d:
+        g = ApiGuest(cocoon, kernel, initramfs, "button", d)
+        try:
+            if not g.wait_console(r"acpi-init: button = waiting", 900):
+                return False, "the guest never got to waiting for the power button"
+            t0 = time.monotonic()
+            status, body = api_put(g.sock, "vm.power-button", {})
+            if status != 204:
+                return False, "vm.power-button answered %d %s" % (status, body)
+            try:
+                rc = g.proc.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                rc = None
+            took = time.monotonic() - t0
+            ev = value(open(g.console, errors="replace").read(), "acpi_event")
+            s5 = g.wait_stderr(r"guest powered off \(S5\)", 1)
+            if rc != 0 or not ev or not ev.startswith("button/power") or not s5:
+                return False, "after vm.power-button: exit %s, guest event %r, S5 %s" % (
+                    rc, ev, bool(s5))
+            return True, ("vm.power-button 204; the guest got '%s' and powered off, cocoon exited "
+                          "0 %.1f s after the request" % (ev, took))
+        finally:
+            g.close()
 
 
 def value(text, key):
@@ -165,9 +242,10 @@ def main():
         print("FAIL reboot: exit %d\n%s\n%s" % (rc, text[-3000:], err[-2000:]))
     else:
         print("ok   reboot through the FADT reset register -> 3 after %.1f s" % secs)
-    hp_ok, msg = hotplug(cocoon, kernel, initramfs)
-    print(("ok   " if hp_ok else "FAIL ") + msg)
-    ok = ok and hp_ok
+    for check in (hotplug, power_button):
+        good, msg = check(cocoon, kernel, initramfs)
+        print(("ok   " if good else "FAIL ") + msg, flush=True)
+        ok = ok and good
     rc, text, err, secs, t_off = boot(cocoon, kernel, initramfs,
                                       "acpi=off reboot=k acpitest=reboot", "boot=1")
     if rc != 3 or t_off is None:

@@ -10,9 +10,10 @@ With --kata-replay it is instead Kata's clh driver on the wire, with this guest'
 agent end (an echo service on vsock port 1024): `cocoon --api-socket`, vmm.ping every 10 ms,
 vm.create, vm.info (Created), vm.add-net with a tap fd in one sendmsg (SCM_RIGHTS), vm.boot,
 vm.info (Running), the agent dialled with `CONNECT 1024\\n` and redialled as Kata does until
-it answers, its echo, vm.add-disk (BDF 0000:00:DD.0) and then, as Kata's agent does, a PCI
-rescan in the guest that must find that disk and read its bytes; vmm.shutdown and the exit
-within 3 s.
+it answers, its echo, vm.add-disk (BDF 0000:00:DD.0) and then, as Kata's agent does, a wait of
+at most 3 s in the guest, with no rescan, for the kernel's block uevent under that PCI address
+(cocoon's ACPI hot-plug notification must make the guest enumerate it; the replay boots the ACPI
+build of the guest kernel) and a read of the disk's bytes; vmm.shutdown and the exit within 3 s.
 
 Exit status: 0 all checks passed, 1 a check failed, 77 skipped (no /dev/kvm, or not root for
 the network namespace). Needs only the Python 3 standard library and iproute2.
@@ -56,7 +57,8 @@ GUEST_MAC = "52:54:00:c0:c0:01"
 VSOCK_CID = 3
 LISTEN_PORT = 1024
 CONNECT_PORT = 1025
-CONTROL_PORT = 1026  # the agent's "RESCAN <bdf>" port (Kata's agent rescans PCI on hot-plug)
+CONTROL_PORT = 1026  # the agent's "WAIT <bdf>" port: Kata's agent waits for the block uevent
+HOTPLUG_TIMEOUT_S = 3  # the agent's hotplug_timeout (kata-agent: DEFAULT_HOTPLUG_TIMEOUT)
 ECHO_BYTES = (1 << 20) + 12345  # at least 1 MiB, and not a multiple of any buffer size
 
 GUEST_CHECKS = [
@@ -660,19 +662,32 @@ def half_close_session(vsock_path, nbytes=300000):
     return ok, f"{len(got)} of {nbytes} bytes back after SHUT_WR, then EOF; exact={ok}{err}"
 
 
-def guest_rescan(vsock_path, bdf):
-    """Asks the guest agent's control port to rescan PCI and read the new disk's first bytes."""
-    try:
-        s, line = hybrid_connect(vsock_path, CONTROL_PORT)
-    except OSError as e:
-        return False, f"control port: {e}"
-    if not line.startswith(b"OK"):
-        s.close()
-        return False, f"control port: CONNECT {CONTROL_PORT} got {line!r}"
+def guest_wait_disk(vsock_path, bdf, t_answer, timeout_s):
+    """What Kata's agent does for a hot-plugged volume: no rescan, wait up to 3 s (its
+    hotplug_timeout) for the kernel's block uevent under that PCI address, then read the disk.
+    The control port is redialled as Kata redials its agent: while the guest enumerates the new
+    function here (emulated ring 0: seconds), it may not answer a vsock connect in time."""
+    s, line, attempts = None, b"", 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        attempts += 1
+        try:
+            s, line = hybrid_connect(vsock_path, CONTROL_PORT)
+        except OSError as e:
+            s, line = None, f"({e})".encode()
+        if s and line.startswith(b"OK"):
+            break
+        if s:
+            s.close()
+            s = None
+        time.sleep(0.5)
+    if not s:
+        return False, f"control port: CONNECT {CONTROL_PORT} got {line!r} ({attempts} attempts)"
     s.settimeout(60)
     reply = b""
+    t_sent = time.monotonic()
     try:
-        s.sendall(f"RESCAN {bdf}\n".encode())
+        s.sendall(f"WAIT {bdf} {int(timeout_s * 1000)}\n".encode())
         while not reply.endswith(b"\n"):
             chunk = s.recv(256)
             if not chunk:
@@ -680,11 +695,24 @@ def guest_rescan(vsock_path, bdf):
             reply += chunk
     except OSError as e:
         reply += f" ({e})".encode()
+    t_reply = time.monotonic()
     s.close()
     words = reply.decode("utf-8", "replace").split()
     want = pattern(0, 32, RW_SEED_BEFORE).hex()
-    ok = len(words) == 4 and words[0] == "DISK" and words[2] == str(RW_SIZE) and words[3] == want
-    return ok, f"guest after PCI rescan: {reply.strip()!r} (want DISK vdX {RW_SIZE} {want[:16]}...)"
+    ok = len(words) == 6 and words[0] == "DISK" and words[2] == str(RW_SIZE) and words[3] == want
+    timing = ""
+    if ok:
+        # The uevents' times in the guest relative to the WAIT's arrival, plus the host's time
+        # from the vm.add-disk answer to sending WAIT: the hot-add to uevent latencies.
+        base = (t_sent - t_answer) * 1000
+        pci = f"{base + float(words[5]):.0f} ms" if words[5] != "-" else "not seen"
+        in_kata = float(words[4]) <= HOTPLUG_TIMEOUT_S * 1000
+        timing = (f"; after the vm.add-disk answer: PCI function add uevent {pci}, block uevent "
+                  f"{base + float(words[4]):.0f} ms; WAIT sent after {attempts} dial(s), answered "
+                  f"{(t_reply - t_sent) * 1000:.0f} ms later; within Kata's "
+                  f"{HOTPLUG_TIMEOUT_S} s of the request: {'yes' if in_kata else 'NO'}")
+    return ok, (f"guest waited (no rescan, {timeout_s:g} s) for the block uevent: "
+                f"{reply.strip()!r} (want DISK vdX {RW_SIZE} {want[:16]}... ms pci_ms){timing}")
 
 
 def run_kata_replay(args):
@@ -773,6 +801,7 @@ def run_kata_replay(args):
                                {"path": rw, "readonly": False, "image_type": "Raw",
                                 "vhost_user": False, "num_queues": 1, "queue_size": 1024,
                                 "iommu": False, "backing_files": False, "sparse": True})
+        t_added = time.monotonic()
         bdf = body.get("bdf") if isinstance(body, dict) else None
         did = body.get("id") if isinstance(body, dict) else None
         results.set("kata_add_disk_bdf",
@@ -780,9 +809,10 @@ def run_kata_replay(args):
                     re.fullmatch(r"0000:00:[0-9a-f]{2}\.0", bdf or "") is not None,
                     f"status {st} {body!r}")
 
-        # What Kata's agent does next: rescan the PCI bus and find the disk at that BDF.
+        # What Kata's agent does next: wait for the kernel's uevent of the disk at that BDF.
         if bdf and agent:
-            results.set("kata_hotplug_disk_in_guest", *guest_rescan(vsock_path, bdf))
+            results.set("kata_hotplug_disk_in_guest",
+                        *guest_wait_disk(vsock_path, bdf, t_added, args.hotplug_timeout))
         else:
             results.set("kata_hotplug_disk_in_guest", False, "no BDF or no agent")
 
@@ -843,6 +873,9 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder on failure")
     ap.add_argument("--kata-replay", action="store_true",
                     help="replay Kata's clh driver against this guest as the agent end")
+    ap.add_argument("--hotplug-timeout", type=float, default=HOTPLUG_TIMEOUT_S,
+                    help="seconds the guest agent waits for a hot-added disk's uevent (default: "
+                         "Kata's 3)")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if not args.inside:

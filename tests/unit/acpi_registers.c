@@ -12,6 +12,7 @@
 #include "devices/acpi_hotplug.h"
 #include "devices/acpi_pm.h"
 #include "firmware/acpi.h"
+#include "vmm/vm_internal.h"
 
 struct events {
     int poweroff, reset, raised, pci_ejects, cpu_ejects;
@@ -196,6 +197,17 @@ static void power_button_event(void **state)
     acpi_hp_free(hp);
 }
 
+/* vm.power-button's machine side: a VM without cocoon's ACPI (confidential or --firmware boot)
+ * refuses with what to do instead rather than pretending to press a button nobody sees. */
+static void power_button_needs_acpi(void **state)
+{
+    struct vm vm;
+    memset(&vm, 0, sizeof(vm));
+    char err[256] = "";
+    assert_int_equal(vm_power_button(&vm, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "vm.shutdown"));
+}
+
 /* Every offset, width and direction: no crash, reads of non-registers return 0. */
 static void hostile_accesses(void **state)
 {
@@ -227,6 +239,7 @@ int main(void)
         cmocka_unit_test(pm_poweroff_and_reset),      cmocka_unit_test(pci_plug_notifies),
         cmocka_unit_test(pci_unplug_waits_for_eject), cmocka_unit_test(cpu_plug_and_eject),
         cmocka_unit_test(power_button_event),         cmocka_unit_test(hostile_accesses),
+        cmocka_unit_test(power_button_needs_acpi),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,8 +26,8 @@
 /* ---- fake backend ---- */
 
 static struct fake {
-    unsigned boots, pauses, resumes, shutdowns, destroys, disks, nets, removes;
-    bool fail_boot, fail_hotplug;
+    unsigned boots, pauses, resumes, shutdowns, destroys, disks, nets, removes, buttons;
+    bool fail_boot, fail_hotplug, no_button;
     unsigned booted_cpus;
     int last_net_fd;
     unsigned vmm_shutdowns, guest_exits;
@@ -85,6 +85,16 @@ static int fk_remove(void *ctx, const char *id, char *err, size_t errlen)
     return 0;
 }
 
+static int fk_power_button(void *ctx, char *err, size_t errlen)
+{
+    if (fk.no_button) {
+        snprintf(err, errlen, "this VM has no power button");
+        return -1;
+    }
+    fk.buttons++;
+    return 0;
+}
+
 static const struct vm_machine_ops fake_ops = {
     .boot = fk_boot,
     .pause = fk_pause,
@@ -94,6 +104,7 @@ static const struct vm_machine_ops fake_ops = {
     .add_disk = fk_add_disk,
     .add_net = fk_add_net,
     .remove_device = fk_remove,
+    .power_button = fk_power_button,
 };
 
 static void hook_vmm_shutdown(void *opaque)
@@ -710,6 +721,28 @@ static void command_line_vm_boots_at_once(void **state)
     assert_int_equal(call("GET", "vmm.ping", NULL), 200);
 }
 
+/* vm.power-button (Cloud Hypervisor's route): 204 on a running VM, the backend raises the event;
+ * 404 without a VM, 409 before boot, while paused, after shutdown and without a button. */
+static void power_button_route(void **state)
+{
+    assert_int_equal(call("PUT", "vm.power-button", NULL), 404);
+    assert_int_equal(call("PUT", "vm.create", plain_vm), 204);
+    assert_int_equal(call("PUT", "vm.power-button", NULL), 409);
+    error_body_is_json_reason("not allowed while the VM is Created");
+    assert_int_equal(call("GET", "vm.power-button", NULL), 405);
+    assert_int_equal(call("PUT", "vm.boot", NULL), 204);
+    assert_int_equal(call("PUT", "vm.power-button", NULL), 204);
+    assert_int_equal(fk.buttons, 1);
+    assert_state(VM_OWNER_RUNNING); /* the guest decides; the VM runs until it powers off */
+    assert_int_equal(call("PUT", "vm.pause", NULL), 204);
+    assert_int_equal(call("PUT", "vm.power-button", NULL), 409);
+    assert_int_equal(call("PUT", "vm.resume", NULL), 204);
+    fk.no_button = true;
+    assert_int_equal(call("PUT", "vm.power-button", NULL), 409);
+    error_body_is_json_reason("no power button");
+    assert_int_equal(fk.buttons, 1);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -739,6 +772,7 @@ int main(void)
         T(boot_failure_keeps_created),
         T(guest_exit_is_reported_once),
         T(command_line_vm_boots_at_once),
+        T(power_button_route),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     config_fixture_teardown();
