@@ -3,10 +3,10 @@
 
 Boots the guest with cocoon's ACPI tables and checks, from its serial console and cocoon's exit:
 Linux found RSDP/XSDT/FACP/APIC/DSDT and lists them in /sys/firmware/acpi/tables, used the MADT,
-loaded the DSDT with no ACPI error, supports S5, registered acpiphp slots 1-31 and the PWRB power
-button; `poweroff` ends cocoon with 0 (FADT sleep registers) and `reboot` (no reboot=k) with 3
-(FADT reset register). Hot-plug: after `vm.add-disk` over the API socket the guest's /init gets
-the kernel's block "add" uevent (acpiphp, no rescan anywhere) and reads the disk's known bytes;
+loaded the DSDT with no ACPI error, supports S5, registered acpiphp slots 1-30 (31 is the Q35 LPC
+bridge, not ejectable) and the PWRB power button; `poweroff` ends cocoon with 0 (FADT sleep
+registers) and `reboot` (no reboot=k) with 3 (FADT reset register). Hot-plug: after
+`vm.add-disk` over the API socket the guest's /init gets the kernel's block "add" uevent (acpiphp, no rescan anywhere) and reads the disk's known bytes;
 the time from the API answer to the guest's report is printed. Prints the time to /init with and
 without ACPI (acpi=off) for the README.
 usage: acpi_linux_guest_test.py COCOON VMLINUX INITRAMFS. Exit 77 (skip) without /dev/kvm.
@@ -134,7 +134,7 @@ def check_acpi_boot(text):
     problems = missing + errors
     if not {"APIC", "DSDT", "FACP"} <= set(tables):
         problems.append("tables listed: %s" % tables)
-    if len(slots) != 31:
+    if len(slots) != 30 or "31" in slots:
         problems.append("pci slots: %s" % slots)
     return problems
 
