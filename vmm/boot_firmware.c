@@ -392,9 +392,10 @@ static void fw_acpi_refresh(void *opaque, struct fw_cfg *fw)
         char err[256];
         if (fw_acpi_build(a, &d, false, err, sizeof(err)) < 0) {
             log_limited(&a->rl, LOG_LVL_WARN, "firmware: ACPI tables not rebuilt: %s", err);
-        } else {
-            log_info("firmware: ACPI tables for ECAM 0x%llx, PM block 0x%x",
-                     (unsigned long long)d.ecam_base, d.pm_base);
+        } else { /* rate-limited: a guest may move PMBASE in a loop */
+            log_limited(&a->rl, LOG_LVL_INFO,
+                        "firmware: ACPI tables for ECAM 0x%llx, PM block 0x%x",
+                        (unsigned long long)d.ecam_base, d.pm_base);
         }
         a->built = true; /* once per chipset state: a failure is not retried on every access */
         a->last = d;
