@@ -426,6 +426,7 @@ int boot_firmware_acpi(struct vm *vm, const struct acpi_config *c, char *err, si
     a->q35 = vm->q35;
     a->base = *c;
     a->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT;
+    a->rl.burst = 8; /* a firmware rebuilds a few times at start-up; all of those are logged */
     pthread_mutex_init(&a->lock, NULL);
     if (vm_add_device(vm, "firmware-acpi", fw_acpi_free, a) < 0) {
         fw_acpi_free(a);
