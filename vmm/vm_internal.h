@@ -53,14 +53,16 @@ struct vm {
     int kvm_fd;
     int vm_fd;
     struct guest_mem mem;
-    struct bus *pio;       /* port I/O traps */
-    struct bus *mmio;      /* MMIO traps (addresses outside RAM) */
-    struct vmm_msi *msi;   /* MSI routes, irqfds, ioeventfds (vm_pci.c) */
-    struct pci_root *pci;  /* PCI segment 0 every virtio device attaches to (vm_pci.c) */
-    struct tee_vm *tee;    /* SEV-SNP/TDX backend (tee/tee.h); NULL for a plain VM */
-    struct vm_acpi *acpi;  /* ACPI tables and registers (vm_acpi.c); NULL without ACPI */
+    struct bus *pio;      /* port I/O traps */
+    struct bus *mmio;     /* MMIO traps (addresses outside RAM) */
+    struct vmm_msi *msi;  /* MSI routes, irqfds, ioeventfds (vm_pci.c) */
+    struct pci_root *pci; /* PCI segment 0 every virtio device attaches to (vm_pci.c) */
+    struct tee_vm *tee;   /* SEV-SNP/TDX backend (tee/tee.h); NULL for a plain VM */
+    struct vm_acpi *acpi; /* ACPI tables and registers (vm_acpi.c); NULL without ACPI */
+
     struct fw_cfg *fw_cfg; /* --firmware's fw_cfg (boot_firmware.c); NULL without */
     struct q35 *q35;       /* the chipset registers (vm_pci.c) */
+
     struct vcpu *vcpus;
     unsigned nr_vcpus;
     struct boot_entry boot;
