@@ -125,7 +125,7 @@ def value(text, key):
 def check_acpi_boot(text):
     need = ["ACPI: RSDP 0x00000000000A2000", "ACPI: Using ACPI (MADT) for SMP configuration",
             "ACPI: PM: (supports S0 S5)", "ACPI: PCI Root Bridge [PCI0]",
-            "acpiphp: Slot [31] registered", "ACPI: button: Power Button [PWRB]"]
+            "acpiphp: Slot [30] registered", "ACPI: button: Power Button [PWRB]"]
     missing = [n for n in need if n not in text]
     # No _OSC is offered on purpose (acpiphp, not pciehp): its AE_NOT_FOUND line is expected.
     errors = [l for l in text.splitlines() if ACPI_ERRORS.search(l) and "_OSC" not in l]
