@@ -49,6 +49,8 @@ struct fw_cfg {
     unsigned nr_files;
     uint8_t dir[4 + FW_CFG_MAX_FILES * FW_CFG_DIR_ENTRY_LEN];
     struct log_ratelimit rl;
+    fw_cfg_access_fn on_access; /* set before the guest runs; called without the lock */
+    void *access_opaque;
 };
 
 static uint32_t get_be32(const uint8_t *p)
@@ -357,6 +359,36 @@ int fw_cfg_add_file(struct fw_cfg *fw, const char *name, const void *data, uint3
     return 0;
 }
 
+int fw_cfg_update_file(struct fw_cfg *fw, const char *name, const void *data, uint32_t len)
+{
+    int rc = -1;
+    pthread_mutex_lock(&fw->lock);
+    for (unsigned i = 0; i < fw->nr_files; i++) {
+        if (strcmp(fw->files[i].name, name) != 0 || len > fw->files[i].len)
+            continue;
+        /* In place: the directory's size stays what the firmware read at start-up. */
+        memcpy(fw->files[i].data, data, len);
+        memset(fw->files[i].data + len, 0, fw->files[i].len - len);
+        rc = 0;
+        break;
+    }
+    pthread_mutex_unlock(&fw->lock);
+    return rc;
+}
+
+void fw_cfg_set_access_hook(struct fw_cfg *fw, fw_cfg_access_fn fn, void *opaque)
+{
+    fw->on_access = fn;
+    fw->access_opaque = opaque;
+}
+
+/* Before a selector write or a DMA request: the owner may refresh files (no lock held here). */
+static void before_access(struct fw_cfg *fw)
+{
+    if (fw->on_access)
+        fw->on_access(fw->access_opaque, fw);
+}
+
 uint64_t fw_cfg_dma_errors(struct fw_cfg *fw)
 {
     pthread_mutex_lock(&fw->lock);
@@ -382,6 +414,8 @@ void fw_cfg_comb_io(void *opaque, uint64_t offset, void *data, uint32_t len, boo
 {
     struct fw_cfg *fw = opaque;
     uint8_t *d = data;
+    if (is_write && offset == 0 && len == 2)
+        before_access(fw);
     pthread_mutex_lock(&fw->lock);
     if (is_write) {
         if (offset == 0 && len == 2) /* selector; 8-bit data writes are ignored, as in QEMU */
@@ -467,6 +501,8 @@ void fw_cfg_dma_io(void *opaque, uint64_t offset, void *data, uint32_t len, bool
 {
     struct fw_cfg *fw = opaque;
     uint8_t *d = data;
+    if (is_write && ((offset == 4 && len == 4) || (offset == 0 && len == 8)))
+        before_access(fw); /* this write starts a request */
     pthread_mutex_lock(&fw->lock);
     if (!is_write) { /* reads give the "QEMU CFG" signature bytes */
         for (uint32_t i = 0; i < len; i++)

@@ -92,6 +92,18 @@ struct fw_cfg *fw_cfg_new(const struct guest_mem *gm, const struct fw_cfg_config
  * the guest runs. */
 int fw_cfg_add_file(struct fw_cfg *fw, const char *name, const void *data, uint32_t len);
 
+/* Replaces the contents of a file added before with len bytes (len <= its size; the rest reads
+ * zeros, so the size in the directory the firmware read stays true). Any thread. Returns 0, or
+ * -1 if there is no such file or len is larger. */
+int fw_cfg_update_file(struct fw_cfg *fw, const char *name, const void *data, uint32_t len);
+
+/* Called on the vCPU thread before each selector write and each DMA request, without the device
+ * lock (the callee may take locks that come before it and call fw_cfg_update_file): how files
+ * built from state the firmware programs are refreshed before it reads them. Set before the
+ * guest runs; NULL = none. */
+typedef void (*fw_cfg_access_fn)(void *opaque, struct fw_cfg *fw);
+void fw_cfg_set_access_hook(struct fw_cfg *fw, fw_cfg_access_fn fn, void *opaque);
+
 /* Frees the device (takes void * to serve as a vm_add_device destructor). NULL is fine. */
 void fw_cfg_free(void *fw);
 

@@ -179,67 +179,122 @@ static int walk_table(struct acpi_walk *w, uint32_t off)
     return rc;
 }
 
-int fw_cfg_add_acpi(struct fw_cfg *fw, const struct fw_acpi_blob *acpi, char *err, size_t errlen)
-{
-    const size_t rsdp_len = 36;
-    if (!acpi->data || acpi->len <= rsdp_len || memcmp(acpi->data, "RSD PTR ", 8) != 0) {
-        snprintf(err, errlen, "acpi: the blob does not start with an ACPI 2.0 RSDP");
-        return -1;
-    }
+/* The three files of one ACPI build: the RSDP, the tables with pointers as file offsets, and the
+ * script (every ADD_CHECKSUM after every ADD_POINTER: firmware executes it in order). */
+struct acpi_files {
     uint8_t rsdp[36];
-    memcpy(rsdp, acpi->data, rsdp_len);
-    struct fw_loader *loader = calloc(1, sizeof(*loader));
-    struct acpi_walk w = {.len = acpi->len - rsdp_len,
-                          .base = acpi->gpa + rsdp_len,
-                          .loader = loader,
-                          .err = err,
-                          .errlen = errlen};
-    w.tables = malloc(w.len);
-    int rc = -1;
-    if (!loader || !w.tables) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    memcpy(w.tables, acpi->data + rsdp_len, w.len);
+    uint8_t *tables;
+    size_t len;
+    struct fw_loader *script;
+};
+
+static void acpi_files_free(struct acpi_files *f)
+{
+    free(f->tables);
+    free(f->script);
+}
+
+/* ALLOCATE commands, then the walk's pointers and checksums, then the RSDP's checksums. */
+static int acpi_files_walk(struct acpi_walk *w, uint8_t *rsdp, struct fw_loader *loader)
+{
     if (fw_loader_allocate(loader, RSDP_FILE, 16, FW_LOADER_ZONE_FSEG) < 0 ||
         fw_loader_allocate(loader, TABLES_FILE, 64, FW_LOADER_ZONE_HIGH) < 0)
-        goto out;
-    if (relocate(&w, rsdp + 16, RSDP_FILE, 16, 4) < 0 ||
-        (rsdp[15] >= 2 && relocate(&w, rsdp + 24, RSDP_FILE, 24, 8) < 0))
-        goto out;
+        return -1;
+    if (relocate(w, rsdp + 16, RSDP_FILE, 16, 4) < 0 ||
+        (rsdp[15] >= 2 && relocate(w, rsdp + 24, RSDP_FILE, 24, 8) < 0))
+        return -1;
     rsdp[8] = 0;
     rsdp[32] = 0;
     if (fw_loader_add_checksum(loader, RSDP_FILE, 8, 0, 20) < 0 ||
         (rsdp[15] >= 2 && fw_loader_add_checksum(loader, RSDP_FILE, 32, 0, 36) < 0)) {
-        snprintf(err, errlen, "acpi: table-loader script full");
-        goto out;
+        snprintf(w->err, w->errlen, "acpi: table-loader script full");
+        return -1;
     }
-    /* The pointers are rewritten; checksums must run after every ADD_POINTER: reorder so all
-     * ADD_CHECKSUM commands come last (firmware executes the script in order). */
-    struct fw_loader *sorted = calloc(1, sizeof(*sorted));
-    if (!sorted) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
+    return 0;
+}
+
+/* Copies the commands of `from` into `to`, pointers first, checksums last. */
+static void sort_script(const struct fw_loader *from, struct fw_loader *to)
+{
     for (int pass = 0; pass < 2; pass++)
-        for (size_t o = 0; o < loader->len; o += FW_LOADER_ENTRY_LEN) {
-            bool is_sum = get_le(loader->buf + o, 4) == FW_LOADER_ADD_CHECKSUM;
+        for (size_t o = 0; o < from->len; o += FW_LOADER_ENTRY_LEN) {
+            bool is_sum = get_le(from->buf + o, 4) == FW_LOADER_ADD_CHECKSUM;
             if (is_sum == (pass == 1)) {
-                memcpy(sorted->buf + sorted->len, loader->buf + o, FW_LOADER_ENTRY_LEN);
-                sorted->len += FW_LOADER_ENTRY_LEN;
+                memcpy(to->buf + to->len, from->buf + o, FW_LOADER_ENTRY_LEN);
+                to->len += FW_LOADER_ENTRY_LEN;
             }
         }
-    rc = fw_cfg_add_file(fw, RSDP_FILE, rsdp, rsdp_len) < 0 ||
-                 fw_cfg_add_file(fw, TABLES_FILE, w.tables, (uint32_t)w.len) < 0 ||
-                 fw_cfg_add_file(fw, LOADER_FILE, sorted->buf, (uint32_t)sorted->len) < 0
-             ? -1
-             : 0;
+}
+
+static int acpi_files_build(const struct fw_acpi_blob *acpi, struct acpi_files *f, char *err,
+                            size_t errlen)
+{
+    const size_t rsdp_len = sizeof(f->rsdp);
+    memset(f, 0, sizeof(*f));
+    if (!acpi->data || acpi->len <= rsdp_len || memcmp(acpi->data, "RSD PTR ", 8) != 0) {
+        snprintf(err, errlen, "acpi: the blob does not start with an ACPI 2.0 RSDP");
+        return -1;
+    }
+    memcpy(f->rsdp, acpi->data, rsdp_len);
+    struct fw_loader *loader = calloc(1, sizeof(*loader));
+    /* etc/acpi/tables is the whole blob with the RSDP's bytes zeroed: offsets in the file are
+     * offsets in the blob, so a table the builder aligned (the FACS, 64 bytes) stays aligned in
+     * the file the firmware allocates with 64-byte alignment. */
+    struct acpi_walk w = {
+        .len = acpi->len, .base = acpi->gpa, .loader = loader, .err = err, .errlen = errlen};
+    w.tables = malloc(w.len);
+    f->tables = w.tables;
+    f->len = w.len;
+    f->script = calloc(1, sizeof(*f->script));
+    int rc = -1;
+    if (!loader || !w.tables || !f->script) {
+        snprintf(err, errlen, "out of memory");
+    } else {
+        memcpy(w.tables, acpi->data, w.len);
+        memset(w.tables, 0, rsdp_len);
+        rc = acpi_files_walk(&w, f->rsdp, loader);
+    }
+    if (rc == 0)
+        sort_script(loader, f->script);
+    free(loader);
+    if (rc < 0)
+        acpi_files_free(f);
+    return rc;
+}
+
+int fw_cfg_add_acpi(struct fw_cfg *fw, const struct fw_acpi_blob *acpi, char *err, size_t errlen)
+{
+    struct acpi_files f;
+    if (acpi_files_build(acpi, &f, err, errlen) < 0)
+        return -1;
+    int rc = fw_cfg_add_file(fw, RSDP_FILE, f.rsdp, sizeof(f.rsdp)) < 0 ||
+                     fw_cfg_add_file(fw, TABLES_FILE, f.tables, (uint32_t)f.len) < 0 ||
+                     fw_cfg_add_file(fw, LOADER_FILE, f.script->buf, (uint32_t)f.script->len) < 0
+                 ? -1
+                 : 0;
     if (rc < 0)
         snprintf(err, errlen, "acpi: cannot add the ACPI files to fw_cfg");
-    free(sorted);
-out:
-    free(w.tables);
-    free(loader);
+    acpi_files_free(&f);
+    return rc;
+}
+
+int fw_cfg_update_acpi(struct fw_cfg *fw, const struct fw_acpi_blob *acpi, char *err, size_t errlen)
+{
+    struct acpi_files f;
+    if (acpi_files_build(acpi, &f, err, errlen) < 0)
+        return -1;
+    /* Tables first, script last: a firmware that reads between two updates gets the old script
+     * with new tables only if their layouts agree, which an in-place rebuild keeps. */
+    int rc = fw_cfg_update_file(fw, RSDP_FILE, f.rsdp, sizeof(f.rsdp)) < 0 ||
+                     fw_cfg_update_file(fw, TABLES_FILE, f.tables, (uint32_t)f.len) < 0 ||
+                     fw_cfg_update_file(fw, LOADER_FILE, f.script->buf, (uint32_t)f.script->len) < 0
+                 ? -1
+                 : 0;
+    if (rc < 0)
+        snprintf(err, errlen,
+                 "acpi: the rebuilt tables (%zu bytes, script %zu) outgrow the fw_cfg files", f.len,
+                 f.script->len);
+    acpi_files_free(&f);
     return rc;
 }
 

@@ -48,7 +48,8 @@ int fw_loader_add_checksum(struct fw_loader *l, const char *file, uint32_t resul
 
 /* ACPI tables built for guest-physical `gpa` (RSDP at blob offset 0, every other table after it
  * in the same blob, pointers absolute): served as QEMU does, etc/acpi/rsdp (FSEG, align 16) and
- * etc/acpi/tables (HIGH, align 64), with the pointers found by walking RSDP -> RSDT/XSDT ->
+ * etc/acpi/tables (HIGH, align 64: the whole blob, its first 36 bytes zeroed, so blob offsets
+ * are file offsets and alignment is kept), with the pointers found by walking RSDP -> RSDT/XSDT ->
  * tables -> FADT's FACS/DSDT rewritten as file offsets plus an ADD_POINTER each, checksum bytes
  * zeroed plus an ADD_CHECKSUM each, in etc/table-loader. Returns 0 or -1 with a message. */
 struct fw_acpi_blob {
@@ -57,6 +58,13 @@ struct fw_acpi_blob {
     uint64_t gpa;
 };
 int fw_cfg_add_acpi(struct fw_cfg *fw, const struct fw_acpi_blob *acpi, char *err, size_t errlen);
+
+/* Rebuilds the three files from a new blob, in place (fw_cfg_update_file): each must fit in the
+ * size fw_cfg_add_acpi gave it; the space left reads zeros (a zero script command is one that
+ * SeaBIOS's romfile_loader_execute and edk2's InstallQemuFwCfgTables skip as unknown). 0 or -1 with
+ * err. */
+int fw_cfg_update_acpi(struct fw_cfg *fw, const struct fw_acpi_blob *acpi, char *err,
+                       size_t errlen);
 
 /* Adds etc/e820 for gm and `bootorder` (may be NULL: none). Returns 0 or -1. */
 int fw_cfg_add_platform_files(struct fw_cfg *fw, const struct guest_mem *gm, const char *bootorder);

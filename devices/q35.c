@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "devices/pm_timer.h"
+#include "vmm/base/acpi_regs.h"
 #include "vmm/base/log.h"
 
 static uint32_t ld32(const uint8_t *p)
@@ -58,10 +59,11 @@ static void ecam_remap(struct q35 *q, const struct pci_dev *mch)
         return;
     if (q->ecam_base)
         bus_unregister(q->mmio, q->ecam_base);
-    q->ecam_base = q->ecam_len = 0;
+    __atomic_store_n(&q->ecam_base, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&q->ecam_len, 0, __ATOMIC_RELEASE);
     if (base && bus_register(q->mmio, base, len, ecam_io, q) == 0) {
-        q->ecam_base = base;
-        q->ecam_len = len;
+        __atomic_store_n(&q->ecam_len, len, __ATOMIC_RELEASE);
+        __atomic_store_n(&q->ecam_base, base, __ATOMIC_RELEASE);
     } else if (base) {
         log_limited(&q->rl, LOG_LVL_WARN,
                     "q35: ECAM window 0x%llx+0x%llx overlaps another claim; not decoded",
@@ -95,6 +97,89 @@ static void smi_io(void *opaque, uint64_t offset, void *data, uint32_t len, bool
     pthread_mutex_unlock(&q->smi_lock);
 }
 
+/* W1C status bytes, R/W enable bytes: PM1 (STS 0-1, EN 2-3) and GPE0 (STS 0-7, EN 8-15). */
+static void status_enable_io(uint8_t *regs, unsigned sts_len, uint64_t off, uint8_t *d,
+                             uint32_t len, bool is_write)
+{
+    for (uint32_t i = 0; i < len; i++) {
+        uint64_t r = off + i;
+        if (!is_write)
+            d[i] = regs[r];
+        else if (r < sts_len)
+            regs[r] &= (uint8_t)~d[i];
+        else
+            regs[r] = d[i];
+    }
+}
+
+enum { PM1_CNT = 4, PM1_SCI_EN = 0x1, PM1_SLP_EN = 0x2000, PM1_SLP_TYP_SHIFT = 10 };
+
+/* PM1: status/enable at +0 (nothing here sets a status bit: the power button and hot-plug are
+ * the GED's), PM1_CNT at +4: SCI_EN always reads 1 (no SMI_CMD: ACPI mode only), SLP_EN with
+ * SLP_TYP S5 powers off (ACPICA acpi_hw_legacy_sleep writes SLP_TYP, then SLP_TYP | SLP_EN). */
+static void pm1_io(void *opaque, uint64_t offset, void *data, uint32_t len, bool is_write)
+{
+    struct q35 *q = opaque;
+    uint8_t *d = data;
+    if (offset + len > ICH9_PM_PM1_LEN) {
+        if (!is_write)
+            memset(d, 0xff, len);
+        return;
+    }
+    bool poweroff = false;
+    uint32_t low = offset < PM1_CNT ? (uint32_t)(PM1_CNT - offset) : 0;
+    low = low < len ? low : len;
+    pthread_mutex_lock(&q->smi_lock);
+    status_enable_io(q->pm1, 2, offset, d, low, is_write);
+    if (low < len && !is_write) {
+        memcpy(d + low, q->pm1 + offset + low, len - low);
+    } else if (low < len) {
+        memcpy(q->pm1 + offset + low, d + low, len - low);
+        uint16_t cnt = (uint16_t)(q->pm1[PM1_CNT] | q->pm1[PM1_CNT + 1] << 8);
+        unsigned typ = (cnt >> PM1_SLP_TYP_SHIFT) & 7;
+        poweroff = (cnt & PM1_SLP_EN) && typ == ACPI_S5_SLP_TYP;
+        if ((cnt & PM1_SLP_EN) && !poweroff)
+            log_limited(&q->rl, LOG_LVL_WARN, "q35: sleep state %u is not supported; ignored", typ);
+        q->pm1[PM1_CNT + 1] &= (uint8_t) ~(PM1_SLP_EN >> 8); /* SLP_EN is write-only */
+    }
+    q->pm1[PM1_CNT] |= PM1_SCI_EN;
+    pthread_mutex_unlock(&q->smi_lock);
+    if (poweroff && q->on_poweroff)
+        q->on_poweroff(q->poweroff_opaque);
+}
+
+static void gpe0_io(void *opaque, uint64_t offset, void *data, uint32_t len, bool is_write)
+{
+    struct q35 *q = opaque;
+    if (offset + len > ICH9_PM_GPE0_LEN) {
+        if (!is_write)
+            memset(data, 0xff, len);
+        return;
+    }
+    pthread_mutex_lock(&q->smi_lock);
+    status_enable_io(q->gpe0, ICH9_PM_GPE0_LEN / 2, offset, data, len, is_write);
+    pthread_mutex_unlock(&q->smi_lock);
+}
+
+void q35_set_poweroff(struct q35 *q, void (*fn)(void *opaque), void *opaque)
+{
+    q->on_poweroff = fn;
+    q->poweroff_opaque = opaque;
+}
+
+/* Unclaims what pm_remap claimed at base (never another device's range). */
+static void pm_unmap(struct q35 *q, uint16_t base)
+{
+    bus_unregister(q->pio, base + ICH9_PM_TMR);
+    if (q->smi_mapped)
+        bus_unregister(q->pio, base + ICH9_PM_SMI_EN);
+    if (q->pm1_mapped)
+        bus_unregister(q->pio, base + ICH9_PM_PM1);
+    if (q->gpe0_mapped)
+        bus_unregister(q->pio, base + ICH9_PM_GPE0);
+    q->smi_mapped = q->pm1_mapped = q->gpe0_mapped = false;
+}
+
 /* PMBASE/ACPI_CNTL -> claims for the timer and SMI_EN (ICH9: decoded only while ACPI_EN). */
 static void pm_remap(struct q35 *q)
 {
@@ -103,12 +188,9 @@ static void pm_remap(struct q35 *q)
     uint16_t want = (cfg[ICH9_LPC_ACPI_CNTL] & ICH9_ACPI_EN) ? base : 0;
     if (want == q->pm_base)
         return;
-    if (q->pm_base) /* only what was claimed: never another device's range */
-        bus_unregister(q->pio, q->pm_base + ICH9_PM_TMR);
-    if (q->pm_base && q->smi_mapped)
-        bus_unregister(q->pio, q->pm_base + ICH9_PM_SMI_EN);
-    q->pm_base = 0;
-    q->smi_mapped = false;
+    if (q->pm_base)
+        pm_unmap(q, q->pm_base);
+    __atomic_store_n(&q->pm_base, 0, __ATOMIC_RELEASE);
     if (!want)
         return;
     if (bus_register(q->pio, want + ICH9_PM_TMR, 4, pm_timer_io, &q->pm_epoch) < 0) {
@@ -118,10 +200,14 @@ static void pm_remap(struct q35 *q)
         return;
     }
     q->smi_mapped = bus_register(q->pio, want + ICH9_PM_SMI_EN, 8, smi_io, q) == 0;
-    if (!q->smi_mapped)
-        log_limited(&q->rl, LOG_LVL_WARN, "q35: SMI_EN port 0x%x is claimed by another device",
-                    want + ICH9_PM_SMI_EN);
-    q->pm_base = want;
+    q->pm1_mapped = bus_register(q->pio, want + ICH9_PM_PM1, ICH9_PM_PM1_LEN, pm1_io, q) == 0;
+    q->gpe0_mapped = bus_register(q->pio, want + ICH9_PM_GPE0, ICH9_PM_GPE0_LEN, gpe0_io, q) == 0;
+    if (!q->smi_mapped || !q->pm1_mapped || !q->gpe0_mapped)
+        log_limited(&q->rl, LOG_LVL_WARN,
+                    "q35: part of the PM block at 0x%x (PM1, GPE0 or SMI_EN) is claimed by another "
+                    "device",
+                    want);
+    __atomic_store_n(&q->pm_base, want, __ATOMIC_RELEASE);
 }
 
 static bool lpc_hook(struct pci_dev *dev, uint32_t off, void *data, uint32_t len, bool is_write)
@@ -181,6 +267,7 @@ struct q35 *q35_new(struct pci_root *root, struct bus *pio, struct bus *mmio, ch
     q->mmio = mmio;
     pthread_mutex_init(&q->smi_lock, NULL);
     q->smi[0] = ICH9_SMI_EN_APMC; /* QEMU ich9 pm_reset without SMM */
+    q->pm1[PM1_CNT] = PM1_SCI_EN;
     q->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT;
     clock_gettime(CLOCK_MONOTONIC, &q->pm_epoch);
     mch_init(q);
@@ -194,6 +281,15 @@ struct q35 *q35_new(struct pci_root *root, struct bus *pio, struct bus *mmio, ch
     return q;
 }
 
+void q35_decoded(const struct q35 *q, struct q35_decode *out)
+{
+    /* Stored with release under the root's config lock (ecam_remap, pm_remap); base last, so a
+     * non-zero base comes with its length. */
+    out->ecam_base = __atomic_load_n(&q->ecam_base, __ATOMIC_ACQUIRE);
+    out->ecam_len = out->ecam_base ? __atomic_load_n(&q->ecam_len, __ATOMIC_ACQUIRE) : 0;
+    out->pm_base = __atomic_load_n(&q->pm_base, __ATOMIC_ACQUIRE);
+}
+
 void q35_free(void *opaque)
 {
     struct q35 *q = opaque;
@@ -205,9 +301,7 @@ void q35_free(void *opaque)
     if (q->ecam_base)
         bus_unregister(q->mmio, q->ecam_base);
     if (q->pm_base)
-        bus_unregister(q->pio, q->pm_base + ICH9_PM_TMR);
-    if (q->pm_base && q->smi_mapped)
-        bus_unregister(q->pio, q->pm_base + ICH9_PM_SMI_EN);
+        pm_unmap(q, q->pm_base);
     pci_root_detach(q->root, &q->lpc);
     pthread_mutex_destroy(&q->smi_lock);
     free(q);

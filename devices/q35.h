@@ -24,8 +24,12 @@
 #define ICH9_LPC_GEN_PMCON 0xA0
 #define ICH9_LPC_RCBA      0xF0
 #define ICH9_ACPI_EN       0x80
-/* Offsets in the PM I/O block. PM1 (0..7) and GPE0 (0x20..) are left to the ACPI devices. */
+/* Offsets in the PM I/O block (ICH9 datasheet 13.8.3; QEMU hw/acpi/ich9.c). */
+#define ICH9_PM_PM1      0x00 /* PM1_STS (16), PM1_EN (16), PM1_CNT (32) */
+#define ICH9_PM_PM1_LEN  8
 #define ICH9_PM_TMR      0x08
+#define ICH9_PM_GPE0     0x20 /* GPE0_STS (8 bytes), GPE0_EN (8 bytes) */
+#define ICH9_PM_GPE0_LEN 16
 #define ICH9_PM_SMI_EN   0x30 /* 32-bit SMI_EN, then SMI_STS */
 #define ICH9_SMI_EN_APMC 0x20 /* set at reset: "SMM already initialised" (no SMM here) */
 
@@ -36,8 +40,13 @@ struct q35 {
     uint64_t ecam_base, ecam_len; /* claimed on mmio; 0 = none (guarded by the root's lock) */
     uint16_t pm_base;             /* PM timer claimed on pio at +8; 0 = none (same lock) */
     bool smi_mapped;              /* SMI_EN claimed at pm_base + 0x30 */
-    pthread_mutex_t smi_lock;
-    uint8_t smi[8]; /* SMI_EN, SMI_STS */
+    bool pm1_mapped, gpe0_mapped; /* PM1 at pm_base, GPE0 at pm_base + 0x20 */
+    pthread_mutex_t smi_lock;     /* the PM block's registers below */
+    uint8_t smi[8];               /* SMI_EN, SMI_STS */
+    uint8_t pm1[ICH9_PM_PM1_LEN]; /* PM1_STS, PM1_EN, PM1_CNT (SCI_EN reads 1) */
+    uint8_t gpe0[ICH9_PM_GPE0_LEN];
+    void (*on_poweroff)(void *opaque); /* PM1_CNT: SLP_EN with SLP_TYP S5 (vCPU thread) */
+    void *poweroff_opaque;
     struct timespec pm_epoch;
     struct log_ratelimit rl; /* a guest reprogramming PCIEXBAR/PMBASE in a loop */
 };
@@ -46,6 +55,19 @@ struct q35 {
  * Returns NULL (with a message in err) on failure. */
 struct q35 *q35_new(struct pci_root *root, struct bus *pio, struct bus *mmio, char *err,
                     size_t errlen);
+
+/* The ACPI power-off of a full FADT: the guest writing SLP_EN with SLP_TYP = ACPI_S5_SLP_TYP to
+ * PM1_CNT calls fn (on its vCPU thread, no lock held). Set before the guest runs. */
+void q35_set_poweroff(struct q35 *q, void (*fn)(void *opaque), void *opaque);
+
+/* What the chipset decodes now, as the firmware programmed it (PCIEXBAR, PMBASE + ACPI_EN);
+ * 0 = not decoded. Any thread, no lock: the ACPI tables are built from it at fw_cfg read time,
+ * as QEMU's acpi_build_update does after the firmware has set the chipset up. */
+struct q35_decode {
+    uint64_t ecam_base, ecam_len;
+    uint16_t pm_base;
+};
+void q35_decoded(const struct q35 *q, struct q35_decode *out);
 
 /* Drops the ECAM and PM claims and detaches the LPC (void * for vm_add_device). NULL is fine. */
 void q35_free(void *q);

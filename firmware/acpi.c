@@ -89,6 +89,9 @@ static int check_windows(const struct acpi_config *c, char *err, size_t errlen)
     if (overlaps(c->mmio32_base, c->mmio32_len, 0, c->ram_below_4g) ||
         overlaps(c->mmio64_base, c->mmio64_len, four_g, hi))
         return fail(err, errlen, "acpi: an MMIO window overlaps RAM");
+    if (c->pm_base % 0x80 || c->pm_base > 0xFF80)
+        return fail(err, errlen, "acpi: PM block 0x%x is not a 128-port block of I/O space",
+                    c->pm_base);
     if (c->ecam_base && (c->ecam_base & 0xFFFFF))
         return fail(err, errlen, "acpi: ECAM base must be 1 MiB aligned");
     return 0;
@@ -105,6 +108,8 @@ int acpi_config_check(const struct acpi_config *c, char *err, size_t errlen)
     if (c->ioapic && c->ged_gsi >= ACPI_IOAPIC_PINS)
         return fail(err, errlen, "acpi: GED GSI %u is beyond the IOAPIC's %u pins", c->ged_gsi,
                     ACPI_IOAPIC_PINS);
+    if (c->pm_base && c->ged_gsi == ACPI_SCI_IRQ)
+        return fail(err, errlen, "acpi: the GED cannot share GSI %u with the SCI", ACPI_SCI_IRQ);
     if (c->ioapic && c->ged_gsi == 0)
         return fail(err, errlen, "acpi: GED GSI 0 is the timer (IRQ 0 is overridden to GSI 2)");
     return 0;
@@ -176,29 +181,85 @@ enum {
     FADT_F_SLP_BUTTON = 1u << 5,
     FADT_F_RESET_REG_SUP = 1u << 10,
     FADT_F_HW_REDUCED = 1u << 20,
+    FADT_F_WBINVD = 1u << 0, /* required from ACPI 2.0 on for a non-reduced FADT */
+    FADT_F_PROC_C1 = 1u << 2,
 };
-enum { IAPC_8042 = 1u << 1, IAPC_NO_VGA = 1u << 2, IAPC_NO_CMOS_RTC = 1u << 5 };
+enum {
+    IAPC_LEGACY_DEVICES = 1u << 0,
+    IAPC_8042 = 1u << 1,
+    IAPC_NO_VGA = 1u << 2,
+    IAPC_NO_CMOS_RTC = 1u << 5
+};
 
-/* FADT 6.3, hardware-reduced: no SCI, PM1, GPE or PM timer; power off through the sleep
- * control/status registers, reset through the reset register (Linux: sleep.c
- * acpi_sleep_state_supported, reboot.c acpi_reboot). X_DSDT is patched in later. */
-static size_t write_fadt(struct aml *a, const struct acpi_config *c, struct acpi_tables *out)
+/* The fixed hardware of a chipset PM block (ACPI 6.5 5.2.9, 4.8): SCI, PM1a event (status +
+ * enable, 4 bytes) and control (2 bytes), the 24-bit PM timer, GPE0 (status + enable), each in
+ * the 32-bit field and its X_ GAS. No SMI command port: the platform is always in ACPI mode
+ * (ACPICA acpi_hw_get_mode: SMI_CMD 0 means ACPI mode only). */
+static void fadt_pm_block(uint8_t *b, uint16_t pm)
+{
+    put16(b + 46, ACPI_SCI_IRQ);
+    put32(b + 56, pm + ACPI_PM1_EVT);
+    put32(b + 64, pm + ACPI_PM1_CNT);
+    put32(b + 76, pm + ACPI_PM_TMR);
+    put32(b + 80, pm + ACPI_GPE0);
+    b[88] = 4;
+    b[89] = 2;
+    b[91] = 4;
+    b[92] = ACPI_GPE0_LEN;
+    put_gas_io(b + 148, 32, pm + ACPI_PM1_EVT);
+    put_gas_io(b + 172, 16, pm + ACPI_PM1_CNT);
+    put_gas_io(b + 208, 32, pm + ACPI_PM_TMR);
+    put_gas_io(b + 220, ACPI_GPE0_LEN * 8, pm + ACPI_GPE0);
+    b[220 + 3] = 1; /* GPE registers are byte-accessed */
+}
+
+/* FADT 6.3. Without a PM block, hardware-reduced: no SCI, PM1, GPE or PM timer; power off
+ * through the sleep control/status registers, reset through the reset register (Linux: sleep.c
+ * acpi_sleep_state_supported, reboot.c acpi_reboot). With one (a firmware's platform, which has
+ * the 8259 and PIT the firmware programmed: a hardware-reduced FADT makes Linux skip the 8259,
+ * acpi_reduced_hw_init, and the PIT the firmware left running then interrupts at the vector the
+ * firmware gave it, 8, a double fault), the full fixed hardware of fadt_pm_block and the FACS at
+ * facs_gpa. X_DSDT is patched in later. */
+static size_t write_fadt(struct aml *a, const struct acpi_config *c, uint64_t facs_gpa,
+                         struct acpi_tables *out)
 {
     size_t start = table_begin(a, "FACP", 6);
-    uint8_t f[FADT_LEN - SDT_HEADER_LEN] = {0};
-    uint8_t *b = f - SDT_HEADER_LEN; /* so offsets below are table offsets */
+    uint8_t b[FADT_LEN] = {0}; /* offsets below are table offsets; the header is written */
     uint16_t iapc = IAPC_NO_VGA | IAPC_NO_CMOS_RTC | (c->i8042 ? IAPC_8042 : 0);
+    uint32_t flags = FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON | FADT_F_RESET_REG_SUP;
+    if (c->pm_base) {
+        put32(b + 36, (uint32_t)facs_gpa);
+        fadt_pm_block(b, c->pm_base);
+        iapc |= IAPC_LEGACY_DEVICES;
+        flags |= FADT_F_WBINVD | FADT_F_PROC_C1;
+    } else {
+        flags |= FADT_F_HW_REDUCED;
+        put_gas_io(b + 244, 8, ACPI_PORT_SLEEP_CTL);
+        put_gas_io(b + 256, 8, ACPI_PORT_SLEEP_STS);
+    }
     put16(b + 109, iapc);
-    put32(b + 112,
-          FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON | FADT_F_RESET_REG_SUP | FADT_F_HW_REDUCED);
+    put32(b + 112, flags);
     put_gas_io(b + 116, 8, ACPI_PORT_RESET);
     b[128] = ACPI_RESET_VALUE;
     b[131] = 3; /* minor version: 6.3, so Linux honours MADT Online Capable */
-    put_gas_io(b + 244, 8, ACPI_PORT_SLEEP_CTL);
-    put_gas_io(b + 256, 8, ACPI_PORT_SLEEP_STS);
     memcpy(b + 268, "COCOONVM", 8);
-    aml_bytes(a, f, sizeof(f));
+    aml_bytes(a, b + SDT_HEADER_LEN, sizeof(b) - SDT_HEADER_LEN);
     table_end(a, start, out);
+    return start;
+}
+
+/* FACS (ACPI 6.5 5.2.10): 64 bytes, 64-byte aligned in the blob, no checksum, not in the XSDT;
+ * version 2, no global lock owner, no waking vector. Returns its blob offset. */
+static size_t write_facs(struct aml *a)
+{
+    while (a->len % 64 && aml_ok(a))
+        aml_byte(a, 0);
+    size_t start = a->len;
+    uint8_t f[64] = {0};
+    memcpy(f, "FACS", 4);
+    put32(f + 4, sizeof(f));
+    f[32] = 2;
+    aml_bytes(a, f, sizeof(f));
     return start;
 }
 
@@ -261,13 +322,21 @@ static void madt_ioapic(struct aml *a, const struct acpi_config *c)
     put32(iso + 4, 2);
     put16(iso + 8, 0); /* conforming polarity and trigger: ISA edge / active high */
     aml_bytes(a, iso, sizeof(iso));
+    if (c->pm_base) { /* the SCI: level, active high (as QEMU's q35 and ICH9 route it) */
+        uint8_t sci[10] = {MADT_ISO, 10, 0, ACPI_SCI_IRQ};
+        put32(sci + 4, ACPI_SCI_IRQ);
+        put16(sci + 8, 0x0D); /* polarity 01 active high, trigger 11 level */
+        aml_bytes(a, sci, sizeof(sci));
+    }
 }
 
 static void write_madt(struct aml *a, const struct acpi_config *c, struct acpi_tables *out)
 {
     size_t start = table_begin(a, "APIC", 5);
     aml_le32(a, ACPI_LAPIC_ADDR);
-    aml_le32(a, 0); /* flags: no PCAT_COMPAT (hardware-reduced: Linux uses no 8259) */
+    /* PCAT_COMPAT when a firmware set up the 8259 (Linux then masks it); a direct boot is
+     * hardware-reduced and Linux uses no 8259. */
+    aml_le32(a, c->pm_base ? 1 : 0);
     madt_cpus(a, c);
     if (c->ioapic)
         madt_ioapic(a, c);
@@ -333,12 +402,13 @@ int acpi_build(const struct acpi_config *c, uint64_t gpa, uint8_t *buf, size_t c
     aml_init(&a, buf, cap);
     uint8_t rsdp[RSDP_LEN] = {0};
     aml_bytes(&a, rsdp, sizeof(rsdp));
+    size_t facs = c->pm_base ? write_facs(&a) : 0;
     unsigned nr_xsdt = c->ecam_base ? 3 : 2; /* FACP, APIC, [MCFG] */
     size_t xsdt = table_begin(&a, "XSDT", 1);
     for (unsigned i = 0; i < nr_xsdt; i++)
         aml_le64(&a, 0);
     table_end(&a, xsdt, out);
-    write_fadt(&a, c, out);
+    write_fadt(&a, c, facs ? gpa + facs : 0, out);
     write_madt(&a, c, out);
     if (c->ecam_base)
         write_mcfg(&a, c, out);

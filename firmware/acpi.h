@@ -12,6 +12,12 @@
 #define ACPI_LAPIC_ADDR  0xFEE00000U
 #define ACPI_IOAPIC_PINS 24
 #define ACPI_MAX_TABLES  6
+#define ACPI_SCI_IRQ     9    /* ICH9 ACPI_CNTL SCI_IRQ_SEL 0, QEMU's and SeaBIOS's SCI */
+#define ACPI_PM1_EVT     0x00 /* offsets in the PM block (ICH9 datasheet 13.8.3, QEMU ich9.c) */
+#define ACPI_PM1_CNT     0x04
+#define ACPI_PM_TMR      0x08
+#define ACPI_GPE0        0x20
+#define ACPI_GPE0_LEN    0x10
 
 struct acpi_config {
     uint32_t boot_vcpus;                 /* APIC ids 0..boot_vcpus-1 run at boot (1..max_vcpus) */
@@ -24,8 +30,14 @@ struct acpi_config {
     uint64_t mmio64_base, mmio64_len;    /* 64-bit memory window; len 0 = none */
     uint64_t ecam_base;                  /* ECAM for bus_first..bus_last; 0 = none (no MCFG) */
     uint32_t boot_slots;                 /* bit n: a device is in 0000:00:n.0 at boot */
-    bool pci_hotplug;                    /* every slot 1..31 hot-pluggable through ACPI */
-    bool ioapic;                         /* IOAPIC at ACPI_IOAPIC_ADDR, GSI base 0, 24 pins */
+    bool pci_hotplug;     /* every slot 1..31 hot-pluggable through ACPI, except fixed_slots */
+    uint32_t fixed_slots; /* bit n: slot n holds a platform function (LPC at 31): no _EJ0 */
+    /* The chipset's ACPI PM block (Q35: the PMBASE the firmware programmed into the ICH9 LPC):
+     * non-zero gives a full FADT (SCI, PM1a event/control at +0/+4, PM timer at +8, GPE0 at
+     * +0x20, FACS) and an 8259-compatible MADT, for a platform a firmware set up; 0 gives the
+     * hardware-reduced FADT of a direct boot. */
+    uint16_t pm_base;
+    bool ioapic; /* IOAPIC at ACPI_IOAPIC_ADDR, GSI base 0, 24 pins */
     uint8_t ioapic_id;
     uint32_t ged_gsi; /* the GED's edge / active-high interrupt (needs the IOAPIC) */
     bool com1;        /* 16550 at 0x3F8, IRQ 4 */

@@ -110,6 +110,13 @@ static bool slot_described(const struct acpi_config *c, unsigned s)
     return s > 0 && (c->pci_hotplug || (c->boot_slots & (1u << s)));
 }
 
+/* A slot the guest may eject: hot-plug is on and no platform function (the LPC bridge) sits
+ * there; ejecting 00:1f.0 would take the chipset's PM block and PIRQ routing away. */
+static bool slot_hotpluggable(const struct acpi_config *c, unsigned s)
+{
+    return c->pci_hotplug && !(c->fixed_slots & (1u << s));
+}
+
 /* PCI hot-plug registers (PCIU/PCID/B0EJ) and PCEJ(slot): write 1 << slot to B0EJ. */
 static void write_phpr(struct aml *a)
 {
@@ -145,7 +152,7 @@ static void write_slot(struct aml *a, const struct acpi_config *c, unsigned s)
     aml_mark d = aml_device_begin(a, name);
     aml_name_integer(a, "_ADR", (uint64_t)s << 16);
     aml_name_integer(a, "_SUN", s);
-    if (c->pci_hotplug) {
+    if (slot_hotpluggable(c, s)) {
         /* No _STA: acpiphp reads presence from config space (acpiphp_glue.c:get_slot_status). */
         aml_mark m = aml_method_begin(a, "_EJ0", 1, false);
         aml_namestring(a, PHPR ".PCEJ");

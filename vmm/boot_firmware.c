@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,8 @@
 #include "devices/debugcon.h"
 #include "devices/fw_cfg.h"
 #include "devices/fw_cfg_files.h"
+#include "devices/q35.h"
+#include "firmware/acpi.h"
 #include "tee/tee.h"
 #include "vmm/console_out.h"
 #include "vmm/loader.h"
@@ -208,6 +211,7 @@ static int attach_fw_cfg(struct vm *vm, char *err, size_t errlen)
         snprintf(err, errlen, "too many devices");
         return -1;
     }
+    vm->fw_cfg = fw;
     if (fw_cfg_add_platform_files(fw, &vm->mem, NULL) < 0) {
         snprintf(err, errlen, "fw_cfg: cannot build etc/e820");
         return -1;
@@ -310,4 +314,129 @@ int boot_firmware_attach(struct vm *vm, char *err, size_t errlen)
                    attach_debugcon(vm, err, errlen) < 0
                ? -1
                : 0;
+}
+
+/* ---- ACPI through the table-loader ---- */
+
+/* Where the blob is built; the loader turns every pointer into a file offset, so any aligned,
+ * non-zero address does (0 would read as "absent" in the pointer walk). */
+#define FW_ACPI_BUILD_GPA 0x100000ULL
+#define FW_ACPI_BUILD_CAP (256U << 10)
+/* The shape the files are sized for before the firmware runs: MCFG present (the largest layout)
+ * and a PM timer, at the values SeaBIOS programs when it finds etc/table-loader (src/fw/dev-q35.h
+ * Q35_HOST_BRIDGE_PCIEXBAR_ADDR; src/fw/paravirt.c qemu_cfg_init "Moving pm_base to 0x600").
+ * The contents are rebuilt from what the firmware really programmed before it reads them. */
+#define FW_ACPI_SIZING_ECAM 0xB0000000ULL
+#define FW_ACPI_SIZING_PM   0x600
+
+struct fw_acpi {
+    struct fw_cfg *fw;
+    const struct q35 *q35;
+    struct acpi_config base; /* the VM's platform; ECAM and PM timer come from the chipset */
+    pthread_mutex_t lock;    /* serialises rebuilds; taken before fw_cfg's own lock */
+    bool built;
+    struct q35_decode last;
+    struct log_ratelimit rl;
+};
+
+static void fw_acpi_free(void *opaque)
+{
+    struct fw_acpi *a = opaque;
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}
+
+/* The VM's config with the chipset as decoded: MCFG names the ECAM window PCIEXBAR opened (bus 0,
+ * the only bus the root bridge decodes), the FADT the PM block at PMBASE (PM1, PM timer, GPE0:
+ * devices/q35.c decodes them there). A PM block not enabled yet gives the hardware-reduced FADT;
+ * the firmware enables it before it reads the tables (SeaBIOS mch_isa_bridge_setup, OVMF
+ * PlatformInitLib AcpiPmBaseAddress). */
+static void fw_acpi_config(const struct fw_acpi *a, const struct q35_decode *d,
+                           struct acpi_config *c)
+{
+    *c = a->base;
+    c->ecam_base = d->ecam_base;
+    c->pm_base = d->pm_base;
+}
+
+/* Builds the blob for d; add (at attach) or update (at read time) the three fw_cfg files. */
+static int fw_acpi_build(struct fw_acpi *a, const struct q35_decode *d, bool add, char *err,
+                         size_t errlen)
+{
+    struct acpi_config c;
+    fw_acpi_config(a, d, &c);
+    uint8_t *buf = malloc(FW_ACPI_BUILD_CAP);
+    struct acpi_tables t;
+    int rc = -1;
+    if (!buf)
+        snprintf(err, errlen, "out of memory");
+    else if (acpi_build(&c, FW_ACPI_BUILD_GPA, buf, FW_ACPI_BUILD_CAP, &t, err, errlen) == 0) {
+        const struct fw_acpi_blob blob = {buf, t.len, FW_ACPI_BUILD_GPA};
+        rc = add ? fw_cfg_add_acpi(a->fw, &blob, err, errlen)
+                 : fw_cfg_update_acpi(a->fw, &blob, err, errlen);
+    }
+    free(buf);
+    return rc;
+}
+
+/* fw_cfg access hook (vCPU thread, bus read lock only): rebuild when the chipset decodes
+ * something else than the tables say, as QEMU's acpi_build_update rebuilds on the first read. */
+static void fw_acpi_refresh(void *opaque, struct fw_cfg *fw)
+{
+    (void)fw;
+    struct fw_acpi *a = opaque;
+    struct q35_decode d;
+    q35_decoded(a->q35, &d);
+    pthread_mutex_lock(&a->lock);
+    if (!a->built || d.ecam_base != a->last.ecam_base || d.pm_base != a->last.pm_base) {
+        char err[256];
+        if (fw_acpi_build(a, &d, false, err, sizeof(err)) < 0) {
+            log_limited(&a->rl, LOG_LVL_WARN, "firmware: ACPI tables not rebuilt: %s", err);
+        } else { /* rate-limited: a guest may move PMBASE in a loop */
+            log_limited(&a->rl, LOG_LVL_INFO,
+                        "firmware: ACPI tables for ECAM 0x%llx, PM block 0x%x",
+                        (unsigned long long)d.ecam_base, d.pm_base);
+        }
+        a->built = true; /* once per chipset state: a failure is not retried on every access */
+        a->last = d;
+    }
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* PM1_CNT S5 from the full FADT (devices/q35.c), on the writing vCPU's thread. */
+static void fw_acpi_poweroff(void *opaque)
+{
+    struct vm *vm = opaque;
+    log_info("acpi: guest powered off (S5 through PM1_CNT)");
+    vm_request_exit(vm, VM_EXIT_POWEROFF, 0);
+}
+
+int boot_firmware_acpi(struct vm *vm, const struct acpi_config *c, char *err, size_t errlen)
+{
+    if (!vm->fw_cfg || !vm->q35) {
+        snprintf(err, errlen, "firmware: ACPI needs fw_cfg and the Q35 chipset");
+        return -1;
+    }
+    struct fw_acpi *a = calloc(1, sizeof(*a));
+    if (!a) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    a->fw = vm->fw_cfg;
+    a->q35 = vm->q35;
+    a->base = *c;
+    a->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT;
+    a->rl.burst = 8; /* a firmware rebuilds a few times at start-up; all of those are logged */
+    pthread_mutex_init(&a->lock, NULL);
+    if (vm_add_device(vm, "firmware-acpi", fw_acpi_free, a) < 0) {
+        fw_acpi_free(a);
+        snprintf(err, errlen, "too many devices");
+        return -1;
+    }
+    const struct q35_decode sizing = {FW_ACPI_SIZING_ECAM, 256ULL << 20, FW_ACPI_SIZING_PM};
+    if (fw_acpi_build(a, &sizing, true, err, errlen) < 0)
+        return -1;
+    fw_cfg_set_access_hook(a->fw, fw_acpi_refresh, a);
+    q35_set_poweroff(vm->q35, fw_acpi_poweroff, vm);
+    return 0;
 }

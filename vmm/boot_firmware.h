@@ -28,6 +28,18 @@ int boot_firmware_map(struct vm *vm, char *err, size_t errlen);
  * CMOS/RTC at 0x70; the 0x402 debug console into --firmware-log. */
 int boot_firmware_attach(struct vm *vm, char *err, size_t errlen);
 
+/* A plain firmware boot's ACPI tables, built from c (the VM's platform, as for a direct boot)
+ * and served through fw_cfg's table-loader (etc/table-loader, etc/acpi/tables, etc/acpi/rsdp).
+ * MCFG and the FADT's PM timer follow what the firmware programs into the Q35 chipset
+ * (PCIEXBAR, PMBASE): the files are rebuilt in place before each fw_cfg access that finds the
+ * chipset changed, so the firmware reads tables for the platform it set up. Needs vm's fw_cfg
+ * (boot_firmware_attach) and Q35 (the pci device kind). Returns 0 or -1 with one line in err. */
+struct acpi_config;
+/* A firmware's platform has the SCI on GSI 9 (firmware/acpi.h ACPI_SCI_IRQ), so its GED takes
+ * ISA IRQ 5, which SeaBIOS and OVMF leave unused (PCI INTx go to 10 and 11). */
+#define FIRMWARE_ACPI_GED_GSI 5
+int boot_firmware_acpi(struct vm *vm, const struct acpi_config *c, char *err, size_t errlen);
+
 /* Where QEMU's kernel loader option ROMs are looked for (Debian qemu-system-data). */
 #define FIRMWARE_ROM_DIR "/usr/share/qemu"
 

@@ -13,6 +13,7 @@
 #include "firmware/acpi.h"
 #include "tee/tee.h"
 #include "vmm/base/log.h"
+#include "vmm/boot_firmware.h"
 #include "vmm/vm_internal.h"
 
 _Static_assert(VM_ACPI_TABLES >= LAYOUT_EBDA + 0x2000, "tables overlap the MP table");
@@ -122,6 +123,7 @@ static void vm_acpi_config(const struct vm *vm, struct acpi_config *c)
         .mmio32_len = PCI_MMIO_END - PCI_MMIO_START,
         .boot_slots = pci_root_slot_mask(vm->pci) & ~1u,
         .pci_hotplug = true,
+        .fixed_slots = 1u << PCI_PLATFORM_SLOT, /* the LPC bridge (devices/q35.c) */
         .ioapic = true, /* KVM's in-kernel IOAPIC (a TEE launch does not come here) */
         .ged_gsi = VM_ACPI_GED_GSI,
         .com1 = true,
@@ -153,8 +155,8 @@ static int write_tables(struct vm_acpi *a, const struct acpi_config *c, char *er
 
 int vm_acpi_attach(struct vm *vm, char *err, size_t errlen)
 {
-    if (tee_boots_firmware(vm->tee) || vm->cfg.firmware)
-        return 0; /* firmware boots get their tables from the firmware (fw_cfg: not yet) */
+    if (tee_boots_firmware(vm->tee))
+        return 0; /* a TEE launch: its firmware's tables (not built here yet) */
     struct vm_acpi *a = calloc(1, sizeof(*a));
     if (a && pthread_mutex_init(&a->cpu_lock, NULL)) {
         free(a);
@@ -177,13 +179,17 @@ int vm_acpi_attach(struct vm *vm, char *err, size_t errlen)
     a->pm = (struct acpi_pm){acpi_poweroff, acpi_reset, a, LOG_RATELIMIT_INIT};
     struct acpi_config c;
     vm_acpi_config(vm, &c);
+    if (vm->cfg.firmware)
+        c.ged_gsi = FIRMWARE_ACPI_GED_GSI; /* the SCI has GSI 9 (boot_firmware.h) */
     static const struct acpi_hp_ops ops = {acpi_raise_gsi, acpi_pci_eject, acpi_cpu_eject};
     a->hp = acpi_hp_new(c.ged_gsi, c.boot_vcpus, c.max_vcpus, c.boot_slots, &ops, a);
     if (!a->hp) {
         snprintf(err, errlen, "acpi: cannot create the hot-plug registers");
         return -1;
     }
-    if (write_tables(a, &c, err, errlen))
+    /* --firmware: the same tables through fw_cfg's table-loader (vmm/boot_firmware.c). */
+    if (vm->cfg.firmware ? boot_firmware_acpi(vm, &c, err, errlen)
+                         : write_tables(a, &c, err, errlen))
         return -1;
     if (bus_register(vm->pio, ACPI_PORT_SLEEP_CTL, ACPI_PM_PORTS, acpi_pm_io, &a->pm) < 0 ||
         bus_register(vm->pio, ACPI_PORT_GED, ACPI_HP_PORTS, acpi_hp_io, a->hp) < 0) {

@@ -1,4 +1,5 @@
-/* vm_acpi.h: a direct-booted VM's ACPI: tables in guest RAM, RSDP hand-over, ACPI registers. */
+/* vm_acpi.h: a plain VM's ACPI: tables in guest RAM (direct boot) or through fw_cfg (--firmware),
+ * RSDP hand-over, ACPI registers. */
 #ifndef COCOON_VM_ACPI_H
 #define COCOON_VM_ACPI_H
 
@@ -25,11 +26,11 @@ struct vm_acpi_eject_ops {
     void (*cpu_released)(struct vm *vm, unsigned index);
 };
 
-/* Builds the tables for vm (vCPUs, max vCPUs, RAM, the PCI slots in use now), writes them and
- * the RSDP copy into guest RAM, and claims the ACPI ports (power registers, GED / hot-plug).
- * The device table's last entry (vmm/vm_devices.c): a no-op unless the VMM boots the kernel
- * directly (not a TEE launch, not --firmware). Sets vm->acpi (freed with the VM's devices). Returns
- * 0, or -1 with one line in err. */
+/* Builds the tables for vm (vCPUs, max vCPUs, RAM, the PCI slots in use now) and claims the ACPI
+ * ports (power registers, GED / hot-plug). A direct boot gets the tables and the RSDP copy in
+ * guest RAM; --firmware gets them through fw_cfg's table-loader (boot_firmware_acpi). The
+ * device table's last entry (vmm/vm_devices.c): a no-op for a TEE launch. Sets vm->acpi (freed
+ * with the VM's devices). Returns 0, or -1 with one line in err. */
 int vm_acpi_attach(struct vm *vm, char *err, size_t errlen);
 
 /* The RSDP address and table range for struct load_request (all 0 when vm has no ACPI). */

@@ -19,6 +19,8 @@ struct vmm_msi;
 struct pci_root;
 struct tee_vm;
 struct vm_acpi;
+struct fw_cfg;
+struct q35;
 
 /* One vCPU: its fd, the shared kvm_run page, and the thread blocked in KVM_RUN. */
 struct vcpu {
@@ -57,6 +59,10 @@ struct vm {
     struct pci_root *pci; /* PCI segment 0 every virtio device attaches to (vm_pci.c) */
     struct tee_vm *tee;   /* SEV-SNP/TDX backend (tee/tee.h); NULL for a plain VM */
     struct vm_acpi *acpi; /* ACPI tables and registers (vm_acpi.c); NULL without ACPI */
+
+    struct fw_cfg *fw_cfg; /* --firmware's fw_cfg (boot_firmware.c); NULL without */
+    struct q35 *q35;       /* the chipset registers (vm_pci.c) */
+
     struct vcpu *vcpus;
     unsigned nr_vcpus;
     struct boot_entry boot;

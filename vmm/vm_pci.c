@@ -59,5 +59,6 @@ int vm_attach_pci(struct vm *vm, char *err, size_t errlen)
             snprintf(err, errlen, "too many devices");
         return -1;
     }
+    vm->q35 = q;
     return 0;
 }

@@ -23,3 +23,11 @@ add_test(NAME firmware_seabios_bzimage
                  --initramfs ${CMAKE_BINARY_DIR}/linux-guest/initramfs.cpio --timeout 1200)
 set_tests_properties(firmware_seabios_bzimage PROPERTIES FIXTURES_REQUIRED debian_kernel
                      SKIP_RETURN_CODE 77 TIMEOUT 1500 PROCESSORS 2 LABELS "firmware;kvm")
+
+# cocoon's ACPI tables through SeaBIOS's table-loader, against a direct boot of the ACPI guest.
+add_test(NAME firmware_seabios_acpi
+         COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/scripts/firmware_seabios_test.py --mode acpi
+                 --cocoon $<TARGET_FILE:cocoon> --kernel ${CMAKE_BINARY_DIR}/linux-guest-acpi/vmlinux
+                 --initramfs ${CMAKE_BINARY_DIR}/linux-guest-acpi/initramfs.cpio --timeout 900)
+set_tests_properties(firmware_seabios_acpi PROPERTIES FIXTURES_REQUIRED acpi_linux_guest_kernel
+                     SKIP_RETURN_CODE 77 TIMEOUT 2000 PROCESSORS 2 LABELS "firmware;kvm")

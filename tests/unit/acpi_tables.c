@@ -79,7 +79,8 @@ static void check_madt(const uint8_t *m, const struct acpi_config *c)
 {
     assert_int_equal(m[8], 5);
     assert_int_equal(rd32(m + 36), ACPI_LAPIC_ADDR);
-    uint32_t len = rd32(m + 4), cpus = 0, ioapics = 0;
+    assert_int_equal(rd32(m + 40), c->pm_base ? 1 : 0); /* PCAT_COMPAT: a firmware's 8259 */
+    uint32_t len = rd32(m + 4), cpus = 0, ioapics = 0, sci_iso = 0;
     for (uint32_t off = 44; off < len;) {
         const uint8_t *e = m + off;
         assert_true(e[1] >= 2 && off + e[1] <= len);
@@ -93,6 +94,10 @@ static void check_madt(const uint8_t *m, const struct acpi_config *c)
             flags = rd32(e + 8);
             assert_true(id >= 255);
             assert_int_equal(rd32(e + 12), id);
+        } else if (e[0] == 2 && e[3] == ACPI_SCI_IRQ) {
+            sci_iso++;
+            assert_int_equal(rd32(e + 4), ACPI_SCI_IRQ);
+            assert_int_equal(e[8] | e[9] << 8, 0x0D); /* level, active high */
         } else if (e[0] == 1) {
             ioapics++;
             assert_int_equal(rd32(e + 4), ACPI_IOAPIC_ADDR);
@@ -106,6 +111,7 @@ static void check_madt(const uint8_t *m, const struct acpi_config *c)
     }
     assert_int_equal(cpus, c->cpu_hotplug ? c->max_vcpus : c->boot_vcpus);
     assert_int_equal(ioapics, c->ioapic ? 1 : 0);
+    assert_int_equal(sci_iso, c->pm_base && c->ioapic ? 1 : 0);
 }
 
 static void write_file(const char *dir, const char *name, const uint8_t *p, size_t n)
@@ -152,9 +158,20 @@ static void build_and_walk(const char *name, const struct acpi_config *c)
     assert_int_equal(rd32(fadt + 4), 276);
     assert_int_equal(fadt[8], 6);
     assert_int_equal(fadt[131], 3);
-    assert_int_equal(rd32(fadt + 112) & (1u << 20), 1u << 20); /* HW_REDUCED_ACPI */
-    assert_int_equal(rd64(fadt + 244 + 4), ACPI_PORT_SLEEP_CTL);
-    assert_int_equal(rd64(fadt + 256 + 4), ACPI_PORT_SLEEP_STS);
+    if (c->pm_base) { /* a firmware's platform: full FADT, FACS, no sleep registers */
+        assert_int_equal(rd32(fadt + 112) & (1u << 20), 0);
+        assert_int_equal(rd32(fadt + 56), c->pm_base);
+        assert_int_equal(rd32(fadt + 76), c->pm_base + 8u);
+        const uint8_t *facs = blob + (rd32(fadt + 36) - TABLE_GPA);
+        assert_memory_equal(facs, "FACS", 4);
+        assert_int_equal(rd32(fadt + 36) % 64, 0);
+        assert_int_equal(rd64(fadt + 244 + 4), 0);
+    } else {
+        assert_int_equal(rd32(fadt + 112) & (1u << 20), 1u << 20); /* HW_REDUCED_ACPI */
+        assert_int_equal(rd32(fadt + 36), 0);                      /* no FACS */
+        assert_int_equal(rd64(fadt + 244 + 4), ACPI_PORT_SLEEP_CTL);
+        assert_int_equal(rd64(fadt + 256 + 4), ACPI_PORT_SLEEP_STS);
+    }
     assert_int_equal(rd64(fadt + 116 + 4), ACPI_PORT_RESET);
     const uint8_t *dsdt = table_at(&t, rd64(fadt + 140), "DSDT");
     assert_int_equal(dsdt[8], 2);
@@ -163,7 +180,8 @@ static void build_and_walk(const char *name, const struct acpi_config *c)
         const uint8_t *mcfg = table_at(&t, rd64(xsdt + 52), "MCFG");
         assert_int_equal(rd64(mcfg + 44), c->ecam_base);
     }
-    dump_case(name, &t);
+    if (!c->pm_base) /* the acpica test's cases are direct boots' (acpiexec wants no FACS) */
+        dump_case(name, &t);
 }
 
 static void tables_for_vcpus_and_devices(void **state)
@@ -201,6 +219,31 @@ static void tables_x2apic_and_static(void **state)
     build_and_walk("v2_static_ecam", &c);
     c = base_config(1024, 1024, 31);
     build_and_walk("v1024", &c);
+}
+
+/* What vm_acpi + boot_firmware build for --firmware: ECAM and PM block where the firmware put
+ * them (SeaBIOS with a table-loader: 0xB0000000 / 0x600), the GED off the SCI's GSI 9; a GED on
+ * GSI 9 next to the SCI is refused. */
+static void tables_for_a_firmware_platform(void **state)
+{
+    (void)state;
+    struct acpi_config c = base_config(2, 8, 4);
+    c.ram_below_4g = 256ULL << 20;
+    c.ram_above_4g = 0;
+    c.ecam_base = 0xB0000000ULL;
+    c.pm_base = 0x600;
+    c.ged_gsi = 5;
+    c.fixed_slots = 1u << 31;
+    c.boot_slots |= 1u << 31;
+    build_and_walk("fw_q35", &c);
+    struct acpi_tables t;
+    char err[200] = "";
+    c.ged_gsi = 9;
+    assert_int_equal(acpi_build(&c, TABLE_GPA, blob, BLOB_CAP, &t, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "SCI"));
+    c.ged_gsi = 5;
+    c.pm_base = 0x640; /* PMBASE bits 6:0 do not exist (ICH9: 128-port block) */
+    assert_int_equal(acpi_build(&c, TABLE_GPA, blob, BLOB_CAP, &t, err, sizeof(err)), -1);
 }
 
 /* The MADT entry / _MAT layout: type 0 below 255 (8 bytes), type 9 from 255 (16 bytes). */
@@ -270,6 +313,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tables_for_vcpus_and_devices),
         cmocka_unit_test(tables_x2apic_and_static),
+        cmocka_unit_test(tables_for_a_firmware_platform),
         cmocka_unit_test(cpu_entry_layout),
         cmocka_unit_test(refuses_bad_configs),
         cmocka_unit_test(refuses_small_buffer),

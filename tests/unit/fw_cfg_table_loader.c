@@ -16,6 +16,7 @@
 
 #include "devices/fw_cfg.h"
 #include "devices/fw_cfg_files.h"
+#include "firmware/acpi.h"
 #include "vmm/base/memory.h"
 
 enum { GPA = 0x7f00000, XSDT = 48, FACP = 104, DSDT = 352, FACS = 400, APIC = 464, END = 512 };
@@ -174,7 +175,7 @@ static void run_loader(struct fw_cfg *fw, struct blob *b, unsigned nb, uint8_t *
                 t->data[at] = (uint8_t)(0x100 - sum(t->data + start, n));
             else
                 t->data[at] = (uint8_t)(t->data[at] - sum(t->data + start, n));
-        } else {
+        } else if (cmd != 0) { /* 0: the zero tail of a script rebuilt shorter, skipped */
             fail_msg("unknown loader command %u", cmd);
         }
     }
@@ -238,7 +239,7 @@ static void loader_gives_valid_tables(void **state)
         struct blob b[2] = {{.name = "etc/acpi/rsdp"}, {.name = "etc/acpi/tables"}};
         run_loader(fw, b, 2, mem, mem_gpa, ovmf);
         assert_int_equal(b[0].len, 36);
-        assert_int_equal(b[1].len, END - 36);
+        assert_int_equal(b[1].len, END); /* the whole blob: offsets = blob offsets */
         check_loaded(mem, mem_gpa, &b[0]);
     }
     fw_cfg_free(fw);
@@ -267,11 +268,171 @@ static void hostile_pointer_refused(void **state)
     fw_cfg_free(fw);
 }
 
+/* ---- a firmware's platform: the real builder's tables through the loader ---- */
+
+/* The platform vmm/vm_acpi.c describes for a 256 MiB --firmware guest with one virtio disk. */
+static struct acpi_config firmware_platform(uint64_t ecam, uint16_t pm_base)
+{
+    return (struct acpi_config){.boot_vcpus = 1,
+                                .max_vcpus = 1,
+                                .ram_below_4g = 256ULL << 20,
+                                .mmio32_base = 0xC0000000ULL,
+                                .mmio32_len = 0xFEC00000ULL - 0xC0000000ULL,
+                                .ecam_base = ecam,
+                                .boot_slots = 1u << 1 | 1u << 31,
+                                .pci_hotplug = true,
+                                .fixed_slots = 1u << 31,
+                                .pm_base = pm_base,
+                                .ioapic = true,
+                                .ged_gsi = 5,
+                                .com1 = true,
+                                .i8042 = true};
+}
+
+static void build_platform(uint8_t *buf, size_t cap, uint64_t ecam, uint16_t pm_base,
+                           struct fw_acpi_blob *out)
+{
+    struct acpi_config c = firmware_platform(ecam, pm_base);
+    struct acpi_tables t;
+    char err[160];
+    if (acpi_build(&c, 0x100000, buf, cap, &t, err, sizeof(err)) < 0)
+        fail_msg("acpi_build: %s", err);
+    *out = (struct fw_acpi_blob){buf, t.len, 0x100000};
+}
+
+/* The XSDT entry with signature sig (every table's checksum checked on the way), or NULL. */
+static const uint8_t *loaded_table(const uint8_t *mem, uint64_t mem_gpa, const struct blob *rsdp,
+                                   const char *sig)
+{
+    const uint8_t *r = rsdp->data;
+    assert_int_equal(sum(r, 20), 0);
+    assert_int_equal(sum(r, 36), 0);
+    const uint8_t *x = at_gpa(mem, mem_gpa, le(r + 24, 8));
+    assert_memory_equal(x, "XSDT", 4);
+    uint32_t xlen = (uint32_t)le(x + 4, 4);
+    assert_int_equal(sum(x, xlen), 0);
+    const uint8_t *found = NULL;
+    for (uint32_t o = 36; o + 8 <= xlen; o += 8) {
+        const uint8_t *t = at_gpa(mem, mem_gpa, le(x + o, 8));
+        assert_int_equal(sum(t, (uint32_t)le(t + 4, 4)), 0);
+        if (memcmp(t, sig, 4) == 0)
+            found = t;
+    }
+    return found;
+}
+
+static void load(struct fw_cfg *fw, uint8_t *mem, size_t memlen, struct blob *b, bool ovmf)
+{
+    memset(mem, 0xCC, memlen);
+    b[0] = (struct blob){.name = "etc/acpi/rsdp"};
+    b[1] = (struct blob){.name = "etc/acpi/tables"};
+    run_loader(fw, b, 2, mem, 0x3ffe0000, ovmf);
+}
+
+/* FADT fixed hardware at the PM block (ACPI 6.5 5.2.9): 32-bit block addresses and X_ GAS. */
+static void check_fadt_pm_block(const uint8_t *f, uint16_t pm)
+{
+    assert_int_equal(le(f + 112, 4) & (1u << 20), 0); /* not HW_REDUCED */
+    assert_int_equal(le(f + 46, 2), ACPI_SCI_IRQ);
+    assert_int_equal(le(f + 48, 4), 0); /* no SMI_CMD: always in ACPI mode */
+    assert_int_equal(le(f + 56, 4), pm);
+    assert_int_equal(le(f + 64, 4), pm + 4u);
+    assert_int_equal(le(f + 76, 4), pm + 8u);
+    assert_int_equal(le(f + 80, 4), pm + 0x20u);
+    assert_int_equal(f[88], 4);
+    assert_int_equal(f[89], 2);
+    assert_int_equal(f[91], 4);
+    assert_int_equal(f[92], 16);
+    assert_int_equal(le(f + 112, 4) & (1u << 8), 0); /* TMR_VAL_EXT clear: 24-bit timer */
+    assert_int_equal(f[208], 1);                     /* X_PM_TMR_BLK: SystemIO */
+    assert_int_equal(le(f + 212, 8), pm + 8u);
+    assert_int_equal(le(f + 152, 8), pm);
+    assert_int_equal(le(f + 176, 8), pm + 4u);
+    assert_int_equal(le(f + 224, 8), pm + 0x20u);
+}
+
+static void firmware_platform_tables(void **state)
+{
+    (void)state;
+    static uint8_t buf[256 << 10], mem[64 << 10];
+    struct fw_acpi_blob in;
+    build_platform(buf, sizeof(buf), 0xB0000000ULL, 0x600, &in);
+    struct guest_mem gm;
+    gm_init_host(&gm, ram, sizeof(ram));
+    const struct fw_cfg_config cfg = {.ram_size = sizeof(ram), .nb_cpus = 1};
+    char err[160];
+    struct fw_cfg *fw = fw_cfg_new(&gm, &cfg, err, sizeof(err));
+    assert_non_null(fw);
+    assert_int_equal(fw_cfg_add_acpi(fw, &in, err, sizeof(err)), 0);
+    for (int ovmf = 0; ovmf < 2; ovmf++) {
+        struct blob b[2];
+        load(fw, mem, sizeof(mem), b, ovmf);
+        const uint8_t *mcfg = loaded_table(mem, 0x3ffe0000, &b[0], "MCFG");
+        assert_non_null(mcfg); /* SeaBIOS's PCIEXBAR, bus 0 only */
+        assert_int_equal(le(mcfg + 44, 8), 0xB0000000ULL);
+        assert_int_equal(mcfg[54], 0);
+        assert_int_equal(mcfg[55], 0);
+        const uint8_t *f = loaded_table(mem, 0x3ffe0000, &b[0], "FACP");
+        assert_non_null(f);
+        check_fadt_pm_block(f, 0x600);
+        uint64_t facs = le(f + 36, 4);
+        assert_int_equal(facs % 64, 0); /* ACPI 6.5 5.2.10: 64-byte aligned */
+        assert_memory_equal(at_gpa(mem, 0x3ffe0000, facs), "FACS", 4);
+        const uint8_t *d = at_gpa(mem, 0x3ffe0000, le(f + 140, 8));
+        assert_memory_equal(d, "DSDT", 4);
+        assert_int_equal(sum(d, (uint32_t)le(d + 4, 4)), 0);
+        const uint8_t *madt = loaded_table(mem, 0x3ffe0000, &b[0], "APIC");
+        assert_int_equal(le(madt + 40, 4), 1); /* PCAT_COMPAT: Linux masks the 8259 */
+    }
+    /* ECAM not opened yet (a firmware reading early): rebuilt shorter, no MCFG, still valid;
+     * then OVMF's layout and a moved PM block. The files keep their sizes. */
+    build_platform(buf, sizeof(buf), 0, 0x600, &in);
+    assert_int_equal(fw_cfg_update_acpi(fw, &in, err, sizeof(err)), 0);
+    struct blob b[2];
+    load(fw, mem, sizeof(mem), b, false);
+    assert_null(loaded_table(mem, 0x3ffe0000, &b[0], "MCFG"));
+    build_platform(buf, sizeof(buf), 0xE0000000ULL, 0xB000, &in);
+    assert_int_equal(fw_cfg_update_acpi(fw, &in, err, sizeof(err)), 0);
+    load(fw, mem, sizeof(mem), b, true);
+    assert_int_equal(le(loaded_table(mem, 0x3ffe0000, &b[0], "MCFG") + 44, 8), 0xE0000000ULL);
+    check_fadt_pm_block(loaded_table(mem, 0x3ffe0000, &b[0], "FACP"), 0xB000);
+    /* a build that outgrows the files is refused, the old contents stay */
+    struct acpi_config big = firmware_platform(0xB0000000ULL, 0x600);
+    big.max_vcpus = 64;
+    big.cpu_hotplug = true;
+    struct acpi_tables t;
+    assert_int_equal(acpi_build(&big, 0x100000, buf, sizeof(buf), &t, err, sizeof(err)), 0);
+    const struct fw_acpi_blob grown = {buf, t.len, 0x100000};
+    assert_int_equal(fw_cfg_update_acpi(fw, &grown, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "outgrow"));
+    fw_cfg_free(fw);
+}
+
+/* The direct boot's FADT stays hardware-reduced, with no PM block and no FACS. */
+static void direct_boot_fadt_unchanged(void **state)
+{
+    (void)state;
+    static uint8_t buf[256 << 10];
+    struct fw_acpi_blob in;
+    build_platform(buf, sizeof(buf), 0, 0, &in);
+    const uint8_t *f = NULL;
+    for (size_t o = 48; o + 4 <= in.len; o += 16) /* tables are 16-byte aligned */
+        if (memcmp(buf + o, "FACP", 4) == 0)
+            f = buf + o;
+    assert_non_null(f);
+    assert_int_not_equal(le(f + 112, 4) & (1u << 20), 0);
+    assert_int_equal(le(f + 36, 4), 0);
+    assert_int_equal(le(f + 76, 4), 0);
+    assert_int_equal(le(f + 46, 2), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(loader_gives_valid_tables),
         cmocka_unit_test(hostile_pointer_refused),
+        cmocka_unit_test(firmware_platform_tables),
+        cmocka_unit_test(direct_boot_fadt_unchanged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -159,7 +159,7 @@ static void pm_block_follows_pmbase(void **state)
     uint32_t smi = 0;
     assert_true(bus_dispatch(r.pio, 0x630, &smi, 4, false));
     assert_int_equal(smi & ICH9_SMI_EN_APMC, ICH9_SMI_EN_APMC);
-    assert_false(bus_dispatch(r.pio, 0x600, &t, 4, false)); /* PM1 is left to the ACPI device */
+    assert_true(bus_dispatch(r.pio, 0x600, &t, 4, false)); /* PM1 (the full FADT's) */
     /* SeaBIOS without a table-loader uses 0xB000; the write comes through ECAM this time */
     cf8_write(&r, 0, Q35_MCH_PCIEXBAR, 0xB0000001u, 4);
     uint32_t base = 0xB001;
@@ -185,12 +185,71 @@ static void pm_block_follows_pmbase(void **state)
     rig_down(&r);
 }
 
+static void poweroff_cb(void *opaque)
+{
+    ++*(int *)opaque;
+}
+
+/* The full FADT's fixed hardware at PMBASE (firmware/acpi.c fadt_pm_block): PM1_STS write-1-to-
+ * clear, PM1_EN read/write, PM1_CNT with SCI_EN always set (no SMI_CMD: ACPI mode only) and
+ * SLP_EN + SLP_TYP S5 powering off as ACPICA acpi_hw_legacy_sleep writes it; GPE0 at +0x20. */
+static void pm1_gpe0_poweroff(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_up(&r);
+    int offs = 0;
+    q35_set_poweroff(r.q, poweroff_cb, &offs);
+    cf8_write(&r, 31, ICH9_LPC_PMBASE, 0x601, 4);
+    cf8_write(&r, 31, ICH9_LPC_ACPI_CNTL, ICH9_ACPI_EN, 1);
+    uint16_t v = 0;
+    assert_true(bus_dispatch(r.pio, 0x604, &v, 2, false));
+    assert_int_equal(v & 1, 1); /* SCI_EN */
+    v = 0x0120;                 /* PM1_EN: GBL_EN | PWRBTN_EN stick (ACPICA reads them back) */
+    assert_true(bus_dispatch(r.pio, 0x602, &v, 2, true));
+    v = 0;
+    assert_true(bus_dispatch(r.pio, 0x602, &v, 2, false));
+    assert_int_equal(v, 0x0120);
+    v = 0xFFFF; /* PM1_STS: write-1-to-clear leaves nothing set */
+    assert_true(bus_dispatch(r.pio, 0x600, &v, 2, true));
+    assert_true(bus_dispatch(r.pio, 0x600, &v, 2, false));
+    assert_int_equal(v, 0);
+    v = 3 << 10 | 1 << 13; /* S3: not supported, no power-off */
+    assert_true(bus_dispatch(r.pio, 0x604, &v, 2, true));
+    assert_int_equal(offs, 0);
+    v = 5 << 10; /* SLP_TYP first, then SLP_EN (ACPICA) */
+    assert_true(bus_dispatch(r.pio, 0x604, &v, 2, true));
+    assert_int_equal(offs, 0);
+    v = 5 << 10 | 1 << 13;
+    assert_true(bus_dispatch(r.pio, 0x604, &v, 2, true));
+    assert_int_equal(offs, 1);
+    assert_true(bus_dispatch(r.pio, 0x604, &v, 2, false));
+    assert_int_equal(v & (1 << 13), 0); /* SLP_EN is write-only */
+    uint8_t g = 0xA5;
+    assert_true(bus_dispatch(r.pio, 0x628, &g, 1, true)); /* GPE0_EN */
+    g = 0;
+    assert_true(bus_dispatch(r.pio, 0x628, &g, 1, false));
+    assert_int_equal(g, 0xA5);
+    g = 0xFF;
+    assert_true(bus_dispatch(r.pio, 0x620, &g, 1, true)); /* GPE0_STS: W1C */
+    assert_true(bus_dispatch(r.pio, 0x620, &g, 1, false));
+    assert_int_equal(g, 0);
+    /* the block moves with PMBASE: nothing left at the old place */
+    cf8_write(&r, 31, ICH9_LPC_PMBASE, 0xB001, 4);
+    assert_false(bus_dispatch(r.pio, 0x604, &v, 2, false));
+    assert_false(bus_dispatch(r.pio, 0x620, &g, 1, false));
+    assert_true(bus_dispatch(r.pio, 0xB004, &v, 2, false));
+    assert_true(bus_dispatch(r.pio, 0xB020, &g, 1, false));
+    rig_down(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(identity),
         cmocka_unit_test(ecam_follows_pciexbar),
         cmocka_unit_test(pm_block_follows_pmbase),
+        cmocka_unit_test(pm1_gpe0_poweroff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
