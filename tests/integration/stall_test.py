@@ -320,7 +320,10 @@ def stop_during_setup(cmd, sock=None):
     except subprocess.TimeoutExpired:
         p.kill()
         fail("SIGTERM during set-up: cocoon still running after 10 s")
-    check_log(p.stderr.read().decode(errors="replace"))
+    err = p.stderr.read().decode(errors="replace")
+    check_log(err)
+    if rc != 128 + signal.SIGTERM:
+        print("cocoon's stderr:\n" + err[-2000:])
     return rc, time.monotonic() - t0
 
 
