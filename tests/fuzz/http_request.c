@@ -46,8 +46,21 @@ static int fb_remove(void *ctx, const char *id, char *err, size_t errlen)
 {
     return 0;
 }
-static const struct vm_machine_ops fake_ops = {fb_boot, fb_op,   fb_op,  fb_void,
-                                               fb_void, fb_disk, fb_net, fb_remove};
+static int fb_button(void *ctx, char *err, size_t errlen)
+{
+    return 0;
+}
+static const struct vm_machine_ops fake_ops = {
+    .boot = fb_boot,
+    .pause = fb_op,
+    .resume = fb_op,
+    .shutdown = fb_void,
+    .destroy = fb_void,
+    .add_disk = fb_disk,
+    .add_net = fb_net,
+    .remove_device = fb_remove,
+    .power_button = fb_button,
+};
 static void hook_shutdown(void *opaque) {}
 static void hook_exit(void *opaque, enum vm_exit_reason reason, int status) {}
 
