@@ -20,24 +20,19 @@ static char err[256];
 
 static int setup(void **state)
 {
-    if (config_fixture_setup() < 0)
-        return -1;
-    owner = fake_machine_owner(&fm);
-    return owner ? 0 : -1;
+    return fake_owner_setup(&fm, &owner);
 }
 
 static int teardown(void **state)
 {
-    vm_owner_free(owner);
-    config_fixture_teardown();
-    return 0;
+    return fake_owner_teardown(owner);
 }
 
 static char *fixture(const char *name)
 {
-    char buf[256];
-    assert_int_equal(config_case_expand(name, buf, sizeof(buf)), 0);
-    return strdup(buf);
+    char *s = fake_config_case_dup(name);
+    assert_non_null(s);
+    return s;
 }
 
 /* A plain VM with one disk "d0", one net "n0" (a tap name: no fd) and a vsock "v0". */

@@ -2,7 +2,10 @@
 #include "fake_machine.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "config_cases.h"
 
 static int fm_boot(void *ctx, const struct vm_config *cfg, char *err, size_t errlen)
 {
@@ -111,4 +114,25 @@ struct vm_owner *fake_machine_owner(struct fake_machine *m)
     memset(m, 0, sizeof(*m));
     const struct vm_owner_hooks hooks = {.guest_stopped = fm_stopped, .opaque = m};
     return vm_owner_new(&fake_machine_ops, m, &hooks);
+}
+
+int fake_owner_setup(struct fake_machine *m, struct vm_owner **owner)
+{
+    if (config_fixture_setup() < 0)
+        return -1;
+    *owner = fake_machine_owner(m);
+    return *owner ? 0 : -1;
+}
+
+int fake_owner_teardown(struct vm_owner *owner)
+{
+    vm_owner_free(owner);
+    config_fixture_teardown();
+    return 0;
+}
+
+char *fake_config_case_dup(const char *tmpl)
+{
+    char buf[256];
+    return config_case_expand(tmpl, buf, sizeof(buf)) == 0 ? strdup(buf) : NULL;
 }

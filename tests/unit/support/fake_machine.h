@@ -21,4 +21,12 @@ extern const struct vm_machine_ops fake_machine_ops;
 /* An owner over a zeroed *m whose guest_stopped hook counts into m. */
 struct vm_owner *fake_machine_owner(struct fake_machine *m);
 
+/* cmocka setup/teardown pair for owner tests: the config fixture files (config_cases.h) and an
+ * owner over a zeroed *m. */
+int fake_owner_setup(struct fake_machine *m, struct vm_owner **owner);
+int fake_owner_teardown(struct vm_owner *owner);
+
+/* A config_cases.h template expanded into a new string (NULL when it does not fit). */
+char *fake_config_case_dup(const char *tmpl);
+
 #endif
