@@ -124,7 +124,7 @@ static void vm_acpi_config(const struct vm *vm, struct acpi_config *c)
         .boot_slots = pci_root_slot_mask(vm->pci) & ~1u,
         .pci_hotplug = true,
         .fixed_slots = 1u << PCI_PLATFORM_SLOT, /* the LPC bridge (devices/q35.c) */
-        .ioapic = true, /* KVM's in-kernel IOAPIC (a TEE launch does not come here) */
+        .ioapic = true, /* KVM's in-kernel IOAPIC, or cocoon's own under TDX's split irqchip */
         .ged_gsi = VM_ACPI_GED_GSI,
         .com1 = true,
         .i8042 = true,
@@ -155,8 +155,6 @@ static int write_tables(struct vm_acpi *a, const struct acpi_config *c, char *er
 
 int vm_acpi_attach(struct vm *vm, char *err, size_t errlen)
 {
-    if (tee_boots_firmware(vm->tee))
-        return 0; /* a TEE launch: its firmware's tables (not built here yet) */
     struct vm_acpi *a = calloc(1, sizeof(*a));
     if (a && pthread_mutex_init(&a->cpu_lock, NULL)) {
         free(a);
@@ -187,7 +185,8 @@ int vm_acpi_attach(struct vm *vm, char *err, size_t errlen)
         snprintf(err, errlen, "acpi: cannot create the hot-plug registers");
         return -1;
     }
-    /* --firmware: the same tables through fw_cfg's table-loader (vmm/boot_firmware.c). */
+    /* --firmware (every SEV-SNP and TDX launch too): the same tables through fw_cfg's
+     * table-loader (vmm/boot_firmware.c), which OVMF and TDVF install as QEMU's. */
     if (vm->cfg.firmware ? boot_firmware_acpi(vm, &c, err, errlen)
                          : write_tables(a, &c, err, errlen))
         return -1;
@@ -233,9 +232,7 @@ int vm_power_button(struct vm *vm, char *err, size_t errlen)
         log_info("acpi: power button pressed");
         return 0;
     }
-    snprintf(err, errlen,
-             "this VM has no power button from cocoon (a confidential or --firmware boot takes "
-             "its ACPI tables from the firmware); stop it with vm.shutdown");
+    snprintf(err, errlen, "this VM has no ACPI power button from cocoon; stop it with vm.shutdown");
     return -1;
 }
 

@@ -197,7 +197,7 @@ static void power_button_event(void **state)
     acpi_hp_free(hp);
 }
 
-/* vm.power-button's machine side: a VM without cocoon's ACPI (confidential or --firmware boot)
+/* vm.power-button's machine side: a VM without cocoon's ACPI (no ACPI device attached)
  * refuses with what to do instead rather than pretending to press a button nobody sees. */
 static void power_button_needs_acpi(void **state)
 {

@@ -3,6 +3,7 @@
  * (and the published vector when ../shared/vectors is present), the vCPU threads route a
  * conversion exit to the backend, and nothing runs before the launch. */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "devices/fw_cfg.h"
 #include "tee/kvm_tee_uapi.h"
 #include "tests/unit/support/tee_harness.h"
 #include "vmm/vm_internal.h"
@@ -24,6 +26,25 @@ struct outcome {
     enum vm_exit_reason reason;
     uv_loop_t *loop;
 };
+
+/* Whether fw_cfg's file directory (selector 0x19, big-endian count, 64-byte entries with the name
+ * at 8) lists name, read through the I/O ports as the firmware reads it. */
+static bool fw_cfg_lists(struct fw_cfg *fw, const char *name)
+{
+    uint16_t sel = 0x19;
+    fw_cfg_comb_io(fw, 0, &sel, 2, true);
+    uint8_t b[64];
+    for (int i = 0; i < 4; i++)
+        fw_cfg_comb_io(fw, 1, &b[i], 1, false);
+    uint32_t count = (uint32_t)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3];
+    for (uint32_t f = 0; f < count; f++) {
+        for (int i = 0; i < 64; i++)
+            fw_cfg_comb_io(fw, 1, &b[i], 1, false);
+        if (!strncmp((const char *)b + 8, name, 56))
+            return true;
+    }
+    return false;
+}
 
 static void on_exit_cb(void *opaque, enum vm_exit_reason reason, int status)
 {
@@ -61,6 +82,11 @@ static void run_vm(enum tee_kind kind, unsigned cpus, const char *fw, char *dige
         fail_msg("vm_create: %s", err);
     assert_non_null(vm->tee);
     assert_int_equal(s->runs, 0);
+    /* OVMF (AmdSev) and TDVF install the VMM's ACPI tables through fw_cfg's table-loader. */
+    assert_non_null(vm->fw_cfg);
+    assert_true(fw_cfg_lists(vm->fw_cfg, "etc/table-loader"));
+    assert_true(fw_cfg_lists(vm->fw_cfg, "etc/acpi/tables"));
+    assert_true(fw_cfg_lists(vm->fw_cfg, "etc/acpi/rsdp"));
     if (vm_boot(vm, err, sizeof(err)))
         fail_msg("vm_boot: %s", err);
     uv_run(&loop, UV_RUN_DEFAULT);
