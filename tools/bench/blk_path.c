@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tools/bench/bench_clock.h"
 #include "devices/blk_req.h"
 #include "devices/virtio_blk.h"
 #include "support/vring_sim.h"
@@ -55,21 +56,6 @@ static uint64_t *make_offsets(uint64_t nblocks, unsigned count, uint64_t seed)
     return off;
 }
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static double cpu_ns(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ((double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec) * 1e9 +
-           ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) * 1e3;
-}
-
 static int direct;
 
 static int run_raw(const char *path, int write, const uint64_t *off, unsigned count, double *ns,
@@ -85,15 +71,15 @@ static int run_raw(const char *path, int write, const uint64_t *off, unsigned co
     }
     memset(buf, 0x5A, BLOCK);
     int rc = 0;
-    double t0 = now_ns(), c0 = cpu_ns();
+    double t0 = bench_now_ns(), c0 = bench_cpu_ns();
     for (unsigned i = 0; i < count && rc == 0; i++) {
         ssize_t n =
             write ? pwrite(fd, buf, BLOCK, (off_t)off[i]) : pread(fd, buf, BLOCK, (off_t)off[i]);
         if (n != BLOCK)
             rc = fail("short raw transfer");
     }
-    *ns = (now_ns() - t0) / count;
-    *cpu = (cpu_ns() - c0) / count;
+    *ns = (bench_now_ns() - t0) / count;
+    *cpu = (bench_cpu_ns() - c0) / count;
     free(buf);
     close(fd);
     return rc;
@@ -186,7 +172,7 @@ static int run_dev(const char *path, int write, const uint64_t *off, unsigned co
     for (unsigned k = 0; k < depth; k++)
         memset(ram + REQS + (uint64_t)k * SLOT + 0x1000, 0x5A, BLOCK);
     unsigned last = 0;
-    double t0 = now_ns(), c0 = cpu_ns();
+    double t0 = bench_now_ns(), c0 = bench_cpu_ns();
     for (unsigned i = 0; i < count && rc == 0; i += depth) {
         unsigned n = count - i < depth ? count - i : depth;
         for (unsigned k = 0; k < n; k++)
@@ -196,8 +182,8 @@ static int run_dev(const char *path, int write, const uint64_t *off, unsigned co
         rc = needs_reset ? fail("the device asked for a reset") : reap(&sim, ram, n, write);
         last = i;
     }
-    *ns = (now_ns() - t0) / count;
-    *cpu = (cpu_ns() - c0) / count;
+    *ns = (bench_now_ns() - t0) / count;
+    *cpu = (bench_cpu_ns() - c0) / count;
     if (rc == 0 && !write)
         rc = verify_reads(path, ram, off + last, count - last < depth ? count - last : depth);
     virtio_blk_destroy(blk);

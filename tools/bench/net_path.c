@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tools/bench/bench_clock.h"
 #include "devices/virtio_net.h"
 #include "support/vring_sim.h"
 
@@ -61,21 +62,6 @@ static int fail_errno(const char *what)
 {
     fprintf(stderr, "bench_net_path: %s: %s\n", what, strerror(errno));
     return 1;
-}
-
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static double cpu_ns(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ((double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec) * 1e9 +
-           ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) * 1e3;
 }
 
 static unsigned frame_size; /* Ethernet bytes */
@@ -258,14 +244,14 @@ static int raw_tx(int fd, uint8_t *bufs, unsigned count)
 static int raw_rx_batch(int fd, uint8_t *bufs, uint32_t first, unsigned n)
 {
     unsigned got = 0, k = 0;
-    double give_up = now_ns() + 5e9;
+    double give_up = bench_now_ns() + 5e9;
     while (got < n) {
         uint8_t *buf = bufs + (size_t)(k++ % QSIZE) * SLOT;
         ssize_t r = read(fd, buf, SLOT);
         if (r < 0 && errno != EAGAIN && errno != EINTR)
             return fail_errno("tap read");
         if (r < 0) {
-            if (now_ns() > give_up)
+            if (bench_now_ns() > give_up)
                 return fail("frames queued on the tap never arrived");
             continue;
         }
@@ -387,7 +373,7 @@ static void post_rx(struct dev *d, uint16_t desc)
 static int dev_rx_batch(struct dev *d, uint32_t first, unsigned n)
 {
     unsigned got = 0;
-    double give_up = now_ns() + 5e9;
+    double give_up = bench_now_ns() + 5e9;
     while (got < n) {
         uint32_t id, len;
         bool any = false;
@@ -407,7 +393,7 @@ static int dev_rx_batch(struct dev *d, uint32_t first, unsigned n)
             return fail("the device asked for a reset");
         if (any)
             d->vdev->ops->queue_notify(d->vdev, VIRTIO_NET_Q_RX);
-        else if (now_ns() > give_up)
+        else if (bench_now_ns() > give_up)
             return fail("frames queued on the tap never reached the guest");
         uv_run(&d->loop, UV_RUN_NOWAIT);
     }
@@ -447,25 +433,25 @@ static int run(int dev_mode, int tx, unsigned count, double *ns, double *cpu)
             post_rx(&d, k);
     double t = 0, c = 0;
     if (rc == 0 && tx) {
-        double t0 = now_ns(), c0 = cpu_ns();
+        double t0 = bench_now_ns(), c0 = bench_cpu_ns();
         rc = dev_mode ? dev_tx(&d, count) : raw_tx(raw_fd, bufs, count);
-        t = now_ns() - t0;
-        c = cpu_ns() - c0;
+        t = bench_now_ns() - t0;
+        c = bench_cpu_ns() - c0;
     }
     for (unsigned i = 0; rc == 0 && !tx && i < count; i += RX_BATCH) {
         unsigned n = count - i < RX_BATCH ? count - i : RX_BATCH;
         rc = queue_frames(sender, scratch, i, n);
         if (rc)
             break;
-        double t0 = now_ns(), c0 = cpu_ns();
+        double t0 = bench_now_ns(), c0 = bench_cpu_ns();
         if (dev_mode) {
             d.vdev->ops->queue_notify(d.vdev, VIRTIO_NET_Q_RX);
             rc = dev_rx_batch(&d, i, n);
         } else {
             rc = raw_rx_batch(raw_fd, bufs, i, n);
         }
-        t += now_ns() - t0;
-        c += cpu_ns() - c0;
+        t += bench_now_ns() - t0;
+        c += bench_cpu_ns() - c0;
     }
     *ns = t / count;
     *cpu = c / count;
