@@ -335,9 +335,14 @@ struct fw_acpi {
     struct acpi_config base; /* the VM's platform; ECAM and PM timer come from the chipset */
     pthread_mutex_t lock;    /* serialises rebuilds; taken before fw_cfg's own lock */
     bool built;
+    unsigned rebuilds; /* bounded: a guest moving PMBASE in a loop gets no more work */
     struct q35_decode last;
     struct log_ratelimit rl;
 };
+
+/* A firmware moves ECAM and PMBASE a few times at start-up (SeaBIOS twice, OVMF once); past this
+ * many rebuilds the tables stay as they are (QEMU builds once: acpi_build_update's `patched`). */
+#define FW_ACPI_MAX_REBUILDS 16
 
 static void fw_acpi_free(void *opaque)
 {
@@ -388,8 +393,15 @@ static void fw_acpi_refresh(void *opaque, struct fw_cfg *fw)
     struct q35_decode d;
     q35_decoded(a->q35, &d);
     pthread_mutex_lock(&a->lock);
-    if (!a->built || d.ecam_base != a->last.ecam_base || d.pm_base != a->last.pm_base) {
+    bool changed = d.ecam_base != a->last.ecam_base || d.pm_base != a->last.pm_base;
+    if (a->built && changed && a->rebuilds >= FW_ACPI_MAX_REBUILDS) {
+        log_limited(&a->rl, LOG_LVL_WARN,
+                    "firmware: chipset moved again after %u ACPI rebuilds; tables kept",
+                    a->rebuilds);
+        a->last = d;
+    } else if (!a->built || changed) {
         char err[256];
+        a->rebuilds++;
         if (fw_acpi_build(a, &d, false, err, sizeof(err)) < 0) {
             log_limited(&a->rl, LOG_LVL_WARN, "firmware: ACPI tables not rebuilt: %s", err);
         } else { /* rate-limited: a guest may move PMBASE in a loop */
@@ -428,8 +440,7 @@ int boot_firmware_acpi(struct vm *vm, const struct acpi_config *c, char *err, si
     a->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT;
     a->rl.burst = 8; /* a firmware rebuilds a few times at start-up; all of those are logged */
     pthread_mutex_init(&a->lock, NULL);
-    if (vm_add_device(vm, "firmware-acpi", fw_acpi_free, a) < 0) {
-        fw_acpi_free(a);
+    if (vm_add_device(vm, "firmware-acpi", fw_acpi_free, a) < 0) { /* it freed a */
         snprintf(err, errlen, "too many devices");
         return -1;
     }
