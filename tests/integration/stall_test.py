@@ -105,6 +105,16 @@ def pipe_bytes(fd):
     return n[0]
 
 
+def pipe_full(fd):
+    """The flooded pipe takes no more: over 16 KiB and not grown for a second. (Its byte count
+    at full depends on the writes' sizes: 16 page buffers, each holding one or more writes.)"""
+    before = pipe_bytes(fd)
+    if before < 16 * 1024:
+        return False
+    time.sleep(1)
+    return pipe_bytes(fd) == before
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -161,7 +171,7 @@ def flood_case(stop_how):
         try:
             # The pipe holds 64 KiB: once it is full, a VMM that wrote the console synchronously
             # is stuck. Wait for that (seconds here; longer on a loaded host), then some more.
-            if not wait_until(lambda: pipe_bytes(rd) >= 60 * 1024 or p.poll() is not None, 30) \
+            if not wait_until(lambda: pipe_full(rd) or p.poll() is not None, 30) \
                     or p.poll() is not None:
                 # The guest's side, not cocoon's: its flooding AP did not start (INIT-SIPI spin
                 # budget on a loaded, sanitized host) or it stopped. Shown, and the case retried.
