@@ -1,7 +1,9 @@
 /* fw_cfg.c: libFuzzer target: the fw_cfg device as a guest (OVMF, SeaBIOS) drives it: selector and
  * data ports and DMA descriptors in fuzz-filled guest RAM, serving a small bzImage (header patched
  * or not), initrd, cmdline and the named files: etc/e820, bootorder, a genroms ROM and the ACPI
- * linker/loader set (etc/table-loader, etc/acpi/tables, etc/acpi/rsdp) with writes refused. */
+ * linker/loader set (etc/table-loader, etc/acpi/tables, etc/acpi/rsdp) with writes refused, and
+ * the access hook a firmware boot uses to rebuild those files in place (vmm/boot_firmware.c
+ * fw_acpi_refresh), here replacing them with fuzz-chosen lengths between two accesses. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -75,6 +77,22 @@ static size_t acpi_blob(uint8_t *b)
     return END;
 }
 
+/* The access hook: when the current operation's top bit is set, replaces a file as a rebuild
+ * does (any length, the too-long ones refused) or names one that does not exist. */
+static const uint8_t *hook_op;
+static void rebuild_hook(void *opaque, struct fw_cfg *fw)
+{
+    (void)opaque;
+    if (!hook_op || !(hook_op[0] & 0x80))
+        return;
+    static const char *const names[] = {"etc/acpi/tables", "etc/acpi/rsdp", "etc/table-loader",
+                                        "etc/no-such-file"};
+    static uint8_t content[1024];
+    uint32_t len = ((uint32_t)hook_op[1] | (uint32_t)hook_op[2] << 8) % (sizeof(content) + 1);
+    memset(content, hook_op[3], len);
+    (void)fw_cfg_update_file(fw, names[hook_op[4] & 3], content, len);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* Input: 8-byte port accesses until the marker byte 0xFF, then guest RAM from GPA 0. */
@@ -109,7 +127,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "fw_cfg files: %s\n", err);
         abort();
     }
+    fw_cfg_set_access_hook(fw, rebuild_hook, NULL);
     for (size_t i = 0; i < ops_len; i += 8) {
+        hook_op = data + i;
         struct fz f = {data + i, 8};
         uint8_t op = fz_u8(&f);
         uint8_t lens[] = {1, 2, 4, 8};
@@ -128,6 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fw_cfg_comb_io(fw, len == 2 ? 0 : (op >> 4) & 1, buf, len, write);
         }
     }
+    hook_op = NULL;
     (void)fw_cfg_dma_errors(fw);
     fw_cfg_free(fw);
     return 0;
