@@ -210,3 +210,28 @@ int64_t virtq_chain_write(const struct virtq *vq, const struct virtq_chain *chai
     return virtq_copy(vq, chain->seg + chain->nr_read, chain->nr_write, offset, (uint8_t *)src, len,
                       true);
 }
+
+int virtq_chain_iov(const struct virtq *vq, const struct virtq_chain *chain, bool writable,
+                    uint32_t offset, uint32_t len, struct iovec *iov, unsigned max)
+{
+    unsigned first = writable ? chain->nr_read : 0;
+    unsigned end = writable ? (unsigned)chain->nr_read + chain->nr_write : chain->nr_read;
+    unsigned n = 0;
+    for (unsigned i = first; i < end && len > 0; i++) {
+        const struct virtq_seg *sg = &chain->seg[i];
+        if (offset >= sg->len) {
+            offset -= sg->len;
+            continue;
+        }
+        uint32_t take = sg->len - offset < len ? sg->len - offset : len;
+        void *host = n < max ? gm_span(vq->gm, sg->gpa + offset, take) : NULL;
+        if (!host)
+            return -1;
+        iov[n].iov_base = host;
+        iov[n].iov_len = take;
+        n++;
+        len -= take;
+        offset = 0;
+    }
+    return len == 0 ? (int)n : -1;
+}

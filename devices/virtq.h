@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "vmm/base/memory.h"
 
@@ -79,5 +80,12 @@ int64_t virtq_chain_read(const struct virtq *vq, const struct virtq_chain *chain
  * number of bytes copied (less than len if the writable part is shorter), or -1 as above. */
 int64_t virtq_chain_write(const struct virtq *vq, const struct virtq_chain *chain, uint32_t offset,
                           const void *src, uint32_t len);
+
+/* Host views of `len` bytes of the chain's readable (writable false) or writable part, starting
+ * `offset` bytes into that part, for writev/sendmsg/recvmsg straight from or into guest buffers.
+ * Returns the number of iovecs filled (0 when len is 0), or -1 when the range runs past that part,
+ * needs more than max iovecs, or touches memory gm_span refuses (then copy through a buffer). */
+int virtq_chain_iov(const struct virtq *vq, const struct virtq_chain *chain, bool writable,
+                    uint32_t offset, uint32_t len, struct iovec *iov, unsigned max);
 
 #endif

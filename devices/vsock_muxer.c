@@ -479,7 +479,7 @@ static int64_t mux_send_direct(struct mux_conn *c, const struct virtq *vq,
     struct iovec iov[MUX_IOV_MAX];
     if (c->fd < 0 || c->vc.buf_len || c->ok_off < c->ok_len)
         return 0;
-    int n = vsock_pkt_iov(vq, chain, false, VSOCK_HDR_SIZE, len, iov, MUX_IOV_MAX);
+    int n = virtq_chain_iov(vq, chain, false, VSOCK_HDR_SIZE, len, iov, MUX_IOV_MAX);
     if (n <= 0)
         return 0;
     struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
@@ -641,7 +641,7 @@ static int64_t mux_write_data(struct vsock_muxer *mux, struct mux_conn *c, const
         return -1;
     /* Straight into the guest's buffers when they are plain shared RAM, else through bounce. */
     struct iovec iov[MUX_IOV_MAX];
-    int niov = vsock_pkt_iov(vq, chain, true, VSOCK_HDR_SIZE, n, iov, MUX_IOV_MAX);
+    int niov = virtq_chain_iov(vq, chain, true, VSOCK_HDR_SIZE, n, iov, MUX_IOV_MAX);
     ssize_t got;
     if (niov > 0) {
         struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)niov};

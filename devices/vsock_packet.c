@@ -104,31 +104,6 @@ int64_t vsock_pkt_write_rx(const struct virtq *vq, const struct virtq_chain *cha
     return VSOCK_HDR_SIZE + (int64_t)len;
 }
 
-int vsock_pkt_iov(const struct virtq *vq, const struct virtq_chain *chain, bool writable,
-                  uint32_t offset, uint32_t len, struct iovec *iov, unsigned max)
-{
-    unsigned first = writable ? chain->nr_read : 0;
-    unsigned end = writable ? (unsigned)chain->nr_read + chain->nr_write : chain->nr_read;
-    unsigned n = 0;
-    for (unsigned i = first; i < end && len > 0; i++) {
-        const struct virtq_seg *sg = &chain->seg[i];
-        if (offset >= sg->len) {
-            offset -= sg->len;
-            continue;
-        }
-        uint32_t take = sg->len - offset < len ? sg->len - offset : len;
-        void *host = n < max ? gm_span(vq->gm, sg->gpa + offset, take) : NULL;
-        if (!host)
-            return -1;
-        iov[n].iov_base = host;
-        iov[n].iov_len = take;
-        n++;
-        len -= take;
-        offset = 0;
-    }
-    return len == 0 ? (int)n : -1;
-}
-
 int64_t vsock_pkt_write_rx_hdr(const struct virtq *vq, const struct virtq_chain *chain,
                                struct vsock_hdr *h, uint32_t len)
 {

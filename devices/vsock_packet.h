@@ -54,13 +54,6 @@ uint32_t vsock_pkt_rx_room(const struct virtq_chain *chain);
 int64_t vsock_pkt_write_rx(const struct virtq *vq, const struct virtq_chain *chain,
                            struct vsock_hdr *h, const void *payload, uint32_t len);
 
-/* Host views of `len` bytes of the chain's readable (writable false) or writable part, starting
- * `offset` bytes into that part, for sendmsg/recvmsg straight from or into guest buffers. Returns
- * the number of iovecs filled (0 when len is 0), or -1 when the range runs past that part, needs
- * more than max iovecs, or touches memory gm_span refuses (then copy through a bounce buffer). */
-int vsock_pkt_iov(const struct virtq *vq, const struct virtq_chain *chain, bool writable,
-                  uint32_t offset, uint32_t len, struct iovec *iov, unsigned max);
-
 /* Writes only the header (h->len = len) of an RX packet whose payload is already in the chain.
  * Returns VSOCK_HDR_SIZE + len, or -1 like vsock_pkt_write_rx. */
 int64_t vsock_pkt_write_rx_hdr(const struct virtq *vq, const struct virtq_chain *chain,

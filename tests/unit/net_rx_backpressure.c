@@ -239,6 +239,110 @@ static void tx_frames_checked(void **state)
     assert_false(needs_reset);
 }
 
+/* Fills the tap's queue (the peer does not read): returns how many 1000-byte fillers it took. */
+static unsigned fill_tap(int sndbuf)
+{
+    assert_int_equal(setsockopt(tapfd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+    static const uint8_t filler[1000];
+    unsigned n = 0;
+    while (send(tapfd, filler, sizeof(filler), MSG_DONTWAIT) > 0)
+        n++;
+    return n;
+}
+
+/* Reads the fillers back, then runs the loop until the held frame arrives; returns its length. */
+static ssize_t drain_then_receive(unsigned fillers, uint8_t *buf, size_t size)
+{
+    for (unsigned i = 0; i < fillers; i++)
+        assert_int_equal(recv(peer, buf, size, 0), 1000);
+    ssize_t r = -1;
+    for (int spins = 0; spins < 1000 && r < 0; spins++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        r = recv(peer, buf, size, MSG_DONTWAIT);
+    }
+    return r;
+}
+
+/* A frame over three descriptors (the header itself split), held while the tap is full: it is
+ * written with the header as it was checked at pop time although the guest rewrote it meanwhile
+ * (the payload is the guest's own business). Small frames take the copy path. */
+static void tx_split_frame_keeps_checked_header(void **state)
+{
+    (void)state;
+    unsigned fillers = fill_tap(4096);
+    const uint64_t a = TX_BUF, b = TX_BUF + 0x1000, c = TX_BUF + 0x2000;
+    memset(ram + a, 0, 5);
+    memset(ram + b, 0, 7);
+    memset(ram + b + 7, 0xB1, 30);
+    memset(ram + c, 0xB2, 70);
+    vring_sim_desc(&tx, 0, a, 5, 1 /* NEXT */, 1);
+    vring_sim_desc(&tx, 1, b, 7 + 30, 1, 2);
+    vring_sim_desc(&tx, 2, c, 70, 0, 0);
+    vring_sim_publish(&tx, 0);
+    vdev->ops->queue_notify(vdev, VIRTIO_NET_Q_TX);
+    struct virtio_net_stats st;
+    virtio_net_get_stats(net, &st);
+    assert_int_equal(st.tx_frames, 0);    /* held: the tap is full */
+    ram[a] = VIRTIO_NET_HDR_F_NEEDS_CSUM; /* not negotiated: refused had it been checked now */
+    ram[b + 1] = 0xFF;
+    uint8_t buf[4096];
+    assert_int_equal(drain_then_receive(fillers, buf, sizeof(buf)), NET_HDR_LEN + 100);
+    static const uint8_t zero_hdr[NET_HDR_LEN];
+    assert_memory_equal(buf, zero_hdr, NET_HDR_LEN);
+    assert_int_equal(buf[NET_HDR_LEN], 0xB1);
+    assert_int_equal(buf[NET_HDR_LEN + 29], 0xB1);
+    assert_int_equal(buf[NET_HDR_LEN + 30], 0xB2);
+    assert_int_equal(buf[NET_HDR_LEN + 99], 0xB2);
+    uint32_t id, len;
+    assert_true(vring_sim_take_used(&tx, &id, &len));
+    assert_int_equal(id, 0);
+    virtio_net_get_stats(net, &st);
+    assert_int_equal(st.tx_frames, 1);
+    assert_false(needs_reset);
+}
+
+/* The same for a TSO frame, which is written straight from the guest's buffers (writev): held
+ * while the tap is full, sent whole with the header checked at pop time, chain returned after. */
+static void tx_tso_frame_from_guest_buffers(void **state)
+{
+    (void)state;
+    vdev->driver_features |= 1ULL << VIRTIO_NET_F_CSUM | 1ULL << VIRTIO_NET_F_HOST_TSO4;
+    unsigned fillers = fill_tap(16384);
+    const struct virtio_net_hdr_v1 h = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                                        .gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
+                                        .hdr_len = 54,
+                                        .gso_size = 1448,
+                                        .csum_start = 34,
+                                        .csum_offset = 16};
+    const uint64_t a = TX_BUF, b = TX_BUF + 0x1000, c = TX_BUF + 0x2000;
+    memcpy(ram + a, &h, sizeof(h));
+    memset(ram + b, 0xB1, 3000);
+    memset(ram + c, 0xB2, 3000);
+    vring_sim_desc(&tx, 0, a, NET_HDR_LEN, 1 /* NEXT */, 1);
+    vring_sim_desc(&tx, 1, b, 3000, 1, 2);
+    vring_sim_desc(&tx, 2, c, 3000, 0, 0);
+    vring_sim_publish(&tx, 0);
+    vdev->ops->queue_notify(vdev, VIRTIO_NET_Q_TX);
+    struct virtio_net_stats st;
+    virtio_net_get_stats(net, &st);
+    assert_int_equal(st.tx_frames, 0); /* held: the tap is full */
+    uint32_t id, len;
+    assert_false(vring_sim_take_used(&tx, &id, &len)); /* the guest's buffers are still lent */
+    memset(ram + a, 0xFF, NET_HDR_LEN); /* every field out of range had it been checked now */
+    static uint8_t buf[8192];
+    assert_int_equal(drain_then_receive(fillers, buf, sizeof(buf)), NET_HDR_LEN + 6000);
+    assert_memory_equal(buf, &h, NET_HDR_LEN);
+    assert_int_equal(buf[NET_HDR_LEN], 0xB1);
+    assert_int_equal(buf[NET_HDR_LEN + 2999], 0xB1);
+    assert_int_equal(buf[NET_HDR_LEN + 3000], 0xB2);
+    assert_int_equal(buf[NET_HDR_LEN + 5999], 0xB2);
+    assert_true(vring_sim_take_used(&tx, &id, &len));
+    assert_int_equal(id, 0);
+    virtio_net_get_stats(net, &st);
+    assert_int_equal(st.tx_frames, 1);
+    assert_false(needs_reset);
+}
+
 /* Both directions at 2 frames per 50 ms (one bucket each, as Cloud Hypervisor does). */
 static const struct rate_limiter_config two_per_50ms = {.ops = {.size = 2, .refill_time_ms = 50}};
 
@@ -394,6 +498,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(oversized_and_misfit_frames_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(tx_frames_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(tx_waits_for_a_writable_tap, setup, teardown),
+        cmocka_unit_test_setup_teardown(tx_split_frame_keeps_checked_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(tx_tso_frame_from_guest_buffers, setup, teardown),
         cmocka_unit_test_setup_teardown(hostile_chains_need_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(rx_loop_needs_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(net_rate_limited_tx_and_rx, setup_limited, teardown),

@@ -134,18 +134,18 @@ static void payload_iov_views_guest_buffers(void **state)
     vring_sim_publish(&sim, 0);
     pop_one();
     struct iovec iov[4];
-    assert_int_equal(vsock_pkt_iov(&vq, &chain, false, VSOCK_HDR_SIZE, 10, iov, 4), 2);
+    assert_int_equal(virtq_chain_iov(&vq, &chain, false, VSOCK_HDR_SIZE, 10, iov, 4), 2);
     assert_ptr_equal(iov[0].iov_base, ram + 0x9000 + 24);
     assert_int_equal(iov[0].iov_len, 5);
     assert_ptr_equal(iov[1].iov_base, ram + 0xA000);
     assert_int_equal(iov[1].iov_len, 5);
-    assert_int_equal(vsock_pkt_iov(&vq, &chain, false, VSOCK_HDR_SIZE, 11, iov, 4), -1);
-    assert_int_equal(vsock_pkt_iov(&vq, &chain, false, VSOCK_HDR_SIZE, 10, iov, 1), -1);
-    assert_int_equal(vsock_pkt_iov(&vq, &chain, false, 0, 0, iov, 4), 0);
+    assert_int_equal(virtq_chain_iov(&vq, &chain, false, VSOCK_HDR_SIZE, 11, iov, 4), -1);
+    assert_int_equal(virtq_chain_iov(&vq, &chain, false, VSOCK_HDR_SIZE, 10, iov, 1), -1);
+    assert_int_equal(virtq_chain_iov(&vq, &chain, false, 0, 0, iov, 4), 0);
     /* the writable part only: 100 bytes at 0xB000 */
-    assert_int_equal(vsock_pkt_iov(&vq, &chain, true, VSOCK_HDR_SIZE, 56, iov, 4), 1);
+    assert_int_equal(virtq_chain_iov(&vq, &chain, true, VSOCK_HDR_SIZE, 56, iov, 4), 1);
     assert_ptr_equal(iov[0].iov_base, ram + 0xB000 + VSOCK_HDR_SIZE);
-    assert_int_equal(vsock_pkt_iov(&vq, &chain, true, VSOCK_HDR_SIZE, 57, iov, 4), -1);
+    assert_int_equal(virtq_chain_iov(&vq, &chain, true, VSOCK_HDR_SIZE, 57, iov, 4), -1);
     struct vsock_hdr h = {.op = VSOCK_OP_RW};
     assert_int_equal(vsock_pkt_write_rx_hdr(&vq, &chain, &h, 56), VSOCK_HDR_SIZE + 56);
     assert_int_equal(vsock_pkt_write_rx_hdr(&vq, &chain, &h, 57), -1);
