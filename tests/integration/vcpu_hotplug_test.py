@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""vcpu_hotplug_test.py: vm.resize of a running plain guest through the ACPI CPU manager.
+
+usage: vcpu_hotplug_test.py COCOON GUEST_ELF   (tests/guest/cpu_hotplug.c)
+cocoon --api-socket boots the guest with cpus boot=1,max=2; every step checks the HTTP status,
+the guest's console and cocoon's log:
+  resize 2 -> 204; the guest sees vCPU 1 "inserting", starts it with INIT/SIPI, the AP prints;
+  vm.info boot_vcpus 2; resize 3 / 0 -> 400;
+  resize 1 -> 204; the guest sees "removing" and waits; resize 2 meanwhile -> 429 (Cloud
+  Hypervisor's answer while a removal is pending); vm.power-button lets the guest stop the AP
+  and eject it; cocoon parks the vCPU;
+  resize 2 -> 204 reuses the parked vCPU (log), the AP prints again;
+  vm.pause / vm.resume with one boot-time and one hot-added vCPU; vm.shutdown; vm.boot builds the
+  VM with boot_vcpus 2 (the guest sees vCPU 1 present at boot); vmm.shutdown -> exit 0.
+On main before vCPU hot-plug, the first resize answered 501. Exit 77 without /dev/kvm.
+"""
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import api_test  # noqa: E402
+from api_test import Cocoon, Fail, api, check, step, SANITIZER_MARKS  # noqa: E402
+from harness import need_kvm  # noqa: E402
+
+
+def wait_for(c, text, count=1, timeout=90):
+    """Waits until text appears count times in cocoon's output (console and log)."""
+    deadline = time.monotonic() + timeout
+    while c.output().count(text) < count and time.monotonic() < deadline:
+        check(c.alive(), "cocoon died waiting for %r:\n%s" % (text, c.output()[-3000:]))
+        check("FAIL:" not in c.output(), "the guest failed:\n%s" % c.output()[-3000:])
+        time.sleep(0.05)
+    check(c.output().count(text) >= count,
+          "no %r (#%d) within %d s:\n%s" % (text, count, timeout, c.output()[-3000:]))
+
+
+def boot_vcpus(c):
+    _, info = api(c.sock, "GET", "vm.info", want=200)
+    return info["state"], info["config"]["cpus"]["boot_vcpus"], info["config"]["cpus"]["max_vcpus"]
+
+
+def resize(c, n, want):
+    st, body = api(c.sock, "PUT", "vm.resize", {"desired_vcpus": n})
+    check(st == want, "vm.resize %d -> %d, want %d: %r" % (n, st, want, body))
+    return body
+
+
+def run(work, guest):
+    # A second machine in one process (the reboot step): the loop's seccomp filter allows none.
+    c = Cocoon(work, extra=["--seccomp", "false"])
+    try:
+        c.wait_ready()
+        body = {"cpus": {"boot_vcpus": 1, "max_vcpus": 2}, "memory": {"size": 64 << 20},
+                "payload": {"kernel": guest}, "serial": {"mode": "Tty"},
+                "console": {"mode": "Off"}}
+        api(c.sock, "PUT", "vm.create", body, want=204)
+        api(c.sock, "PUT", "vm.boot", want=204)
+        wait_for(c, "cpu hotplug guest ready (cpu 1 present: no)")
+
+        step("resize 1 -> 2: the guest sees vCPU 1 inserting and starts it")
+        resize(c, 2, 204)
+        wait_for(c, "cpu hotplug: cpu 1 inserting (round 1)")
+        wait_for(c, "cpu hotplug: apic 1 up (round 1")
+        check(boot_vcpus(c) == ("Running", 2, 2), "vm.info %r" % (boot_vcpus(c),))
+        resize(c, 2, 204)  # the current count: a no-op
+        resize(c, 3, 400)
+        resize(c, 0, 400)
+
+        step("resize 2 -> 1: removal pending until the guest ejects (429 meanwhile)")
+        resize(c, 1, 204)
+        wait_for(c, "cpu hotplug: cpu 1 removing")
+        body = resize(c, 2, 429)
+        check("still being removed" in " ".join(body or []), "429 body %r" % body)
+        resize(c, 1, 204)  # already the configured count
+        check(boot_vcpus(c) == ("Running", 1, 2), "vm.info %r" % (boot_vcpus(c),))
+        check("vCPU 1 ejected by the guest" not in c.output(), "parked before the guest's eject")
+        api(c.sock, "PUT", "vm.power-button", want=204)  # the guest's go-ahead to eject
+        wait_for(c, "cpu hotplug: cpu 1 ejected")
+        wait_for(c, "acpi: guest ejected vCPU 1")
+        wait_for(c, "vCPU 1 ejected by the guest: parked")
+
+        step("resize 1 -> 2 again: the parked vCPU is reused")
+        resize(c, 2, 204)
+        wait_for(c, "vCPU 1 hot-added (its parked KVM vCPU and thread reused)")
+        wait_for(c, "cpu hotplug: apic 1 up (round 2")
+        wait_for(c, "cpu hotplug: done")
+
+        step("pause / resume with a hot-added vCPU")
+        api(c.sock, "PUT", "vm.pause", want=204)
+        api(c.sock, "PUT", "vm.resume", want=204)
+
+        step("vm.shutdown + vm.boot: the new machine boots with 2 vCPUs")
+        api(c.sock, "PUT", "vm.shutdown", want=204)
+        check(boot_vcpus(c) == ("Shutdown", 2, 2), "vm.info %r" % (boot_vcpus(c),))
+        api(c.sock, "PUT", "vm.boot", want=204)
+        wait_for(c, "cpu hotplug guest ready (cpu 1 present: yes)")
+        wait_for(c, "booted 2 vCPU(s)")
+        api(c.sock, "PUT", "vmm.shutdown", want=204)
+        c.proc.wait(timeout=20)
+        check(c.proc.returncode == 0, "exit status %d" % c.proc.returncode)
+    finally:
+        out = c.output()
+        c.stop()
+    for mark in SANITIZER_MARKS:
+        check(mark not in out, "sanitizer report:\n" + out)
+
+
+def main():
+    if len(sys.argv) != 3:
+        print(__doc__)
+        return 2
+    need_kvm()
+    api_test.COCOON = os.path.abspath(sys.argv[1])
+    guest = os.path.abspath(sys.argv[2])
+    work = tempfile.mkdtemp(prefix="cocoon-vcpu-hotplug-")
+    try:
+        run(work, guest)
+    except Fail as e:
+        print("FAIL: %s" % e)
+        return 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("PASS: vcpu_hotplug_resize_guest")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
