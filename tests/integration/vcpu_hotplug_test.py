@@ -10,12 +10,14 @@ the guest's console and cocoon's log:
   Hypervisor's answer while a removal is pending); vm.power-button lets the guest stop the AP
   and eject it; cocoon parks the vCPU;
   resize 2 -> 204 reuses the parked vCPU (log), the AP prints again;
-  vm.pause / vm.resume with one boot-time and one hot-added vCPU; vm.shutdown; vm.boot builds the
-  VM with boot_vcpus 2 (the guest sees vCPU 1 present at boot); vmm.shutdown -> exit 0.
+  vm.pause / vm.resume with vCPU 1 waiting (before its add, after its eject) and running; a
+  waiting vCPU thread uses no CPU; vm.shutdown; vm.boot builds the VM with boot_vcpus 2 (the
+  guest sees vCPU 1 present at boot); a removal the guest never completes, then SIGTERM -> 143.
 On main before vCPU hot-plug, the first resize answered 501. Exit 77 without /dev/kvm.
 """
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -35,6 +37,29 @@ def wait_for(c, text, count=1, timeout=90):
         time.sleep(0.05)
     check(c.output().count(text) >= count,
           "no %r (#%d) within %d s:\n%s" % (text, count, timeout, c.output()[-3000:]))
+
+
+def thread_ticks(pid, name):
+    """utime + stime (clock ticks) of cocoon's thread called name."""
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                if f.read().strip() != name:
+                    continue
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])
+        except OSError:
+            continue
+    raise Fail("no thread %r in cocoon" % name)
+
+
+def check_parked(c, name, why):
+    """A parked vCPU thread waits without spinning: at most 2 ticks of CPU in 1 s."""
+    before = thread_ticks(c.proc.pid, name)
+    time.sleep(1)
+    used = thread_ticks(c.proc.pid, name) - before
+    check(used <= 2, "%s used %d ticks of CPU in 1 s while parked (%s)" % (name, used, why))
 
 
 def boot_vcpus(c):
@@ -59,6 +84,9 @@ def run(work, guest):
         api(c.sock, "PUT", "vm.create", body, want=204)
         api(c.sock, "PUT", "vm.boot", want=204)
         wait_for(c, "cpu hotplug guest ready (cpu 1 present: no)")
+        check_parked(c, "vcpu1", "not hot-added yet")
+        api(c.sock, "PUT", "vm.pause", want=204)  # vCPU 1's waiting thread counts as parked
+        api(c.sock, "PUT", "vm.resume", want=204)
 
         step("resize 1 -> 2: the guest sees vCPU 1 inserting and starts it")
         resize(c, 2, 204)
@@ -81,6 +109,9 @@ def run(work, guest):
         wait_for(c, "cpu hotplug: cpu 1 ejected")
         wait_for(c, "acpi: guest ejected vCPU 1")
         wait_for(c, "vCPU 1 ejected by the guest: parked")
+        check_parked(c, "vcpu1", "ejected")
+        api(c.sock, "PUT", "vm.pause", want=204)
+        api(c.sock, "PUT", "vm.resume", want=204)
 
         step("resize 1 -> 2 again: the parked vCPU is reused")
         resize(c, 2, 204)
@@ -98,9 +129,12 @@ def run(work, guest):
         api(c.sock, "PUT", "vm.boot", want=204)
         wait_for(c, "cpu hotplug guest ready (cpu 1 present: yes)")
         wait_for(c, "booted 2 vCPU(s)")
-        api(c.sock, "PUT", "vmm.shutdown", want=204)
+
+        step("resize 2 -> 1 that the idle guest never ejects, then SIGTERM: a clean stop")
+        resize(c, 1, 204)
+        c.proc.send_signal(signal.SIGTERM)
         c.proc.wait(timeout=20)
-        check(c.proc.returncode == 0, "exit status %d" % c.proc.returncode)
+        check(c.proc.returncode == 143, "exit status %d after SIGTERM" % c.proc.returncode)
     finally:
         out = c.output()
         c.stop()
