@@ -2,8 +2,8 @@
 """vcpu_hotplug_test.py: vm.resize of a running plain guest through the ACPI CPU manager.
 
 usage: vcpu_hotplug_test.py COCOON GUEST_ELF   (tests/guest/cpu_hotplug.c)
-cocoon --api-socket boots the guest with cpus boot=1,max=2; every step checks the HTTP status,
-the guest's console and cocoon's log:
+cocoon --api-socket (seccomp on) boots the guest with cpus boot=1,max=2; every step checks the
+HTTP status, the guest's console and cocoon's log:
   resize 2 -> 204; the guest sees vCPU 1 "inserting", starts it with INIT/SIPI, the AP prints;
   vm.info boot_vcpus 2; resize 3 / 0 -> 400;
   resize 1 -> 204; the guest sees "removing" and waits; resize 2 meanwhile -> 429 (Cloud
@@ -11,8 +11,10 @@ the guest's console and cocoon's log:
   and eject it; cocoon parks the vCPU;
   resize 2 -> 204 reuses the parked vCPU (log), the AP prints again;
   vm.pause / vm.resume with vCPU 1 waiting (before its add, after its eject) and running; a
-  waiting vCPU thread uses no CPU; vm.shutdown; vm.boot builds the VM with boot_vcpus 2 (the
-  guest sees vCPU 1 present at boot); a removal the guest never completes, then SIGTERM -> 143.
+  waiting vCPU thread uses no CPU; vm.shutdown (boot_vcpus 2 in vm.info); vmm.shutdown -> 0.
+A second cocoon (--seccomp false: two machines in one process): resize 2, vm.shutdown, vm.boot
+builds the VM with boot_vcpus 2 (the guest sees vCPU 1 present at boot); a removal the guest
+never completes, then SIGTERM -> 143.
 On main before vCPU hot-plug, the first resize answered 501. Exit 77 without /dev/kvm.
 """
 import os
@@ -73,17 +75,27 @@ def resize(c, n, want):
     return body
 
 
-def run(work, guest):
-    # A second machine in one process (the reboot step): the loop's seccomp filter allows none.
-    c = Cocoon(work, extra=["--seccomp", "false"])
+def create_and_boot(c, guest):
+    c.wait_ready()
+    body = {"cpus": {"boot_vcpus": 1, "max_vcpus": 2}, "memory": {"size": 64 << 20},
+            "payload": {"kernel": guest}, "serial": {"mode": "Tty"}, "console": {"mode": "Off"}}
+    api(c.sock, "PUT", "vm.create", body, want=204)
+    api(c.sock, "PUT", "vm.boot", want=204)
+    wait_for(c, "cpu hotplug guest ready (cpu 1 present: no)")
+
+
+def finish(c):
+    out = c.output()
+    c.stop()
+    for mark in SANITIZER_MARKS:
+        check(mark not in out, "sanitizer report:\n" + out)
+
+
+def run_cycle(work, guest):
+    """Add, remove, add again, with seccomp on (the vCPU threads' filter, the loop's lockdown)."""
+    c = Cocoon(work)
     try:
-        c.wait_ready()
-        body = {"cpus": {"boot_vcpus": 1, "max_vcpus": 2}, "memory": {"size": 64 << 20},
-                "payload": {"kernel": guest}, "serial": {"mode": "Tty"},
-                "console": {"mode": "Off"}}
-        api(c.sock, "PUT", "vm.create", body, want=204)
-        api(c.sock, "PUT", "vm.boot", want=204)
-        wait_for(c, "cpu hotplug guest ready (cpu 1 present: no)")
+        create_and_boot(c, guest)
         check_parked(c, "vcpu1", "not hot-added yet")
         api(c.sock, "PUT", "vm.pause", want=204)  # vCPU 1's waiting thread counts as parked
         api(c.sock, "PUT", "vm.resume", want=204)
@@ -119,16 +131,33 @@ def run(work, guest):
         wait_for(c, "cpu hotplug: apic 1 up (round 2")
         wait_for(c, "cpu hotplug: done")
 
-        step("pause / resume with a hot-added vCPU")
+        step("pause / resume with a hot-added vCPU, vm.shutdown, vmm.shutdown")
         api(c.sock, "PUT", "vm.pause", want=204)
         api(c.sock, "PUT", "vm.resume", want=204)
+        api(c.sock, "PUT", "vm.shutdown", want=204)
+        check(boot_vcpus(c) == ("Shutdown", 2, 2), "vm.info %r" % (boot_vcpus(c),))
+        api(c.sock, "PUT", "vmm.shutdown", want=204)
+        c.proc.wait(timeout=20)
+        check(c.proc.returncode == 0, "exit status %d after vmm.shutdown" % c.proc.returncode)
+    finally:
+        finish(c)
 
+
+def run_reboot(work, guest):
+    """The resized count is the next boot's; a removal the guest never completes, then SIGTERM.
+    A second machine in one process: the loop's seccomp filter allows none, so it is off."""
+    c = Cocoon(work, extra=["--seccomp", "false"])
+    try:
+        create_and_boot(c, guest)
+        resize(c, 2, 204)
+        wait_for(c, "cpu hotplug: apic 1 up (round 1")
         step("vm.shutdown + vm.boot: the new machine boots with 2 vCPUs")
         api(c.sock, "PUT", "vm.shutdown", want=204)
         check(boot_vcpus(c) == ("Shutdown", 2, 2), "vm.info %r" % (boot_vcpus(c),))
         api(c.sock, "PUT", "vm.boot", want=204)
         wait_for(c, "cpu hotplug guest ready (cpu 1 present: yes)")
         wait_for(c, "booted 2 vCPU(s)")
+        check(boot_vcpus(c) == ("Running", 2, 2), "vm.info %r" % (boot_vcpus(c),))
 
         step("resize 2 -> 1 that the idle guest never ejects, then SIGTERM: a clean stop")
         resize(c, 1, 204)
@@ -136,10 +165,7 @@ def run(work, guest):
         c.proc.wait(timeout=20)
         check(c.proc.returncode == 143, "exit status %d after SIGTERM" % c.proc.returncode)
     finally:
-        out = c.output()
-        c.stop()
-    for mark in SANITIZER_MARKS:
-        check(mark not in out, "sanitizer report:\n" + out)
+        finish(c)
 
 
 def main():
@@ -151,7 +177,8 @@ def main():
     guest = os.path.abspath(sys.argv[2])
     work = tempfile.mkdtemp(prefix="cocoon-vcpu-hotplug-")
     try:
-        run(work, guest)
+        run_cycle(os.path.join(work, "cycle"), guest)
+        run_reboot(os.path.join(work, "reboot"), guest)
     except Fail as e:
         print("FAIL: %s" % e)
         return 1
