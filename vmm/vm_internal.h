@@ -106,9 +106,9 @@ int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *), void
 /* Drives an ISA interrupt line of the in-kernel PIC/IOAPIC (KVM_IRQ_LINE). Any thread. */
 int vm_irq_line(struct vm *vm, unsigned irq, bool level);
 
-/* vm_vcpus.c: whether a configuration gets CPU hot-plug: a plain guest whose max_vcpus is set
- * above 1. Its KVM vCPUs up to max_vcpus are then made at vm_create, and those beyond boot_vcpus
- * wait (inactive) until vm.resize adds them. */
+/* vm_vcpus.c: whether a configuration gets CPU hot-plug: a direct-booted plain guest whose
+ * max_vcpus is set above 1. Its KVM vCPUs up to max_vcpus are then made at vm_create, and those
+ * beyond boot_vcpus wait (inactive) until vm.resize adds them. */
 bool vm_vcpus_hotplug(const struct vm_config *cfg);
 
 /* vcpu.c: creation, boot register state, the KVM_RUN thread and exit dispatch. */

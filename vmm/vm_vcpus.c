@@ -14,9 +14,14 @@
  * APIC until it is added. The active vCPUs are always 0..n-1: only the highest are removed, and
  * nothing changes while a removal is pending. */
 
+/* Not with --firmware: SeaBIOS and OVMF wake their APs with a broadcast INIT-SIPI-SIPI, which
+ * KVM would leave pending in the local APIC of a vCPU made but not run, so a later hot-add would
+ * start it at the firmware's stale SIPI vector inside the running OS (KVM processes pending
+ * INIT/SIPI at the vCPU's next KVM_RUN: lapic.c kvm_apic_accept_events). A direct-booted Linux
+ * starts each CPU with its own targeted INIT/SIPI. */
 bool vm_vcpus_hotplug(const struct vm_config *cfg)
 {
-    return cfg->platform.tee == TEE_NONE && cfg->max_cpus > 1;
+    return cfg->platform.tee == TEE_NONE && !cfg->firmware && cfg->max_cpus > 1;
 }
 
 /* Counts the active vCPUs; *removing: the first one the guest still has to eject, or -1. */
@@ -103,9 +108,14 @@ int vm_resize_vcpus(struct vm *vm, unsigned desired, char *err, size_t errlen)
         return VM_RESIZE_NOT_RUNNING;
     }
     if (!vm->cpu_hotplug || !vm->acpi) {
-        snprintf(err, errlen,
-                 "this VM was created without CPU hot-plug: set cpus.max_vcpus above 1 (above "
-                 "boot_vcpus to add vCPUs) at vm.create");
+        if (vm->cfg.firmware)
+            snprintf(err, errlen,
+                     "no CPU hot-plug with a firmware boot (its broadcast INIT/SIPI would reach "
+                     "the spare vCPUs): boot the kernel directly (payload.kernel, no firmware)");
+        else
+            snprintf(err, errlen,
+                     "this VM was created without CPU hot-plug: set cpus.max_vcpus above 1 "
+                     "(above boot_vcpus to add vCPUs) at vm.create");
         return VM_RESIZE_NO_HOTPLUG;
     }
     if (desired == 0 || desired > vm->nr_vcpus) {

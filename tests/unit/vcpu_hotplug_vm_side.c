@@ -178,8 +178,8 @@ static bool active(unsigned idx)
 
 /* ---- tests ---- */
 
-/* CPU hot-plug for a plain guest whose max_vcpus is set above 1; never for SEV-SNP/TDX (a
- * measured launch fixes its vCPUs). */
+/* CPU hot-plug for a direct-booted plain guest whose max_vcpus is set above 1; never for a
+ * firmware boot or SEV-SNP/TDX (a measured launch fixes its vCPUs). */
 static void vcpu_hotplug_which_configs(void **state)
 {
     struct vm_config c;
@@ -191,6 +191,10 @@ static void vcpu_hotplug_which_configs(void **state)
     assert_true(vm_vcpus_hotplug(&c));
     c.cpus = 2; /* max == boot: may shrink, as in Cloud Hypervisor */
     assert_true(vm_vcpus_hotplug(&c));
+    char fw[] = "OVMF.fd";
+    c.firmware = fw; /* its broadcast INIT/SIPI would reach the spare vCPUs */
+    assert_false(vm_vcpus_hotplug(&c));
+    c.firmware = NULL;
     c.platform.tee = TEE_TDX;
     assert_false(vm_vcpus_hotplug(&c));
     c.platform.tee = TEE_SNP;
