@@ -70,6 +70,8 @@ static int status_of(int rc)
         return 400;
     case VM_OWNER_E_CONFIDENTIAL:
         return 403;
+    case VM_OWNER_E_BUSY: /* Cloud Hypervisor's answer to a resize during a vCPU removal */
+        return 429;
     default:
         return 500;
     }

@@ -19,9 +19,17 @@ enum {
     HP_CCMD = 0x15,
     HP_CDAT = 0x18,
 };
+_Static_assert(ACPI_PORT_GED + HP_CSEL == ACPI_CPUHP_CSEL &&
+                   ACPI_PORT_GED + HP_CSTS == ACPI_CPUHP_STATUS,
+               "CPU hot-plug registers off the layout of acpi_regs.h");
 
 /* CPU status bits as the guest sees them, plus cocoon's own "removal asked" bit. */
-enum { CPU_EN = 1u << 0, CPU_INS = 1u << 1, CPU_RMV = 1u << 2, CPU_EJ = 1u << 3 };
+enum {
+    CPU_EN = ACPI_CPU_ENABLED,
+    CPU_INS = ACPI_CPU_INSERTING,
+    CPU_RMV = ACPI_CPU_REMOVING,
+    CPU_EJ = ACPI_CPU_EJECT
+};
 #define CPU_RMV_ASKED (1u << 7)
 #define CPU_VISIBLE   (CPU_EN | CPU_INS | CPU_RMV)
 

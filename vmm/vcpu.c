@@ -355,17 +355,18 @@ static enum tee_exit_result vcpu_tee_exit(struct vcpu *v, int run_rc)
 
 /* ---- The thread. ---- */
 
-/* Parks while the VM is paused. Returns false when the vCPU must stop. */
+/* Parks while the VM is paused or this vCPU is not present to the guest (not hot-added yet, or
+ * ejected: vm_vcpus.c), waiting on vm->cond without spinning. Returns false when it must stop. */
 static bool vcpu_may_run(struct vcpu *v)
 {
     struct vm *vm = v->vm;
     if (atomic_load(&vm->stopping))
         return false;
     pthread_mutex_lock(&vm->lock);
-    if (vm->paused) {
+    if ((vm->paused || !v->active) && !atomic_load(&vm->stopping)) {
         vm->parked++;
         pthread_cond_broadcast(&vm->cond);
-        while (vm->paused && !atomic_load(&vm->stopping))
+        while ((vm->paused || !v->active) && !atomic_load(&vm->stopping))
             pthread_cond_wait(&vm->cond, &vm->lock);
         vm->parked--;
     }

@@ -81,6 +81,7 @@ int vm_boot(struct vm *vm, char *err, size_t errlen)
     if (tee_launch(vm->tee, err, errlen) < 0)
         return -1;
     atomic_store(&vm->state, VM_STATE_RUNNING);
+    /* With CPU hot-plug the vCPUs beyond the boot count start too, and wait until hot-added. */
     for (unsigned i = 0; i < vm->nr_vcpus; i++) {
         if (vcpu_start(&vm->vcpus[i], err, errlen) < 0) {
             /* Not half running: stop and join the vCPUs already started (state: shut down). */
@@ -88,7 +89,8 @@ int vm_boot(struct vm *vm, char *err, size_t errlen)
             return -1;
         }
     }
-    log_info("booted %u vCPU(s), %llu MiB", vm->nr_vcpus,
+    log_info("booted %u vCPU(s)%s, %llu MiB", vm->cfg.cpus,
+             vm->cpu_hotplug ? " (CPU hot-plug up to max_vcpus)" : "",
              (unsigned long long)(vm->mem.ram_size >> 20));
     return 0;
 }
@@ -190,7 +192,8 @@ static int vm_open_kvm(struct vm *vm, char *err, size_t errlen)
     if (tee_probe(vm->cfg.platform.tee, &vm->kvm, vm->kvm_fd, &vm->cfg.platform, err, errlen) < 0)
         return -1;
     int max = kvm_ioctl(&vm->kvm, vm->kvm_fd, KVM_CHECK_EXTENSION, (void *)KVM_CAP_MAX_VCPUS);
-    if (max > 0 && vm->cfg.cpus > (unsigned)max) {
+    unsigned want = vm_vcpus_hotplug(&vm->cfg) ? vm->cfg.max_cpus : vm->cfg.cpus;
+    if (max > 0 && want > (unsigned)max) {
         snprintf(err, errlen, "this host's KVM allows at most %d vCPUs", max);
         return -1;
     }
@@ -251,12 +254,16 @@ static int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
     struct kvm_cpuid2 *cpuid = kvm_supported_cpuid(&vm->kvm, vm->kvm_fd, err, errlen);
     if (!cpuid)
         return -1;
-    vm->vcpus = calloc(vm->cfg.cpus, sizeof(*vm->vcpus));
+    /* CPU hot-plug: every vCPU up to max_vcpus is made now, before the measured launch and the
+     * seccomp lockdown; those beyond the boot count stay inactive until vm.resize. */
+    vm->cpu_hotplug = vm_vcpus_hotplug(&vm->cfg);
+    unsigned n = vm->cpu_hotplug ? vm->cfg.max_cpus : vm->cfg.cpus;
+    vm->vcpus = calloc(n, sizeof(*vm->vcpus));
     int rc = vm->vcpus ? 0 : -1;
     if (rc < 0)
         snprintf(err, errlen, "out of memory");
-    for (unsigned i = 0; rc == 0 && i < vm->cfg.cpus; i++) {
-        vm->vcpus[i] = (struct vcpu){.vm = vm, .index = i, .fd = -1};
+    for (unsigned i = 0; rc == 0 && i < n; i++) {
+        vm->vcpus[i] = (struct vcpu){.vm = vm, .index = i, .fd = -1, .active = i < vm->cfg.cpus};
         vm->nr_vcpus++; /* counted before init, so a half-made vCPU is closed too */
         rc = vcpu_init(vm, &vm->vcpus[i], i, cpuid, err, errlen);
         if (rc == 0)
@@ -298,7 +305,7 @@ static int vm_direct_boot(void *opaque, char *err, size_t errlen)
     };
     vm_acpi_boot_info(vm, &req.acpi_rsdp, &req.acpi_base, &req.acpi_len);
     if (loader_load(&vm->mem, &req, &vm->boot, err, errlen) < 0 ||
-        mptable_write(&vm->mem, vm->nr_vcpus, err, errlen) < 0)
+        mptable_write(&vm->mem, vm->cfg.cpus, err, errlen) < 0)
         return -1;
     return vcpu_set_boot_state(&vm->vcpus[0], &vm->boot, err, errlen);
 }

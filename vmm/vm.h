@@ -54,6 +54,22 @@ int vm_add_net(struct vm *vm, const struct net_config *net, char *bdf, size_t bd
                size_t errlen);
 int vm_remove_device(struct vm *vm, const char *id, char *err, size_t errlen);
 
+/* vm.resize's vCPU count for a running or paused plain VM with CPU hot-plug (vm_vcpus.c), as
+ * Cloud Hypervisor's CpuManager::resize does it. Up: the next inactive vCPUs (made at vm_create,
+ * or parked after an eject) become active, their threads enter KVM_RUN and wait for the guest's
+ * INIT/SIPI, and the guest gets a Device Check through the GED (it onlines them itself). Down:
+ * the highest active vCPUs are marked for removal and the guest gets an Eject Request; each
+ * stops running only when the guest's _EJ0 ejected it, and is parked for reuse. Returns 0 at
+ * once (the guest acts later), or one of vm_resize_error with one line in err. Loop thread. */
+enum vm_resize_error {
+    VM_RESIZE_NO_HOTPLUG = -1,   /* the VM was created without CPU hot-plug */
+    VM_RESIZE_OUT_OF_RANGE = -2, /* desired outside 1..max_vcpus */
+    VM_RESIZE_PENDING = -3,      /* a vCPU asked to leave has not been ejected by the guest yet */
+    VM_RESIZE_NOT_RUNNING = -4,
+    VM_RESIZE_FAILED = -5,
+};
+int vm_resize_vcpus(struct vm *vm, unsigned desired, char *err, size_t errlen);
+
 /* Presses the ACPI power button (vm_acpi.c): the guest gets a power-button event and decides
  * (Linux's button driver reports it; its userspace powers off). Returns 0, or -1 with one line in
  * err when the VM has no ACPI from cocoon (TEE or firmware boot). */

@@ -111,12 +111,17 @@ static void vm_acpi_free(void *opaque)
 /* cocoon's platform: what devices/pci.c decodes and the RAM layout of vmm/base/memory.c. */
 static void vm_acpi_config(const struct vm *vm, struct acpi_config *c)
 {
-    unsigned max = vm->cfg.max_cpus > vm->cfg.cpus ? vm->cfg.max_cpus : vm->nr_vcpus;
+    /* CPU hot-plug (vm_vcpus.c): the CPU manager for every vCPU made; a TEE guest keeps the
+     * max_vcpus entries of its MADT without hot-plug behind them. */
+    unsigned boot = vm->cfg.cpus;
+    unsigned max = vm->cpu_hotplug           ? vm->nr_vcpus
+                   : vm->cfg.max_cpus > boot ? vm->cfg.max_cpus
+                                             : boot;
     uint64_t low = vm->mem.ram_size < GM_LOW_RAM_END ? vm->mem.ram_size : GM_LOW_RAM_END;
     *c = (struct acpi_config){
-        .boot_vcpus = vm->nr_vcpus,
+        .boot_vcpus = boot,
         .max_vcpus = max,
-        .cpu_hotplug = max > vm->nr_vcpus,
+        .cpu_hotplug = vm->cpu_hotplug || max > boot,
         .ram_below_4g = low,
         .ram_above_4g = vm->mem.ram_size - low,
         .mmio32_base = PCI_MMIO_START,

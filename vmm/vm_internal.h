@@ -32,6 +32,12 @@ struct vcpu {
     pthread_t thread;
     bool started; /* guarded by vm->lock, like exited */
     bool exited;
+    /* CPU hot-plug (vm_vcpus.c), guarded by vm->lock. A vCPU that is not active is present in
+     * KVM but not to the guest: its thread waits on vm->cond (counted in vm->parked), never in
+     * KVM_RUN. removing: cocoon asked the guest to eject it and it has not yet. */
+    bool active;
+    bool removing;
+    unsigned ejects; /* times the guest ejected it (a later add reuses it) */
 };
 
 /* A device attached in vm_attach_devices(): torn down in reverse order by vm_destroy(). */
@@ -64,7 +70,8 @@ struct vm {
     struct q35 *q35;       /* the chipset registers (vm_pci.c) */
 
     struct vcpu *vcpus;
-    unsigned nr_vcpus;
+    unsigned nr_vcpus; /* KVM vCPUs made at vm_create: max_vcpus with CPU hot-plug, else cpus */
+    bool cpu_hotplug;  /* vm_vcpus_hotplug(cfg): vm.resize may change the active count */
     struct boot_entry boot;
     struct vm_device devices[VM_MAX_DEVICES];
     unsigned nr_devices;
@@ -98,6 +105,11 @@ int vm_add_device(struct vm *vm, const char *name, void (*destroy)(void *), void
 
 /* Drives an ISA interrupt line of the in-kernel PIC/IOAPIC (KVM_IRQ_LINE). Any thread. */
 int vm_irq_line(struct vm *vm, unsigned irq, bool level);
+
+/* vm_vcpus.c: whether a configuration gets CPU hot-plug: a direct-booted plain guest whose
+ * max_vcpus is set above 1. Its KVM vCPUs up to max_vcpus are then made at vm_create, and those
+ * beyond boot_vcpus wait (inactive) until vm.resize adds them. */
+bool vm_vcpus_hotplug(const struct vm_config *cfg);
 
 /* vcpu.c: creation, boot register state, the KVM_RUN thread and exit dispatch. */
 int vcpu_init(struct vm *vm, struct vcpu *v, unsigned index, const struct kvm_cpuid2 *cpuid,

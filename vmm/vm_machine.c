@@ -101,6 +101,24 @@ static int machine_power_button(void *ctx, char *err, size_t errlen)
     return vm_power_button(m->vm, err, errlen);
 }
 
+static int machine_resize_vcpus(void *ctx, unsigned desired, char *err, size_t errlen)
+{
+    struct vm_machine *m = ctx;
+    switch (vm_resize_vcpus(m->vm, desired, err, errlen)) {
+    case 0:
+        return 0;
+    case VM_RESIZE_NO_HOTPLUG:
+    case VM_RESIZE_NOT_RUNNING:
+        return VM_OWNER_E_STATE;
+    case VM_RESIZE_OUT_OF_RANGE:
+        return VM_OWNER_E_INVALID;
+    case VM_RESIZE_PENDING:
+        return VM_OWNER_E_BUSY;
+    default:
+        return VM_OWNER_E_FAILED;
+    }
+}
+
 const struct vm_machine_ops vm_machine_ops = {
     .boot = machine_boot,
     .pause = machine_pause,
@@ -111,6 +129,7 @@ const struct vm_machine_ops vm_machine_ops = {
     .add_net = machine_add_net,
     .remove_device = machine_remove_device,
     .power_button = machine_power_button,
+    .resize_vcpus = machine_resize_vcpus,
 };
 
 struct vm_machine *vm_machine_new(uv_loop_t *loop)

@@ -419,6 +419,33 @@ static int apply_size(struct vm_owner *o, bool vchange, unsigned vcpus, bool mch
     return 0;
 }
 
+/* The running (or paused) machine: vCPU hot-plug only; the new count becomes the
+ * configuration's boot_vcpus once the machine took it (Cloud Hypervisor's Vm::resize). */
+static int resize_running(struct vm_owner *o, bool vchange, unsigned vcpus, bool mchange, char *err,
+                          size_t errlen)
+{
+    if (mchange) {
+        snprintf(err, errlen,
+                 "cocoon has no memory hot-plug; size the memory at vm.create "
+                 "(Kata: static_sandbox_resource_mgmt=true)");
+        return VM_OWNER_E_UNSUPPORTED;
+    }
+    if (!vchange)
+        return 0;
+    if (!o->ops->resize_vcpus) {
+        snprintf(err, errlen, "cocoon has no vCPU hot-plug here; size the VM at vm.create");
+        return VM_OWNER_E_UNSUPPORTED;
+    }
+    int rc = o->ops->resize_vcpus(o->machine, vcpus, err, errlen);
+    if (rc == VM_OWNER_E_STATE || rc == VM_OWNER_E_BUSY || rc == VM_OWNER_E_INVALID)
+        return rc;
+    if (rc < 0)
+        return VM_OWNER_E_FAILED;
+    log_info("vm.resize: %u vCPUs (was %u)", vcpus, o->cfg.cpus);
+    o->cfg.cpus = vcpus;
+    return 0;
+}
+
 int vm_owner_resize(struct vm_owner *o, const struct vm_owner_resize *rq, char *err, size_t errlen)
 {
     int rc = vm_owner_allows(o, VM_OP_RESIZE, err, errlen);
@@ -450,12 +477,8 @@ int vm_owner_resize(struct vm_owner *o, const struct vm_owner_resize *rq, char *
                  vm_owner_tee_name(o));
         return VM_OWNER_E_CONFIDENTIAL;
     }
-    if (o->state != VM_OWNER_CREATED) {
-        snprintf(err, errlen,
-                 "cocoon has no vCPU or memory hot-plug; size the VM at vm.create "
-                 "(Kata: static_sandbox_resource_mgmt=true)");
-        return VM_OWNER_E_UNSUPPORTED;
-    }
+    if (o->state != VM_OWNER_CREATED)
+        return resize_running(o, vchange, (unsigned)rq->vcpus, mchange, err, errlen);
     /* Not booted yet: the new size simply becomes the configuration (as in Cloud Hypervisor). */
     return apply_size(o, vchange, (unsigned)rq->vcpus, mchange, rq->ram, err, errlen);
 }

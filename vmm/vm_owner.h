@@ -33,7 +33,7 @@ enum vm_owner_op {
     VM_OP_ADD_DEVICE,    /* disk or net: a config edit, plus hot-plug while it runs */
     VM_OP_REMOVE_DEVICE,
     VM_OP_ADD_VSOCK,    /* a config edit only: no vsock hot-plug */
-    VM_OP_RESIZE,       /* a config edit only: no vCPU or memory hot-plug */
+    VM_OP_RESIZE,       /* vCPU hot-plug while it runs (plain guests); memory: a config edit */
     VM_OP_POWER_BUTTON, /* an ACPI power-button event to the running guest */
     VM_OP_NR
 };
@@ -48,6 +48,7 @@ enum vm_owner_error {
     VM_OWNER_E_NO_DEVICE = -6,    /* no removable device has that id (404) */
     VM_OWNER_E_CONFIDENTIAL = -7, /* refused to keep a confidential guest's launch intact (403) */
     VM_OWNER_E_FAILED = -8,       /* the machine failed, or out of memory (500) */
+    VM_OWNER_E_BUSY = -9,         /* the guest has not finished the last change yet (429) */
 };
 
 /* The machine the owner drives: the real one (vmm/vm_machine.h) maps each call onto vmm/vm.h;
@@ -70,6 +71,11 @@ struct vm_machine_ops {
     int (*remove_device)(void *ctx, const char *id, char *err, size_t errlen);
     /* Presses the guest's ACPI power button; NULL when the machine has none (then 501). */
     int (*power_button)(void *ctx, char *err, size_t errlen);
+    /* vm.resize of the running (or paused) VM's vCPUs to `desired` (1..max_vcpus, checked).
+     * Returns 0 (the guest follows later), VM_OWNER_E_STATE (created without CPU hot-plug),
+     * VM_OWNER_E_INVALID (beyond what the machine has), VM_OWNER_E_BUSY (a removal the guest has
+     * not finished) or VM_OWNER_E_FAILED. NULL: no vCPU hot-plug (then 501). */
+    int (*resize_vcpus)(void *ctx, unsigned desired, char *err, size_t errlen);
 };
 
 struct vm_owner_hooks {
@@ -138,7 +144,11 @@ int vm_owner_add_vsock(struct vm_owner *o, struct vsock_config *vsock, char *err
  * configuration, so a later boot does not bring it back. */
 int vm_owner_remove_device(struct vm_owner *o, const char *id, char *err, size_t errlen);
 
-/* vm.resize: a new size before boot; the current size at any time is accepted as a no-op. */
+/* vm.resize: a new size before boot; the current size at any time is accepted as a no-op.
+ * While the VM runs or is paused: desired_vcpus hot-plugs vCPUs of a plain guest (resize_vcpus)
+ * and becomes the configuration's boot_vcpus, as in Cloud Hypervisor (vm.info shows it and the
+ * next vm.boot uses it); a confidential guest refuses with VM_OWNER_E_CONFIDENTIAL; a memory
+ * change is VM_OWNER_E_UNSUPPORTED (no memory hot-plug) and leaves the vCPUs alone. */
 int vm_owner_resize(struct vm_owner *o, const struct vm_owner_resize *rq, char *err, size_t errlen);
 
 /* vm.power-button: the running guest gets the event and decides (it stays Running). A machine

@@ -10,6 +10,8 @@ over the API socket the guest's /init gets the kernel's block "add" uevent (acpi
 anywhere) and reads the disk's known bytes; the time from the API answer to the guest's report is
 printed; `vm.remove-device` answers at once and the guest ejects the disk (remove uevent; cocoon
 frees the slot only after the guest's _EJ0), and the next `vm.add-disk` reuses that slot.
+`vm.resize` 1 -> 2 -> 1 (--cpus boot=1,max=2): the kernel makes the hot-added cpu1 present (not
+onlined: a second running vCPU hangs Linux on this host) and ejects it on the resize back.
 `vm.power-button`: the guest gets the ACPI power-button event (acpi_event netlink) and powers off
 by itself, cocoon exits 0. Prints the time to /init with and
 without ACPI (acpi=off) for the README.
@@ -82,13 +84,13 @@ def wait_for(path, pattern, deadline):
 class ApiGuest:
     """The ACPI guest under cocoon with an API socket, /init in the given acpitest mode."""
 
-    def __init__(self, cocoon, kernel, initramfs, mode, d):
+    def __init__(self, cocoon, kernel, initramfs, mode, d, cpus="boot=1"):
         self.console, self.err_path = os.path.join(d, "console.txt"), os.path.join(d, "stderr.txt")
         self.sock, self.dir = os.path.join(d, "api.sock"), d
         with open(self.err_path, "w") as err:
             self.proc = subprocess.Popen([cocoon, "-v", "--api-socket", self.sock, "--kernel",
                                           kernel, "--initramfs", initramfs, "--cmdline",
-                                          BASE + " acpitest=" + mode, "--cpus", "boot=1",
+                                          BASE + " acpitest=" + mode, "--cpus", cpus,
                                           "--memory", "size=256M", "--serial",
                                           "file=" + self.console], stderr=err)
 
@@ -195,6 +197,44 @@ def power_button(cocoon, kernel, initramfs):
             g.close()
 
 
+def cpu_hotplug(cocoon, kernel, initramfs):
+    """vm.resize 1 -> 2 -> 1 on --cpus boot=1,max=2: Linux makes the hot-added cpu1 present (it
+    is not onlined: on this host a second running vCPU hangs Linux, see README), and ejects it
+    on the resize back (present as at boot; cocoon parks the vCPU after the guest's _EJ0)."""
+    with tempfile.TemporaryDirectory() as d:
+        g = ApiGuest(cocoon, kernel, initramfs, "cpus", d, cpus="boot=1,max=2")
+        try:
+            if not g.wait_console(r"acpi-init: cpus = waiting", 900):
+                return False, "the guest never got to waiting for a CPU"
+            t0 = time.monotonic()
+            status, body = api_put(g.sock, "vm.resize", {"desired_vcpus": 2})
+            if status != 204:
+                return False, "vm.resize 2 answered %d %s" % (status, body)
+            m = g.wait_console(r"acpi-init: cpus_present_added = (\S*)\r?\n", 300)
+            t_added = time.monotonic()
+            online = g.wait_console(r"acpi-init: cpus_online_added = (\S*)\r?\n", 10)
+            if not m or m.group(1) != "0-1" or not online or online.group(1) != "0":
+                return False, "after vm.resize 2: present %s, online %s (want 0-1, 0)" % (
+                    m.group(1) if m else None, online.group(1) if online else None)
+            t1 = time.monotonic()
+            status, body = api_put(g.sock, "vm.resize", {"desired_vcpus": 1})
+            if status != 204:
+                return False, "vm.resize 1 answered %d %s" % (status, body)
+            m = g.wait_console(r"acpi-init: cpus_present_removed = (\S*)\r?\n", 300)
+            t_removed = time.monotonic()
+            parked = g.wait_stderr(r"vCPU 1 ejected by the guest: parked", 30)
+            if not m or m.group(1) != "0" or not parked:
+                return False, "after vm.resize 1: present %s, cocoon parked vCPU 1: %s" % (
+                    m.group(1) if m else None, bool(parked))
+            if not g.wait_stderr(r"guest powered off \(S5\)", 300):
+                return False, "no ACPI power-off after the CPU checks"
+            return True, ("vm.resize 2: cpu1 present (not onlined) %.2f s after the request; "
+                          "vm.resize 1: ejected by the kernel %.2f s after the request, vCPU "
+                          "parked" % (t_added - t0, t_removed - t1))
+        finally:
+            g.close()
+
+
 def value(text, key):
     m = re.search(r"acpi-init: %s = (.*)$" % key, text, re.MULTILINE)
     return m.group(1).strip() if m else None
@@ -243,7 +283,7 @@ def main():
         print("FAIL reboot: exit %d\n%s\n%s" % (rc, text[-3000:], err[-2000:]))
     else:
         print("ok   reboot through the FADT reset register -> 3 after %.1f s" % secs)
-    for check in (hotplug, power_button):
+    for check in (hotplug, cpu_hotplug, power_button):
         good, msg = check(cocoon, kernel, initramfs)
         print(("ok   " if good else "FAIL ") + msg, flush=True)
         ok = ok and good

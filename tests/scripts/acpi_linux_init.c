@@ -11,6 +11,10 @@
  *                       block device that cocoon hot-adds, prints its first 16 bytes; then for
  *                       its "remove" uevent (vm.remove-device: eject request, acpiphp, _EJ0);
  *                       then for a second disk's "add" and its bytes; powers off
+ *   cpus                waits until a vCPU that vm.resize hot-adds is present in
+ *                       /sys/devices/system/cpu/present (it is not onlined), then until the
+ *                       next vm.resize makes the kernel eject it (present back as it was);
+ *                       reports both and whether any CPU came online; powers off
  *   button              waits for the ACPI power-button event (the "acpi_event" generic netlink
  *                       family, as acpid and systemd-logind get it) and powers off on it, as a
  *                       distribution's userspace does; without an event it resets instead
@@ -279,6 +283,35 @@ static int wait_power_button(void)
     return 0;
 }
 
+static void report(const char *key, const char *path);
+
+/* Polls `path` (every 100 ms, at most `seconds`) until its first line differs from `from`. */
+static void wait_changed(const char *path, const char *from, char *out, size_t len, int seconds)
+{
+    for (int i = 0; i < seconds * 10; i++) {
+        read_text(path, out, len);
+        if (strcmp(out, from) != 0)
+            return;
+        usleep(100000);
+    }
+}
+
+/* vm.resize 1 -> 2 -> 1 as the kernel's present mask shows it (no CPU is onlined here). */
+static void cpu_cycle(void)
+{
+    char boot[64], now[64];
+    read_text("/sys/devices/system/cpu/present", boot, sizeof(boot));
+    kmsg("cpus_present_boot", boot);
+    kmsg("cpus", "waiting");
+    wait_changed("/sys/devices/system/cpu/present", boot, now, sizeof(now), 300);
+    kmsg("cpus_present_added", now);
+    report("cpus_online_added", "/sys/devices/system/cpu/online");
+    char added[64];
+    snprintf(added, sizeof(added), "%s", now);
+    wait_changed("/sys/devices/system/cpu/present", added, now, sizeof(now), 300);
+    kmsg("cpus_present_removed", now);
+}
+
 static void report(const char *key, const char *path)
 {
     char v[512];
@@ -306,6 +339,8 @@ int main(void)
     sync();
     if (strstr(cmdline, "acpitest=hotplug"))
         hotplug_cycle();
+    if (strstr(cmdline, "acpitest=cpus"))
+        cpu_cycle();
     if (strstr(cmdline, "acpitest=button") && !wait_power_button()) {
         kmsg("leaving", "reboot");
         reboot(RB_AUTOBOOT);

@@ -28,6 +28,8 @@
 static struct fake {
     unsigned boots, pauses, resumes, shutdowns, destroys, disks, nets, removes, buttons;
     bool fail_boot, fail_hotplug, no_button;
+    int resize_rc; /* what the machine's vCPU resize answers */
+    unsigned resized_to;
     unsigned booted_cpus;
     int last_net_fd;
     unsigned vmm_shutdowns, guest_exits;
@@ -95,6 +97,16 @@ static int fk_power_button(void *ctx, char *err, size_t errlen)
     return 0;
 }
 
+static int fk_resize_vcpus(void *ctx, unsigned desired, char *err, size_t errlen)
+{
+    if (fk.resize_rc < 0) {
+        snprintf(err, errlen, "vCPU 1 is still being removed");
+        return fk.resize_rc;
+    }
+    fk.resized_to = desired;
+    return 0;
+}
+
 static const struct vm_machine_ops fake_ops = {
     .boot = fk_boot,
     .pause = fk_pause,
@@ -105,6 +117,7 @@ static const struct vm_machine_ops fake_ops = {
     .add_net = fk_add_net,
     .remove_device = fk_remove,
     .power_button = fk_power_button,
+    .resize_vcpus = fk_resize_vcpus,
 };
 
 static void hook_vmm_shutdown(void *opaque)
@@ -513,9 +526,18 @@ static void resize_plain_guest(void **state)
     assert_int_equal(call("PUT", "vm.boot", NULL), 204);
     assert_int_equal(fk.booted_cpus, 2);
     assert_int_equal(call("PUT", "vm.resize", "{\"desired_vcpus\":2}"), 204); /* no change */
-    assert_int_equal(call("PUT", "vm.resize", "{\"desired_vcpus\":1}"), 501);
-    error_body_is_json_reason("hot-plug");
+    fk.resize_rc = VM_OWNER_E_BUSY; /* a vCPU removal the guest has not finished: CH's 429 */
+    assert_int_equal(call("PUT", "vm.resize", "{\"desired_vcpus\":1}"), 429);
+    error_body_is_json_reason("still being removed");
     assert_int_equal(vm_owner_config(api_router_owner(router))->cpus, 2);
+    fk.resize_rc = VM_OWNER_E_STATE; /* booted without CPU hot-plug */
+    assert_int_equal(call("PUT", "vm.resize", "{\"desired_vcpus\":1}"), 409);
+    fk.resize_rc = 0; /* vCPU hot-plug (vmm/vm_vcpus.c) */
+    assert_int_equal(call("PUT", "vm.resize", "{\"desired_vcpus\":1}"), 204);
+    assert_int_equal(fk.resized_to, 1);
+    assert_int_equal(vm_owner_config(api_router_owner(router))->cpus, 1);
+    assert_int_equal(call("PUT", "vm.resize", "{\"desired_ram\":268435456}"), 501);
+    error_body_is_json_reason("memory hot-plug");
 }
 
 /* Each request that would undermine a confidential guest: 403 + reason, VM left as it was. */

@@ -33,6 +33,12 @@
 #define ACPI_PCIHP_LEN        12
 #define ACPI_PORT_CPUHP       (ACPI_PORT_BASE + 0x14)
 #define ACPI_CPUHP_LEN        12
+#define ACPI_CPUHP_CSEL       (ACPI_PORT_CPUHP + 0x00) /* 32 bit: selected vCPU index */
+#define ACPI_CPUHP_STATUS     (ACPI_PORT_CPUHP + 0x04) /* 8 bit: the bits below */
+#define ACPI_CPU_ENABLED      0x1                      /* R: present to the guest */
+#define ACPI_CPU_INSERTING    0x2                      /* R: insert pending; W 1 = acknowledge */
+#define ACPI_CPU_REMOVING     0x4                      /* R: remove pending; W 1 = acknowledge */
+#define ACPI_CPU_EJECT        0x8 /* W 1 = eject the selected vCPU (its _EJ0) */
 #define ACPI_RESET_VALUE      0x01
 #define ACPI_S5_SLP_TYP       5
 #define ACPI_SLEEP_CTL_S5     ((ACPI_S5_SLP_TYP << 2) | 0x20) /* SLP_TYP << 2 | SLP_EN */

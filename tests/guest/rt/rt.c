@@ -458,6 +458,20 @@ void rt_ap_report_in(void)
     __atomic_fetch_add(&ap_reported, 1, __ATOMIC_SEQ_CST);
 }
 
+bool rt_start_ap(unsigned apic_id, void (*fn)(unsigned slot))
+{
+    uint32_t before = ap_reported;
+    memcpy((void *)(uintptr_t)RT_AP_TRAMPOLINE, ap_tramp_start,
+           (size_t)(ap_tramp_end - ap_tramp_start));
+    ap_fn = fn;
+    mmio_write32(LAPIC_BASE + LAPIC_SVR, 0x1FF);           /* software-enable the local APIC */
+    lapic_ipi(apic_id, 0x4500);                            /* INIT */
+    lapic_ipi(apic_id, 0x4600 | (RT_AP_TRAMPOLINE >> 12)); /* STARTUP */
+    for (uint64_t spin = 0; spin < 20000000 && ap_reported == before; spin++)
+        rt_pause();
+    return ap_reported != before;
+}
+
 unsigned rt_start_aps(void (*fn)(unsigned slot))
 {
     uint8_t ids[RT_MAX_CPUS];

@@ -16,6 +16,7 @@
  */
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -147,6 +148,10 @@ unsigned rt_apic_id(void); /* this CPU's local APIC ID */
  * number of APs that called rt_ap_report_in() within the spin budget. */
 unsigned rt_start_aps(void (*fn)(unsigned slot));
 void rt_ap_report_in(void);
+/* Starts one AP by APIC ID (INIT-SIPI, e.g. a hot-added CPU) to run fn(slot) like rt_start_aps;
+ * true when it called rt_ap_report_in() within the spin budget. An AP whose fn returns halts
+ * with interrupts off. Slots are never reused: at most RT_MAX_CPUS AP starts in all. */
+bool rt_start_ap(unsigned apic_id, void (*fn)(unsigned slot));
 
 /* ---- Freestanding libc bits. ---- */
 void *memset(void *d, int c, size_t n);

@@ -18,6 +18,7 @@ static int fm_boot(void *ctx, const struct vm_config *cfg, char *err, size_t err
     m->booted_disks = cfg->nr_disks;
     m->booted_nets = cfg->nr_nets;
     m->booted_vsock = cfg->vsock.enabled;
+    m->booted_cpus = cfg->cpus;
     return 0;
 }
 
@@ -90,6 +91,18 @@ static int fm_power_button(void *ctx, char *err, size_t errlen)
     return 0;
 }
 
+static int fm_resize_vcpus(void *ctx, unsigned desired, char *err, size_t errlen)
+{
+    struct fake_machine *m = ctx;
+    m->resizes++;
+    if (m->resize_rc < 0) {
+        snprintf(err, errlen, "the fake machine refused (%d)", m->resize_rc);
+        return m->resize_rc;
+    }
+    m->resized_to = desired;
+    return 0;
+}
+
 const struct vm_machine_ops fake_machine_ops = {
     .boot = fm_boot,
     .pause = fm_pause,
@@ -100,6 +113,7 @@ const struct vm_machine_ops fake_machine_ops = {
     .add_net = fm_add_net,
     .remove_device = fm_remove,
     .power_button = fm_power_button,
+    .resize_vcpus = fm_resize_vcpus,
 };
 
 static void fm_stopped(void *opaque, enum vm_exit_reason reason, int status)

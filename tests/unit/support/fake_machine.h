@@ -12,6 +12,8 @@ struct fake_machine {
     unsigned booted_disks, booted_nets; /* the configuration the last boot was given */
     bool booted_vsock;
     bool fail_boot, fail_hotplug, fail_remove, no_button;
+    unsigned resizes, resized_to, booted_cpus; /* resize_vcpus calls, last count; last boot's */
+    int resize_rc;  /* what resize_vcpus answers (0, or a vm_owner_error) */
     unsigned stops; /* the owner's guest_stopped hook */
     enum vm_exit_reason stop_reason;
 };
