@@ -14,26 +14,7 @@
 #include "vmm/base/config.h"
 #include "vmm/vm_owner.h"
 
-static struct fake_machine fm;
-static struct vm_owner *owner;
-static char err[256];
-
-static int setup(void **state)
-{
-    return fake_owner_setup(&fm, &owner);
-}
-
-static int teardown(void **state)
-{
-    return fake_owner_teardown(owner);
-}
-
-static char *fixture(const char *name)
-{
-    char *s = fake_config_case_dup(name);
-    assert_non_null(s);
-    return s;
-}
+FAKE_OWNER_FIXTURE
 
 /* A plain VM with one disk "d0", one net "n0" (a tap name: no fd) and a vsock "v0". */
 static void fill_config(struct vm_config *cfg)

@@ -13,26 +13,7 @@
 #include "support/fake_machine.h"
 #include "vmm/vm_owner.h"
 
-static struct fake_machine fm;
-static struct vm_owner *owner;
-static char err[256];
-
-static int setup(void **state)
-{
-    return fake_owner_setup(&fm, &owner);
-}
-
-static int teardown(void **state)
-{
-    return fake_owner_teardown(owner);
-}
-
-static char *fixture(const char *name)
-{
-    char *s = fake_config_case_dup(name);
-    assert_non_null(s);
-    return s;
-}
+FAKE_OWNER_FIXTURE
 
 /* A plain VM of `cpus` vCPUs (max_vcpus max, 0 = unset), created and, if asked, booted. */
 static void create(unsigned cpus, unsigned max, enum tee_kind tee, bool boot)

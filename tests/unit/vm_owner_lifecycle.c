@@ -73,26 +73,7 @@ static void every_transition_allowed_or_refused(void **state)
 
 /* ---- the owner over a fake machine ---- */
 
-static struct fake_machine fm;
-static struct vm_owner *owner;
-static char err[256];
-
-static int setup(void **state)
-{
-    return fake_owner_setup(&fm, &owner);
-}
-
-static int teardown(void **state)
-{
-    return fake_owner_teardown(owner);
-}
-
-static char *fixture(const char *name)
-{
-    char *s = fake_config_case_dup(name);
-    assert_non_null(s);
-    return s;
-}
+FAKE_OWNER_FIXTURE
 
 static void create_plain(unsigned disks)
 {

@@ -31,4 +31,28 @@ int fake_owner_teardown(struct vm_owner *owner);
 /* A config_cases.h template expanded into a new string (NULL when it does not fit). */
 char *fake_config_case_dup(const char *tmpl);
 
+/* The owner tests' file-level fixture, written once: a fake machine `fm`, the owner `owner` over
+ * it, an error buffer `err`, cmocka's `setup`/`teardown`, and `fixture(name)` (a config case
+ * expanded; the test fails if it does not fit). Use it once at file scope, after cmocka.h. */
+#define FAKE_OWNER_FIXTURE                                                                         \
+    static struct fake_machine fm;                                                                 \
+    static struct vm_owner *owner;                                                                 \
+    static char err[256];                                                                          \
+    static int setup(void **state)                                                                 \
+    {                                                                                              \
+        (void)state;                                                                               \
+        return fake_owner_setup(&fm, &owner);                                                      \
+    }                                                                                              \
+    static int teardown(void **state)                                                              \
+    {                                                                                              \
+        (void)state;                                                                               \
+        return fake_owner_teardown(owner);                                                         \
+    }                                                                                              \
+    static char *fixture(const char *name)                                                         \
+    {                                                                                              \
+        char *s = fake_config_case_dup(name);                                                      \
+        assert_non_null(s);                                                                        \
+        return s;                                                                                  \
+    }
+
 #endif
