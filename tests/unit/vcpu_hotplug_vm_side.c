@@ -14,91 +14,10 @@
 #include <sys/mman.h>
 #include <cmocka.h>
 
+#include "support/sim_kvm.h"
 #include "vmm/base/acpi_regs.h"
+#include "vmm/vm_acpi.h"
 #include "vmm/vm_internal.h"
-
-#define SIM_FD_BASE 100
-
-/* Just enough of plain KVM behind the kvm_sys table. */
-struct sim {
-    struct kvm_handle h;
-    int open_fds, mapped;
-    unsigned vcpus;
-    unsigned ged_pulses; /* KVM_IRQ_LINE raises of the GED's GSI */
-};
-
-static int sim_open(void *ctx, const char *path, int flags)
-{
-    ((struct sim *)ctx)->open_fds++;
-    return SIM_FD_BASE - 1;
-}
-
-static int sim_close(void *ctx, int fd)
-{
-    ((struct sim *)ctx)->open_fds--;
-    return 0;
-}
-
-static void *sim_mmap(void *ctx, size_t len, int prot, int flags, int fd, off_t off)
-{
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p != MAP_FAILED)
-        ((struct sim *)ctx)->mapped++;
-    return p;
-}
-
-static int sim_munmap(void *ctx, void *addr, size_t len)
-{
-    ((struct sim *)ctx)->mapped--;
-    return munmap(addr, len);
-}
-
-static int sim_ioctl(void *ctx, int fd, unsigned long req, void *arg)
-{
-    struct sim *s = ctx;
-    switch (req) {
-    case KVM_GET_API_VERSION:
-        return KVM_API_VERSION;
-    case KVM_CHECK_EXTENSION:
-        return (long)arg == KVM_CAP_MAX_VCPUS ? 16 : 1;
-    case KVM_CREATE_VM:
-        s->open_fds++;
-        return SIM_FD_BASE;
-    case KVM_GET_SUPPORTED_CPUID: {
-        struct kvm_cpuid2 *c = arg;
-        c->nent = 1;
-        c->entries[0] = (struct kvm_cpuid_entry2){.function = 1};
-        return 0;
-    }
-    case KVM_CREATE_VCPU:
-        s->open_fds++;
-        s->vcpus++;
-        return SIM_FD_BASE + 1 + (int)(long)arg;
-    case KVM_GET_VCPU_MMAP_SIZE:
-        return 3 * 4096;
-    case KVM_SET_MSRS:
-        return (int)((struct kvm_msrs *)arg)->nmsrs;
-    case KVM_GET_LAPIC:
-        memset(arg, 0, sizeof(struct kvm_lapic_state));
-        return 0;
-    case KVM_IRQ_LINE: {
-        const struct kvm_irq_level *l = arg;
-        if (l->irq == 9 && l->level) /* VM_ACPI_GED_GSI */
-            s->ged_pulses++;
-        return 0;
-    }
-    default:
-        return 0;
-    }
-}
-
-static const struct kvm_sys sim_sys = {
-    .open = sim_open,
-    .ioctl = sim_ioctl,
-    .mmap = sim_mmap,
-    .munmap = sim_munmap,
-    .close = sim_close,
-};
 
 static struct sim sim;
 static uv_loop_t loop;
@@ -109,8 +28,7 @@ static char err[256];
  * (its threads are not started: nothing here runs guest code). */
 static void create(unsigned cpus, unsigned max)
 {
-    memset(&sim, 0, sizeof(sim));
-    sim.h = (struct kvm_handle){.sys = &sim_sys, .ctx = &sim};
+    sim_init(&sim);
     struct vm_config cfg;
     vm_config_init(&cfg);
     cfg.cpus = cpus;
@@ -225,7 +143,7 @@ static void vcpu_hotplug_refused_without_max(void **state)
     assert_int_equal(vm_resize_vcpus(vm, 1, err, sizeof(err)), VM_RESIZE_NO_HOTPLUG);
     assert_non_null(strstr(err, "max_vcpus"));
     assert_true(active(1));
-    assert_int_equal(sim.ged_pulses, 0);
+    assert_int_equal(sim.irq_raises[VM_ACPI_GED_GSI], 0);
 }
 
 static void vcpu_hotplug_refused_unless_running(void **state)
@@ -247,7 +165,7 @@ static void vcpu_hotplug_vm_range(void **state)
     assert_int_equal(vm_resize_vcpus(vm, 3, err, sizeof(err)), VM_RESIZE_OUT_OF_RANGE);
     assert_non_null(strstr(err, "(1..2)"));
     assert_int_equal(vm_resize_vcpus(vm, 1, err, sizeof(err)), 0); /* the current count */
-    assert_int_equal(sim.ged_pulses, 0);
+    assert_int_equal(sim.irq_raises[VM_ACPI_GED_GSI], 0);
 }
 
 /* Up: the next vCPUs become active, the guest sees them enabled and inserting, with one GED CPU
@@ -258,7 +176,7 @@ static void vcpu_hotplug_add_announces(void **state)
     assert_int_equal(vm_resize_vcpus(vm, 3, err, sizeof(err)), 0);
     assert_true(active(1));
     assert_true(active(2));
-    assert_int_equal(sim.ged_pulses, 2);
+    assert_int_equal(sim.irq_raises[VM_ACPI_GED_GSI], 2);
     assert_int_equal(guest_ged() & ACPI_GED_CPU_CHANGED, ACPI_GED_CPU_CHANGED);
     assert_int_equal(guest_ged(), 0); /* read clears */
     for (unsigned i = 1; i <= 2; i++) {
@@ -275,9 +193,9 @@ static void vcpu_hotplug_remove_waits_for_eject(void **state)
 {
     create(1, 3);
     assert_int_equal(vm_resize_vcpus(vm, 3, err, sizeof(err)), 0);
-    unsigned pulses = sim.ged_pulses;
+    unsigned pulses = sim.irq_raises[VM_ACPI_GED_GSI];
     assert_int_equal(vm_resize_vcpus(vm, 1, err, sizeof(err)), 0);
-    assert_int_equal(sim.ged_pulses, pulses + 2);
+    assert_int_equal(sim.irq_raises[VM_ACPI_GED_GSI], pulses + 2);
     assert_true(active(1) && active(2)); /* still running: the guest has not ejected */
     assert_int_equal(guest_cpu_status(2), ACPI_CPU_ENABLED | ACPI_CPU_REMOVING);
     assert_int_equal(guest_cpu_status(1), ACPI_CPU_ENABLED | ACPI_CPU_REMOVING);
