@@ -57,6 +57,11 @@ class Fail(Exception):
     pass
 
 
+def check_no_sanitizer_report(out):
+    for mark in SANITIZER_MARKS:
+        check(mark not in out, "sanitizer report:\n" + out)
+
+
 def check(cond, msg):
     if not cond:
         raise Fail(msg)
@@ -452,8 +457,7 @@ def case_api_bad_input(work):
     finally:
         out = c.output()
         c.stop()
-    for mark in SANITIZER_MARKS:
-        check(mark not in out, "sanitizer report:\n" + out)
+    check_no_sanitizer_report(out)
 
 
 # ---- api_confidential_refusals ----
@@ -721,8 +725,7 @@ def case_api_kata_replay(work):
         out = c.output()
         c.stop()
         print("---- cocoon output (tail) ----\n" + out[-3000:])
-    for mark in SANITIZER_MARKS:
-        check(mark not in out, "sanitizer report:\n" + out)
+    check_no_sanitizer_report(out)
 
 
 # ---- api_kata_driver_shapes ----
@@ -949,8 +952,7 @@ def case_api_kata_driver_shapes(work):
     finally:
         out = c.output()
         c.stop()
-    for mark in SANITIZER_MARKS:
-        check(mark not in out, "sanitizer report:\n" + out)
+    check_no_sanitizer_report(out)
 
 
 # ---- api_kata_rs_connection ----
@@ -1020,8 +1022,7 @@ def case_api_kata_rs_connection(work):
             os.close(tap_fd)
         out = c.output()
         c.stop()
-    for mark in SANITIZER_MARKS:
-        check(mark not in out, "sanitizer report:\n" + out)
+    check_no_sanitizer_report(out)
 
 
 # ---- api_idle_connection_kept_70s ----
@@ -1074,8 +1075,7 @@ def case_api_idle_connection_kept_70s(work):
     finally:
         out = c.output()
         c.stop()
-    for mark in SANITIZER_MARKS:
-        check(mark not in out, "sanitizer report:\n" + out)
+    check_no_sanitizer_report(out)
 
 
 # ---- api_hostile_clients ----
@@ -1159,8 +1159,7 @@ def unread_pipelined_info(work, kernel):
     finally:
         out = c.output()
         c.stop()
-    for mark in SANITIZER_MARKS:
-        check(mark not in out, "sanitizer report:\n" + out)
+    check_no_sanitizer_report(out)
 
 
 def fd_exhaustion(work):
@@ -1211,8 +1210,7 @@ def fd_exhaustion(work):
             s.close()
         out = c.output()
         c.stop()
-    for mark in SANITIZER_MARKS:
-        check(mark not in out, "sanitizer report:\n" + out)
+    check_no_sanitizer_report(out)
 
 
 PING = b"GET /api/v1/vmm.ping HTTP/1.1\r\nHost: localhost\r\n\r\n"
@@ -1251,8 +1249,7 @@ def connection_per_request(work):
     finally:
         out = c.output()
         c.stop()
-    for mark in SANITIZER_MARKS:
-        check(mark not in out, "sanitizer report:\n" + out)
+    check_no_sanitizer_report(out)
 
 
 def case_api_hostile_clients(work):
@@ -1319,8 +1316,7 @@ def case_api_reboot_keeps_hotplug(work):
     finally:
         out = c.output()
         c.stop()
-    for mark in SANITIZER_MARKS:
-        check(mark not in out, "sanitizer report:\n" + out)
+    check_no_sanitizer_report(out)
 
 
 CASES = {
