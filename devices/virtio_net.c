@@ -36,7 +36,7 @@ struct virtio_net {
     bool rx_waiting; /* the guest had no rx buffer: tap not polled until the rx kick */
     bool rx_have;    /* rx_buf holds a checked frame not yet given to the guest */
     uint32_t rx_len; /* header + frame */
-    bool tx_have;    /* tx_iov holds a checked frame the tap refused with EAGAIN */
+    bool tx_have;    /* a checked frame (tx_small / tx_iov) is waiting: the tap said EAGAIN */
     bool tx_blocked; /* waiting for the tap to become writable */
     bool tap_failed; /* the tap reported a hard error: it is not polled any more */
     bool rl_on;      /* rate limiters configured */
