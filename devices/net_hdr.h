@@ -48,10 +48,11 @@ struct virtio_net_hdr_v1 {
 /* Why a frame is dropped (counters are kept per reason). */
 enum net_drop {
     NET_OK = 0,
-    NET_DROP_SHORT,     /* shorter than header + Ethernet header */
-    NET_DROP_OVERSIZE,  /* longer than the negotiated limit */
-    NET_DROP_BAD_HDR,   /* flags / GSO / checksum fields not allowed or out of range */
-    NET_DROP_NO_BUFFER, /* the guest's receive buffer is too small for the frame */
+    NET_DROP_SHORT,      /* shorter than header + Ethernet header */
+    NET_DROP_OVERSIZE,   /* longer than the negotiated limit */
+    NET_DROP_BAD_HDR,    /* flags / GSO / checksum fields not allowed or out of range */
+    NET_DROP_NO_BUFFER,  /* the guest's receive buffer is too small for the frame */
+    NET_DROP_FRAGMENTED, /* tx: in more pieces than one writev to the tap takes (IOV_MAX) */
     NET_DROP_REASONS
 };
 

@@ -3,6 +3,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,7 +236,10 @@ static void rx_process(struct virtio_net *n)
 
 /* Takes a popped chain of len bytes as the frame to send: the header copied once and checked,
  * then the payload copied (small frames) or referenced in the guest's buffers (TSO frames).
- * Returns the drop reason, or -1 when the buffers are no longer accessible. */
+ * Returns the drop reason, or -1 when the buffers are no longer accessible. The guest's buffers
+ * are referenced, not pinned (vmm/base/memory.h gm_pin), while a frame waits for the tap: they are
+ * only read, and a confidential guest that converts one of them to private meanwhile sends zeros
+ * in its own frame, nothing else. */
 static int tx_take(struct virtio_net *n, uint32_t len)
 {
     struct virtq *vq = &n->vdev.vq[VIRTIO_NET_Q_TX];
@@ -255,6 +259,8 @@ static int tx_take(struct virtio_net *n, uint32_t len)
                                 VIRTQ_MAX_SIZE);
         if (k < 0)
             return -1;
+        if (k + 1 > IOV_MAX) /* a 1024-entry queue's chain, header not in its own descriptor */
+            return NET_DROP_FRAGMENTED;
         n->tx_iov[0] = (struct iovec){n->tx_small, NET_HDR_LEN};
         n->tx_iovcnt = 1 + (unsigned)k;
     }
@@ -586,8 +592,8 @@ void virtio_net_destroy(struct virtio_net *net)
         return;
     const struct virtio_net_stats *s = &net->stats;
     log_info("virtio-net: rx %llu tx %llu frames; rx paused %llu times; dropped: rx oversize %llu "
-             "no-buffer %llu bad %llu short %llu, tx oversize %llu bad %llu short %llu, tx errors "
-             "%llu",
+             "no-buffer %llu bad %llu short %llu, tx oversize %llu bad %llu short %llu fragmented "
+             "%llu, tx errors %llu",
              (unsigned long long)s->rx_frames, (unsigned long long)s->tx_frames,
              (unsigned long long)s->rx_paused, (unsigned long long)s->rx_dropped[NET_DROP_OVERSIZE],
              (unsigned long long)s->rx_dropped[NET_DROP_NO_BUFFER],
@@ -595,7 +601,9 @@ void virtio_net_destroy(struct virtio_net *net)
              (unsigned long long)s->rx_dropped[NET_DROP_SHORT],
              (unsigned long long)s->tx_dropped[NET_DROP_OVERSIZE],
              (unsigned long long)s->tx_dropped[NET_DROP_BAD_HDR],
-             (unsigned long long)s->tx_dropped[NET_DROP_SHORT], (unsigned long long)s->tx_errors);
+             (unsigned long long)s->tx_dropped[NET_DROP_SHORT],
+             (unsigned long long)s->tx_dropped[NET_DROP_FRAGMENTED],
+             (unsigned long long)s->tx_errors);
     net->active = false;
     uv_poll_stop(&net->poll);
     handle_group_init(&net->handles, on_handles_closed, net);

@@ -343,6 +343,53 @@ static void tx_tso_frame_from_guest_buffers(void **state)
     assert_false(needs_reset);
 }
 
+/* A 1024-entry tx queue lets a chain carry 1024 readable descriptors. A TSO frame whose header
+ * has its own descriptor fits one writev (1 + 1023 pieces = IOV_MAX) and is sent; one whose
+ * header shares a descriptor with payload would need 1025 pieces: dropped and counted as
+ * fragmented, never a failed write. */
+static void tx_tso_frame_in_1024_descriptors(void **state)
+{
+    (void)state;
+    enum { BIG = 1024, RING = 0xD0000, PAYLOAD = 0xE0000, PIECE = 8 };
+    struct vring_sim big;
+    vring_sim_init(&big, ram, BIG, RING);
+    assert_int_equal(virtq_init(&vdev->vq[1], &gm, BIG, BIG, big.desc, big.avail, big.used), 0);
+    vdev->driver_features |= 1ULL << VIRTIO_NET_F_CSUM | 1ULL << VIRTIO_NET_F_HOST_TSO4;
+    const struct virtio_net_hdr_v1 h = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                                        .gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
+                                        .hdr_len = 54,
+                                        .gso_size = 1448,
+                                        .csum_start = 34,
+                                        .csum_offset = 16};
+    memcpy(ram + TX_BUF, &h, sizeof(h));
+    memset(ram + PAYLOAD, 0xC3, BIG * PIECE);
+    for (unsigned shared = 0; shared < 2; shared++) {
+        /* descriptor 0: the header (plus one piece of payload when shared) */
+        vring_sim_desc(&big, 0, TX_BUF, NET_HDR_LEN + (shared ? PIECE : 0), 1, 1);
+        if (shared)
+            memset(ram + TX_BUF + NET_HDR_LEN, 0xC3, PIECE);
+        for (uint16_t d = 1; d < BIG; d++)
+            vring_sim_desc(&big, d, PAYLOAD + (uint64_t)d * PIECE, PIECE, d + 1 < BIG ? 1 : 0,
+                           (uint16_t)(d + 1 < BIG ? d + 1 : 0));
+        vring_sim_publish(&big, 0);
+        vdev->ops->queue_notify(vdev, VIRTIO_NET_Q_TX);
+        uint32_t id, len;
+        assert_true(vring_sim_take_used(&big, &id, &len));
+        assert_int_equal(id, 0);
+    }
+    static uint8_t buf[NET_HDR_LEN + BIG * PIECE + 64];
+    assert_int_equal(recv(peer, buf, sizeof(buf), MSG_DONTWAIT), NET_HDR_LEN + 1023 * PIECE);
+    assert_memory_equal(buf, &h, NET_HDR_LEN);
+    assert_int_equal(buf[NET_HDR_LEN + 1023 * PIECE - 1], 0xC3);
+    assert_true(recv(peer, buf, sizeof(buf), MSG_DONTWAIT) < 0); /* the second: dropped */
+    struct virtio_net_stats st;
+    virtio_net_get_stats(net, &st);
+    assert_int_equal(st.tx_frames, 1);
+    assert_int_equal(st.tx_dropped[NET_DROP_FRAGMENTED], 1);
+    assert_int_equal(st.tx_errors, 0);
+    assert_false(needs_reset);
+}
+
 /* Both directions at 2 frames per 50 ms (one bucket each, as Cloud Hypervisor does). */
 static const struct rate_limiter_config two_per_50ms = {.ops = {.size = 2, .refill_time_ms = 50}};
 
@@ -500,6 +547,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(tx_waits_for_a_writable_tap, setup, teardown),
         cmocka_unit_test_setup_teardown(tx_split_frame_keeps_checked_header, setup, teardown),
         cmocka_unit_test_setup_teardown(tx_tso_frame_from_guest_buffers, setup, teardown),
+        cmocka_unit_test_setup_teardown(tx_tso_frame_in_1024_descriptors, setup, teardown),
         cmocka_unit_test_setup_teardown(hostile_chains_need_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(rx_loop_needs_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(net_rate_limited_tx_and_rx, setup_limited, teardown),
