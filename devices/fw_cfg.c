@@ -359,21 +359,35 @@ int fw_cfg_add_file(struct fw_cfg *fw, const char *name, const void *data, uint3
     return 0;
 }
 
-int fw_cfg_update_file(struct fw_cfg *fw, const char *name, const void *data, uint32_t len)
+/* The index of the file called name that can take len bytes, or -1. Under fw->lock. */
+static int file_fitting(const struct fw_cfg *fw, const char *name, uint32_t len)
 {
-    int rc = -1;
+    for (unsigned i = 0; i < fw->nr_files; i++)
+        if (strcmp(fw->files[i].name, name) == 0)
+            return len <= fw->files[i].len ? (int)i : -1;
+    return -1;
+}
+
+int fw_cfg_update_files(struct fw_cfg *fw, const struct fw_cfg_file_update *u, unsigned n)
+{
+    int rc = 0;
     pthread_mutex_lock(&fw->lock);
-    for (unsigned i = 0; i < fw->nr_files; i++) {
-        if (strcmp(fw->files[i].name, name) != 0 || len > fw->files[i].len)
-            continue;
+    for (unsigned k = 0; k < n && rc == 0; k++) /* all fit, or nothing is touched */
+        rc = file_fitting(fw, u[k].name, u[k].len) < 0 ? -1 : 0;
+    for (unsigned k = 0; k < n && rc == 0; k++) {
+        int i = file_fitting(fw, u[k].name, u[k].len);
         /* In place: the directory's size stays what the firmware read at start-up. */
-        memcpy(fw->files[i].data, data, len);
-        memset(fw->files[i].data + len, 0, fw->files[i].len - len);
-        rc = 0;
-        break;
+        memcpy(fw->files[i].data, u[k].data, u[k].len);
+        memset(fw->files[i].data + u[k].len, 0, fw->files[i].len - u[k].len);
     }
     pthread_mutex_unlock(&fw->lock);
     return rc;
+}
+
+int fw_cfg_update_file(struct fw_cfg *fw, const char *name, const void *data, uint32_t len)
+{
+    const struct fw_cfg_file_update u = {name, data, len};
+    return fw_cfg_update_files(fw, &u, 1);
 }
 
 void fw_cfg_set_access_hook(struct fw_cfg *fw, fw_cfg_access_fn fn, void *opaque)

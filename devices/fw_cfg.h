@@ -97,6 +97,15 @@ int fw_cfg_add_file(struct fw_cfg *fw, const char *name, const void *data, uint3
  * -1 if there is no such file or len is larger. */
 int fw_cfg_update_file(struct fw_cfg *fw, const char *name, const void *data, uint32_t len);
 
+/* fw_cfg_update_file for n files at once, under one lock: a firmware reading meanwhile sees all
+ * the old contents or all the new, and if one file is missing or too small none is changed. */
+struct fw_cfg_file_update {
+    const char *name;
+    const void *data;
+    uint32_t len;
+};
+int fw_cfg_update_files(struct fw_cfg *fw, const struct fw_cfg_file_update *u, unsigned n);
+
 /* Called on the vCPU thread before each selector write and each DMA request, without the device
  * lock (the callee may take locks that come before it and call fw_cfg_update_file): how files
  * built from state the firmware programs are refreshed before it reads them. Set before the

@@ -262,35 +262,35 @@ static int acpi_files_build(const struct fw_acpi_blob *acpi, struct acpi_files *
     return rc;
 }
 
-/* fw_cfg_add_file or fw_cfg_update_file: the same signature, the same three files. */
-typedef int (*acpi_file_put_fn)(struct fw_cfg *fw, const char *name, const void *data,
-                                uint32_t len);
-
-/* Builds the three files and hands them to put: tables first, script last, so a firmware that
- * reads between two updates gets the old script with new tables only if their layouts agree,
- * which an in-place rebuild keeps. Returns 0; -1 (err set) when the build fails; -2 when put
- * refused a file, with sizes[] = {tables, script} for the caller's message. */
-static int acpi_files_put(struct fw_cfg *fw, const struct fw_acpi_blob *acpi, acpi_file_put_fn put,
-                          size_t sizes[2], char *err, size_t errlen)
+/* Builds the three files and adds them (update false) or replaces them in place, all three at
+ * once (fw_cfg_update_files: a firmware never reads new tables with an old script). Returns 0;
+ * -1 (err set) when the build fails; -2 when fw_cfg refused, with sizes[] = {tables, script}. */
+static int acpi_files_store(struct fw_cfg *fw, const struct fw_acpi_blob *acpi, bool update,
+                            size_t sizes[2], char *err, size_t errlen)
 {
     struct acpi_files f;
     if (acpi_files_build(acpi, &f, err, errlen) < 0)
         return -1;
-    int rc = put(fw, RSDP_FILE, f.rsdp, sizeof(f.rsdp)) < 0 ||
-                     put(fw, TABLES_FILE, f.tables, (uint32_t)f.len) < 0 ||
-                     put(fw, LOADER_FILE, f.script->buf, (uint32_t)f.script->len) < 0
-                 ? -2
-                 : 0;
+    const struct fw_cfg_file_update u[3] = {
+        {RSDP_FILE, f.rsdp, sizeof(f.rsdp)},
+        {TABLES_FILE, f.tables, (uint32_t)f.len},
+        {LOADER_FILE, f.script->buf, (uint32_t)f.script->len},
+    };
+    int rc = 0;
+    if (update)
+        rc = fw_cfg_update_files(fw, u, 3);
+    for (unsigned i = 0; !update && i < 3 && rc == 0; i++)
+        rc = fw_cfg_add_file(fw, u[i].name, u[i].data, u[i].len);
     sizes[0] = f.len;
     sizes[1] = f.script->len;
     acpi_files_free(&f);
-    return rc;
+    return rc < 0 ? -2 : 0;
 }
 
 int fw_cfg_add_acpi(struct fw_cfg *fw, const struct fw_acpi_blob *acpi, char *err, size_t errlen)
 {
     size_t sizes[2];
-    int rc = acpi_files_put(fw, acpi, fw_cfg_add_file, sizes, err, errlen);
+    int rc = acpi_files_store(fw, acpi, false, sizes, err, errlen);
     if (rc == -2)
         snprintf(err, errlen, "acpi: cannot add the ACPI files to fw_cfg");
     return rc < 0 ? -1 : 0;
@@ -299,10 +299,11 @@ int fw_cfg_add_acpi(struct fw_cfg *fw, const struct fw_acpi_blob *acpi, char *er
 int fw_cfg_update_acpi(struct fw_cfg *fw, const struct fw_acpi_blob *acpi, char *err, size_t errlen)
 {
     size_t sizes[2];
-    int rc = acpi_files_put(fw, acpi, fw_cfg_update_file, sizes, err, errlen);
+    int rc = acpi_files_store(fw, acpi, true, sizes, err, errlen);
     if (rc == -2)
         snprintf(err, errlen,
-                 "acpi: the rebuilt tables (%zu bytes, script %zu) outgrow the fw_cfg files",
+                 "acpi: the rebuilt tables (%zu bytes, script %zu) outgrow the fw_cfg files; the "
+                 "old ones stay",
                  sizes[0], sizes[1]);
     return rc < 0 ? -1 : 0;
 }

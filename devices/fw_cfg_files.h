@@ -59,10 +59,10 @@ struct fw_acpi_blob {
 };
 int fw_cfg_add_acpi(struct fw_cfg *fw, const struct fw_acpi_blob *acpi, char *err, size_t errlen);
 
-/* Rebuilds the three files from a new blob, in place (fw_cfg_update_file): each must fit in the
- * size fw_cfg_add_acpi gave it; the space left reads zeros (a zero script command is one that
- * SeaBIOS's romfile_loader_execute and edk2's InstallQemuFwCfgTables skip as unknown). 0 or -1 with
- * err. */
+/* Rebuilds the three files from a new blob, in place and all at once (fw_cfg_update_files: all or
+ * none): each must fit in the size fw_cfg_add_acpi gave it; the space left reads zeros (a zero
+ * script command is one that SeaBIOS's romfile_loader_execute and edk2's InstallQemuFwCfgTables
+ * skip as unknown). 0 or -1 with err. */
 int fw_cfg_update_acpi(struct fw_cfg *fw, const struct fw_acpi_blob *acpi, char *err,
                        size_t errlen);
 

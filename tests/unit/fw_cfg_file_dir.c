@@ -124,6 +124,35 @@ static void directory_full_refused(void **state)
     fw_cfg_free(fw);
 }
 
+/* Files are replaced in place, several at once: all of them or, when one is missing or would
+ * outgrow its size, none (a firmware never reads half a rebuild); the rest of a shorter file
+ * reads zeros and the directory's sizes do not change. */
+static void files_updated_all_or_none(void **state)
+{
+    (void)state;
+    struct guest_mem gm;
+    struct fw_cfg *fw = new_device(&gm);
+    assert_int_equal(fw_cfg_add_file(fw, "a", "AAAA", 4), 0);
+    assert_int_equal(fw_cfg_add_file(fw, "b", "BBBB", 4), 0);
+    const struct fw_cfg_file_update too_long[2] = {{"a", "xx", 2}, {"b", "yyyyy", 5}};
+    assert_int_equal(fw_cfg_update_files(fw, too_long, 2), -1);
+    const struct fw_cfg_file_update missing[2] = {{"a", "xx", 2}, {"c", "y", 1}};
+    assert_int_equal(fw_cfg_update_files(fw, missing, 2), -1);
+    uint8_t got[4];
+    read_item(fw, FW_CFG_FILE_FIRST, got, 4);
+    assert_memory_equal(got, "AAAA", 4); /* untouched by either refusal */
+    const struct fw_cfg_file_update both[2] = {{"a", "xx", 2}, {"b", "yyyy", 4}};
+    assert_int_equal(fw_cfg_update_files(fw, both, 2), 0);
+    read_item(fw, FW_CFG_FILE_FIRST, got, 4);
+    assert_memory_equal(got, "xx\0\0", 4);
+    read_item(fw, FW_CFG_FILE_FIRST + 1, got, 4);
+    assert_memory_equal(got, "yyyy", 4);
+    uint8_t dir[4 + 2 * 64];
+    read_item(fw, FW_CFG_FILE_DIR, dir, sizeof(dir));
+    assert_int_equal(be32(dir + 4), 4);
+    fw_cfg_free(fw);
+}
+
 /* SeaBIOS reads files by DMA: SELECT|READ with a big-endian descriptor written to 0x514/0x518. */
 static void file_read_by_dma(void **state)
 {
@@ -194,9 +223,8 @@ static void e820_below_and_above_hole(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(directory_sorted_big_endian),
-        cmocka_unit_test(directory_full_refused),
-        cmocka_unit_test(file_read_by_dma),
+        cmocka_unit_test(directory_sorted_big_endian), cmocka_unit_test(directory_full_refused),
+        cmocka_unit_test(files_updated_all_or_none),   cmocka_unit_test(file_read_by_dma),
         cmocka_unit_test(e820_below_and_above_hole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

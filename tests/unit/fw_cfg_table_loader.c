@@ -405,6 +405,9 @@ static void firmware_platform_tables(void **state)
     const struct fw_acpi_blob grown = {buf, t.len, 0x100000};
     assert_int_equal(fw_cfg_update_acpi(fw, &grown, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "outgrow"));
+    load(fw, mem, sizeof(mem), b, true);
+    assert_int_equal(le(loaded_table(mem, 0x3ffe0000, &b[0], "MCFG") + 44, 8), 0xE0000000ULL);
+    check_fadt_pm_block(loaded_table(mem, 0x3ffe0000, &b[0], "FACP"), 0xB000);
     fw_cfg_free(fw);
 }
 
