@@ -11,4 +11,11 @@
  * so both refuse the same things with the same words. 0, or -1 with one line in err. */
 int vm_config_accept(const struct vm_config *cfg, char *err, size_t errlen);
 
+/* A device added to a running VM's accepted configuration: the rules over the whole of it
+ * (vm_config_validate_rules), and the host checks of the new device only (its disk image or its
+ * tap fd; either may be NULL). The files accepted before are not reopened: a kernel replaced on
+ * the host after boot does not refuse a later vm.add-disk. 0, or -1 with one line in err. */
+int vm_config_accept_device(const struct vm_config *cfg, const struct disk_config *disk,
+                            const struct net_config *net, char *err, size_t errlen);
+
 #endif

@@ -106,12 +106,10 @@ static int assign_all_ids(struct vm_owner *o)
     return 0;
 }
 
-/* The gate every configuration passes (vm_config_accept), plus the reserved socket path. */
-static int accept_config(const struct vm_owner *o, const struct vm_config *cfg, char *err,
-                         size_t errlen)
+/* The API socket's own path is not a vsock socket. */
+static int check_reserved(const struct vm_owner *o, const struct vm_config *cfg, char *err,
+                          size_t errlen)
 {
-    if (vm_config_accept(cfg, err, errlen) < 0)
-        return VM_OWNER_E_INVALID;
     const char *reserved = o->hooks.reserved_socket;
     if (reserved && cfg->vsock.enabled && cfg->vsock.socket &&
         strcmp(reserved, cfg->vsock.socket) == 0) {
@@ -120,6 +118,15 @@ static int accept_config(const struct vm_owner *o, const struct vm_config *cfg, 
         return VM_OWNER_E_INVALID;
     }
     return 0;
+}
+
+/* The gate every configuration passes (vm_config_accept), plus the reserved socket path. */
+static int accept_config(const struct vm_owner *o, const struct vm_config *cfg, char *err,
+                         size_t errlen)
+{
+    if (vm_config_accept(cfg, err, errlen) < 0)
+        return VM_OWNER_E_INVALID;
+    return check_reserved(o, cfg, err, errlen);
 }
 
 bool vm_owner_is_confidential(const struct vm_owner *o)
@@ -287,14 +294,26 @@ static int admit_device(struct vm_owner *o, char **id, const char *prefix, unsig
     return 0;
 }
 
-/* The device just appended: validated with the rest (the same gate as vm.create), then
- * hot-plugged when the VM runs. Returns 0, or the error after `drop` took it out again. */
+static int accept_added_device(const struct vm_owner *o, const struct disk_config *disk,
+                               const struct net_config *net, char *err, size_t errlen)
+{
+    if (o->state == VM_OWNER_CREATED)
+        return accept_config(o, &o->cfg, err, errlen);
+    if (vm_config_accept_device(&o->cfg, disk, net, err, errlen) < 0)
+        return VM_OWNER_E_INVALID;
+    return check_reserved(o, &o->cfg, err, errlen);
+}
+
+/* The device just appended (disk or net, the other NULL): before boot validated with the rest
+ * (the same gate as vm.create); on a running VM the rules over the whole configuration and the
+ * new device's own host checks (vm_config_accept_device), then hot-plugged. Returns 0, or the
+ * error after `drop` took it out again. */
 static int
-commit_device(struct vm_owner *o,
+commit_device(struct vm_owner *o, const struct disk_config *disk, const struct net_config *net,
               int (*plug)(struct vm_owner *o, char *bdf, size_t bdflen, char *err, size_t errlen),
               void (*drop)(struct vm_owner *o), char *bdf, size_t bdflen, char *err, size_t errlen)
 {
-    int rc = accept_config(o, &o->cfg, err, errlen);
+    int rc = accept_added_device(o, disk, net, err, errlen);
     if (rc == 0 && o->state != VM_OWNER_CREATED && plug(o, bdf, bdflen, err, errlen) < 0)
         rc = VM_OWNER_E_FAILED;
     if (rc < 0)
@@ -326,7 +345,8 @@ int vm_owner_add_disk(struct vm_owner *o, struct disk_config *disk, char *bdf, s
     }
     o->cfg.disks[o->cfg.nr_disks++] = *disk;
     memset(disk, 0, sizeof(*disk));
-    rc = commit_device(o, plug_disk, drop_disk, bdf, bdflen, err, errlen);
+    rc = commit_device(o, &o->cfg.disks[o->cfg.nr_disks - 1], NULL, plug_disk, drop_disk, bdf,
+                       bdflen, err, errlen);
     if (rc == 0)
         *id = o->cfg.disks[o->cfg.nr_disks - 1].id;
     return rc;
@@ -356,7 +376,8 @@ int vm_owner_add_net(struct vm_owner *o, struct net_config *net, char *bdf, size
     o->cfg.nets[o->cfg.nr_nets++] = *net;
     memset(net, 0, sizeof(*net));
     net->fd = -1;
-    rc = commit_device(o, plug_net, drop_net, bdf, bdflen, err, errlen);
+    rc = commit_device(o, NULL, &o->cfg.nets[o->cfg.nr_nets - 1], plug_net, drop_net, bdf, bdflen,
+                       err, errlen);
     if (rc == 0)
         *id = o->cfg.nets[o->cfg.nr_nets - 1].id;
     return rc;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "support/config_cases.h"
@@ -168,6 +169,38 @@ static void failed_reboot_keeps_the_config(void **state)
     assert_int_equal(vm_owner_state(owner), RU);
 }
 
+/* A running VM's hot-plug checks the new device on the host and the rules over the whole
+ * configuration, but does not reopen the files accepted at vm.create: a kernel replaced on the
+ * host after boot (a package upgrade) must not refuse a later vm.add-disk. */
+static void hotplug_checks_only_the_new_device(void **state)
+{
+    char kernel[] = "/tmp/cocoon-owner-kernel-XXXXXX";
+    int fd = mkstemp(kernel);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "k", 1), 1);
+    close(fd);
+    struct vm_config cfg;
+    vm_config_init(&cfg);
+    cfg.memory = 256ULL << 20;
+    cfg.kernel = strdup(kernel);
+    assert_int_equal(vm_owner_create(owner, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(vm_owner_boot(owner, err, sizeof(err)), 0);
+    assert_int_equal(unlink(kernel), 0);
+    char bdf[32];
+    const char *id = NULL;
+    struct disk_config d = new_disk(NULL);
+    if (vm_owner_add_disk(owner, &d, bdf, sizeof(bdf), &id, err, sizeof(err)) != 0)
+        fail_msg("vm.add-disk after the kernel file went away: %s", err);
+    struct disk_config missing = {.path = fixture("@MISSING@")};
+    assert_int_equal(vm_owner_add_disk(owner, &missing, bdf, sizeof(bdf), &id, err, sizeof(err)),
+                     VM_OWNER_E_INVALID);
+    assert_non_null(strstr(err, "cannot open disk image"));
+    struct disk_config same_id = new_disk("_disk0"); /* the rules still cover every device */
+    assert_int_equal(vm_owner_add_disk(owner, &same_id, bdf, sizeof(bdf), &id, err, sizeof(err)),
+                     VM_OWNER_E_ID_IN_USE);
+    assert_int_equal(fm.disks, 1);
+}
+
 /* Hot-plug edits the running machine AND the configuration, so a reboot keeps the change; before
  * boot only the configuration changes. */
 static void hotplug_survives_reboot(void **state)
@@ -238,6 +271,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(refused_requests_change_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_reboot_keeps_the_config, setup, teardown),
         cmocka_unit_test_setup_teardown(hotplug_survives_reboot, setup, teardown),
+        cmocka_unit_test_setup_teardown(hotplug_checks_only_the_new_device, setup, teardown),
         cmocka_unit_test_setup_teardown(power_button_only_while_running, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

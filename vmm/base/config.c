@@ -224,7 +224,7 @@ static int check_file(const char *what, const char *path, uint64_t *size, char *
 
 /* Checks that a disk image opens with the access the guest will get (read-only or read-write)
  * and is a regular file or a block device, so a bad path fails at vm.create, not at boot. */
-static int check_disk_image(const struct disk_config *disk, char *err, size_t errlen)
+int vm_config_check_disk(const struct disk_config *disk, char *err, size_t errlen)
 {
     int fd = open(disk->path, (disk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
@@ -271,15 +271,13 @@ static int validate_machine(const struct vm_config *cfg, char *err, size_t errle
     return 0;
 }
 
-static int validate_payload(const struct vm_config *cfg, char *err, size_t errlen)
+/* The payload's files: they open, are regular and non-empty, the firmware has a size a plain
+ * guest can map, and kernel + initramfs fit in guest memory. */
+static int validate_payload_files(const struct vm_config *cfg, char *err, size_t errlen)
 {
     uint64_t ksize = 0, isize = 0, fsize = 0;
     if (cfg->kernel && check_file("kernel", cfg->kernel, &ksize, err, errlen) < 0)
         return -1;
-    if (cfg->initramfs && !cfg->kernel) {
-        snprintf(err, errlen, "--initramfs needs --kernel");
-        return -1;
-    }
     if (cfg->initramfs && check_file("initramfs", cfg->initramfs, &isize, err, errlen) < 0)
         return -1;
     if (cfg->firmware && check_file("firmware", cfg->firmware, &fsize, err, errlen) < 0)
@@ -291,10 +289,6 @@ static int validate_payload(const struct vm_config *cfg, char *err, size_t errle
                  "firmware '%s' is %llu bytes: it must be a non-zero multiple of 4 KiB, at most "
                  "16 MiB",
                  cfg->firmware, (unsigned long long)fsize);
-        return -1;
-    }
-    if (cfg->firmware_log && !cfg->firmware) {
-        snprintf(err, errlen, "--firmware-log needs --firmware");
         return -1;
     }
     if (ksize == 0 && cfg->kernel) {
@@ -310,13 +304,26 @@ static int validate_payload(const struct vm_config *cfg, char *err, size_t errle
                  (unsigned long long)(ksize + isize));
         return -1;
     }
+    return 0;
+}
+
+/* The payload's rules; with host, also its files (opened, sized against the rules and memory). */
+static int validate_payload(const struct vm_config *cfg, bool host, char *err, size_t errlen)
+{
+    if (cfg->initramfs && !cfg->kernel) {
+        snprintf(err, errlen, "--initramfs needs --kernel");
+        return -1;
+    }
+    if (cfg->firmware_log && !cfg->firmware) {
+        snprintf(err, errlen, "--firmware-log needs --firmware");
+        return -1;
+    }
     if (cfg->cmdline && strlen(cfg->cmdline) > CFG_MAX_CMDLINE_LEN) {
         snprintf(err, errlen, "kernel command line is longer than %d bytes", CFG_MAX_CMDLINE_LEN);
         return -1;
     }
-    return 0;
+    return host ? validate_payload_files(cfg, err, errlen) : 0;
 }
-
 /* The one id rule (vm_config_id_in_use) over the whole configuration: no two devices of any
  * kind share an id (as in Cloud Hypervisor, whose vm.remove-device names one device). */
 static int validate_unique_ids(const struct vm_config *cfg, char *err, size_t errlen)
@@ -341,7 +348,8 @@ static int validate_unique_ids(const struct vm_config *cfg, char *err, size_t er
     return 0;
 }
 
-static int validate_devices(const struct vm_config *cfg, char *err, size_t errlen)
+/* The devices' rules; with host, also every disk image (vm_config_check_disk). */
+static int validate_devices(const struct vm_config *cfg, bool host, char *err, size_t errlen)
 {
     if (cfg->serial == SERIAL_FILE && (!cfg->serial_file || !*cfg->serial_file)) {
         snprintf(err, errlen, "--serial file= needs a path");
@@ -357,7 +365,7 @@ static int validate_devices(const struct vm_config *cfg, char *err, size_t errle
             snprintf(err, errlen, "disk %u has no path", i);
             return -1;
         }
-        if (check_disk_image(&cfg->disks[i], err, errlen) < 0)
+        if (host && vm_config_check_disk(&cfg->disks[i], err, errlen) < 0)
             return -1;
     }
     for (unsigned i = 0; i < cfg->nr_nets; i++) {
@@ -461,10 +469,11 @@ static int validate_distinct_paths(const struct vm_config *cfg, char *err, size_
     return 0;
 }
 
-int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
+static int validate(const struct vm_config *cfg, bool host, char *err, size_t errlen)
 {
     if (validate_lengths(cfg, err, errlen) < 0 || validate_machine(cfg, err, errlen) < 0 ||
-        validate_payload(cfg, err, errlen) < 0 || validate_devices(cfg, err, errlen) < 0 ||
+        validate_payload(cfg, host, err, errlen) < 0 ||
+        validate_devices(cfg, host, err, errlen) < 0 ||
         validate_distinct_paths(cfg, err, errlen) < 0)
         return -1;
     if (cfg->platform.tee != TEE_NONE && !cfg->firmware && !cfg->kernel) {
@@ -472,6 +481,16 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
+{
+    return validate(cfg, true, err, errlen);
+}
+
+int vm_config_validate_rules(const struct vm_config *cfg, char *err, size_t errlen)
+{
+    return validate(cfg, false, err, errlen);
 }
 
 static int dup_str(char **dst, const char *src)

@@ -135,6 +135,14 @@ int vm_config_copy(struct vm_config *dst, const struct vm_config *src);
  * creates it), and that referenced files are readable and non-empty; it creates nothing. */
 int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen);
 
+/* vm_config_validate without touching the host: every rule over the whole configuration, no file
+ * opened. For edits of a live configuration whose files were checked when it was accepted. */
+int vm_config_validate_rules(const struct vm_config *cfg, char *err, size_t errlen);
+
+/* A disk image opens with the guest's access (read-only or read-write) and is a regular file or
+ * a block device. 0, or -1 with err. */
+int vm_config_check_disk(const struct disk_config *disk, char *err, size_t errlen);
+
 /* Parses "512M", "1G", "4096", "2GiB" style sizes (decimal, K/M/G/T binary suffixes). Returns
  * 0, or -1 on a malformed, suffix-only, leading-zero ("010M") or overflowing value. */
 int parse_size(const char *s, uint64_t *out);
