@@ -1,4 +1,5 @@
-/* vm_acpi.c: ACPI for a direct-booted VM: table placement, RSDP hand-over, register devices. */
+/* vm_acpi.c: every VM's ACPI: tables in guest RAM (direct boot) or through fw_cfg (--firmware,
+ * every TEE launch), the RSDP hand-over, the power and hot-plug register devices. */
 #include "vmm/vm_acpi.h"
 
 #include <pthread.h>
@@ -11,7 +12,6 @@
 #include "devices/acpi_pm.h"
 #include "devices/pci.h"
 #include "firmware/acpi.h"
-#include "tee/tee.h"
 #include "vmm/base/log.h"
 #include "vmm/boot_firmware.h"
 #include "vmm/vm_internal.h"

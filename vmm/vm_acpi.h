@@ -28,9 +28,9 @@ struct vm_acpi_eject_ops {
 
 /* Builds the tables for vm (vCPUs, max vCPUs, RAM, the PCI slots in use now) and claims the ACPI
  * ports (power registers, GED / hot-plug). A direct boot gets the tables and the RSDP copy in
- * guest RAM; --firmware gets them through fw_cfg's table-loader (boot_firmware_acpi). The
- * device table's last entry (vmm/vm_devices.c): a no-op for a TEE launch. Sets vm->acpi (freed
- * with the VM's devices). Returns 0, or -1 with one line in err. */
+ * guest RAM; --firmware (so every SEV-SNP and TDX launch) gets them through fw_cfg's
+ * table-loader (boot_firmware_acpi). The device table's last entry (vmm/vm_devices.c). Sets
+ * vm->acpi (freed with the VM's devices). Returns 0, or -1 with one line in err. */
 int vm_acpi_attach(struct vm *vm, char *err, size_t errlen);
 
 /* The RSDP address and table range for struct load_request (all 0 when vm has no ACPI). */

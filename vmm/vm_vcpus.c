@@ -65,16 +65,18 @@ static void vcpu_released(struct vm *vm, unsigned index)
 static int add_vcpus(struct vm *vm, unsigned from, unsigned to, char *err, size_t errlen)
 {
     for (unsigned i = from; i < to; i++) {
+        /* Announced first: a vCPU the registers refused never runs. The guest's INIT/SIPI waits
+         * in the vCPU's local APIC until its thread enters KVM_RUN below. */
+        if (vm_acpi_cpu_plugged(vm, i) < 0) {
+            snprintf(err, errlen, "the CPU hot-plug registers refused vCPU %u", i);
+            return VM_RESIZE_FAILED;
+        }
         struct vcpu *v = &vm->vcpus[i];
         pthread_mutex_lock(&vm->lock);
         v->active = true;
         bool reused = v->ejects > 0;
         pthread_cond_broadcast(&vm->cond); /* its thread leaves vcpu_may_run (unless paused) */
         pthread_mutex_unlock(&vm->lock);
-        if (vm_acpi_cpu_plugged(vm, i) < 0) {
-            snprintf(err, errlen, "the CPU hot-plug registers refused vCPU %u", i);
-            return VM_RESIZE_FAILED;
-        }
         log_info("vCPU %u hot-added%s: waits for the guest's INIT/SIPI", i,
                  reused ? " (its parked KVM vCPU and thread reused)" : "");
     }
