@@ -172,15 +172,18 @@ def flood_case(stop_how):
         try:
             # The pipe holds 64 KiB: once it is full, a VMM that wrote the console synchronously
             # is stuck. Wait for that (seconds here; longer on a loaded host), then some more.
-            if not wait_until(lambda: pipe_full(rd) or p.poll() is not None, 30) \
-                    or p.poll() is not None:
+            wait_until(lambda: pipe_full(rd) or p.poll() is not None, 30)
+            if p.poll() is not None:  # cocoon's failure, never retried
+                text = logf()
+                check_log(text)
+                fail("cocoon exited with status %d during the flood\n%s" % (p.poll(), text))
+            if not pipe_full(rd):
                 # The guest's side, not cocoon's: its flooding AP did not start (INIT-SIPI spin
-                # budget on a loaded, sanitized host) or it stopped. Shown, and the case retried.
+                # budget on a loaded, sanitized host). Shown, and the case retried.
                 os.set_blocking(rd, False)
                 head = os.read(rd, 300) if pipe_bytes(rd) else b""
-                return "pipe holds %d bytes after 30 s, cocoon %s; console: %r" % (
-                    pipe_bytes(rd), "exited %s" % p.poll() if p.poll() is not None else "running",
-                    head)
+                return "pipe holds %d bytes after 30 s, cocoon running; console: %r" % (
+                    pipe_bytes(rd), head)
             time.sleep(2)
             worst = 0.0
             for _ in range(20):
@@ -396,12 +399,13 @@ def stop_during_setup(cmd, sock=None):
 
 
 def stop_during_setup_seen(cmd, sock_dir=None):
-    """stop_during_setup, tried until the signal lands inside the set-up (at most 5 starts)."""
-    for _ in range(5):
-        sock = os.path.join(sock_dir, "api.sock") if sock_dir else None
+    """stop_during_setup, tried until the signal lands inside the set-up (at most 5 starts; in API
+    mode each on its own socket path, so a killed attempt's socket file cannot fool the next)."""
+    for attempt in range(5):
+        sock = os.path.join(sock_dir, "api%d.sock" % attempt) if sock_dir else None
         got = stop_during_setup(cmd(sock) if sock_dir else cmd, sock)
         if got is not None:
-            return got
+            return got + (sock,)
     return None
 
 
@@ -422,7 +426,7 @@ def case_stop_signal_during_setup():
         print("SKIP: a 1 TiB guest starts and stops in %.2f s on this host (no set-up long "
               "enough to interrupt)" % whole)
         sys.exit(77)
-    rc, took, err = got
+    rc, took, err, _ = got
     if rc != 128 + signal.SIGTERM or took > 1.5:
         fail("CLI: SIGTERM during set-up: status %s after %.2f s, want 143 within 1.5 s"
              % (rc, took))
@@ -435,8 +439,7 @@ def case_stop_signal_during_setup():
             lambda sock: [COCOON, "-v", "--api-socket", "path=" + sock], d)
         if got is None:
             fail("API: vm.boot of 1 TiB never seen holding the stop signals in 5 tries")
-        rc, took, err = got
-        sock = os.path.join(d, "api.sock")
+        rc, took, err, sock = got
         if "set-up interrupted by signal 15" not in err:
             fail("API: vm.boot's set-up did not see the signal between memory slots:\n"
                  + err[-2000:])
