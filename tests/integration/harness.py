@@ -1,14 +1,21 @@
-"""harness.py: what every integration harness shares: fail, skip, and the /dev/kvm check."""
+"""harness.py: what every integration harness shares: fail, skip, the /dev/kvm check and the
+sanitizer-report check."""
 import fcntl
 import os
 import sys
 
 SKIP = 77  # ctest's SKIP_RETURN_CODE for every integration test
+SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer")
 
 
 def fail(msg):
     print("FAIL: " + msg, flush=True)
     sys.exit(1)
+
+
+def sanitizer_report(text):
+    """True when cocoon's output holds an ASan, LSan, UBSan or TSan report."""
+    return any(mark in text for mark in SANITIZER_MARKS)
 
 
 def skip(msg):

@@ -33,11 +33,10 @@ import termios
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import fail, need_kvm  # noqa: E402
+from harness import fail, need_kvm, sanitizer_report  # noqa: E402
 
 COCOON = ""
 GUESTS = ""
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer")
 
 
 def guest(name):
@@ -94,9 +93,8 @@ def read_text(path):
 
 
 def check_log(text):
-    for mark in SANITIZER_MARKS:
-        if mark in text:
-            fail("sanitizer report:\n" + text)
+    if sanitizer_report(text):
+        fail("sanitizer report:\n" + text)
 
 
 def pipe_bytes(fd):

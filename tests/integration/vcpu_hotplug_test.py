@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import api_test  # noqa: E402
-from api_test import Cocoon, Fail, api, check, step, SANITIZER_MARKS  # noqa: E402
+from api_test import Cocoon, Fail, api, check, check_no_sanitizer_report, step  # noqa: E402
 from harness import need_kvm  # noqa: E402
 
 
@@ -87,8 +87,7 @@ def create_and_boot(c, guest):
 def finish(c):
     out = c.output()
     c.stop()
-    for mark in SANITIZER_MARKS:
-        check(mark not in out, "sanitizer report:\n" + out)
+    check_no_sanitizer_report(out)
 
 
 def run_cycle(work, guest):
@@ -99,6 +98,7 @@ def run_cycle(work, guest):
         check_parked(c, "vcpu1", "not hot-added yet")
         api(c.sock, "PUT", "vm.pause", want=204)  # vCPU 1's waiting thread counts as parked
         api(c.sock, "PUT", "vm.resume", want=204)
+        check_parked(c, "vcpu1", "not hot-added, after pause/resume")
 
         step("resize 1 -> 2: the guest sees vCPU 1 inserting and starts it")
         resize(c, 2, 204)
@@ -124,6 +124,7 @@ def run_cycle(work, guest):
         check_parked(c, "vcpu1", "ejected")
         api(c.sock, "PUT", "vm.pause", want=204)
         api(c.sock, "PUT", "vm.resume", want=204)
+        check_parked(c, "vcpu1", "ejected, after pause/resume")
 
         step("resize 1 -> 2 again: the parked vCPU is reused")
         resize(c, 2, 204)

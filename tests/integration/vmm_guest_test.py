@@ -17,11 +17,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import fail, need_kvm  # noqa: E402
+from harness import fail, need_kvm, sanitizer_report  # noqa: E402
 
 COCOON = ""
 GUESTS = ""
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer")
 
 
 def guest(name):
@@ -34,9 +33,8 @@ def run(args, timeout=120):
 
 
 def check_sanitizers(err):
-    for mark in SANITIZER_MARKS:
-        if mark in err:
-            fail("sanitizer report in stderr:\n" + err)
+    if sanitizer_report(err):
+        fail("sanitizer report in stderr:\n" + err)
 
 
 def expect(rc, want, out, err, what):

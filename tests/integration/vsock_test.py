@@ -19,11 +19,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import fail, need_kvm  # noqa: E402
+from harness import fail, need_kvm, sanitizer_report  # noqa: E402
 
 COCOON = ""
 GUESTS = ""
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer")
 ECHO_BYTES = 1 << 20
 RUNNING = []  # cocoon processes to kill if the harness stops early (failure or exception)
 
@@ -87,9 +86,8 @@ class Cocoon:
             fail("cocoon did not exit\nconsole:\n%s\nlog:\n%s" % (self.console(), self.log()))
         time.sleep(0.2)
         log = self.log()
-        for mark in SANITIZER_MARKS:
-            if mark in log:
-                fail("sanitizer report:\n" + log)
+        if sanitizer_report(log):
+            fail("sanitizer report:\n" + log)
         if rc != want_status:
             fail("exit status %d, want %d\nconsole:\n%s\nlog:\n%s"
                  % (rc, want_status, self.console(), log))
