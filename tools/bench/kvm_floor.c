@@ -18,16 +18,15 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "tools/bench/bench_clock.h"
 
 #define MAX_VCPUS 254
 
 static double now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    return bench_now_ns() / 1e6;
 }
 
 static int fail(const char *what)
