@@ -19,6 +19,8 @@ target_link_libraries(bench_vm_create PRIVATE cocoon_vmm)
 add_executable(bench_stream EXCLUDE_FROM_ALL ${BENCH_DIR}/stream.c)
 
 add_executable(bench_kvm_floor EXCLUDE_FROM_ALL ${BENCH_DIR}/kvm_floor.c)
+# bare KVM, none of cocoon linked: only the shared bench clock header
+target_include_directories(bench_kvm_floor PRIVATE ${CMAKE_SOURCE_DIR})
 
 foreach(t bench_blk_path bench_net_path bench_vm_create bench_stream bench_kvm_floor)
   target_compile_options(${t} PRIVATE ${COCOON_HOST_CFLAGS})
