@@ -60,9 +60,9 @@ static void ecam_remap(struct q35 *q, const struct pci_dev *mch)
     if (q->ecam_base)
         bus_unregister(q->mmio, q->ecam_base);
     __atomic_store_n(&q->ecam_base, 0, __ATOMIC_RELEASE);
-    __atomic_store_n(&q->ecam_len, 0, __ATOMIC_RELEASE);
+    q->ecam_len = 0; /* read only here, under the root's lock */
     if (base && bus_register(q->mmio, base, len, ecam_io, q) == 0) {
-        __atomic_store_n(&q->ecam_len, len, __ATOMIC_RELEASE);
+        q->ecam_len = len;
         __atomic_store_n(&q->ecam_base, base, __ATOMIC_RELEASE);
     } else if (base) {
         log_limited(&q->rl, LOG_LVL_WARN,
@@ -283,10 +283,8 @@ struct q35 *q35_new(struct pci_root *root, struct bus *pio, struct bus *mmio, ch
 
 void q35_decoded(const struct q35 *q, struct q35_decode *out)
 {
-    /* Stored with release under the root's config lock (ecam_remap, pm_remap); base last, so a
-     * non-zero base comes with its length. */
+    /* Stored with release under the root's config lock (ecam_remap, pm_remap). */
     out->ecam_base = __atomic_load_n(&q->ecam_base, __ATOMIC_ACQUIRE);
-    out->ecam_len = out->ecam_base ? __atomic_load_n(&q->ecam_len, __ATOMIC_ACQUIRE) : 0;
     out->pm_base = __atomic_load_n(&q->pm_base, __ATOMIC_ACQUIRE);
 }
 

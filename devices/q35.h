@@ -64,7 +64,7 @@ void q35_set_poweroff(struct q35 *q, void (*fn)(void *opaque), void *opaque);
  * 0 = not decoded. Any thread, no lock: the ACPI tables are built from it at fw_cfg read time,
  * as QEMU's acpi_build_update does after the firmware has set the chipset up. */
 struct q35_decode {
-    uint64_t ecam_base, ecam_len;
+    uint64_t ecam_base; /* any window PCIEXBAR opens covers bus 0, the only bus the root decodes */
     uint16_t pm_base;
 };
 void q35_decoded(const struct q35 *q, struct q35_decode *out);

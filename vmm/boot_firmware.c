@@ -444,7 +444,7 @@ int boot_firmware_acpi(struct vm *vm, const struct acpi_config *c, char *err, si
         snprintf(err, errlen, "too many devices");
         return -1;
     }
-    const struct q35_decode sizing = {FW_ACPI_SIZING_ECAM, 256ULL << 20, FW_ACPI_SIZING_PM};
+    const struct q35_decode sizing = {FW_ACPI_SIZING_ECAM, FW_ACPI_SIZING_PM};
     if (fw_acpi_build(a, &sizing, true, err, errlen) < 0)
         return -1;
     fw_cfg_set_access_hook(a->fw, fw_acpi_refresh, a);
