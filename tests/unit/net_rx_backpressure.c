@@ -301,21 +301,29 @@ static void tx_split_frame_keeps_checked_header(void **state)
     assert_false(needs_reset);
 }
 
+/* A valid TCP/IPv4 TSO header (checksum and GSO fields inside any frame of 54+ bytes), and the
+ * features it needs. */
+static const struct virtio_net_hdr_v1 tso_hdr = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                                                 .gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
+                                                 .hdr_len = 54,
+                                                 .gso_size = 1448,
+                                                 .csum_start = 34,
+                                                 .csum_offset = 16};
+
+static void negotiate_tso(void)
+{
+    vdev->driver_features |= 1ULL << VIRTIO_NET_F_CSUM | 1ULL << VIRTIO_NET_F_HOST_TSO4;
+}
+
 /* The same for a TSO frame, which is written straight from the guest's buffers (writev): held
  * while the tap is full, sent whole with the header checked at pop time, chain returned after. */
 static void tx_tso_frame_from_guest_buffers(void **state)
 {
     (void)state;
-    vdev->driver_features |= 1ULL << VIRTIO_NET_F_CSUM | 1ULL << VIRTIO_NET_F_HOST_TSO4;
+    negotiate_tso();
     unsigned fillers = fill_tap(16384);
-    const struct virtio_net_hdr_v1 h = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
-                                        .gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
-                                        .hdr_len = 54,
-                                        .gso_size = 1448,
-                                        .csum_start = 34,
-                                        .csum_offset = 16};
     const uint64_t a = TX_BUF, b = TX_BUF + 0x1000, c = TX_BUF + 0x2000;
-    memcpy(ram + a, &h, sizeof(h));
+    memcpy(ram + a, &tso_hdr, sizeof(tso_hdr));
     memset(ram + b, 0xB1, 3000);
     memset(ram + c, 0xB2, 3000);
     vring_sim_desc(&tx, 0, a, NET_HDR_LEN, 1 /* NEXT */, 1);
@@ -331,7 +339,7 @@ static void tx_tso_frame_from_guest_buffers(void **state)
     memset(ram + a, 0xFF, NET_HDR_LEN); /* every field out of range had it been checked now */
     static uint8_t buf[8192];
     assert_int_equal(drain_then_receive(fillers, buf, sizeof(buf)), NET_HDR_LEN + 6000);
-    assert_memory_equal(buf, &h, NET_HDR_LEN);
+    assert_memory_equal(buf, &tso_hdr, NET_HDR_LEN);
     assert_int_equal(buf[NET_HDR_LEN], 0xB1);
     assert_int_equal(buf[NET_HDR_LEN + 2999], 0xB1);
     assert_int_equal(buf[NET_HDR_LEN + 3000], 0xB2);
@@ -354,14 +362,8 @@ static void tx_tso_frame_in_1024_descriptors(void **state)
     struct vring_sim big;
     vring_sim_init(&big, ram, BIG, RING);
     assert_int_equal(virtq_init(&vdev->vq[1], &gm, BIG, BIG, big.desc, big.avail, big.used), 0);
-    vdev->driver_features |= 1ULL << VIRTIO_NET_F_CSUM | 1ULL << VIRTIO_NET_F_HOST_TSO4;
-    const struct virtio_net_hdr_v1 h = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
-                                        .gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
-                                        .hdr_len = 54,
-                                        .gso_size = 1448,
-                                        .csum_start = 34,
-                                        .csum_offset = 16};
-    memcpy(ram + TX_BUF, &h, sizeof(h));
+    negotiate_tso();
+    memcpy(ram + TX_BUF, &tso_hdr, sizeof(tso_hdr));
     memset(ram + PAYLOAD, 0xC3, BIG * PIECE);
     for (unsigned shared = 0; shared < 2; shared++) {
         /* descriptor 0: the header (plus one piece of payload when shared) */
@@ -379,7 +381,7 @@ static void tx_tso_frame_in_1024_descriptors(void **state)
     }
     static uint8_t buf[NET_HDR_LEN + BIG * PIECE + 64];
     assert_int_equal(recv(peer, buf, sizeof(buf), MSG_DONTWAIT), NET_HDR_LEN + 1023 * PIECE);
-    assert_memory_equal(buf, &h, NET_HDR_LEN);
+    assert_memory_equal(buf, &tso_hdr, NET_HDR_LEN);
     assert_int_equal(buf[NET_HDR_LEN + 1023 * PIECE - 1], 0xC3);
     assert_true(recv(peer, buf, sizeof(buf), MSG_DONTWAIT) < 0); /* the second: dropped */
     struct virtio_net_stats st;
