@@ -12,7 +12,8 @@ CASE:
                         (status 128+N, API socket removed); SIGPIPE is ignored
   startup_limits        a tiny open-file limit or address-space limit: one line and status 1
   stop_signal_during_setup  SIGTERM while a 1 TiB guest's RAM is being registered with KVM (seen
-                        in cocoon's signal mask): status 143 within 1.5 s, from the CLI and vm.boot
+                        in cocoon's signal mask): seen at the next memory slot, status 143, from
+                        the CLI and vm.boot
   disk_swapped_for_fifo a disk image replaced by a FIFO between vm.create and vm.boot: vm.boot
                         fails at once with a reason, the API keeps answering
 Exits 0 on success, 1 on failure, 77 (skip) when /dev/kvm is missing.
@@ -407,6 +408,11 @@ def stop_during_setup_seen(cmd, sock_dir=None):
     return None
 
 
+# Signal to exit: one memory slot plus teardown. Warm hosts take milliseconds; the bound only
+# catches a stop that waits for more than the slot in hand.
+STOP_BOUND = 10
+
+
 def case_stop_signal_during_setup():
     """A 1 TiB guest: registering its RAM with KVM takes from 0.4 s (warm) to seconds (cold) on a
     shadow-paging host. The test watches cocoon's signal mask and sends SIGTERM while the set-up
@@ -425,12 +431,15 @@ def case_stop_signal_during_setup():
               "enough to interrupt)" % whole)
         sys.exit(77)
     rc, took, err, _ = got
-    if rc != 128 + signal.SIGTERM or took > 1.5:
-        fail("CLI: SIGTERM during set-up: status %s after %.2f s, want 143 within 1.5 s"
-             % (rc, took))
-    # Seen between two memory slots, not only once the whole set-up released the signals.
+    # Seen between two memory slots, not only once the whole set-up released the signals. That is
+    # the property; the time is KVM's: one slot's KVM_SET_USER_MEMORY_REGION cannot be
+    # interrupted, and on a cold host (memory to reclaim first) one can take seconds.
     if "stopped by signal 15 during set-up" not in err:
-        fail("CLI: the set-up did not see the signal between memory slots:\n" + err[-2000:])
+        fail("CLI: the set-up did not see the signal between memory slots (status %s after "
+             "%.2f s):\n%s" % (rc, took, err[-2000:]))
+    if rc != 128 + signal.SIGTERM or took > STOP_BOUND:
+        fail("CLI: SIGTERM during set-up: status %s after %.2f s, want 143 within %d s"
+             % (rc, took, STOP_BOUND))
     print("CLI: SIGTERM during the 1 TiB set-up stopped cocoon in %.0f ms" % (took * 1000))
     with tempfile.TemporaryDirectory() as d:
         got = stop_during_setup_seen(
@@ -441,11 +450,11 @@ def case_stop_signal_during_setup():
         if "set-up interrupted by signal 15" not in err:
             fail("API: vm.boot's set-up did not see the signal between memory slots:\n"
                  + err[-2000:])
-        if rc != 128 + signal.SIGTERM or took > 1.5 or os.path.exists(sock):
+        if rc != 128 + signal.SIGTERM or took > STOP_BOUND or os.path.exists(sock):
             fail("API: SIGTERM during vm.boot: status %s after %.2f s, socket left: %s"
                  % (rc, took, os.path.exists(sock)))
         print("API: SIGTERM during vm.boot of 1 TiB stopped cocoon in %.0f ms" % (took * 1000))
-    print("PASS: a stop signal during a long memory set-up is acted on within 1.5 s (one memory slot)")
+    print("PASS: a stop signal during a long memory set-up is acted on at the next memory slot")
 
 
 def case_startup_limits():
